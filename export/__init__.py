@@ -1,0 +1,1 @@
+"""Export: trained torch models into the IR (QONNX), and the IR into other forms."""

@@ -1,0 +1,1 @@
+"""Torch-free simulation side: the IR's custom ops, the integer reference, executors."""

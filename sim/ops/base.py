@@ -1,0 +1,76 @@
+"""Shared plumbing of adderflow's QONNX custom ops (domain ``adderflow``).
+
+Each op is one small class in its own module: typed attributes, a shape stand-in, datatype
+inference, and an ``execute_node`` that only unpacks the context and calls the NumPy
+reference. ``verify_node`` raises instead of returning strings, so a malformed node is
+an error naming the node, never a silently ignored message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper, numpy_helper
+from qonnx.core.datatype import DataType
+from qonnx.custom_op.base import CustomOp
+
+from adderflow.errors import ModelFormatError
+
+DOMAIN = "adderflow"
+
+
+class IntegerOp(CustomOp):
+    """An op on int64 code tensors whose output width is the ``out_bits`` attribute."""
+
+    input_names: tuple[str, ...] = ()
+
+    def out_bits(self) -> int:
+        return int(self.get_nodeattr("out_bits"))
+
+    def output_shape(self, input_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def make_shape_compatible_op(self, model):
+        shapes = [tuple(model.get_tensor_shape(i)) for i in self.onnx_node.input]
+        shape = self.output_shape(shapes)
+        # A Constant of int64 zeros gives shape inference the right shape *and* type;
+        # qonnx's default stand-in (RandomNormal) would retype the tensor as float.
+        value = numpy_helper.from_array(np.zeros(shape, dtype=np.int64))
+        return helper.make_node("Constant", [], [self.onnx_node.output[0]], value=value)
+
+    def infer_node_datatype(self, model) -> None:
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType[f"INT{self.out_bits()}"])
+
+    def verify_node(self) -> list[str]:
+        node = self.onnx_node
+        if len(node.input) != len(self.input_names):
+            raise ModelFormatError(
+                f"node '{node.name}' ({node.op_type}) needs inputs {self.input_names}, "
+                f"got {len(node.input)}"
+            )
+        for name in self.get_nodeattr_types():
+            self.get_nodeattr(name)  # raises naming the attribute when a required one is absent
+        return []
+
+    def inputs(self, context: dict) -> list[np.ndarray]:
+        return [context[name] for name in self.onnx_node.input]
+
+    def write(self, context: dict, value: np.ndarray) -> None:
+        context[self.onnx_node.output[0]] = value.astype(np.int64)
+
+
+def conv_output_shape(
+    x_shape: tuple[int, ...], w_shape: tuple[int, ...], strides, pads
+) -> tuple[int, ...]:
+    n, _, h, w = x_shape
+    out_ch, _, kh, kw = w_shape
+    ho = (h + pads[0] + pads[2] - kh) // strides[0] + 1
+    wo = (w + pads[1] + pads[3] - kw) // strides[1] + 1
+    return (n, out_ch, ho, wo)
+
+
+CONV_ATTRS = {
+    "kernel_shape": ("ints", True, []),
+    "strides": ("ints", False, [1, 1]),
+    "pads": ("ints", False, [0, 0, 0, 0]),
+    "out_bits": ("i", True, 0),
+}

@@ -1,0 +1,26 @@
+"""``IntMaxPool``: max pooling on integer codes (onnxruntime's MaxPool has no int64)."""
+
+from adderflow.sim import reference
+from adderflow.sim.ops.base import IntegerOp
+
+
+class IntMaxPool(IntegerOp):
+    input_names = ("x",)
+
+    def get_nodeattr_types(self):
+        return {
+            "kernel_shape": ("ints", True, []),
+            "strides": ("ints", True, []),
+            "out_bits": ("i", True, 0),
+        }
+
+    def output_shape(self, input_shapes):
+        n, c, h, w = input_shapes[0]
+        (kh, kw), (sh, sw) = self.get_nodeattr("kernel_shape"), self.get_nodeattr("strides")
+        return (n, c, (h - kh) // sh + 1, (w - kw) // sw + 1)
+
+    def execute_node(self, context, graph):
+        (x,) = self.inputs(context)
+        kernel = tuple(self.get_nodeattr("kernel_shape"))
+        strides = tuple(self.get_nodeattr("strides"))
+        self.write(context, reference.max_pool(x, kernel, strides))

@@ -1,0 +1,87 @@
+"""The NumPy integer reference: the oracle every backend must equal bit for bit.
+
+Free functions on int64 code arrays, NCHW, no I/O, no floating point. Kept deliberately
+plain (one loop over output channels where a loop is clearer than a trick) so it can be
+read in one sitting. The requantization rule itself lives in ``adderflow.fixed``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from adderflow.fixed import FixedType, requantize
+
+
+def _as_codes(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        if not np.array_equal(a, np.round(a)):
+            raise ValueError("integer reference received non-integer values")
+    return a.astype(np.int64)
+
+
+def patches(
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    pads: tuple[int, int, int, int],
+) -> np.ndarray:
+    """Sliding windows of ``x`` as ``[N, Ho, Wo, C*kh*kw]`` (C-major, like a flat weight).
+
+    ``pads`` is ONNX order (top, left, bottom, right). Padding is the quantized zero and
+    takes part in the layer (DESIGN.md rule 3).
+    """
+    x = _as_codes(x)
+    top, left, bottom, right = pads
+    x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    win = sliding_window_view(x, kernel, axis=(2, 3))  # N, C, H', W', kh, kw
+    win = win[:, :, :: strides[0], :: strides[1]]
+    n, c, ho, wo, kh, kw = win.shape
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n, ho, wo, c * kh * kw)
+
+
+def adder_gemm(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``y[n, o] = -sum_k |x[n, k] - w[o, k]|`` (DESIGN.md rule 2)."""
+    x = _as_codes(x)
+    w = _as_codes(w)
+    out = np.empty((x.shape[0], w.shape[0]), dtype=np.int64)
+    for o in range(w.shape[0]):
+        out[:, o] = -np.abs(x - w[o]).sum(axis=-1)
+    return out
+
+
+def int_gemm(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``y[n, o] = sum_k x[n, k] * w[o, k]``: a multiplication layer, exact in int64."""
+    return _as_codes(x) @ _as_codes(w).T
+
+
+def _conv(kernel_fn, x, w, strides, pads) -> np.ndarray:
+    w = _as_codes(w)
+    out_ch, _, kh, kw = w.shape
+    cols = patches(x, (kh, kw), strides, pads)
+    n, ho, wo, k = cols.shape
+    acc = kernel_fn(cols.reshape(n * ho * wo, k), w.reshape(out_ch, k))
+    return acc.reshape(n, ho, wo, out_ch).transpose(0, 3, 1, 2)
+
+
+def adder_conv(x, w, strides=(1, 1), pads=(0, 0, 0, 0)) -> np.ndarray:
+    """Adder convolution: every output is ``-sum |patch - filter|`` over ``C*kh*kw`` terms."""
+    return _conv(adder_gemm, x, w, strides, pads)
+
+
+def int_conv(x, w, strides=(1, 1), pads=(0, 0, 0, 0)) -> np.ndarray:
+    """Ordinary integer convolution (first layer of an adder network)."""
+    return _conv(int_gemm, x, w, strides, pads)
+
+
+def max_pool(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
+    """Max pooling without padding; on codes it commutes with any monotone quantizer."""
+    win = sliding_window_view(_as_codes(x), kernel, axis=(2, 3))
+    return win[:, :, :: strides[0], :: strides[1]].max(axis=(-2, -1))
+
+
+def requant(acc, multiplier, bias, shift: int, out_bits: int, relu: bool) -> np.ndarray:
+    """Per-channel requantization to ``out_bits`` codes; the rule is ``fixed.requantize``."""
+    # The output fraction is irrelevant to the integer rule; only the width matters here.
+    return requantize(acc, multiplier, bias, shift, FixedType(out_bits, 0), relu=relu)

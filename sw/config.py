@@ -1,0 +1,209 @@
+"""Typed run configuration: dataclasses, a YAML override file, and ``--set key=value``.
+
+Every key is known in advance; an unknown key or a value of the wrong type is a
+``ConfigError`` naming it, never a silently ignored typo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adderflow.errors import ConfigError
+from adderflow.fixed import check_bits
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"
+    root: str | None = None
+    test_fraction: float = 0.2
+    seed: int = 0
+    batch_size: int = 64
+
+
+@dataclass
+class ModelConfig:
+    width: int = 16
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    # AdderNet's adaptive learning-rate coefficient (0.2 in the reference CIFAR recipe).
+    eta: float = 0.2
+    grad_clip: float = 5.0
+
+
+@dataclass
+class DistillConfig:
+    method: str = "kd"
+    temperature: float = 4.0
+    alpha: float = 0.7
+
+
+@dataclass
+class QuantConfig:
+    bits: int = 8
+    mode: str = "ptq"
+    multiplier_bits: int = 16
+    calibration_samples: int = 512
+
+
+@dataclass
+class VerifyConfig:
+    # 0 means the full test split.
+    samples: int = 0
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    teacher: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20))
+    student: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+QUICK_OVERRIDES = {
+    "teacher.epochs": 2,
+    "student.epochs": 2,
+    "quant.calibration_samples": 128,
+}
+DISTILL_METHODS = ("kd",)
+QUANT_MODES = ("ptq",)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Convert a YAML or command-line value to the field's declared type."""
+    args = typing.get_args(annotation)
+    if type(None) in args:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        annotation = next(a for a in args if a is not type(None))
+    if isinstance(value, str) and annotation is not str:
+        value = yaml.safe_load(value)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, float, str, bool) and type(value) is not annotation:
+        raise ConfigError(
+            f"config key '{key}' needs a {annotation.__name__}, got {value!r}"
+        )
+    return value
+
+
+def set_key(cfg: Config, key: str, value: Any) -> None:
+    """Set a dotted ``key`` (``student.epochs``) on ``cfg``, type-checked."""
+    obj: Any = cfg
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(obj) or part not in _field_types(type(obj)):
+            valid = ", ".join(_valid_keys(Config()))
+            raise ConfigError(f"unknown config key '{key}' (valid keys: {valid})")
+        annotation = _field_types(type(obj))[part]
+        if i == len(parts) - 1:
+            if dataclasses.is_dataclass(getattr(obj, part)):
+                raise ConfigError(f"config key '{key}' is a section; set one of its keys")
+            setattr(obj, part, _coerce(value, annotation, key))
+        else:
+            obj = getattr(obj, part)
+
+
+def _valid_keys(obj: Any, prefix: str = "") -> list[str]:
+    keys = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            keys += _valid_keys(value, f"{prefix}{f.name}.")
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + str(key)] = value
+    return flat
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got '{text}'")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    quick: bool = False,
+) -> Config:
+    """Defaults, then ``--quick``, then the YAML file, then ``--set`` pairs, in that order."""
+    cfg = Config()
+    if quick:
+        for key, value in QUICK_OVERRIDES.items():
+            set_key(cfg, key, value)
+    if path is not None:
+        for key, value in _flatten(read_yaml(path)).items():
+            set_key(cfg, key, value)
+    for text in overrides or []:
+        set_key(cfg, *parse_assignment(text))
+    validate(cfg)
+    return cfg
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(tree, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys")
+    return tree
+
+
+def validate(cfg: Config) -> None:
+    check_bits(cfg.quant.bits, "quant.bits")
+    check_bits(cfg.quant.multiplier_bits, "quant.multiplier_bits")
+    if cfg.distill.method not in DISTILL_METHODS:
+        raise ConfigError(
+            f"distill.method '{cfg.distill.method}' is not one of {', '.join(DISTILL_METHODS)}"
+        )
+    if cfg.quant.mode not in QUANT_MODES:
+        raise ConfigError(f"quant.mode '{cfg.quant.mode}' is not one of {', '.join(QUANT_MODES)}")
+    for section in ("teacher", "student"):
+        if getattr(cfg, section).epochs < 1:
+            raise ConfigError(f"{section}.epochs must be at least 1")
+    if cfg.model.width < 1 or cfg.data.batch_size < 1:
+        raise ConfigError("model.width and data.batch_size must be positive")
+    if not 0.0 <= cfg.distill.alpha <= 1.0:
+        raise ConfigError("distill.alpha must lie in [0, 1]")
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -1,0 +1,221 @@
+"""The numeric contract (DESIGN.md, "The numeric contract"): the one module that owns it.
+
+Every backend (NumPy reference, quantized PyTorch model, hls4ml, RTL) implements these rules;
+the functions here are their executable definition. NumPy only, integer arithmetic only:
+nothing here goes through floating point once values are integer codes.
+
+- ``fixed<b, f>``: signed two's complement code ``q`` with value ``q * 2**-f``.
+- Rounding is round-half-to-even; overflow on requantization saturates.
+- Accumulator widths are derived from bounds, never guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from adderflow.errors import QuantizationError
+
+MIN_BITS = 2
+MAX_BITS = 16
+# Requantization evaluates acc * M + B in int64; the quantized PyTorch model evaluates it in
+# float64, which is exact only below 2**53. Widths above this are refused at build time.
+MAX_PRODUCT_BITS = 52
+# Shifts beyond this buy no precision for 16-bit multipliers and bloat the RTL's rounding unit.
+MAX_SHIFT = 40
+
+
+def check_bits(bits: int, what: str = "bit width") -> int:
+    """Return ``bits`` if the contract supports it, else raise naming ``what``."""
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
+        raise QuantizationError(f"{what} must be an integer, got {bits!r}")
+    if not MIN_BITS <= bits <= MAX_BITS:
+        raise QuantizationError(
+            f"{what} {bits} is outside the supported range {MIN_BITS}..{MAX_BITS}"
+        )
+    return int(bits)
+
+
+@dataclass(frozen=True)
+class FixedType:
+    """``fixed<bits, frac>``: signed codes of ``bits`` bits scaled by ``2**-frac``."""
+
+    bits: int
+    frac: int
+
+    def __post_init__(self) -> None:
+        if self.bits < 1:
+            raise QuantizationError(f"fixed type needs at least 1 bit, got {self.bits}")
+
+    @property
+    def qmin(self) -> int:
+        return -(1 << (self.bits - 1))
+
+    @property
+    def qmax(self) -> int:
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def scale(self) -> float:
+        return 2.0**-self.frac
+
+    def __str__(self) -> str:
+        return f"fixed<{self.bits},{self.frac}>"
+
+
+def signed_bits(max_abs: int) -> int:
+    """Fewest signed two's complement bits holding every integer in ``[-max_abs, max_abs]``."""
+    if max_abs < 0:
+        raise ValueError("max_abs must be non-negative")
+    return int(max_abs).bit_length() + 1
+
+
+def ceil_log2(k: int) -> int:
+    if k < 1:
+        raise ValueError(f"term count must be positive, got {k}")
+    return (k - 1).bit_length()
+
+
+def adder_acc_bits(bits: int, terms: int) -> int:
+    """Accumulator width of an adder layer: ``b + ceil(log2 K) + 1`` (DESIGN.md rule 2).
+
+    ``|x - w| <= 2**b - 1`` for ``b``-bit signed codes, so ``|y| <= K * (2**b - 1)``.
+    """
+    return bits + ceil_log2(terms) + 1
+
+
+def mul_acc_bits(x_bits: int, w_bits: int, terms: int) -> int:
+    """Accumulator width of a multiplication layer (first conv, classifier).
+
+    The largest product is ``(-2**(bx-1)) * (-2**(bw-1)) = 2**(bx+bw-2)``; ``K`` of them
+    need ``bx + bw - 2 + ceil(log2 K)`` magnitude bits plus one sign bit, and one more
+    because the bound itself is a power of two.
+    """
+    return x_bits + w_bits + ceil_log2(terms)
+
+
+def adder_acc_bound(bits: int, terms: int) -> int:
+    """Largest ``|y|`` an adder layer can produce: ``K * (2**b - 1)``."""
+    return terms * ((1 << bits) - 1)
+
+
+def frac_for_range(max_abs: float, bits: int) -> int:
+    """Largest ``f`` such that ``max_abs`` fits in ``fixed<bits, f>`` without clipping.
+
+    Power-of-two scales are required on the hardware path (shifts, ``ap_fixed``).
+    """
+    check_bits(bits)
+    if not math.isfinite(max_abs):
+        raise QuantizationError(f"cannot choose a scale for a non-finite range {max_abs}")
+    if max_abs <= 0:
+        return bits - 1
+    return math.floor(math.log2(((1 << (bits - 1)) - 1) / max_abs))
+
+
+def saturate(q: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Clamp integer codes into ``[lo, hi]`` (the contract's overflow mode, ``AP_SAT``)."""
+    return np.clip(q, lo, hi)
+
+
+def quantize(x: np.ndarray, t: FixedType) -> np.ndarray:
+    """Float values to int64 codes of ``t``: round half to even, then saturate.
+
+    Multiplying by ``2**f`` is exact in binary floating point, so ``np.round`` sees the
+    true value and its ties are true ties.
+    """
+    scaled = np.asarray(x, dtype=np.float64) * (2.0**t.frac)
+    return saturate(np.round(scaled).astype(np.int64), t.qmin, t.qmax)
+
+
+def round_shift(v: np.ndarray, shift: int) -> np.ndarray:
+    """``round_half_even(v / 2**shift)`` on int64 codes, in integer arithmetic only."""
+    v = np.asarray(v, dtype=np.int64)
+    if shift < 0:
+        raise QuantizationError(f"requantization shift must be >= 0, got {shift}")
+    if shift == 0:
+        return v.copy()
+    floor = v >> shift  # arithmetic shift: floor division for negative values too
+    rem = v - (floor << shift)
+    half = np.int64(1) << (shift - 1)
+    round_up = (rem > half) | ((rem == half) & ((floor & 1) == 1))
+    return floor + round_up.astype(np.int64)
+
+
+def requantize(
+    acc: np.ndarray,
+    multiplier: np.ndarray,
+    bias: np.ndarray,
+    shift: int,
+    out: FixedType,
+    relu: bool = False,
+    axis: int = 1,
+) -> np.ndarray:
+    """``sat(round((acc * M + B) * 2**-s))`` per channel (DESIGN.md rule 4).
+
+    ``multiplier`` and ``bias`` are int64 vectors indexed by channel along ``axis``. A
+    fused ReLU lowers the saturation bound to zero, which is what ReLU after rounding is.
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    shape = [1] * acc.ndim
+    shape[axis] = -1
+    m = np.asarray(multiplier, dtype=np.int64).reshape(shape)
+    b = np.asarray(bias, dtype=np.int64).reshape(shape)
+    rounded = round_shift(acc * m + b, shift)
+    lo = 0 if relu else out.qmin
+    return saturate(rounded, lo, out.qmax)
+
+
+@dataclass(frozen=True)
+class Requant:
+    """Integer parameters of one per-channel affine requantization."""
+
+    multiplier: np.ndarray  # int64 [C]
+    bias: np.ndarray  # int64 [C]
+    shift: int
+
+
+def fit_requant(
+    gain: np.ndarray,
+    offset: np.ndarray,
+    acc_bits: int,
+    multiplier_bits: int = 16,
+    layer: str = "layer",
+) -> Requant:
+    """Integer ``M, B, s`` approximating ``out = gain * acc + offset`` (in output codes).
+
+    ``s`` is the largest shift keeping every ``|M| < 2**(multiplier_bits-1)``; one shift
+    per layer keeps the hardware's rounding unit shared by all channels.
+    """
+    gain = np.asarray(gain, dtype=np.float64)
+    offset = np.asarray(offset, dtype=np.float64)
+    if not (np.all(np.isfinite(gain)) and np.all(np.isfinite(offset))):
+        raise QuantizationError(f"{layer}: non-finite requantization gain or offset")
+    limit = (1 << (multiplier_bits - 1)) - 1
+    peak = float(np.max(np.abs(gain))) if gain.size else 0.0
+    if peak * 2.0**-MAX_SHIFT > limit:
+        raise QuantizationError(
+            f"{layer}: requantization gain {peak:.3g} needs more than "
+            f"{multiplier_bits} multiplier bits"
+        )
+    shift = MAX_SHIFT if peak == 0 else math.floor(math.log2(limit / peak))
+    shift = max(0, min(shift, MAX_SHIFT))
+    while True:
+        multiplier = np.round(gain * 2.0**shift).astype(np.int64)
+        bias = np.round(offset * 2.0**shift).astype(np.int64)
+        if _product_bits(acc_bits, multiplier, bias) <= MAX_PRODUCT_BITS:
+            return Requant(multiplier=multiplier, bias=bias, shift=shift)
+        if shift == 0:
+            raise QuantizationError(
+                f"{layer}: requantization needs more than {MAX_PRODUCT_BITS} bits; "
+                "lower the bit width or the multiplier width"
+            )
+        shift -= 1
+
+
+def _product_bits(acc_bits: int, multiplier: np.ndarray, bias: np.ndarray) -> int:
+    """Signed width of ``acc * M + B`` for any ``acc`` of ``acc_bits`` bits."""
+    m_max = int(np.max(np.abs(multiplier), initial=0))
+    b_max = int(np.max(np.abs(bias), initial=0))
+    return signed_bits((1 << (acc_bits - 1)) * m_max + b_max)

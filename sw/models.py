@@ -1,0 +1,100 @@
+"""Small networks as a flat list of blocks that the quantizer and exporter can walk.
+
+``kind`` picks the hidden layers: ``cnn`` (multiplications) or ``adder`` (ℓ1 distances).
+The first convolution and the classifier stay multiplication layers in both kinds, and
+every hidden layer is followed by batch norm (adder networks without it stall at chance).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from adderflow.errors import ConfigError
+from adderflow.nn import AdderConv2d, AdderLinear
+
+KINDS = ("cnn", "adder")
+
+
+class ConvBlock(nn.Module):
+    """conv → batch norm → ReLU → optional max pool."""
+
+    def __init__(self, conv: nn.Module, pool: int = 0) -> None:
+        super().__init__()
+        self.conv = conv
+        self.bn = nn.BatchNorm2d(conv.out_channels)
+        self.pool = pool
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = nn.functional.relu(self.bn(self.conv(x)))
+        return nn.functional.max_pool2d(x, self.pool) if self.pool else x
+
+
+class DenseBlock(nn.Module):
+    """linear → batch norm → ReLU, or a bare linear layer for the classifier."""
+
+    def __init__(self, fc: nn.Module, hidden: bool = True) -> None:
+        super().__init__()
+        self.fc = fc
+        self.bn = nn.BatchNorm1d(fc.out_features) if hidden else None
+        self.relu = hidden
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.fc(x)
+        if self.bn is not None:
+            x = self.bn(x)
+        return nn.functional.relu(x) if self.relu else x
+
+
+class Flatten(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(1)
+
+
+class BlockNet(nn.Module):
+    """A sequence of blocks; ``kind`` records what its hidden layers are."""
+
+    def __init__(self, blocks: list[nn.Module], kind: str) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*blocks)
+        self.kind = kind
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blocks(x)
+
+
+def _conv(kind: str, cin: int, cout: int) -> nn.Module:
+    if kind == "adder":
+        return AdderConv2d(cin, cout, 3, padding=1)
+    return nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+
+
+def _linear(kind: str, fin: int, fout: int) -> nn.Module:
+    return AdderLinear(fin, fout) if kind == "adder" else nn.Linear(fin, fout, bias=False)
+
+
+def digits_net(
+    kind: str, width: int = 16, in_channels: int = 1, num_classes: int = 10, image_size: int = 8
+) -> BlockNet:
+    """The main job's network for 8×8 digits: 3 conv blocks, 1 hidden dense, classifier.
+
+    ``stem conv(1→w) → adder conv(w→w) → pool → adder conv(w→2w) → pool →
+    adder linear(2w·(s/4)²→4w) → linear(→classes)``.
+    """
+    if kind not in KINDS:
+        raise ConfigError(f"model kind '{kind}' is not one of {', '.join(KINDS)}")
+    if image_size % 4:
+        raise ConfigError(f"digits_net needs an image size divisible by 4, got {image_size}")
+    flat = 2 * width * (image_size // 4) ** 2
+    blocks = [
+        ConvBlock(nn.Conv2d(in_channels, width, 3, padding=1, bias=False)),
+        ConvBlock(_conv(kind, width, width), pool=2),
+        ConvBlock(_conv(kind, width, 2 * width), pool=2),
+        Flatten(),
+        DenseBlock(_linear(kind, flat, 4 * width)),
+        DenseBlock(nn.Linear(4 * width, num_classes), hidden=False),
+    ]
+    return BlockNet(blocks, kind)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,197 @@
+"""Post-training quantization of a trained ``BlockNet`` to the numeric contract.
+
+Choices (each the simplest exact one, documented for the QAT issue to stay compatible):
+- Power-of-two scales from the calibration maximum, so nothing on calibration data clips.
+- An adder layer's input and weight share one scale chosen from ``max(|x|, |w|)``; the
+  previous layer's requantization targets exactly that scale.
+- Batch norm (and the classifier's bias) fold into one per-channel integer affine
+  requantization ``sat(round((acc*M + B) * 2**-s))``; ReLU folds into its lower bound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from adderflow.fixed import (
+    FixedType,
+    Requant,
+    adder_acc_bits,
+    check_bits,
+    fit_requant,
+    frac_for_range,
+    mul_acc_bits,
+    quantize,
+    signed_bits,
+)
+from adderflow.models import BlockNet, ConvBlock, DenseBlock, Flatten
+from adderflow.nn import AdderConv2d, AdderLinear
+from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
+
+
+@torch.no_grad()
+def calibrate(model: BlockNet, x: np.ndarray, batch_size: int = 256) -> dict[str, float]:
+    """Largest ``|input|`` seen by each compute layer, keyed by block index."""
+    peaks: dict[str, float] = {}
+    hooks = []
+    for index, block in enumerate(model.blocks):
+        layer = _compute_module(block)
+        if layer is None:
+            continue
+
+        def hook(_module, inputs, _output, key=str(index)):
+            peak = float(inputs[0].abs().max())
+            peaks[key] = max(peaks.get(key, 0.0), peak)
+
+        hooks.append(layer.register_forward_hook(hook))
+    model.eval()
+    try:
+        for i in range(0, len(x), batch_size):
+            model(torch.from_numpy(x[i : i + batch_size]))
+    finally:
+        for handle in hooks:
+            handle.remove()
+    return peaks
+
+
+def _compute_module(block: nn.Module) -> nn.Module | None:
+    if isinstance(block, ConvBlock):
+        return block.conv
+    if isinstance(block, DenseBlock):
+        return block.fc
+    return None
+
+
+def _is_adder(layer: nn.Module) -> bool:
+    return isinstance(layer, (AdderConv2d, AdderLinear))
+
+
+def _input_types(model: BlockNet, peaks: dict[str, float], bits: int) -> dict[str, tuple]:
+    """``(in_type, w_type)`` per compute block, applying the shared-scale rule to adders."""
+    types = {}
+    for index, block in enumerate(model.blocks):
+        layer = _compute_module(block)
+        if layer is None:
+            continue
+        w_peak = float(layer.weight.detach().abs().max())
+        x_peak = peaks[str(index)]
+        if _is_adder(layer):
+            shared = FixedType(bits, frac_for_range(max(x_peak, w_peak), bits))
+            types[str(index)] = (shared, shared)
+        else:
+            in_type = FixedType(bits, frac_for_range(x_peak, bits))
+            types[str(index)] = (in_type, FixedType(bits, frac_for_range(w_peak, bits)))
+    return types
+
+
+def _bn_affine(bn: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    gain = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).double()
+    offset = bn.bias.double() - bn.running_mean.double() * gain
+    return gain.numpy(), offset.numpy()
+
+
+def _acc_frac(layer: nn.Module, in_type: FixedType, w_type: FixedType) -> int:
+    """Fraction bits of the accumulator: ``|x - w|`` keeps the shared scale, ``x*w`` adds."""
+    return in_type.frac if _is_adder(layer) else in_type.frac + w_type.frac
+
+
+def _hidden_layer(
+    name: str, block: nn.Module, types: tuple, out_type: FixedType, multiplier_bits: int
+) -> ComputeLayer:
+    layer = _compute_module(block)
+    in_type, w_type = types
+    weight = quantize(layer.weight.detach().double().numpy(), w_type)
+    terms = int(np.prod(weight.shape[1:]))
+    if _is_adder(layer):
+        acc_bits = adder_acc_bits(in_type.bits, terms)
+    else:
+        acc_bits = mul_acc_bits(in_type.bits, w_type.bits, terms)
+    gain, offset = _bn_affine(block.bn)
+    acc_scale = 2.0 ** (out_type.frac - _acc_frac(layer, in_type, w_type))
+    requant = fit_requant(
+        gain * acc_scale, offset * 2.0**out_type.frac, acc_bits, multiplier_bits, layer=name
+    )
+    return ComputeLayer(
+        name=name,
+        kind="adder" if _is_adder(layer) else "mul",
+        weight=weight,
+        in_type=in_type,
+        w_type=w_type,
+        acc_bits=acc_bits,
+        requant=requant,
+        out_type=out_type,
+        relu=True,
+        **_conv_geometry(layer),
+    )
+
+
+def _conv_geometry(layer: nn.Module) -> dict:
+    if not hasattr(layer, "kernel_size"):
+        return {}
+    ph, pw = layer.padding
+    if tuple(getattr(layer, "dilation", (1, 1))) != (1, 1):
+        raise NotImplementedError("dilated convolutions are not on the hardware path yet")
+    return {"strides": tuple(layer.stride), "pads": (ph, pw, ph, pw)}
+
+
+def _classifier(name: str, block: DenseBlock, types: tuple) -> ComputeLayer:
+    """The last layer keeps its full accumulator: outputs are logits codes plus bias."""
+    layer = block.fc
+    in_type, w_type = types
+    weight = quantize(layer.weight.detach().double().numpy(), w_type)
+    acc_bits = mul_acc_bits(in_type.bits, w_type.bits, weight.shape[1])
+    acc_frac = in_type.frac + w_type.frac
+    bias = np.zeros(weight.shape[0], dtype=np.int64)
+    if layer.bias is not None:
+        bias = np.round(layer.bias.detach().double().numpy() * 2.0**acc_frac).astype(np.int64)
+    out_bits = signed_bits((1 << (acc_bits - 1)) + int(np.abs(bias).max(initial=0)))
+    requant = Requant(np.ones(weight.shape[0], dtype=np.int64), bias, 0)
+    return ComputeLayer(
+        name=name, kind="mul", weight=weight, in_type=in_type, w_type=w_type,
+        acc_bits=acc_bits, requant=requant, out_type=FixedType(out_bits, acc_frac), relu=False,
+    )
+
+
+def _layer_name(index: int, block: nn.Module) -> str:
+    layer = _compute_module(block)
+    shape = "conv" if isinstance(block, ConvBlock) else "dense"
+    return f"b{index}_{'adder' if _is_adder(layer) else 'mul'}_{shape}"
+
+
+def quantize_network(
+    model: BlockNet,
+    calib_x: np.ndarray,
+    bits: int = 8,
+    multiplier_bits: int = 16,
+) -> QuantizedNetwork:
+    """Quantize a trained network to ``bits``-bit codes with integer requantization."""
+    check_bits(bits)
+    model.eval()
+    types = _input_types(model, calibrate(model, calib_x), bits)
+    compute_keys = list(types)
+    layers = []
+    for index, block in enumerate(model.blocks):
+        key = str(index)
+        if isinstance(block, Flatten):
+            layers.append(FlattenLayer(f"b{index}_flatten"))
+            continue
+        if not isinstance(block, (ConvBlock, DenseBlock)):
+            raise NotImplementedError(f"block {index} ({type(block).__name__}) is not supported")
+        name = _layer_name(index, block)
+        position = compute_keys.index(key)
+        if position == len(compute_keys) - 1:
+            if not isinstance(block, DenseBlock) or block.bn is not None:
+                raise NotImplementedError("the last block must be a plain linear classifier")
+            layers.append(_classifier(name, block, types[key]))
+            continue
+        out_type = types[compute_keys[position + 1]][0]
+        layers.append(_hidden_layer(name, block, types[key], out_type, multiplier_bits))
+        if isinstance(block, ConvBlock) and block.pool:
+            p = block.pool
+            layers.append(PoolLayer(f"b{index}_pool", (p, p), (p, p)))
+    return QuantizedNetwork(
+        input_type=types[compute_keys[0]][0],
+        input_shape=tuple(calib_x.shape[1:]),
+        layers=tuple(layers),
+    )

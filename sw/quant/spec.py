@@ -1,0 +1,74 @@
+"""A quantized network as plain integer data: what the exporter writes and every backend runs.
+
+Torch-free on purpose: the quantizer fills it from a trained model, the QONNX builder turns
+it into the IR, and the quantized PyTorch model rebuilds its arithmetic from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from adderflow.fixed import FixedType, Requant
+
+LAYER_KINDS = ("adder", "mul")
+
+
+@dataclass(frozen=True)
+class ComputeLayer:
+    """A conv or dense layer followed by its requantization (BN, bias and ReLU folded).
+
+    ``weight`` is int64 ``[O, C, kh, kw]`` for a conv and ``[O, K]`` for a dense layer.
+    An adder layer's input and weight share one type (they are subtracted).
+    """
+
+    name: str
+    kind: str  # "adder" | "mul"
+    weight: np.ndarray
+    in_type: FixedType
+    w_type: FixedType
+    acc_bits: int
+    requant: Requant
+    out_type: FixedType
+    relu: bool
+    strides: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    @property
+    def is_conv(self) -> bool:
+        return self.weight.ndim == 4
+
+    @property
+    def terms(self) -> int:
+        """``K``, the number of terms each output accumulates."""
+        return int(np.prod(self.weight.shape[1:]))
+
+
+@dataclass(frozen=True)
+class PoolLayer:
+    name: str
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class FlattenLayer:
+    name: str
+
+
+Layer = ComputeLayer | PoolLayer | FlattenLayer
+
+
+@dataclass(frozen=True)
+class QuantizedNetwork:
+    """Input quantizer, then layers in order. Outputs are the last layer's codes."""
+
+    input_type: FixedType
+    input_shape: tuple[int, ...]  # (C, H, W) of one sample
+    layers: tuple[Layer, ...]
+
+    @property
+    def output_type(self) -> FixedType:
+        compute = [layer for layer in self.layers if isinstance(layer, ComputeLayer)]
+        return compute[-1].out_type

@@ -1,0 +1,105 @@
+"""The NumPy integer reference against direct loops, on random shapes and at the extremes."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from adderflow import fixed
+from adderflow.fixed import FixedType
+from adderflow.sim import reference
+
+
+def loop_conv(x, w, stride, pad, adder: bool) -> np.ndarray:
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    ho = (h + 2 * pad - kh) // stride + 1
+    wo = (wd + 2 * pad - kw) // stride + 1
+    out = np.zeros((n, o, ho, wo), dtype=np.int64)
+    for b, oc, i, j in itertools.product(range(n), range(o), range(ho), range(wo)):
+        total = 0
+        for ci, di, dj in itertools.product(range(c), range(kh), range(kw)):
+            r, s = i * stride + di - pad, j * stride + dj - pad
+            xv = int(x[b, ci, r, s]) if 0 <= r < h and 0 <= s < wd else 0  # zero padding
+            wv = int(w[oc, ci, di, dj])
+            total += -abs(xv - wv) if adder else xv * wv
+        out[b, oc, i, j] = total
+    return out
+
+
+def random_codes(rng, shape, bits):
+    t = FixedType(bits, 0)
+    return rng.integers(t.qmin, t.qmax + 1, size=shape, dtype=np.int64)
+
+
+CASES = [
+    # (n, c, h, w, o, k, stride, pad, bits)
+    (2, 3, 5, 5, 4, 3, 1, 1, 8),
+    (1, 2, 7, 6, 3, 3, 2, 1, 4),
+    (2, 1, 4, 4, 2, 1, 1, 0, 2),
+    (1, 3, 6, 5, 5, 5, 1, 0, 16),
+    (1, 2, 5, 5, 3, 5, 2, 1, 6),
+]
+
+
+@pytest.mark.parametrize("adder", [True, False], ids=["adder", "mul"])
+@pytest.mark.parametrize("case", CASES)
+def test_conv_matches_direct_loop(case, adder):
+    n, c, h, w, o, k, stride, pad, bits = case
+    rng = np.random.default_rng(sum(case))
+    x = random_codes(rng, (n, c, h, w), bits)
+    wt = random_codes(rng, (o, c, k, k), bits)
+    fn = reference.adder_conv if adder else reference.int_conv
+    got = fn(x, wt, (stride, stride), (pad, pad, pad, pad))
+    assert np.array_equal(got, loop_conv(x, wt, stride, pad, adder))
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8, 16])
+@pytest.mark.parametrize("extreme", ["max_vs_min", "min_vs_max", "all_max", "all_min"])
+def test_adder_conv_extremes_hit_the_contract_bound(bits, extreme):
+    t = FixedType(bits, 0)
+    xv, wv = {"max_vs_min": (t.qmax, t.qmin), "min_vs_max": (t.qmin, t.qmax),
+              "all_max": (t.qmax, t.qmax), "all_min": (t.qmin, t.qmin)}[extreme]
+    c, k = 5, 3
+    x = np.full((1, c, 4, 4), xv, dtype=np.int64)
+    w = np.full((2, c, k, k), wv, dtype=np.int64)
+    acc = reference.adder_conv(x, w, (1, 1), (0, 0, 0, 0))
+    terms = c * k * k
+    assert np.all(acc == -terms * abs(xv - wv))
+    acc_t = FixedType(fixed.adder_acc_bits(bits, terms), 0)
+    assert acc.min() >= acc_t.qmin
+    if extreme == "max_vs_min":
+        assert acc.min() == -fixed.adder_acc_bound(bits, terms)
+
+
+def test_padding_takes_part():
+    """A padded pixel contributes |0 - w| (DESIGN.md rule 3)."""
+    x = np.zeros((1, 1, 1, 1), dtype=np.int64)
+    w = np.full((1, 1, 3, 3), 5, dtype=np.int64)
+    assert reference.adder_conv(x, w, (1, 1), (1, 1, 1, 1)).item() == -45
+
+
+def test_gemm_matches_loop():
+    rng = np.random.default_rng(3)
+    x = random_codes(rng, (4, 7), 8)
+    w = random_codes(rng, (3, 7), 8)
+    want_add = np.array([[-sum(abs(int(a) - int(b)) for a, b in zip(r, f)) for f in w] for r in x])
+    want_mul = np.array([[sum(int(a) * int(b) for a, b in zip(r, f)) for f in w] for r in x])
+    assert np.array_equal(reference.adder_gemm(x, w), want_add)
+    assert np.array_equal(reference.int_gemm(x, w), want_mul)
+
+
+def test_max_pool_matches_loop():
+    rng = np.random.default_rng(4)
+    x = random_codes(rng, (2, 3, 6, 5), 8)
+    got = reference.max_pool(x, (2, 2), (2, 2))
+    want = np.array([[[[x[b, c, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].max() for j in range(2)]
+                       for i in range(3)] for c in range(3)] for b in range(2)])
+    assert np.array_equal(got, want)
+
+
+def test_reference_refuses_non_integer_floats():
+    with pytest.raises(ValueError, match="non-integer"):
+        reference.adder_gemm(np.array([[0.5]]), np.array([[1]]))
