@@ -60,17 +60,28 @@ def _add_input(g: _Graph, net: QuantizedNetwork) -> str:
     g.nodes += [
         helper.make_node(
             "Quant",
-            [INPUT_NAME, g.init("input_scale", np.float32(t.scale)),
-             g.init("input_zeropt", np.float32(0)), g.init("input_bits", np.float32(t.bits))],
-            ["input_dequant"], domain=QONNX_DOMAIN, name="input_quant",
-            signed=1, narrow=0, rounding_mode="ROUND",
+            [
+                INPUT_NAME,
+                g.init("input_scale", np.float32(t.scale)),
+                g.init("input_zeropt", np.float32(0)),
+                g.init("input_bits", np.float32(t.bits)),
+            ],
+            ["input_dequant"],
+            domain=QONNX_DOMAIN,
+            name="input_quant",
+            signed=1,
+            narrow=0,
+            rounding_mode="ROUND",
         ),
         helper.make_node(
-            "Mul", ["input_dequant", g.init("input_unscale", np.float32(2.0**t.frac))],
-            ["input_scaled"], name="input_to_codes",
+            "Mul",
+            ["input_dequant", g.init("input_unscale", np.float32(2.0**t.frac))],
+            ["input_scaled"],
+            name="input_to_codes",
         ),
-        helper.make_node("Cast", ["input_scaled"], ["input_codes"], to=TensorProto.INT64,
-                         name="input_cast"),
+        helper.make_node(
+            "Cast", ["input_scaled"], ["input_codes"], to=TensorProto.INT64, name="input_cast"
+        ),
     ]
     g.tensor("input_dequant", net.input_shape, None, float_=True)
     g.tensor("input_scaled", net.input_shape, None, float_=True)
@@ -85,42 +96,73 @@ def _add_compute(g: _Graph, layer: ComputeLayer, x: str, shape: tuple) -> tuple[
     if layer.is_conv:
         op = "AdderConv" if layer.kind == "adder" else "IntConv"
         out_shape = _conv_shape(shape, layer.weight, layer.strides, layer.pads)
-        attrs = {"kernel_shape": list(layer.weight.shape[2:]), "strides": list(layer.strides),
-                 "pads": list(layer.pads)}
+        attrs = {
+            "kernel_shape": list(layer.weight.shape[2:]),
+            "strides": list(layer.strides),
+            "pads": list(layer.pads),
+        }
     else:
         op = "AdderGemm" if layer.kind == "adder" else "IntGemm"
         out_shape, attrs = (layer.weight.shape[0],), {}
-    g.nodes.append(helper.make_node(op, [x, weight], [f"{name}_acc"], domain=DOMAIN, name=name,
-                                    out_bits=layer.acc_bits, **attrs))
+    g.nodes.append(
+        helper.make_node(
+            op,
+            [x, weight],
+            [f"{name}_acc"],
+            domain=DOMAIN,
+            name=name,
+            out_bits=layer.acc_bits,
+            **attrs,
+        )
+    )
     g.tensor(f"{name}_acc", out_shape, layer.acc_bits)
     rq = layer.requant
-    g.nodes.append(helper.make_node(
-        "Requant",
-        [f"{name}_acc", g.init(f"{name}_multiplier", rq.multiplier.astype(np.int64)),
-         g.init(f"{name}_bias", rq.bias.astype(np.int64))],
-        [f"{name}_out"], domain=DOMAIN, name=f"{name}_requant",
-        shift=int(rq.shift), out_bits=layer.out_type.bits, relu=int(layer.relu),
-    ))
+    g.nodes.append(
+        helper.make_node(
+            "Requant",
+            [
+                f"{name}_acc",
+                g.init(f"{name}_multiplier", rq.multiplier.astype(np.int64)),
+                g.init(f"{name}_bias", rq.bias.astype(np.int64)),
+            ],
+            [f"{name}_out"],
+            domain=DOMAIN,
+            name=f"{name}_requant",
+            shift=int(rq.shift),
+            out_bits=layer.out_type.bits,
+            relu=int(layer.relu),
+        )
+    )
     g.tensor(f"{name}_out", out_shape, layer.out_type.bits)
     return f"{name}_out", out_shape
 
 
 def _add_pool(g: _Graph, layer: PoolLayer, x: str, shape: tuple, bits: int):
     c, h, w = shape
-    out_shape = (c, (h - layer.kernel[0]) // layer.strides[0] + 1,
-                 (w - layer.kernel[1]) // layer.strides[1] + 1)
-    g.nodes.append(helper.make_node(
-        "IntMaxPool", [x], [f"{layer.name}_out"], domain=DOMAIN, name=layer.name,
-        kernel_shape=list(layer.kernel), strides=list(layer.strides), out_bits=bits,
-    ))
+    out_shape = (
+        c,
+        (h - layer.kernel[0]) // layer.strides[0] + 1,
+        (w - layer.kernel[1]) // layer.strides[1] + 1,
+    )
+    g.nodes.append(
+        helper.make_node(
+            "IntMaxPool",
+            [x],
+            [f"{layer.name}_out"],
+            domain=DOMAIN,
+            name=layer.name,
+            kernel_shape=list(layer.kernel),
+            strides=list(layer.strides),
+            out_bits=bits,
+        )
+    )
     g.tensor(f"{layer.name}_out", out_shape, bits)
     return f"{layer.name}_out", out_shape
 
 
 def _add_flatten(g: _Graph, layer: FlattenLayer, x: str, shape: tuple, bits: int):
     out_shape = (int(np.prod(shape)),)
-    g.nodes.append(helper.make_node("Flatten", [x], [f"{layer.name}_out"], axis=1,
-                                    name=layer.name))
+    g.nodes.append(helper.make_node("Flatten", [x], [f"{layer.name}_out"], axis=1, name=layer.name))
     g.tensor(f"{layer.name}_out", out_shape, bits)
     return f"{layer.name}_out", out_shape
 
@@ -145,16 +187,21 @@ def build_qonnx(net: QuantizedNetwork, batch: int = 1) -> onnx.ModelProto:
         graph,
         producer_name="adderflow",
         producer_version=adderflow.__version__,
-        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, 1),
-                       helper.make_opsetid(QONNX_DOMAIN, 1)],
+        opset_imports=[
+            helper.make_opsetid("", OPSET),
+            helper.make_opsetid(DOMAIN, 1),
+            helper.make_opsetid(QONNX_DOMAIN, 1),
+        ],
     )
     wrapper = ModelWrapper(model)
     for name, dt in g.datatypes.items():
         wrapper.set_tensor_datatype(name, DataType[dt])
-    helper.set_model_props(wrapper.model, {
-        "adderflow.input_frac": str(net.input_type.frac),
-        "adderflow.input_bits": str(net.input_type.bits),
-        "adderflow.output_frac": str(net.output_type.frac),
-    })
+    helper.set_model_props(
+        wrapper.model,
+        {
+            "adderflow.input_frac": str(net.input_type.frac),
+            "adderflow.input_bits": str(net.input_type.bits),
+            "adderflow.output_frac": str(net.output_type.frac),
+        },
+    )
     return wrapper.model
-

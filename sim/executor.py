@@ -54,14 +54,22 @@ def check_supported(model: onnx.ModelProto) -> None:
 def _attr(node: onnx.NodeProto, name: str):
     for a in node.attribute:
         if a.name == name:
-            return onnx.helper.get_attribute_value(a)
+            value = onnx.helper.get_attribute_value(a)
+            return value.decode() if isinstance(value, bytes) else value
     raise ModelFormatError(f"node '{node.name}' lacks attribute '{name}'")
 
 
 def _quant(node, ins):
     x, scale, zeropt, bits = ins
-    return quant(x, scale, zeropt, bits, _attr(node, "signed"), _attr(node, "narrow"),
-                 _attr(node, "rounding_mode"))
+    return quant(
+        x,
+        scale,
+        zeropt,
+        bits,
+        _attr(node, "signed"),
+        _attr(node, "narrow"),
+        _attr(node, "rounding_mode"),
+    )
 
 
 def _cast(node, ins):
@@ -110,8 +118,10 @@ def with_batch_size(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     graph = copy.graph
+    constants = {t.name for t in graph.initializer}
     for vi in [*graph.input, *graph.output, *graph.value_info]:
-        vi.type.tensor_type.shape.dim[0].dim_value = batch
+        if vi.name not in constants:
+            vi.type.tensor_type.shape.dim[0].dim_value = batch
     return copy
 
 

@@ -14,8 +14,14 @@ EXIT_MISMATCH = 1
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML file overriding the defaults")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config key, e.g. --set student.epochs=10 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set student.epochs=10 (repeatable)",
+    )
     p.add_argument("--bits", type=int, help="quantization bit width (2-16, default 8)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run")
     p.add_argument("--out", type=Path, help="run directory (default runs/<timestamp>)")
@@ -31,9 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_args(run)
     train = sub.add_parser("train", help="train the CNN teacher and distill the adder student")
     _add_config_args(train)
-    for name, text in (("export", "quantize a trained run and write its QONNX model"),
-                       ("verify", "compare backends layer by layer on a run's test split"),
-                       ("report", "write report.md for a run")):
+    for name, text in (
+        ("export", "quantize a trained run and write its QONNX model"),
+        ("verify", "compare backends layer by layer on a run's test split"),
+        ("report", "write report.md for a run"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("run_dir", type=Path, help="a run directory made by `adderflow run`")
     return parser
@@ -56,8 +64,9 @@ def _new_run(args: argparse.Namespace, flow: str) -> int:
         out = pipeline.default_out_dir()
     else:
         out = args.out
-        if (out / "config.yaml").exists() and not (args.config or args.overrides or args.bits
-                                                   or args.quick):
+        if (out / "config.yaml").exists() and not (
+            args.config or args.overrides or args.bits or args.quick
+        ):
             cfg = pipeline.reopen_run(out).cfg  # plain resume: keep the run's own config
     run = pipeline.open_run(out, cfg)
     if args.out is None or out.parent.name == "runs":
@@ -70,12 +79,14 @@ def _new_run(args: argparse.Namespace, flow: str) -> int:
 
 
 def _print_summary(metrics: dict) -> None:
-    eq = metrics.get("equivalence", {})
-    print(
-        f"teacher {metrics['teacher']['accuracy']:.4f}  student {metrics['student']['accuracy']:.4f}"
-        f"  quantized {metrics['quantized']['accuracy']:.4f}  "
-        + "  ".join(f"{k}: {v['mismatches']}/{v['samples']} mismatches" for k, v in eq.items())
+    accuracies = "  ".join(
+        f"{role} {metrics[role]['accuracy']:.4f}" for role in ("teacher", "student", "quantized")
     )
+    equivalence = "  ".join(
+        f"{k}: {v['mismatches']}/{v['samples']} mismatches"
+        for k, v in metrics.get("equivalence", {}).items()
+    )
+    print(f"{accuracies}  {equivalence}")
 
 
 def _verify(run_dir: Path) -> int:

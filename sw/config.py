@@ -104,9 +104,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if annotation in (int, float, str, bool) and type(value) is not annotation:
-        raise ConfigError(
-            f"config key '{key}' needs a {annotation.__name__}, got {value!r}"
-        )
+        raise ConfigError(f"config key '{key}' needs a {annotation.__name__}, got {value!r}")
     return value
 
 

@@ -71,11 +71,15 @@ class Run:
     @property
     def data(self):
         if self._data is None:
-            from adderflow.data import load_dataset
-
-            d = self.cfg.data
-            self._data = load_dataset(d.name, d.root, test_fraction=d.test_fraction, seed=d.seed)
+            self._data = load_data(self.cfg)
         return self._data
+
+
+def load_data(cfg: Config):
+    from adderflow.data import load_dataset
+
+    d = cfg.data
+    return load_dataset(d.name, d.root, test_fraction=d.test_fraction, seed=d.seed)
 
 
 def default_out_dir(root: Path = Path("runs")) -> Path:
@@ -94,7 +98,11 @@ def _config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 
 def open_run(out: Path, cfg: Config) -> Run:
-    """Create ``out`` or reopen it; reopening with a different config is refused."""
+    """Create ``out`` or reopen it; reopening with a different config is refused.
+
+    The data is loaded first, so a bad data path leaves no run directory behind.
+    """
+    data = load_data(cfg)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
     if saved.exists():
@@ -107,7 +115,7 @@ def open_run(out: Path, cfg: Config) -> Run:
             )
     else:
         atomic_write_text(saved, dump_config(cfg))
-    return Run(out=out, cfg=cfg)
+    return Run(out=out, cfg=cfg, _data=data)
 
 
 def reopen_run(out: Path) -> Run:
@@ -145,8 +153,15 @@ def _train(run: Run, role: str, kind: str, loss_fn, cfg) -> Any:
     seed_everything(run.cfg.seed)
     model = _model(run, kind)
     fit(
-        model, run.data, cfg, loss_fn=loss_fn, ckpt_path=run.ckpt_dir / f"{role}.pt",
-        name=role, batch_size=run.cfg.data.batch_size, seed=run.cfg.seed, log=run.log,
+        model,
+        run.data,
+        cfg,
+        loss_fn=loss_fn,
+        ckpt_path=run.ckpt_dir / f"{role}.pt",
+        name=role,
+        batch_size=run.cfg.data.batch_size,
+        seed=run.cfg.seed,
+        log=run.log,
     )
     acc = accuracy(model, run.data.test_x, run.data.test_y)
     run.update_metrics(**{role: {"accuracy": acc, "params": count_params(model), "kind": kind}})
@@ -162,8 +177,9 @@ def stage_teacher(run: Run) -> None:
 def trained_model(run: Run, role: str):
     from adderflow.train import load_trained
 
-    return load_trained(_model(run, "cnn" if role == "teacher" else "adder"),
-                        run.ckpt_dir / f"{role}.pt")
+    return load_trained(
+        _model(run, "cnn" if role == "teacher" else "adder"), run.ckpt_dir / f"{role}.pt"
+    )
 
 
 def stage_student(run: Run) -> None:
@@ -171,8 +187,13 @@ def stage_student(run: Run) -> None:
 
     teacher = trained_model(run, "teacher")
     kd = HintonKD(run.cfg.distill.temperature, run.cfg.distill.alpha)
-    _train(run, "student", "adder", lambda z, x, y: kd(z, teacher_logits(teacher, x), y),
-           run.cfg.student)
+    _train(
+        run,
+        "student",
+        "adder",
+        lambda z, x, y: kd(z, teacher_logits(teacher, x), y),
+        run.cfg.student,
+    )
 
 
 def quantized_network(run: Run):
@@ -194,8 +215,10 @@ def stage_quantize(run: Run) -> None:
     acc = float((codes.argmax(1) == run.data.test_y).mean())
     atomic_write_bytes(run.model_path, build_qonnx(net).SerializeToString())
     shape = run.data.input_shape
-    ops = {role: count_ops(trained_model(run, role), shape).as_dict()
-           for role in ("student", "teacher")}
+    ops = {
+        role: count_ops(trained_model(run, role), shape).as_dict()
+        for role in ("student", "teacher")
+    }
     run.update_metrics(quantized={"accuracy": acc, "bits": run.cfg.quant.bits}, ops=ops)
     run.log(f"[quantize] {run.cfg.quant.bits}-bit PTQ accuracy {acc:.4f}; wrote {run.model_path}")
 

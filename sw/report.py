@@ -17,11 +17,13 @@ def _accuracy_table(metrics: dict[str, Any]) -> list[str]:
     rows = ["| stage | model | accuracy | parameters |", "|---|---|---|---|"]
     for role, label in (("teacher", "CNN teacher"), ("student", "adder student (KD)")):
         entry = metrics.get(role, {})
-        rows.append(f"| {role} | {label} | {_pct(entry.get('accuracy'))} | "
-                    f"{entry.get('params', '—')} |")
+        rows.append(
+            f"| {role} | {label} | {_pct(entry.get('accuracy'))} | {entry.get('params', '—')} |"
+        )
     q = metrics.get("quantized", {})
-    rows.append(f"| quantized | {q.get('bits', '—')}-bit integer student | "
-                f"{_pct(q.get('accuracy'))} | — |")
+    rows.append(
+        f"| quantized | {q.get('bits', '—')}-bit integer student | {_pct(q.get('accuracy'))} | — |"
+    )
     return rows
 
 

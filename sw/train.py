@@ -124,7 +124,9 @@ def fit(
             log(f"[{name}] resuming from {ckpt_path.name} at epoch {start + 1}/{cfg.epochs}")
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
-        loader = make_loader(data.train_x, data.train_y, batch_size, shuffle=True, seed=seed + epoch)
+        loader = make_loader(
+            data.train_x, data.train_y, batch_size, shuffle=True, seed=seed + epoch
+        )
         loss, train_acc = _train_epoch(model, loader, opt, loss_fn, cfg, name, epoch + 1)
         sched.step()
         test_acc = accuracy(model, data.test_x, data.test_y)

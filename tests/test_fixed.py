@@ -123,7 +123,8 @@ def test_frac_for_range_never_clips(bits):
     for peak in (1e-3, 0.3, 1.0, 7.0, 250.0):
         t = FixedType(bits, fixed.frac_for_range(peak, bits))
         assert fixed.quantize(np.array([peak, -peak]), t).tolist() == [
-            round(peak * 2**t.frac), -round(peak * 2**t.frac)
+            round(peak * 2**t.frac),
+            -round(peak * 2**t.frac),
         ]
         assert abs(peak * 2**t.frac) <= t.qmax
         assert abs(peak * 2 ** (t.frac + 1)) > t.qmax  # the largest such scale

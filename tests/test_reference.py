@@ -60,8 +60,12 @@ def test_conv_matches_direct_loop(case, adder):
 @pytest.mark.parametrize("extreme", ["max_vs_min", "min_vs_max", "all_max", "all_min"])
 def test_adder_conv_extremes_hit_the_contract_bound(bits, extreme):
     t = FixedType(bits, 0)
-    xv, wv = {"max_vs_min": (t.qmax, t.qmin), "min_vs_max": (t.qmin, t.qmax),
-              "all_max": (t.qmax, t.qmax), "all_min": (t.qmin, t.qmin)}[extreme]
+    xv, wv = {
+        "max_vs_min": (t.qmax, t.qmin),
+        "min_vs_max": (t.qmin, t.qmax),
+        "all_max": (t.qmax, t.qmax),
+        "all_min": (t.qmin, t.qmin),
+    }[extreme]
     c, k = 5, 3
     x = np.full((1, c, 4, 4), xv, dtype=np.int64)
     w = np.full((2, c, k, k), wv, dtype=np.int64)
@@ -85,8 +89,9 @@ def test_gemm_matches_loop():
     rng = np.random.default_rng(3)
     x = random_codes(rng, (4, 7), 8)
     w = random_codes(rng, (3, 7), 8)
-    want_add = np.array([[-sum(abs(int(a) - int(b)) for a, b in zip(r, f)) for f in w] for r in x])
-    want_mul = np.array([[sum(int(a) * int(b) for a, b in zip(r, f)) for f in w] for r in x])
+    pairs = [[list(zip(row, f, strict=True)) for f in w] for row in x]
+    want_add = np.array([[-sum(abs(int(a) - int(b)) for a, b in p) for p in r] for r in pairs])
+    want_mul = np.array([[sum(int(a) * int(b) for a, b in p) for p in r] for r in pairs])
     assert np.array_equal(reference.adder_gemm(x, w), want_add)
     assert np.array_equal(reference.int_gemm(x, w), want_mul)
 
@@ -95,8 +100,18 @@ def test_max_pool_matches_loop():
     rng = np.random.default_rng(4)
     x = random_codes(rng, (2, 3, 6, 5), 8)
     got = reference.max_pool(x, (2, 2), (2, 2))
-    want = np.array([[[[x[b, c, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].max() for j in range(2)]
-                       for i in range(3)] for c in range(3)] for b in range(2)])
+    want = np.array(
+        [
+            [
+                [
+                    [x[b, c, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].max() for j in range(2)]
+                    for i in range(3)
+                ]
+                for c in range(3)
+            ]
+            for b in range(2)
+        ]
+    )
     assert np.array_equal(got, want)
 
 

@@ -12,7 +12,9 @@ class AdderConv(IntegerOp):
 
     def output_shape(self, input_shapes):
         return conv_output_shape(
-            input_shapes[0], input_shapes[1], self.get_nodeattr("strides"),
+            input_shapes[0],
+            input_shapes[1],
+            self.get_nodeattr("strides"),
             self.get_nodeattr("pads"),
         )
 

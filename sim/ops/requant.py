@@ -20,7 +20,9 @@ class Requant(IntegerOp):
     def execute_node(self, context, graph):
         acc, multiplier, bias = self.inputs(context)
         out = reference.requant(
-            acc, multiplier, bias,
+            acc,
+            multiplier,
+            bias,
             shift=self.get_nodeattr("shift"),
             out_bits=self.get_nodeattr("out_bits"),
             relu=bool(self.get_nodeattr("relu")),

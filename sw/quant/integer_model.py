@@ -76,5 +76,7 @@ def output_name(net: QuantizedNetwork) -> str:
 def predict_codes(net: QuantizedNetwork, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Final output codes of the integer model for a whole array, batched."""
     key = output_name(net)
-    parts = [run_integer_model(net, x[i : i + batch_size])[key] for i in range(0, len(x), batch_size)]
+    parts = [
+        run_integer_model(net, x[i : i + batch_size])[key] for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(parts)

@@ -85,8 +85,10 @@ def _input_types(model: BlockNet, peaks: dict[str, float], bits: int) -> dict[st
     return types
 
 
+@torch.no_grad()
 def _bn_affine(bn: nn.Module) -> tuple[np.ndarray, np.ndarray]:
-    gain = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).double()
+    """Eval-mode batch norm as ``gain * z + offset``, in float64."""
+    gain = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
     offset = bn.bias.double() - bn.running_mean.double() * gain
     return gain.numpy(), offset.numpy()
 
@@ -148,8 +150,15 @@ def _classifier(name: str, block: DenseBlock, types: tuple) -> ComputeLayer:
     out_bits = signed_bits((1 << (acc_bits - 1)) + int(np.abs(bias).max(initial=0)))
     requant = Requant(np.ones(weight.shape[0], dtype=np.int64), bias, 0)
     return ComputeLayer(
-        name=name, kind="mul", weight=weight, in_type=in_type, w_type=w_type,
-        acc_bits=acc_bits, requant=requant, out_type=FixedType(out_bits, acc_frac), relu=False,
+        name=name,
+        kind="mul",
+        weight=weight,
+        in_type=in_type,
+        w_type=w_type,
+        acc_bits=acc_bits,
+        requant=requant,
+        out_type=FixedType(out_bits, acc_frac),
+        relu=False,
     )
 
 

@@ -1,0 +1,161 @@
+"""The command line end to end: a quick run, verify (and its failure), resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import numpy_helper
+
+CLI = [sys.executable, "-m", "adderflow.cli"]
+
+
+def adderflow(*args: str, cwd: Path | None = None, timeout: float = 600):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "quick"
+    done = adderflow("run", "--quick", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def test_help_lists_subcommands():
+    done = adderflow("--help")
+    assert done.returncode == 0
+    for command in ("run", "train", "export", "verify", "report"):
+        assert command in done.stdout
+
+
+def test_quick_run_writes_the_run_directory(quick_run: Path):
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "report.md",
+        "model.qonnx.onnx",
+        "log.txt",
+        "checkpoints/teacher.pt",
+        "checkpoints/student.pt",
+        "checkpoints/student.csv",
+    ):
+        assert (quick_run / name).is_file(), name
+    metrics = json.loads((quick_run / "metrics.json").read_text())
+    assert metrics["dataset"] == "digits" and metrics["bits"] == 8
+    for role in ("teacher", "student", "quantized"):
+        assert 0.0 <= metrics[role]["accuracy"] <= 1.0
+    assert metrics["teacher"]["params"] > 0 and metrics["student"]["params"] > 0
+    for name in ("torch_vs_reference", "qonnx_exec"):
+        assert metrics["equivalence"][name] == {"samples": 360, "mismatches": 0}
+    student, teacher = metrics["ops"]["student"], metrics["ops"]["teacher"]
+    assert student["add"] > teacher["add"] and student["mul"] < teacher["mul"]
+    assert teacher["mul"] == teacher["add"]
+    assert set(metrics["seconds"]) == {"teacher", "student", "quantize", "verify", "report"}
+    report = (quick_run / "report.md").read_text()
+    assert "bit-exact" in report and "torch_vs_reference" in report
+
+
+def test_quick_run_logs_one_line_per_epoch(quick_run: Path):
+    log = (quick_run / "log.txt").read_text()
+    assert "[teacher] epoch 2/2" in log and "[student] epoch 1/2" in log
+    assert "test_acc" in log
+
+
+def test_verify_passes_then_names_a_corrupted_node(quick_run: Path, tmp_path: Path):
+    done = adderflow("verify", str(quick_run))
+    assert done.returncode == 0, done.stderr
+    assert "b1_adder_conv" in done.stdout
+
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for name in ("config.yaml", "checkpoints"):
+        os.symlink(quick_run / name, corrupt / name)
+    model = onnx.load(str(quick_run / "model.qonnx.onnx"))
+    init = next(t for t in model.graph.initializer if t.name == "b2_adder_conv_weight")
+    w = numpy_helper.to_array(init).copy()
+    w[3, 1, 0, 2] += 1
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    onnx.save(model, str(corrupt / "model.qonnx.onnx"))
+
+    done = adderflow("verify", str(corrupt))
+    assert done.returncode == 1
+    assert "first divergence: node 'b2_adder_conv' (tensor 'b2_adder_conv_acc')" in done.stdout
+    assert "diff=" in done.stdout
+
+
+def test_export_alone_on_a_run(quick_run: Path):
+    before = (quick_run / "model.qonnx.onnx").read_bytes()
+    done = adderflow("export", str(quick_run))
+    assert done.returncode == 0, done.stderr
+    assert (quick_run / "model.qonnx.onnx").read_bytes() == before  # deterministic
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bits", "0"], "quant.bits 0 is outside the supported range"),
+        (["--bits", "40"], "quant.bits 40 is outside the supported range"),
+        (["--set", "student.nosuch=1"], "unknown config key 'student.nosuch'"),
+        (["--set", "data.name=mnist", "--set", "data.root=/no/such/dir"], "/no/such/dir"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    done = adderflow("run", "--quick", "--out", str(tmp_path / "r"), *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert not (tmp_path / "r").exists()  # no half-made run directory
+
+
+def test_verify_on_a_missing_run_is_exit_2(tmp_path):
+    done = adderflow("verify", str(tmp_path / "nothing"))
+    assert done.returncode == 2 and "not a run directory" in done.stderr
+
+
+def test_corrupt_checkpoint_is_exit_2(quick_run: Path, tmp_path: Path):
+    run = tmp_path / "broken"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_bytes((quick_run / "config.yaml").read_bytes())
+    (run / "checkpoints" / "student.pt").write_bytes(b"\x00" * 64)
+    done = adderflow("export", str(run))
+    assert done.returncode == 2
+    assert "student.pt is corrupt" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_reopening_with_another_config_is_refused(quick_run: Path):
+    done = adderflow("run", "--quick", "--bits", "6", "--out", str(quick_run))
+    assert done.returncode == 2 and "quant.bits" in done.stderr
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path):
+    out = tmp_path / "resumable"
+    args = ["run", "--out", str(out), "--set", "teacher.epochs=1", "--set", "student.epochs=4"]
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    history = out / "checkpoints" / "student.csv"
+    deadline = time.time() + 300
+    while not (history.exists() and len(history.read_text().splitlines()) >= 2):
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    epochs_done = len(history.read_text().splitlines()) - 1
+    assert 1 <= epochs_done < 4
+
+    done = adderflow(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"resuming from student.pt at epoch {epochs_done + 1}/4" in done.stdout
+    assert "[teacher] epoch" not in done.stdout  # the finished teacher is not retrained
+    rows = history.read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == [1, 2, 3, 4]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["equivalence"]["torch_vs_reference"]["mismatches"] == 0
