@@ -159,3 +159,43 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path):
     assert [int(r.split(",")[0]) for r in rows] == [1, 2, 3, 4]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["equivalence"]["torch_vs_reference"]["mismatches"] == 0
+
+
+def test_stages_run_alone_in_order(tmp_path: Path):
+    out = tmp_path / "staged"
+    assert adderflow("train", "--quick", "--out", str(out)).returncode == 0
+    assert not (out / "model.qonnx.onnx").exists()
+    for command in ("export", "verify", "report"):
+        done = adderflow(command, str(out))
+        assert done.returncode == 0, command + done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["equivalence"]["torch_vs_reference"] == {"samples": 360, "mismatches": 0}
+    assert (out / "report.md").is_file()
+
+
+@pytest.mark.slow
+def test_main_job_meets_the_acceptance_bar(tmp_path: Path):
+    """The default `adderflow run`: under 5 minutes, student >= 0.95, PTQ within 1 point."""
+    out = tmp_path / "main"
+    start = time.time()
+    done = adderflow("run", "--out", str(out))
+    elapsed = time.time() - start
+    assert done.returncode == 0, done.stdout + done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["student"]["accuracy"] >= 0.95
+    assert abs(metrics["quantized"]["accuracy"] - metrics["student"]["accuracy"]) <= 0.01
+    assert metrics["equivalence"]["torch_vs_reference"] == {"samples": 360, "mismatches": 0}
+    assert metrics["equivalence"]["qonnx_exec"] == {"samples": 360, "mismatches": 0}
+    assert elapsed < 300, f"the main job took {elapsed:.0f} s"
+
+
+def test_default_out_is_timestamped_with_a_latest_link(tmp_path: Path):
+    done = adderflow(
+        "train", "--quick", "--set", "student.epochs=1", "--set", "teacher.epochs=1", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    runs = [p for p in (tmp_path / "runs").iterdir() if p.name != "latest"]
+    assert len(runs) == 1 and runs[0].name[:8].isdigit()
+    latest = tmp_path / "runs" / "latest"
+    assert latest.is_symlink() and latest.resolve() == runs[0].resolve()
+    assert (latest / "checkpoints" / "student.pt").is_file()
