@@ -28,8 +28,7 @@ class _AdderLinearFn(torch.autograd.Function):
         ctx.chunk_elems = chunk_elems
         rows = _chunk_rows(x.shape[0], w.numel(), chunk_elems)
         parts = [
-            -(x[i : i + rows, None, :] - w[None]).abs().sum(-1)
-            for i in range(0, x.shape[0], rows)
+            -(x[i : i + rows, None, :] - w[None]).abs().sum(-1) for i in range(0, x.shape[0], rows)
         ]
         return torch.cat(parts) if parts else x.new_zeros(0, w.shape[0])
 
@@ -42,11 +41,15 @@ class _AdderLinearFn(torch.autograd.Function):
             grad_w = grad.t() @ x - grad.sum(0)[:, None] * w
         if ctx.needs_input_grad[0]:
             rows = _chunk_rows(x.shape[0], w.numel(), ctx.chunk_elems)
-            grad_x = torch.cat([
-                (grad[i : i + rows, :, None] * (w[None] - x[i : i + rows, None, :]).clamp(-1, 1))
-                .sum(1)
-                for i in range(0, x.shape[0], rows)
-            ])
+            grad_x = torch.cat(
+                [
+                    (
+                        grad[i : i + rows, :, None]
+                        * (w[None] - x[i : i + rows, None, :]).clamp(-1, 1)
+                    ).sum(1)
+                    for i in range(0, x.shape[0], rows)
+                ]
+            )
         return grad_x, grad_w, None
 
 
@@ -91,19 +94,24 @@ class AdderConv2d(nn.Module):
 
     is_adder = True
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1
+    ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size)
         self.stride, self.padding, self.dilation = _pair(stride), _pair(padding), _pair(dilation)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *self.kernel_size))
         # AdderNet's reference code draws filters from a normal distribution.
-        nn.init.normal_(self.weight, std=math.sqrt(2.0 / (in_channels * math.prod(self.kernel_size))))
+        nn.init.normal_(
+            self.weight, std=math.sqrt(2.0 / (in_channels * math.prod(self.kernel_size)))
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return adder_conv2d(x, self.weight, self.stride, self.padding, self.dilation)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}"
+        )
