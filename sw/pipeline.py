@@ -26,6 +26,7 @@ from adderflow.config import Config, dump_config
 from adderflow.errors import AdderflowError, ConfigError
 
 MODEL_FILE = "model.qonnx.onnx"
+STANDARD_MODEL_FILE = "model.standard.onnx"
 
 
 @dataclass
@@ -206,6 +207,7 @@ def quantized_network(run: Run):
 
 
 def stage_quantize(run: Run) -> None:
+    from adderflow.export.lower_standard import lower_to_standard_onnx
     from adderflow.export.qonnx_builder import build_qonnx
     from adderflow.opcount import count_ops
     from adderflow.quant.integer_model import predict_codes
@@ -213,7 +215,10 @@ def stage_quantize(run: Run) -> None:
     net = quantized_network(run)
     codes = predict_codes(net, run.data.test_x)
     acc = float((codes.argmax(1) == run.data.test_y).mean())
-    atomic_write_bytes(run.model_path, build_qonnx(net).SerializeToString())
+    model = build_qonnx(net)
+    atomic_write_bytes(run.model_path, model.SerializeToString())
+    standard = lower_to_standard_onnx(model).SerializeToString()
+    atomic_write_bytes(run.out / STANDARD_MODEL_FILE, standard)
     shape = run.data.input_shape
     ops = {
         role: count_ops(trained_model(run, role), shape).as_dict()
@@ -229,10 +234,11 @@ def verify_samples(run: Run) -> tuple[np.ndarray, np.ndarray]:
 
 
 def verify_run(run: Run) -> dict[str, Any]:
-    """Quantized PyTorch vs the NumPy reference, and the reference vs qonnx execution.
+    """The NumPy reference against quantized PyTorch, qonnx execution and onnxruntime.
 
     Records the ``equivalence`` metrics and returns the full layer-by-layer comparisons.
     """
+    from adderflow.export.lower_standard import lower_to_standard_onnx, run_onnxruntime
     from adderflow.quant.integer_model import run_integer_model
     from adderflow.sim.compare import compare
     from adderflow.sim.executor import load_model, run_qonnx, run_reference
@@ -244,6 +250,9 @@ def verify_run(run: Run) -> dict[str, Any]:
     results = {
         "torch_vs_reference": compare(model, reference, torch_codes),
         "qonnx_exec": compare(model, reference, run_qonnx(model, x)),
+        "onnxruntime": compare(
+            model, reference, run_onnxruntime(lower_to_standard_onnx(model, True), x)
+        ),
     }
     run.update_metrics(equivalence={k: c.as_metrics() for k, c in results.items()})
     for name, comparison in results.items():

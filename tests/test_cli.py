@@ -53,7 +53,7 @@ def test_quick_run_writes_the_run_directory(quick_run: Path):
     for role in ("teacher", "student", "quantized"):
         assert 0.0 <= metrics[role]["accuracy"] <= 1.0
     assert metrics["teacher"]["params"] > 0 and metrics["student"]["params"] > 0
-    for name in ("torch_vs_reference", "qonnx_exec"):
+    for name in ("torch_vs_reference", "qonnx_exec", "onnxruntime"):
         assert metrics["equivalence"][name] == {"samples": 360, "mismatches": 0}
     student, teacher = metrics["ops"]["student"], metrics["ops"]["teacher"]
     assert student["add"] > teacher["add"] and student["mul"] < teacher["mul"]
@@ -186,6 +186,7 @@ def test_main_job_meets_the_acceptance_bar(tmp_path: Path):
     assert abs(metrics["quantized"]["accuracy"] - metrics["student"]["accuracy"]) <= 0.01
     assert metrics["equivalence"]["torch_vs_reference"] == {"samples": 360, "mismatches": 0}
     assert metrics["equivalence"]["qonnx_exec"] == {"samples": 360, "mismatches": 0}
+    assert metrics["equivalence"]["onnxruntime"] == {"samples": 360, "mismatches": 0}
     assert elapsed < 300, f"the main job took {elapsed:.0f} s"
 
 

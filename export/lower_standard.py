@@ -1,0 +1,286 @@
+"""Lower adderflow custom ops to standard ONNX so onnxruntime (and Netron) run the IR.
+
+The lowered model needs neither adderflow nor qonnx installed. Each custom op becomes a
+small standard subgraph that is exact on integer codes:
+
+- windows are extracted by a float ``Conv`` with one-hot kernels (copying a code is
+  exact in float32 up to 2**24, far above the contract's 16-bit codes), then cast back;
+- ``AdderConv``/``AdderGemm``: ``-ReduceSum(Abs(x - w))`` in int64;
+- ``IntConv``/``IntGemm``: int64 ``MatMul``;
+- ``Requant``: ``acc*M + B`` in int64, then float64 ``Mul`` by ``2**-s`` (exact),
+  ``Round`` (half to even, as the contract), ``Clip``, cast back — exact because
+  ``fixed.fit_requant`` keeps ``|acc*M + B| < 2**53``;
+- ``IntMaxPool``: float64 ``MaxPool`` on codes (exact), cast back;
+- the QONNX ``Quant`` input node becomes ``Mul``, ``Round``, ``Clip`` (its definition for
+  ``signed=1, narrow=0``), so the whole graph is ``ai.onnx`` only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from adderflow.errors import ModelFormatError
+from adderflow.sim.ops import DOMAIN
+
+QONNX_DOMAIN = "qonnx.custom_op.general"
+OPSET = 13
+
+
+class _Lowering:
+    """Collects the replacement nodes and constants while walking the custom graph."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        self.shapes = {
+            vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+            for vi in [*model.graph.input, *model.graph.value_info, *model.graph.output]
+        }
+        self.nodes: list[onnx.NodeProto] = []
+        self.new_inits: list[TensorProto] = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.new_inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def add(self, op: str, inputs: list[str], output: str, **attrs) -> str:
+        self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+
+def _attr(node: onnx.NodeProto, name: str, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            value = helper.get_attribute_value(a)
+            return value.decode() if isinstance(value, bytes) else value
+    if default is None:
+        raise ModelFormatError(f"node '{node.name}' lacks attribute '{name}'")
+    return default
+
+
+def _windows(lw: _Lowering, node: onnx.NodeProto, x: str) -> tuple[str, int, int]:
+    """``x`` as ``[N, Ho*Wo, K]`` int64 patches (K in C-major weight order)."""
+    w = lw.inits[node.input[1]]
+    _, c, kh, kw = w.shape
+    k = c * kh * kw
+    onehot = np.zeros((k, c, kh, kw), dtype=np.float32)
+    onehot.reshape(k, k)[np.arange(k), np.arange(k)] = 1.0
+    name = node.name
+    xf = lw.add("Cast", [x], f"{name}__xf", to=TensorProto.FLOAT)
+    cols = lw.add(
+        "Conv",
+        [xf, lw.const(f"{name}__onehot", onehot)],
+        f"{name}__cols",
+        kernel_shape=[kh, kw],
+        strides=list(_attr(node, "strides")),
+        pads=list(_attr(node, "pads")),
+    )
+    n, o, ho, wo = lw.shapes[node.output[0]]
+    flat = lw.add(
+        "Reshape", [cols, lw.const(f"{name}__shape3", np.array([0, k, -1]))], f"{name}__flat"
+    )
+    rows = lw.add("Transpose", [flat], f"{name}__rows", perm=[0, 2, 1])  # N, L, K
+    return lw.add("Cast", [rows], f"{name}__rows_i", to=TensorProto.INT64), ho, wo
+
+
+def _adder_core(lw: _Lowering, name: str, rows: str, weight: np.ndarray) -> str:
+    """``rows [..., K]`` against ``weight [O, K]`` → ``[..., O]`` of ``-Σ|x - w|``."""
+    x = lw.add("Unsqueeze", [rows, lw.const(f"{name}__ax", np.array([-2]))], f"{name}__x4")
+    diff = lw.add("Sub", [x, lw.const(f"{name}__w", weight.astype(np.int64))], f"{name}__diff")
+    total = lw.add(
+        "ReduceSum",
+        [lw.add("Abs", [diff], f"{name}__abs"), lw.const(f"{name}__axk", np.array([-1]))],
+        f"{name}__sum",
+        keepdims=0,
+    )
+    return lw.add("Neg", [total], f"{name}__neg")
+
+
+def _mul_core(lw: _Lowering, name: str, rows: str, weight: np.ndarray) -> str:
+    return lw.add(
+        "MatMul", [rows, lw.const(f"{name}__wt", weight.T.astype(np.int64).copy())], f"{name}__mm"
+    )
+
+
+def _accumulate(lw: _Lowering, node: onnx.NodeProto) -> None:
+    weight = lw.inits[node.input[1]]
+    core = _adder_core if node.op_type.startswith("Adder") else _mul_core
+    out = node.output[0]
+    if node.op_type in ("AdderGemm", "IntGemm"):
+        lw.nodes.append(
+            helper.make_node(
+                "Identity",
+                [core(lw, node.name, node.input[0], weight)],
+                [out],
+                name=f"{node.name}__out",
+            )
+        )
+        return
+    rows, ho, wo = _windows(lw, node, node.input[0])
+    flat = weight.reshape(weight.shape[0], -1)
+    y = core(lw, node.name, rows, flat)  # N, L, O
+    nlo = lw.add("Transpose", [y], f"{node.name}__nol", perm=[0, 2, 1])
+    lw.nodes.append(
+        helper.make_node(
+            "Reshape",
+            [nlo, lw.const(f"{node.name}__shape4", np.array([0, flat.shape[0], ho, wo]))],
+            [out],
+            name=f"{node.name}__out",
+        )
+    )
+
+
+def _requant(lw: _Lowering, node: onnx.NodeProto) -> None:
+    acc, m, b = node.input
+    name = node.name
+    rank = len(lw.shapes[node.output[0]])
+    m_b = lw.inits[m].reshape(-1, *([1] * (rank - 2)))  # broadcast over channels (axis 1)
+    b_b = lw.inits[b].reshape(-1, *([1] * (rank - 2)))
+    v = lw.add(
+        "Add",
+        [
+            lw.add("Mul", [acc, lw.const(f"{name}__m", m_b)], f"{name}__am"),
+            lw.const(f"{name}__b", b_b),
+        ],
+        f"{name}__v",
+    )
+    vf = lw.add("Cast", [v], f"{name}__vf", to=TensorProto.DOUBLE)
+    scale = lw.const(f"{name}__scale", np.float64(2.0 ** -_attr(node, "shift")))
+    rounded = lw.add("Round", [lw.add("Mul", [vf, scale], f"{name}__scaled")], f"{name}__round")
+    bits = _attr(node, "out_bits")
+    lo = 0.0 if _attr(node, "relu", 0) else -(2.0 ** (bits - 1))
+    clipped = lw.add(
+        "Clip",
+        [
+            rounded,
+            lw.const(f"{name}__lo", np.float64(lo)),
+            lw.const(f"{name}__hi", np.float64(2.0 ** (bits - 1) - 1)),
+        ],
+        f"{name}__clip",
+    )
+    lw.nodes.append(
+        helper.make_node(
+            "Cast", [clipped], [node.output[0]], to=TensorProto.INT64, name=f"{name}__out"
+        )
+    )
+
+
+def _max_pool(lw: _Lowering, node: onnx.NodeProto) -> None:
+    xf = lw.add("Cast", [node.input[0]], f"{node.name}__xf", to=TensorProto.DOUBLE)
+    pooled = lw.add(
+        "MaxPool",
+        [xf],
+        f"{node.name}__pool",
+        kernel_shape=list(_attr(node, "kernel_shape")),
+        strides=list(_attr(node, "strides")),
+    )
+    lw.nodes.append(
+        helper.make_node(
+            "Cast", [pooled], [node.output[0]], to=TensorProto.INT64, name=f"{node.name}__out"
+        )
+    )
+
+
+def _quant(lw: _Lowering, node: onnx.NodeProto) -> None:
+    """QONNX ``Quant`` with ``signed=1, narrow=0``: ``clip(round(x/s), min, max) * s``."""
+    if _attr(node, "signed") != 1 or _attr(node, "narrow") != 0:
+        raise ModelFormatError(f"node '{node.name}': only signed, non-narrow Quant is lowered")
+    if _attr(node, "rounding_mode") != "ROUND":
+        raise ModelFormatError(f"node '{node.name}': only rounding_mode ROUND is lowered")
+    x, scale, _zeropt, bits_name = node.input
+    s = float(lw.inits[scale])
+    bits = int(lw.inits[bits_name])
+    name = node.name
+    q = lw.add(
+        "Round",
+        [lw.add("Mul", [x, lw.const(f"{name}__inv", np.float32(1.0 / s))], f"{name}__div")],
+        f"{name}__round",
+    )
+    lo, hi = np.float32(-(2.0 ** (bits - 1))), np.float32(2.0 ** (bits - 1) - 1)
+    c = lw.add(
+        "Clip", [q, lw.const(f"{name}__lo", lo), lw.const(f"{name}__hi", hi)], f"{name}__clip"
+    )
+    lw.nodes.append(
+        helper.make_node(
+            "Mul", [c, lw.const(f"{name}__s", np.float32(s))], [node.output[0]], name=f"{name}__out"
+        )
+    )
+
+
+_LOWER = {
+    "AdderConv": _accumulate,
+    "IntConv": _accumulate,
+    "AdderGemm": _accumulate,
+    "IntGemm": _accumulate,
+    "Requant": _requant,
+    "IntMaxPool": _max_pool,
+}
+
+
+def lower_to_standard_onnx(model: onnx.ModelProto, expose_layers: bool = False) -> onnx.ModelProto:
+    """A standard-ONNX (``ai.onnx`` only) model computing the same integer codes.
+
+    ``expose_layers`` also makes every layer's ``_acc``/``_out`` tensor a graph output, so
+    onnxruntime can be compared with the reference layer by layer.
+    """
+    lw = _Lowering(model)
+    for node in model.graph.node:
+        if node.domain == DOMAIN:
+            if node.op_type not in _LOWER:
+                raise ModelFormatError(f"node '{node.name}': no lowering for {node.op_type}")
+            _LOWER[node.op_type](lw, node)
+        elif node.domain == QONNX_DOMAIN and node.op_type == "Quant":
+            _quant(lw, node)
+        elif node.domain in ("", "ai.onnx"):
+            lw.nodes.append(node)
+        else:
+            raise ModelFormatError(f"node '{node.name}': cannot lower {node.domain}.{node.op_type}")
+    graph = model.graph
+    used = {name for node in lw.nodes for name in node.input}
+    inits = [t for t in graph.initializer if t.name in used] + lw.new_inits
+    outputs = list(graph.output)
+    if expose_layers:
+        final = outputs[0].name
+        outputs += [
+            vi
+            for vi in graph.value_info
+            if vi.name != final and vi.name.endswith(("_acc", "_out", "_codes"))
+        ]
+    new_graph = helper.make_graph(
+        lw.nodes,
+        graph.name + "_standard",
+        [_free_batch(graph.input[0])],
+        [_free_batch(vi) for vi in outputs],
+        inits,
+    )
+    lowered = helper.make_model(
+        new_graph, producer_name="adderflow", opset_imports=[helper.make_opsetid("", OPSET)]
+    )
+    lowered.ir_version = model.ir_version
+    onnx.checker.check_model(lowered)
+    return lowered
+
+
+def _free_batch(vi: onnx.ValueInfoProto) -> onnx.ValueInfoProto:
+    """The same value info with a symbolic batch dimension, so any batch size runs."""
+    dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+    return helper.make_tensor_value_info(
+        vi.name, vi.type.tensor_type.elem_type, ["batch", *dims[1:]]
+    )
+
+
+def run_onnxruntime(model: onnx.ModelProto, image: np.ndarray) -> dict[str, np.ndarray]:
+    """Every output of a lowered model under onnxruntime, keyed by tensor name."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    # Graph rewrites could fuse Mul/Round chains; exactness must not depend on them.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    names = [o.name for o in model.graph.output]
+    outs = session.run(names, {model.graph.input[0].name: np.asarray(image, np.float32)})
+    return dict(zip(names, outs, strict=True))
