@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adderflow import fixed
 from adderflow.fixed import FixedType
@@ -118,3 +120,50 @@ def test_max_pool_matches_loop():
 def test_reference_refuses_non_integer_floats():
     with pytest.raises(ValueError, match="non-integer"):
         reference.adder_gemm(np.array([[0.5]]), np.array([[1]]))
+
+
+@st.composite
+def conv_case(draw):
+    bits = draw(st.integers(2, 16))
+    k = draw(st.sampled_from([1, 2, 3]))
+    pad = draw(st.integers(0, 1))
+    stride = draw(st.integers(1, 2))
+    c, o = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h = draw(st.integers(max(1, k - 2 * pad), 5))
+    fill = draw(st.sampled_from(["random", "max_vs_min", "min_vs_max", "all_max", "all_min"]))
+    seed = draw(st.integers(0, 2**16))
+    return bits, k, pad, stride, c, o, h, fill, seed
+
+
+def _filled(rng, shape, t: FixedType, fill: str, operand: int) -> np.ndarray:
+    value = {
+        "max_vs_min": (t.qmax, t.qmin),
+        "min_vs_max": (t.qmin, t.qmax),
+        "all_max": (t.qmax, t.qmax),
+        "all_min": (t.qmin, t.qmin),
+    }.get(fill)
+    if value is None:
+        return random_codes(rng, shape, t.bits)
+    return np.full(shape, value[operand], dtype=np.int64)
+
+
+@given(conv_case())
+@settings(max_examples=150, deadline=None)
+def test_accumulators_never_overflow_and_equal_big_integers(case):
+    """Property over shapes, widths 2-16 and extremes: int64 reference == Python ints."""
+    bits, k, pad, stride, c, o, h, fill, seed = case
+    rng = np.random.default_rng(seed)
+    t = FixedType(bits, 0)
+    x = _filled(rng, (1, c, h, h), t, fill, 0)
+    w = _filled(rng, (o, c, k, k), t, fill, 1)
+    for adder in (True, False):
+        fn = reference.adder_conv if adder else reference.int_conv
+        got = fn(x, w, (stride, stride), (pad,) * 4)
+        want = loop_conv(x, w, stride, pad, adder)  # Python big integers
+        assert np.array_equal(got, want)
+        terms = c * k * k
+        width = (
+            fixed.adder_acc_bits(bits, terms) if adder else fixed.mul_acc_bits(bits, bits, terms)
+        )
+        acc_t = FixedType(width, 0)
+        assert all(acc_t.qmin <= int(v) <= acc_t.qmax for v in want.ravel())
