@@ -55,6 +55,8 @@ class QuantConfig:
     bits: int = 8
     mode: str = "ptq"
     multiplier_bits: int = 16
+    # Power-of-two requantization multipliers: no multiplier left in the datapath.
+    shift_only: bool = False
     calibration_samples: int = 512
 
 

@@ -182,36 +182,50 @@ def fit_requant(
     acc_bits: int,
     multiplier_bits: int = 16,
     layer: str = "layer",
+    shift_only: bool = False,
+    center: np.ndarray | float = 0.0,
 ) -> Requant:
-    """Integer ``M, B, s`` approximating ``out = gain * acc + offset`` (in output codes).
+    """Integer ``M, B, s`` approximating ``out = gain * (acc - center) + offset``.
+
+    All in output codes. ``center`` is where a channel's output equals ``offset`` (batch
+    norm's running mean, in accumulator codes); keeping it exact means an approximated
+    ``M`` scales each channel around its own centre instead of shifting it wholesale.
 
     ``s`` is the largest shift keeping every ``|M| < 2**(multiplier_bits-1)``; one shift
-    per layer keeps the hardware's rounding unit shared by all channels.
+    per layer keeps the hardware's rounding unit shared by all channels. With
+    ``shift_only`` every ``M`` is a signed power of two (rounded in the log domain), so the
+    requantization needs no multiplier at all (DESIGN.md rule 4).
     """
     gain = np.asarray(gain, dtype=np.float64)
     offset = np.asarray(offset, dtype=np.float64)
-    if not (np.all(np.isfinite(gain)) and np.all(np.isfinite(offset))):
+    center = np.broadcast_to(np.asarray(center, dtype=np.float64), gain.shape)
+    if not all(np.all(np.isfinite(a)) for a in (gain, offset, center)):
         raise QuantizationError(f"{layer}: non-finite requantization gain or offset")
     limit = (1 << (multiplier_bits - 1)) - 1
     peak = float(np.max(np.abs(gain))) if gain.size else 0.0
-    if peak * 2.0**-MAX_SHIFT > limit:
-        raise QuantizationError(
-            f"{layer}: requantization gain {peak:.3g} needs more than "
-            f"{multiplier_bits} multiplier bits"
-        )
     shift = MAX_SHIFT if peak == 0 else math.floor(math.log2(limit / peak))
-    shift = max(0, min(shift, MAX_SHIFT))
-    while True:
-        multiplier = np.round(gain * 2.0**shift).astype(np.int64)
-        bias = np.round(offset * 2.0**shift).astype(np.int64)
-        if _product_bits(acc_bits, multiplier, bias) <= MAX_PRODUCT_BITS:
+    shift = min(shift, MAX_SHIFT)
+    while shift >= 0:
+        multiplier = _multipliers(gain, shift, shift_only)
+        bias = np.round(offset * 2.0**shift - multiplier * center).astype(np.int64)
+        fits = np.max(np.abs(multiplier), initial=0) <= limit
+        if fits and _product_bits(acc_bits, multiplier, bias) <= MAX_PRODUCT_BITS:
             return Requant(multiplier=multiplier, bias=bias, shift=shift)
-        if shift == 0:
-            raise QuantizationError(
-                f"{layer}: requantization needs more than {MAX_PRODUCT_BITS} bits; "
-                "lower the bit width or the multiplier width"
-            )
         shift -= 1
+    raise QuantizationError(
+        f"{layer}: requantization gain {peak:.3g} does not fit {multiplier_bits} multiplier "
+        f"bits within {MAX_PRODUCT_BITS}-bit products; lower the bit width"
+    )
+
+
+def _multipliers(gain: np.ndarray, shift: int, shift_only: bool) -> np.ndarray:
+    scaled = gain * 2.0**shift
+    if not shift_only:
+        return np.round(scaled).astype(np.int64)
+    magnitude = np.abs(scaled)
+    exponent = np.round(np.log2(np.where(magnitude > 0, magnitude, 1.0)))
+    power = np.where(magnitude > 0, 2.0**exponent, 0.0)
+    return (np.sign(scaled) * power).astype(np.int64)
 
 
 def _product_bits(acc_bits: int, multiplier: np.ndarray, bias: np.ndarray) -> int:

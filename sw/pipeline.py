@@ -203,7 +203,8 @@ def quantized_network(run: Run):
 
     q = run.cfg.quant
     calib = run.data.train_x[: q.calibration_samples]
-    return quantize_network(trained_model(run, "student"), calib, q.bits, q.multiplier_bits)
+    model = trained_model(run, "student")
+    return quantize_network(model, calib, q.bits, q.multiplier_bits, q.shift_only)
 
 
 def stage_quantize(run: Run) -> None:

@@ -128,3 +128,18 @@ def test_frac_for_range_never_clips(bits):
         ]
         assert abs(peak * 2**t.frac) <= t.qmax
         assert abs(peak * 2 ** (t.frac + 1)) > t.qmax  # the largest such scale
+
+
+@pytest.mark.parametrize("shift_only", [False, True])
+def test_fit_requant_keeps_each_channel_centre(shift_only):
+    """At acc == centre the output is the offset, however coarse M is."""
+    gain = np.array([0.013, -0.4, 0.07])
+    center = np.array([-5000.0, 120.0, -77.0])
+    offset = np.array([3.0, -2.0, 10.0])
+    rq = fixed.fit_requant(gain, offset, acc_bits=20, shift_only=shift_only, center=center)
+    acc = center.astype(np.int64).reshape(1, 3)
+    out = fixed.requantize(acc, rq.multiplier, rq.bias, rq.shift, FixedType(8, 0))
+    assert out.ravel().tolist() == [3, -2, 10]
+    if shift_only:
+        m = np.abs(rq.multiplier)
+        assert np.all((m & (m - 1)) == 0)

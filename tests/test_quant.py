@@ -96,3 +96,20 @@ def test_hinton_kd_matches_its_formula():
     kl = (pt * (pt.log() - torch.log_softmax(zs / 3, 1))).sum(1).mean()
     want = 0.4 * torch.nn.functional.cross_entropy(zs, y) + 0.6 * 9 * kl
     assert torch.allclose(kd(zs, zt, y), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_shift_only_requantization_is_multiplier_free_and_exact(bits):
+    model = _randomized("adder", seed=3)
+    x = _images(64, seed=3)
+    net = quantize_network(model, x, bits, shift_only=True)
+    for layer in net.layers:
+        if isinstance(layer, ComputeLayer):
+            m = np.abs(layer.requant.multiplier)
+            assert np.all((m == 0) | ((m & (m - 1)) == 0)), layer.name  # powers of two
+    onnx_model = build_qonnx(net)
+    result = compare(onnx_model, run_reference(onnx_model, x), run_integer_model(net, x))
+    assert result.first is None and result.mismatches == 0
+    full = quantize_network(model, x, bits)
+    agree = (predict_codes(net, x).argmax(1) == predict_codes(full, x).argmax(1)).mean()
+    assert agree >= 0.6  # coarser, but still the same network

@@ -86,11 +86,10 @@ def _input_types(model: BlockNet, peaks: dict[str, float], bits: int) -> dict[st
 
 
 @torch.no_grad()
-def _bn_affine(bn: nn.Module) -> tuple[np.ndarray, np.ndarray]:
-    """Eval-mode batch norm as ``gain * z + offset``, in float64."""
+def _bn_terms(bn: nn.Module) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eval-mode batch norm as ``gain * (z - mean) + beta``, in float64."""
     gain = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-    offset = bn.bias.double() - bn.running_mean.double() * gain
-    return gain.numpy(), offset.numpy()
+    return gain.numpy(), bn.running_mean.double().numpy(), bn.bias.double().numpy()
 
 
 def _acc_frac(layer: nn.Module, in_type: FixedType, w_type: FixedType) -> int:
@@ -99,7 +98,12 @@ def _acc_frac(layer: nn.Module, in_type: FixedType, w_type: FixedType) -> int:
 
 
 def _hidden_layer(
-    name: str, block: nn.Module, types: tuple, out_type: FixedType, multiplier_bits: int
+    name: str,
+    block: nn.Module,
+    types: tuple,
+    out_type: FixedType,
+    multiplier_bits: int,
+    shift_only: bool,
 ) -> ComputeLayer:
     layer = _compute_module(block)
     in_type, w_type = types
@@ -109,10 +113,16 @@ def _hidden_layer(
         acc_bits = adder_acc_bits(in_type.bits, terms)
     else:
         acc_bits = mul_acc_bits(in_type.bits, w_type.bits, terms)
-    gain, offset = _bn_affine(block.bn)
-    acc_scale = 2.0 ** (out_type.frac - _acc_frac(layer, in_type, w_type))
+    gain, mean, beta = _bn_terms(block.bn)
+    acc_frac = _acc_frac(layer, in_type, w_type)
     requant = fit_requant(
-        gain * acc_scale, offset * 2.0**out_type.frac, acc_bits, multiplier_bits, layer=name
+        gain * 2.0 ** (out_type.frac - acc_frac),
+        beta * 2.0**out_type.frac,
+        acc_bits,
+        multiplier_bits,
+        layer=name,
+        shift_only=shift_only,
+        center=mean * 2.0**acc_frac,
     )
     return ComputeLayer(
         name=name,
@@ -173,6 +183,7 @@ def quantize_network(
     calib_x: np.ndarray,
     bits: int = 8,
     multiplier_bits: int = 16,
+    shift_only: bool = False,
 ) -> QuantizedNetwork:
     """Quantize a trained network to ``bits``-bit codes with integer requantization."""
     check_bits(bits)
@@ -195,7 +206,7 @@ def quantize_network(
             layers.append(_classifier(name, block, types[key]))
             continue
         out_type = types[compute_keys[position + 1]][0]
-        layers.append(_hidden_layer(name, block, types[key], out_type, multiplier_bits))
+        layers.append(_hidden_layer(name, block, types[key], out_type, multiplier_bits, shift_only))
         if isinstance(block, ConvBlock) and block.pool:
             p = block.pool
             layers.append(PoolLayer(f"b{index}_pool", (p, p), (p, p)))
