@@ -1,25 +1,8 @@
 """``IntConv``: an integer multiplication convolution (first layers of adder networks)."""
 
 from adderflow.sim import reference
-from adderflow.sim.ops.base import CONV_ATTRS, IntegerOp, conv_output_shape
+from adderflow.sim.ops.base import WindowOp
 
 
-class IntConv(IntegerOp):
-    input_names = ("x", "weight")
-
-    def get_nodeattr_types(self):
-        return dict(CONV_ATTRS)
-
-    def output_shape(self, input_shapes):
-        return conv_output_shape(
-            input_shapes[0],
-            input_shapes[1],
-            self.get_nodeattr("strides"),
-            self.get_nodeattr("pads"),
-        )
-
-    def execute_node(self, context, graph):
-        x, w = self.inputs(context)
-        strides = tuple(self.get_nodeattr("strides"))
-        pads = tuple(self.get_nodeattr("pads"))
-        self.write(context, reference.int_conv(x, w, strides, pads))
+class IntConv(WindowOp):
+    compute = staticmethod(reference.int_conv)
