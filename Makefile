@@ -5,7 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.adderflow-installed
 
-.PHONY: run test lint install clean
+# System tools some tests drive for real (headless Chromium for the report screenshot).
+# Installed through apt when running as root; elsewhere those tests skip with the command.
+APT_TOOLS := chromium
+
+.PHONY: run test lint install sysdeps clean
 
 install: $(STAMP)
 
@@ -22,7 +26,14 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) lint
+sysdeps:
+	@missing=""; for t in $(APT_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "note: install$$missing (apt-get install -y$$missing) to run every test"; fi
+
+test: $(STAMP) sysdeps lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean:

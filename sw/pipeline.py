@@ -269,11 +269,15 @@ def stage_verify(run: Run) -> None:
 
 
 def stage_report(run: Run) -> None:
-    from adderflow.report import render_report
+    from adderflow.report import render_report, reproduce_commands
+    from adderflow.report_html import render_html
 
     model = onnx.load(str(run.model_path)) if run.model_path.exists() else None
-    atomic_write_text(run.out / "report.md", render_report(run.metrics(), run.cfg, model))
-    run.log(f"[report] wrote {run.out / 'report.md'}")
+    metrics = run.metrics()
+    atomic_write_text(run.out / "report.md", render_report(metrics, run.cfg, model))
+    page = render_html(metrics, reproduce_commands(run.cfg))
+    atomic_write_text(run.out / "report.html", page)
+    run.log(f"[report] wrote {run.out / 'report.md'} and report.html")
 
 
 STAGES: dict[str, Callable[[Run], None]] = {

@@ -52,6 +52,14 @@ def _layer_table(model: onnx.ModelProto) -> list[str]:
     return rows
 
 
+def reproduce_commands(cfg: Config) -> list[str]:
+    return [
+        f"adderflow run --bits {cfg.quant.bits} --out <dir>   # the whole job",
+        "adderflow verify <dir>                     # layer-by-layer equivalence again",
+        "adderflow report <dir>                     # rewrite report.md and report.html",
+    ]
+
+
 def render_report(metrics: dict[str, Any], cfg: Config, model: onnx.ModelProto | None) -> str:
     seconds = metrics.get("seconds", {})
     lines = [
@@ -80,8 +88,7 @@ def render_report(metrics: dict[str, Any], cfg: Config, model: onnx.ModelProto |
         "",
         "## Reproduce",
         "```",
-        f"adderflow run --bits {cfg.quant.bits} --out <dir>   # the whole job",
-        "adderflow verify <dir>                     # layer-by-layer equivalence again",
+        *reproduce_commands(cfg),
         "```",
     ]
     return "\n".join(lines) + "\n"
