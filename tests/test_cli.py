@@ -42,6 +42,8 @@ def test_quick_run_writes_the_run_directory(quick_run: Path):
         "metrics.json",
         "report.md",
         "model.qonnx.onnx",
+        "model.standard.onnx",
+        "report.html",
         "log.txt",
         "checkpoints/teacher.pt",
         "checkpoints/student.pt",
