@@ -132,11 +132,6 @@ def fit(
         test_acc = accuracy(model, data.test_x, data.test_y)
         row = {"epoch": epoch + 1, "loss": loss, "train_acc": train_acc, "test_acc": test_acc}
         history.rows.append(row)
-        log(
-            f"[{name}] epoch {epoch + 1}/{cfg.epochs}  loss {loss:.4f}  "
-            f"train_acc {train_acc:.4f}  test_acc {test_acc:.4f}  "
-            f"({time.perf_counter() - t0:.1f}s)"
-        )
         save_checkpoint(
             ckpt_path,
             {
@@ -149,6 +144,12 @@ def fit(
             },
         )
         atomic_write_text(ckpt_path.with_suffix(".csv"), history.to_csv())
+        # Logged only once saved: an epoch the log reports is an epoch a resume keeps.
+        log(
+            f"[{name}] epoch {epoch + 1}/{cfg.epochs}  loss {loss:.4f}  "
+            f"train_acc {train_acc:.4f}  test_acc {test_acc:.4f}  "
+            f"({time.perf_counter() - t0:.1f}s)"
+        )
     return history
 
 
