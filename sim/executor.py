@@ -22,7 +22,14 @@ QONNX_DOMAIN = "qonnx.custom_op.general"
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:
-    """Load and check an ONNX file, with one clear error for a missing or broken file."""
+    """An adderflow model the reference can run, with one clear error when it cannot."""
+    model = read_onnx(path)
+    check_supported(model)
+    return model
+
+
+def read_onnx(path: str | Path) -> onnx.ModelProto:
+    """Load and check any ONNX file, with one clear error for a missing or broken file."""
     path = Path(path)
     if not path.is_file():
         raise ModelFormatError(f"model file {path} does not exist")
@@ -31,7 +38,6 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         onnx.checker.check_model(model)
     except Exception as exc:  # protobuf DecodeError, ValidationError, ...
         raise ModelFormatError(f"model file {path} is not a valid ONNX model: {exc}") from exc
-    check_supported(model)
     return model
 
 

@@ -37,10 +37,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_args(run)
     train = sub.add_parser("train", help="train the CNN teacher and distill the adder student")
     _add_config_args(train)
+    sub.add_parser(
+        "energy",
+        help="op and energy counts of any ONNX/QONNX model next to its CNN twin "
+        "(adderflow energy MODEL.onnx --help)",
+        add_help=False,
+    )
     for name, text in (
         ("export", "quantize a trained run and write its QONNX model"),
         ("verify", "compare backends layer by layer on a run's test split"),
-        ("report", "write report.md for a run"),
+        ("report", "write report.md and report.html for a run"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("run_dir", type=Path, help="a run directory made by `adderflow run`")
@@ -109,6 +115,11 @@ def _existing_run(run_dir: Path, flow: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["energy"]:
+        from adderflow.sim.cost import main as energy_main  # torch-free, its own options
+
+        return energy_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command in ("run", "train"):

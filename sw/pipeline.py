@@ -225,7 +225,13 @@ def stage_quantize(run: Run) -> None:
         role: count_ops(trained_model(run, role), shape).as_dict()
         for role in ("student", "teacher")
     }
-    run.update_metrics(quantized={"accuracy": acc, "bits": run.cfg.quant.bits}, ops=ops)
+    from adderflow.sim.cost import twins
+
+    run.update_metrics(
+        quantized={"accuracy": acc, "bits": run.cfg.quant.bits},
+        ops=ops,
+        cost=twins(model).to_dict(),
+    )
     run.log(f"[quantize] {run.cfg.quant.bits}-bit PTQ accuracy {acc:.4f}; wrote {run.model_path}")
 
 

@@ -106,21 +106,69 @@ def _cost(metrics: dict[str, Any]) -> str:
     cost = metrics.get("cost")
     if not cost:
         return _missing("energy estimate", "adderflow energy RUN/model.qonnx.onnx")
-    layers = cost.get("layers", [])
-    parts = []
-    if layers and "energy_pj" in layers[0]:
-        fig, ax = plt.subplots(figsize=(7, 0.35 * len(layers) + 1))
-        names = [row.get("name", "?") for row in layers]
-        ax.barh(names, [row["energy_pj"] for row in layers], color=ADDER_COLOR)
-        ax.invert_yaxis()
-        ax.set_xlabel("arithmetic energy per image (pJ)")
-        parts.append(_png(fig))
-    if layers:
-        keys = [k for k in layers[0] if not isinstance(layers[0][k], (dict, list))]
-        parts.append(_table(keys, [[row.get(k, "") for k in keys] for row in layers]))
-    uncounted = cost.get("uncounted", [])
+    ann, cnn = cost["ann"], cost["cnn"]
+    pairs = [
+        (a, c)
+        for a, c in zip(ann["layers"], cnn["layers"], strict=True)
+        if a["arith_pj"] or c["arith_pj"]
+    ]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(pairs) + 1.2))
+    y = list(range(len(pairs)))
+    ax.barh(
+        [v - 0.2 for v in y],
+        [a["arith_pj"] for a, _ in pairs],
+        0.4,
+        color=ADDER_COLOR,
+        label="adder network (as exported)",
+    )
+    ax.barh(
+        [v + 0.2 for v in y],
+        [c["arith_pj"] for _, c in pairs],
+        0.4,
+        color=MUL_COLOR,
+        label="CNN twin (multipliers)",
+    )
+    ax.set_yticks(y, [a["node"] for a, _ in pairs])
+    ax.invert_yaxis()
+    ax.set_xlabel("arithmetic energy per image (pJ)")
+    ax.legend(loc="lower right")
+    rows = [
+        [
+            a["node"],
+            a["op_type"],
+            f"{a['add']:,}",
+            f"{a['mul']:,}",
+            f"{a['arith_pj']:.1f}",
+            f"{c['arith_pj']:.1f}",
+        ]
+        for a, c in pairs
+    ]
+    header = ["node", "op", "add", "mul", "ANN arith pJ", "CNN twin arith pJ"]
+    totals = [
+        [
+            label,
+            f"{ann['total'][key]:.1f}",
+            f"{cnn['total'][key]:.1f}",
+            f"{cost['cnn_over_ann'][key]:.2f}×" if cost["cnn_over_ann"][key] else "n/a",
+        ]
+        for key, label in (
+            ("arith_pj", "arithmetic"),
+            ("memory_pj", f"memory ({ann['memory']})"),
+            ("energy_pj", "total"),
+        )
+    ]
+    parts = [
+        _png(fig),
+        _table(header, rows),
+        _table(["per image (pJ)", "adder network", "CNN twin", "CNN / ANN"], totals),
+        f"<p>Energy table: {html.escape(str(ann['table']))} (45 nm, Horowitz 2014).</p>",
+    ]
+    if ann["interpolated_widths"]:
+        notes = "; ".join(ann["interpolated_widths"])
+        parts.append(f"<p><b>Interpolated widths:</b> {html.escape(notes)}</p>")
+    uncounted = sorted(set(ann["uncounted"]) | set(cnn["uncounted"]))
     if uncounted:
-        parts.append(f"<p><b>Not counted:</b> {html.escape(', '.join(uncounted))}</p>")
+        parts.append(f"<p class='bad'><b>Not counted:</b> {html.escape(', '.join(uncounted))}</p>")
     return "".join(parts)
 
 

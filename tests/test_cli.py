@@ -62,6 +62,8 @@ def test_quick_run_writes_the_run_directory(quick_run: Path):
     student, teacher = metrics["ops"]["student"], metrics["ops"]["teacher"]
     assert student["add"] > teacher["add"] and student["mul"] < teacher["mul"]
     assert teacher["mul"] == teacher["add"]
+    cost = metrics["cost"]
+    assert cost["ann"]["uncounted"] == [] and cost["cnn_over_ann"]["arith_pj"] > 1.5
     assert set(metrics["seconds"]) == {"teacher", "student", "quantize", "verify", "report"}
     report = (quick_run / "report.md").read_text()
     assert "bit-exact" in report and "torch_vs_reference" in report
@@ -205,3 +207,11 @@ def test_default_out_is_timestamped_with_a_latest_link(tmp_path: Path):
     latest = tmp_path / "runs" / "latest"
     assert latest.is_symlink() and latest.resolve() == runs[0].resolve()
     assert (latest / "checkpoints" / "student.pt").is_file()
+
+
+def test_energy_subcommand_on_a_run(quick_run: Path):
+    done = adderflow("energy", str(quick_run / "model.qonnx.onnx"))
+    assert done.returncode == 0, done.stderr
+    assert "CNN twin" in done.stdout and "b1_adder_conv" in done.stdout
+    done = adderflow("energy", str(quick_run / "missing.onnx"))
+    assert done.returncode == 2 and "missing.onnx does not exist" in done.stderr

@@ -13,6 +13,7 @@ TORCH_FREE = [
     "adderflow.sim.reference",
     "adderflow.sim.executor",
     "adderflow.sim.compare",
+    "adderflow.sim.cost",
     "adderflow.quant.spec",
     "adderflow.hw",
 ]

@@ -83,3 +83,18 @@ def test_page_is_self_contained():
 def test_missing_sections_name_their_command(missing):
     metrics = {k: v for k, v in METRICS.items() if k != missing}
     assert "adds it" in render_html(metrics, [])
+
+
+def test_energy_section_plots_both_twins(tmp_path):
+    from test_ir import random_network
+
+    from adderflow.export.qonnx_builder import build_qonnx
+    from adderflow.sim.cost import twins
+
+    metrics = dict(METRICS, cost=twins(build_qonnx(random_network(8))).to_dict())
+    page = render_html(metrics, [])
+    assert page.count("data:image/png;base64,") == 3
+    assert "CNN twin arith pJ" in page and "AdderConv" in page
+    image = screenshot(page, tmp_path)
+    without = screenshot(render_html(METRICS, []), tmp_path)
+    assert pixels_near(image, MUL_COLOR) > pixels_near(without, MUL_COLOR) + 2000
