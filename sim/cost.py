@@ -29,20 +29,24 @@ import argparse
 import math
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import onnx
-import yaml
 from onnx import TensorProto, numpy_helper
 
 from adderflow.errors import AdderflowError, ConfigError
 from adderflow.fixed import mul_acc_bits, signed_bits
-from adderflow.sim.executor import read_onnx
+from adderflow.sim.energy import (
+    EnergyTable,
+    default_energy_table,
+    load_energy_table,
+    parse_width,
+    width_bits,
+)
+from adderflow.sim.onnx_io import read_onnx
 
 KINDS = ("add", "mul", "cmp", "abs", "shift")
 VIEWS = ("ann", "cnn")
@@ -58,7 +62,6 @@ FREE_OPS = frozenset(
     ["Reshape", "Flatten", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Concat", "Cast"]
     + ["Dropout", "Slice", "Pad"]
 )
-_WIDTH = re.compile(r"^(int|fp|bf)(\d+)$")
 _ELEM_WIDTH = {
     TensorProto.FLOAT: "fp32",
     TensorProto.FLOAT16: "fp16",
@@ -81,21 +84,6 @@ Ops = dict[str, dict[str, int]]  # kind -> width -> count per image
 # --------------------------------------------------------------------------- widths
 
 
-def parse_width(width: str) -> tuple[str, int]:
-    """``"int12" -> ("int", 12)``, ``"fp32" -> ("fp", 32)``; anything else is a ConfigError."""
-    m = _WIDTH.match(width) if isinstance(width, str) else None
-    if not m or not 1 <= int(m[2]) <= 64:
-        raise ConfigError(
-            f"unknown precision {width!r}: use intN (1 <= N <= 64) or a float width such as "
-            "fp16 or fp32"
-        )
-    return m[1], int(m[2])
-
-
-def width_bits(width: str) -> int:
-    return parse_width(width)[1]
-
-
 def _wider(a: str, b: str) -> str:
     """The width an op on operands ``a`` and ``b`` runs at: a float wins, then more bits."""
     fa, ba = parse_width(a)
@@ -113,151 +101,6 @@ def _datatype_width(datatype: str) -> str | None:
         return "fp" + datatype[-2:]
     m = re.match(r"^(?:U?INT|FIXED<|SCALEDINT<)(\d+)", datatype)
     return f"int{m[1]}" if m else None
-
-
-# --------------------------------------------------------------------------- energy table
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """One operation's energy; ``label`` says how an interpolated value was obtained."""
-
-    pj: float
-    interpolated: bool = False
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class EnergyTable:
-    """Energy per operation (pJ) by kind and width, and per 64-bit memory access by level."""
-
-    ops: Mapping[str, Mapping[str, float]]
-    memory: Mapping[str, float]
-    source: str = ""
-    origin: str = "<built-in>"
-
-    def op_energy(self, kind: str, width: str) -> Lookup:
-        """Energy of one ``kind`` op at ``width``; integer widths not in the table are
-        interpolated (add-like linearly, mul quadratically in bits) and labelled."""
-        if kind not in self.ops:
-            if kind in ("abs", "shift"):
-                return Lookup(0.0)  # sign flip folded into the accumulator; wiring
-            if kind != "cmp":
-                raise ConfigError(f"energy table {self.origin} has no '{kind}' operations")
-            kind_row = "add"  # a comparator is a subtractor
-        else:
-            kind_row = kind
-        row = self.ops[kind_row]
-        if width in row:
-            return Lookup(float(row[width]))
-        family, bits = parse_width(width)
-        if family != "int":
-            floats = ", ".join(w for w in row if not w.startswith("int")) or "none"
-            raise ConfigError(
-                f"energy table {self.origin} has no '{kind_row}' energy for {width} and float "
-                f"widths are not interpolated (it has: {floats})"
-            )
-        return _interpolate(kind, row, bits, power=2 if kind_row == "mul" else 1, table=self)
-
-    def memory_pj(self, level: str, accesses: int) -> float:
-        if level not in self.memory:
-            raise ConfigError(
-                f"memory level {level!r} is not in energy table {self.origin} "
-                f"(it has: {', '.join(self.memory) or 'none'})"
-            )
-        return accesses * float(self.memory[level])
-
-    def arith_pj(self, ops: Mapping[str, Mapping[str, int]]) -> float:
-        """Energy of a bag of operations, e.g. ``{"mul": {"fp32": n}, "add": {"fp32": n}}``."""
-        return sum(
-            n * self.op_energy(kind, width).pj
-            for kind, by_width in ops.items()
-            for width, n in by_width.items()
-        )
-
-
-def _interpolate(kind: str, row: Mapping[str, float], bits: int, power: int, table) -> Lookup:
-    points = sorted(
-        (parse_width(w)[1], float(e)) for w, e in row.items() if parse_width(w)[0] == "int"
-    )
-    if not points:
-        raise ConfigError(f"energy table {table.origin} has no integer widths for '{kind}'")
-    lower = [p for p in points if p[0] < bits]
-    upper = [p for p in points if p[0] > bits]
-    law = "linear" if power == 1 else "quadratic"
-    if lower and upper:
-        (b0, e0), (b1, e1) = lower[-1], upper[0]
-        t = (bits**power - b0**power) / (b1**power - b0**power)
-        pj, how = e0 + t * (e1 - e0), f"{law} in bits between int{b0} and int{b1}"
-    else:
-        b0, e0 = upper[0] if upper else lower[-1]
-        pj, how = e0 * (bits / b0) ** power, f"scaled {law} in bits from int{b0}"
-    return Lookup(pj, True, f"{kind} int{bits}: {how}")
-
-
-def _positive(value, origin: str, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigError(
-            f"energy table {origin}: key '{key}' must be a non-negative number of pJ, got {value!r}"
-        )
-    return float(value)
-
-
-def _mapping(value, origin: str, key: str) -> dict:
-    if not isinstance(value, dict) or not value:
-        raise ConfigError(f"energy table {origin}: key '{key}' must be a non-empty mapping")
-    return value
-
-
-def parse_energy_table(data, origin: str = "<dict>") -> EnergyTable:
-    """Validate a table given as data (what the YAML file holds), naming the bad key."""
-    data = _mapping(data, origin, "<top level>")
-    unknown = sorted(set(data) - {"source", "ops", "memory_per_64bit"})
-    if unknown:
-        raise ConfigError(
-            f"energy table {origin}: unknown key '{unknown[0]}' "
-            "(known: source, ops, memory_per_64bit)"
-        )
-    ops: dict[str, dict[str, float]] = {}
-    for kind, row in _mapping(data.get("ops"), origin, "ops").items():
-        ops[kind] = {}
-        for width, value in _mapping(row, origin, f"ops.{kind}").items():
-            try:
-                parse_width(str(width))
-            except ConfigError:
-                raise ConfigError(
-                    f"energy table {origin}: key 'ops.{kind}.{width}' is not a width (intN or fpN)"
-                ) from None
-            ops[kind][str(width)] = _positive(value, origin, f"ops.{kind}.{width}")
-    for needed in ("add", "mul"):
-        if needed not in ops:
-            raise ConfigError(f"energy table {origin}: key 'ops.{needed}' is missing")
-    memory = {
-        str(level): _positive(value, origin, f"memory_per_64bit.{level}")
-        for level, value in (data.get("memory_per_64bit") or {}).items()
-    }
-    return EnergyTable(ops, memory, str(data.get("source", "")), origin)
-
-
-def load_energy_table(path: str | Path | None = None) -> EnergyTable:
-    """A user's YAML table, or the default 45 nm table (package data) when ``path`` is None."""
-    if path is None:
-        return default_energy_table()
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"energy table {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"energy table {path} is not valid YAML: {first}") from exc
-    return parse_energy_table(data, str(path))
-
-
-@lru_cache(maxsize=1)
-def default_energy_table() -> EnergyTable:
-    resource = resources.files("adderflow.sim") / "energy_45nm.yaml"
-    return parse_energy_table(yaml.safe_load(resource.read_text()), "energy_45nm.yaml")
 
 
 # --------------------------------------------------------------------------- graph facts

@@ -16,6 +16,7 @@ from onnx import numpy_helper
 from qonnx.custom_op.general.quant import quant
 
 from adderflow.errors import ModelFormatError
+from adderflow.sim.onnx_io import read_onnx
 from adderflow.sim.ops import DOMAIN, OPS
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -25,19 +26,6 @@ def load_model(path: str | Path) -> onnx.ModelProto:
     """An adderflow model the reference can run, with one clear error when it cannot."""
     model = read_onnx(path)
     check_supported(model)
-    return model
-
-
-def read_onnx(path: str | Path) -> onnx.ModelProto:
-    """Load and check any ONNX file, with one clear error for a missing or broken file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFormatError(f"model file {path} does not exist")
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-    except Exception as exc:  # protobuf DecodeError, ValidationError, ...
-        raise ModelFormatError(f"model file {path} is not a valid ONNX model: {exc}") from exc
     return model
 
 

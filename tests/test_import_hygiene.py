@@ -14,6 +14,8 @@ TORCH_FREE = [
     "adderflow.sim.executor",
     "adderflow.sim.compare",
     "adderflow.sim.cost",
+    "adderflow.sim.energy",
+    "adderflow.sim.onnx_io",
     "adderflow.quant.spec",
     "adderflow.hw",
 ]
