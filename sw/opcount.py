@@ -3,7 +3,8 @@
 Convention (AdderNet, Chen et al. 2020): a multiplication layer's multiply-accumulate is
 one multiplication plus one addition; an adder layer's ``|x - w|`` accumulate is two
 additions (the subtraction and the accumulation; the absolute value is a sign flip).
-ResNet-20 on CIFAR then counts 41.17 M mul + 41.17 M add as a CNN, 82.34 M add as an ANN.
+(The papers quote 41.17 M MACs for CIFAR ResNet-20; counted layer by layer it is 40.81 M
+with 1x1 projection shortcuts — see docs/cost-model.md.)
 Batch norm, ReLU and pooling are not arithmetic counted here: BN folds into the
 requantization, which the cost model (``adderflow.sim.cost``) counts on the IR.
 """
