@@ -1,8 +1,9 @@
 """Post-training quantization accuracy versus bit width, over several training seeds.
 
 Trains the main job (CNN teacher, KD adder student) once per seed, then quantizes the same
-student at each width, with integer multipliers and with shift-only requantization, and
-prints mean ± std test accuracy. A benchmark, not a test: numbers go to docs/results.md.
+student at each width in several variants (adder scale chosen jointly or from activations
+with clamped, bias-compensated weights; integer or shift-only requantization), and prints
+mean ± std test accuracy. A benchmark, not a test: numbers go to docs/results.md.
 
     python bench/ptq_bits.py --seeds 0 1 2 --bits 8 6 5 4 --json ptq.json
 """
@@ -28,8 +29,16 @@ def train_seed(seed: int, root: Path) -> pipeline.Run:
     return run
 
 
-def quantized_accuracy(run: pipeline.Run, bits: int, shift_only: bool) -> float:
-    run.cfg.quant.bits, run.cfg.quant.shift_only = bits, shift_only
+VARIANTS = {  # label -> (adder_scale, shift_only)
+    "joint scale": ("joint", False),
+    "activation scale + clamp": ("activation", False),
+    "joint scale, shift-only": ("joint", True),
+}
+
+
+def quantized_accuracy(run: pipeline.Run, bits: int, adder_scale: str, shift_only: bool) -> float:
+    q = run.cfg.quant
+    q.bits, q.adder_scale, q.shift_only = bits, adder_scale, shift_only
     net = pipeline.quantized_network(run)
     return float((predict_codes(net, run.data.test_x).argmax(1) == run.data.test_y).mean())
 
@@ -47,9 +56,9 @@ def main() -> None:
             rows.setdefault("float student", []).append(run.metrics()["student"]["accuracy"])
             rows.setdefault("float teacher (CNN)", []).append(run.metrics()["teacher"]["accuracy"])
             for bits in args.bits:
-                for shift_only in (False, True):
-                    label = f"PTQ {bits}-bit {'shift-only' if shift_only else 'multiplier'}"
-                    rows.setdefault(label, []).append(quantized_accuracy(run, bits, shift_only))
+                for name, variant in VARIANTS.items():
+                    label = f"PTQ {bits}-bit, {name}"
+                    rows.setdefault(label, []).append(quantized_accuracy(run, bits, *variant))
     print(f"\n| model | accuracy (mean ± std over seeds {args.seeds}) |\n|---|---|")
     for label, values in rows.items():
         print(f"| {label} | {np.mean(values):.4f} ± {np.std(values):.4f} |")

@@ -57,6 +57,9 @@ class QuantConfig:
     multiplier_bits: int = 16
     # Power-of-two requantization multipliers: no multiplier left in the datapath.
     shift_only: bool = False
+    # Adder layers' shared scale: "joint" covers |x| and |w|; "activation" covers |x| only,
+    # clamps weights and compensates in the bias (far better below 8 bits).
+    adder_scale: str = "joint"
     calibration_samples: int = 512
 
 
@@ -193,6 +196,10 @@ def validate(cfg: Config) -> None:
     if cfg.distill.method not in DISTILL_METHODS:
         raise ConfigError(
             f"distill.method '{cfg.distill.method}' is not one of {', '.join(DISTILL_METHODS)}"
+        )
+    if cfg.quant.adder_scale not in ("joint", "activation"):
+        raise ConfigError(
+            f"quant.adder_scale '{cfg.quant.adder_scale}' is not one of joint, activation"
         )
     if cfg.quant.mode not in QUANT_MODES:
         raise ConfigError(f"quant.mode '{cfg.quant.mode}' is not one of {', '.join(QUANT_MODES)}")

@@ -204,7 +204,9 @@ def quantized_network(run: Run):
     q = run.cfg.quant
     calib = run.data.train_x[: q.calibration_samples]
     model = trained_model(run, "student")
-    return quantize_network(model, calib, q.bits, q.multiplier_bits, q.shift_only)
+    return quantize_network(
+        model, calib, q.bits, q.multiplier_bits, q.shift_only, adder_scale=q.adder_scale
+    )
 
 
 def stage_quantize(run: Run) -> None:

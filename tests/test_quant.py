@@ -113,3 +113,30 @@ def test_shift_only_requantization_is_multiplier_free_and_exact(bits):
     full = quantize_network(model, x, bits)
     agree = (predict_codes(net, x).argmax(1) == predict_codes(full, x).argmax(1)).mean()
     assert agree >= 0.6  # coarser, but still the same network
+
+
+def test_clamp_compensation_is_integer_exact():
+    """Clamped weights plus the compensation equal the unclamped layer, for every input."""
+    from adderflow.fixed import FixedType
+    from adderflow.quant.ptq import _clamp_compensation
+    from adderflow.sim.reference import adder_gemm
+
+    t = FixedType(4, 2)
+    rng = np.random.default_rng(0)
+    weight = rng.uniform(-9, 9, (5, 12))  # far outside fixed<4,2>'s [-2, 1.75]
+    raw = np.round(weight * 4).astype(np.int64)
+    clamped = np.clip(raw, t.qmin, t.qmax)
+    x = rng.integers(t.qmin, t.qmax + 1, (50, 12))
+    x[:2] = [[t.qmin], [t.qmax]]  # the extremes too
+    comp = _clamp_compensation(weight, t)
+    assert np.array_equal(adder_gemm(x, clamped) - comp.astype(np.int64), adder_gemm(x, raw))
+
+
+@pytest.mark.parametrize("bits", [4, 5, 8])
+def test_activation_scale_mode_is_exact_across_backends(bits):
+    model = _randomized("adder", seed=bits)
+    x = _images(32, seed=bits)
+    net = quantize_network(model, x, bits, adder_scale="activation")
+    onnx_model = build_qonnx(net)
+    result = compare(onnx_model, run_reference(onnx_model, x), run_integer_model(net, x))
+    assert result.first is None and result.mismatches == 0

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from adderflow.errors import QuantizationError
 from adderflow.fixed import (
     FixedType,
     Requant,
@@ -67,8 +68,18 @@ def _is_adder(layer: nn.Module) -> bool:
     return isinstance(layer, (AdderConv2d, AdderLinear))
 
 
-def _input_types(model: BlockNet, peaks: dict[str, float], bits: int) -> dict[str, tuple]:
-    """``(in_type, w_type)`` per compute block, applying the shared-scale rule to adders."""
+ADDER_SCALES = ("joint", "activation")
+
+
+def _input_types(
+    model: BlockNet, peaks: dict[str, float], bits: int, adder_scale: str
+) -> dict[str, tuple]:
+    """``(in_type, w_type)`` per compute block, applying the shared-scale rule to adders.
+
+    ``joint``: the shared scale covers both ``|x|`` and ``|w|`` (nothing clips).
+    ``activation``: it covers ``|x|`` only and weights beyond it are clamped, their excess
+    moved into the requantization bias (``_clamp_compensation``), after Nie et al. 2022.
+    """
     types = {}
     for index, block in enumerate(model.blocks):
         layer = _compute_module(block)
@@ -77,7 +88,8 @@ def _input_types(model: BlockNet, peaks: dict[str, float], bits: int) -> dict[st
         w_peak = float(layer.weight.detach().abs().max())
         x_peak = peaks[str(index)]
         if _is_adder(layer):
-            shared = FixedType(bits, frac_for_range(max(x_peak, w_peak), bits))
+            peak = max(x_peak, w_peak) if adder_scale == "joint" else x_peak
+            shared = FixedType(bits, frac_for_range(peak, bits))
             types[str(index)] = (shared, shared)
         else:
             in_type = FixedType(bits, frac_for_range(x_peak, bits))
@@ -109,8 +121,10 @@ def _hidden_layer(
     in_type, w_type = types
     weight = quantize(layer.weight.detach().double().numpy(), w_type)
     terms = int(np.prod(weight.shape[1:]))
+    compensation = np.zeros(weight.shape[0])
     if _is_adder(layer):
         acc_bits = adder_acc_bits(in_type.bits, terms)
+        compensation = _clamp_compensation(layer.weight.detach().double().numpy(), w_type)
     else:
         acc_bits = mul_acc_bits(in_type.bits, w_type.bits, terms)
     gain, mean, beta = _bn_terms(block.bn)
@@ -122,7 +136,7 @@ def _hidden_layer(
         multiplier_bits,
         layer=name,
         shift_only=shift_only,
-        center=mean * 2.0**acc_frac,
+        center=mean * 2.0**acc_frac + compensation,
     )
     return ComputeLayer(
         name=name,
@@ -136,6 +150,19 @@ def _hidden_layer(
         relu=True,
         **_conv_geometry(layer),
     )
+
+
+def _clamp_compensation(weight: np.ndarray, w_type: FixedType) -> np.ndarray:
+    """Per output channel, how much clamping the weights lowered ``sum |x - w|``.
+
+    Inputs are codes in ``[qmin, qmax]``, so for a weight code ``w > qmax``
+    ``|x - w| = |x - qmax| + (w - qmax)`` exactly (and symmetrically below ``qmin``): the
+    clamped layer's accumulator is the unclamped one plus this constant, which the
+    requantization absorbs. Integer-exact, so nothing is approximated by the clamp.
+    """
+    raw = np.round(weight * 2.0**w_type.frac)
+    excess = np.maximum(np.maximum(raw - w_type.qmax, w_type.qmin - raw), 0)
+    return excess.reshape(excess.shape[0], -1).sum(axis=1)
 
 
 def _conv_geometry(layer: nn.Module) -> dict:
@@ -184,11 +211,14 @@ def quantize_network(
     bits: int = 8,
     multiplier_bits: int = 16,
     shift_only: bool = False,
+    adder_scale: str = "joint",
 ) -> QuantizedNetwork:
     """Quantize a trained network to ``bits``-bit codes with integer requantization."""
     check_bits(bits)
+    if adder_scale not in ADDER_SCALES:
+        raise QuantizationError(f"adder scale '{adder_scale}' is not one of {ADDER_SCALES}")
     model.eval()
-    types = _input_types(model, calibrate(model, calib_x), bits)
+    types = _input_types(model, calibrate(model, calib_x), bits, adder_scale)
     compute_keys = list(types)
     layers = []
     for index, block in enumerate(model.blocks):
