@@ -59,7 +59,7 @@ class QuantConfig:
     shift_only: bool = False
     # Adder layers' shared scale: "joint" covers |x| and |w|; "activation" covers |x| only,
     # clamps weights and compensates in the bias (far better below 8 bits).
-    adder_scale: str = "joint"
+    adder_scale: str = "activation"
     calibration_samples: int = 512
 
 

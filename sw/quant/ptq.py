@@ -211,7 +211,7 @@ def quantize_network(
     bits: int = 8,
     multiplier_bits: int = 16,
     shift_only: bool = False,
-    adder_scale: str = "joint",
+    adder_scale: str = "activation",
 ) -> QuantizedNetwork:
     """Quantize a trained network to ``bits``-bit codes with integer requantization."""
     check_bits(bits)
