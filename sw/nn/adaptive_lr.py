@@ -1,9 +1,12 @@
 """AdderNet's adaptive learning rate, as a gradient rescale that works with any optimizer.
 
-Adder-layer gradients are much smaller than a CNN's, so AdderNet scales each adder layer's
-step by ``alpha_l = eta * sqrt(k) / ||grad_l||_2`` (``k`` = elements of the layer's
-weight). Rescaling ``.grad`` in place between ``backward()`` and ``step()`` does that for
-SGD, Adam or any other torch optimizer.
+AdderNet's filter gradients have much smaller norms than a CNN's, and the norms differ
+from layer to layer (Chen et al., CVPR 2020, Sec. 3.3), so the paper scales each adder
+layer's step by ``alpha_l = eta * sqrt(k) / ||grad_l||_2`` with ``k`` the number of
+elements of the layer's weight: every adder layer then moves by a gradient of norm
+``eta * sqrt(k)``. Rescaling ``.grad`` in place between ``backward()`` and
+``optimizer.step()`` gives that to SGD, Adam or any other torch optimizer, which keeps the
+trainer free of a custom optimizer.
 """
 
 from __future__ import annotations
@@ -16,21 +19,36 @@ from torch import nn
 
 
 def adder_weights(model: nn.Module) -> list[nn.Parameter]:
-    return [m.weight for m in model.modules() if getattr(m, "is_adder", False)]
+    """Weights of every module that declares ``is_adder`` (each parameter once)."""
+    seen: dict[int, nn.Parameter] = {}
+    for module in model.modules():
+        if getattr(module, "is_adder", False):
+            seen.setdefault(id(module.weight), module.weight)
+    return list(seen.values())
 
 
 @torch.no_grad()
 def scale_adder_gradients(params: Iterable[nn.Parameter], eta: float) -> None:
+    """Rescale each ``p.grad`` in place to norm ``eta * sqrt(p.numel())``.
+
+    Parameters without a gradient are skipped and an all-zero gradient stays zero (there is
+    no direction to scale). The scale is computed on the gradient's device without a host
+    synchronisation, so it costs nothing noticeable on a GPU.
+    """
     for p in params:
         if p.grad is None:
             continue
-        norm = p.grad.norm()
-        if norm > 0:
-            p.grad.mul_(eta * math.sqrt(p.numel()) / norm)
+        norm = torch.linalg.vector_norm(p.grad)
+        target = eta * math.sqrt(p.numel())
+        scale = torch.where(norm > 0, target / norm, torch.ones_like(norm))
+        p.grad.mul_(scale)
 
 
 class AdaptiveAdderLR:
-    """Call ``step()`` after ``loss.backward()`` and before ``optimizer.step()``."""
+    """AdderNet's per-layer adaptive learning rate for ``model``'s adder layers.
+
+    Call ``step()`` after ``loss.backward()`` and before ``optimizer.step()``.
+    """
 
     def __init__(self, model: nn.Module, eta: float = 0.2) -> None:
         self.params = adder_weights(model)
