@@ -22,6 +22,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from adderflow.errors import ModelFormatError
+from adderflow.sim.onnx_io import node_attr
 from adderflow.sim.ops import DOMAIN
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -49,16 +50,6 @@ class _Lowering:
         return output
 
 
-def _attr(node: onnx.NodeProto, name: str, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            value = helper.get_attribute_value(a)
-            return value.decode() if isinstance(value, bytes) else value
-    if default is None:
-        raise ModelFormatError(f"node '{node.name}' lacks attribute '{name}'")
-    return default
-
-
 def _windows(lw: _Lowering, node: onnx.NodeProto, x: str) -> tuple[str, int, int]:
     """``x`` as ``[N, Ho*Wo, K]`` int64 patches (K in C-major weight order)."""
     w = lw.inits[node.input[1]]
@@ -73,8 +64,8 @@ def _windows(lw: _Lowering, node: onnx.NodeProto, x: str) -> tuple[str, int, int
         [xf, lw.const(f"{name}__onehot", onehot)],
         f"{name}__cols",
         kernel_shape=[kh, kw],
-        strides=list(_attr(node, "strides")),
-        pads=list(_attr(node, "pads")),
+        strides=list(node_attr(node, "strides")),
+        pads=list(node_attr(node, "pads")),
     )
     n, o, ho, wo = lw.shapes[node.output[0]]
     flat = lw.add(
@@ -146,10 +137,10 @@ def _requant(lw: _Lowering, node: onnx.NodeProto) -> None:
         f"{name}__v",
     )
     vf = lw.add("Cast", [v], f"{name}__vf", to=TensorProto.DOUBLE)
-    scale = lw.const(f"{name}__scale", np.float64(2.0 ** -_attr(node, "shift")))
+    scale = lw.const(f"{name}__scale", np.float64(2.0 ** -node_attr(node, "shift")))
     rounded = lw.add("Round", [lw.add("Mul", [vf, scale], f"{name}__scaled")], f"{name}__round")
-    bits = _attr(node, "out_bits")
-    lo = 0.0 if _attr(node, "relu", 0) else -(2.0 ** (bits - 1))
+    bits = node_attr(node, "out_bits")
+    lo = 0.0 if node_attr(node, "relu", 0) else -(2.0 ** (bits - 1))
     clipped = lw.add(
         "Clip",
         [
@@ -172,8 +163,8 @@ def _max_pool(lw: _Lowering, node: onnx.NodeProto) -> None:
         "MaxPool",
         [xf],
         f"{node.name}__pool",
-        kernel_shape=list(_attr(node, "kernel_shape")),
-        strides=list(_attr(node, "strides")),
+        kernel_shape=list(node_attr(node, "kernel_shape")),
+        strides=list(node_attr(node, "strides")),
     )
     lw.nodes.append(
         helper.make_node(
@@ -184,9 +175,9 @@ def _max_pool(lw: _Lowering, node: onnx.NodeProto) -> None:
 
 def _quant(lw: _Lowering, node: onnx.NodeProto) -> None:
     """QONNX ``Quant`` with ``signed=1, narrow=0``: ``clip(round(x/s), min, max) * s``."""
-    if _attr(node, "signed") != 1 or _attr(node, "narrow") != 0:
+    if node_attr(node, "signed") != 1 or node_attr(node, "narrow") != 0:
         raise ModelFormatError(f"node '{node.name}': only signed, non-narrow Quant is lowered")
-    if _attr(node, "rounding_mode") != "ROUND":
+    if node_attr(node, "rounding_mode") != "ROUND":
         raise ModelFormatError(f"node '{node.name}': only rounding_mode ROUND is lowered")
     x, scale, _zeropt, bits_name = node.input
     s = float(lw.inits[scale])

@@ -20,6 +20,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 import adderflow
 from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
 from adderflow.sim.ops import DOMAIN
+from adderflow.sim.ops.base import conv_output_shape
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 OPSET = 13
@@ -45,14 +46,6 @@ class _Graph:
         self.infos.append(helper.make_tensor_value_info(name, elem, [self.batch, *shape]))
         if bits is not None:
             self.datatypes[name] = f"INT{bits}"
-
-
-def _conv_shape(shape, weight, strides, pads) -> tuple[int, ...]:
-    _, h, w = shape
-    out_ch, _, kh, kw = weight.shape
-    ho = (h + pads[0] + pads[2] - kh) // strides[0] + 1
-    wo = (w + pads[1] + pads[3] - kw) // strides[1] + 1
-    return (out_ch, ho, wo)
 
 
 def _add_input(g: _Graph, net: QuantizedNetwork) -> str:
@@ -95,7 +88,9 @@ def _add_compute(g: _Graph, layer: ComputeLayer, x: str, shape: tuple) -> tuple[
     g.datatypes[weight] = f"INT{layer.w_type.bits}"
     if layer.is_conv:
         op = "AdderConv" if layer.kind == "adder" else "IntConv"
-        out_shape = _conv_shape(shape, layer.weight, layer.strides, layer.pads)
+        out_shape = conv_output_shape((1, *shape), layer.weight.shape, layer.strides, layer.pads)[
+            1:
+        ]
         attrs = {
             "kernel_shape": list(layer.weight.shape[2:]),
             "strides": list(layer.strides),

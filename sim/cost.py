@@ -46,7 +46,7 @@ from adderflow.sim.energy import (
     parse_width,
     width_bits,
 )
-from adderflow.sim.onnx_io import read_onnx
+from adderflow.sim.onnx_io import node_attr, read_onnx
 
 KINDS = ("add", "mul", "cmp", "abs", "shift")
 VIEWS = ("ann", "cnn")
@@ -195,13 +195,6 @@ def _missing_shapes(graph: onnx.GraphProto, shapes, consts) -> bool:
     return any(shapes.get(n) is None for n in names - set(consts))
 
 
-def _attr(node: onnx.NodeProto, name: str, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default
-
-
 # --------------------------------------------------------------------------- counting rules
 
 
@@ -216,7 +209,7 @@ def _ops(*entries: tuple[str, str, int]) -> Ops:
 
 def _acc_width(node: onnx.NodeProto, operand: str) -> str:
     """An integer layer accumulates at its ``out_bits``; a float one at its operand width."""
-    out_bits = _attr(node, "out_bits")
+    out_bits = node_attr(node, "out_bits", None)
     return f"int{out_bits}" if parse_width(operand)[0] == "int" and out_bits else operand
 
 
@@ -232,7 +225,7 @@ def _dense_terms(node: onnx.NodeProto, g: _Graph) -> tuple[int, int]:
 
 def _gemm_terms(node: onnx.NodeProto, g: _Graph) -> tuple[int, int]:
     a = g.shape(node.input[0])
-    return g.numel(node.output[0]), a[0] if _attr(node, "transA", 0) else a[-1]
+    return g.numel(node.output[0]), a[0] if node_attr(node, "transA", 0) else a[-1]
 
 
 def _matmul_terms(node: onnx.NodeProto, g: _Graph) -> tuple[int, int]:
@@ -284,7 +277,7 @@ def _requant(node: onnx.NodeProto, g: _Graph, op_type: str) -> Ops:
 
 
 def _pool_window(node: onnx.NodeProto) -> int:
-    return int(np.prod(_attr(node, "kernel_shape")))
+    return int(np.prod(node_attr(node, "kernel_shape", None)))
 
 
 def _max_pool(node: onnx.NodeProto, g: _Graph, op_type: str) -> Ops:

@@ -16,7 +16,7 @@ from onnx import numpy_helper
 from qonnx.custom_op.general.quant import quant
 
 from adderflow.errors import ModelFormatError
-from adderflow.sim.onnx_io import read_onnx
+from adderflow.sim.onnx_io import node_attr, read_onnx
 from adderflow.sim.ops import DOMAIN, OPS
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -45,14 +45,6 @@ def check_supported(model: onnx.ModelProto) -> None:
             )
 
 
-def _attr(node: onnx.NodeProto, name: str):
-    for a in node.attribute:
-        if a.name == name:
-            value = onnx.helper.get_attribute_value(a)
-            return value.decode() if isinstance(value, bytes) else value
-    raise ModelFormatError(f"node '{node.name}' lacks attribute '{name}'")
-
-
 def _quant(node, ins):
     x, scale, zeropt, bits = ins
     return quant(
@@ -60,18 +52,18 @@ def _quant(node, ins):
         scale,
         zeropt,
         bits,
-        _attr(node, "signed"),
-        _attr(node, "narrow"),
-        _attr(node, "rounding_mode"),
+        node_attr(node, "signed"),
+        node_attr(node, "narrow"),
+        node_attr(node, "rounding_mode"),
     )
 
 
 def _cast(node, ins):
-    return ins[0].astype(onnx.helper.tensor_dtype_to_np_dtype(_attr(node, "to")))
+    return ins[0].astype(onnx.helper.tensor_dtype_to_np_dtype(node_attr(node, "to")))
 
 
 def _flatten(node, ins):
-    axis = _attr(node, "axis")
+    axis = node_attr(node, "axis")
     return ins[0].reshape(int(np.prod(ins[0].shape[:axis])), -1)
 
 

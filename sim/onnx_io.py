@@ -20,3 +20,17 @@ def read_onnx(path: str | Path) -> onnx.ModelProto:
     except Exception as exc:  # protobuf DecodeError, ValidationError, ...
         raise ModelFormatError(f"model file {path} is not a valid ONNX model: {exc}") from exc
     return model
+
+
+_REQUIRED = object()
+
+
+def node_attr(node: onnx.NodeProto, name: str, default=_REQUIRED):
+    """An attribute's Python value (strings decoded); a missing required one names the node."""
+    for attribute in node.attribute:
+        if attribute.name == name:
+            value = onnx.helper.get_attribute_value(attribute)
+            return value.decode() if isinstance(value, bytes) else value
+    if default is _REQUIRED:
+        raise ModelFormatError(f"node '{node.name}' lacks attribute '{name}'")
+    return default

@@ -197,13 +197,13 @@ def stage_student(run: Run) -> None:
     )
 
 
-def quantized_network(run: Run):
+def quantized_network(run: Run, student=None):
     """PTQ of the trained student: deterministic, so every stage re-derives the same codes."""
     from adderflow.quant.ptq import quantize_network
 
     q = run.cfg.quant
     calib = run.data.train_x[: q.calibration_samples]
-    model = trained_model(run, "student")
+    model = student if student is not None else trained_model(run, "student")
     return quantize_network(
         model, calib, q.bits, q.multiplier_bits, q.shift_only, adder_scale=q.adder_scale
     )
@@ -214,8 +214,10 @@ def stage_quantize(run: Run) -> None:
     from adderflow.export.qonnx_builder import build_qonnx
     from adderflow.opcount import count_ops
     from adderflow.quant.integer_model import predict_codes
+    from adderflow.sim.cost import twins
 
-    net = quantized_network(run)
+    trained = {role: trained_model(run, role) for role in ("student", "teacher")}
+    net = quantized_network(run, trained["student"])
     codes = predict_codes(net, run.data.test_x)
     acc = float((codes.argmax(1) == run.data.test_y).mean())
     model = build_qonnx(net)
@@ -223,12 +225,7 @@ def stage_quantize(run: Run) -> None:
     standard = lower_to_standard_onnx(model).SerializeToString()
     atomic_write_bytes(run.out / STANDARD_MODEL_FILE, standard)
     shape = run.data.input_shape
-    ops = {
-        role: count_ops(trained_model(run, role), shape).as_dict()
-        for role in ("student", "teacher")
-    }
-    from adderflow.sim.cost import twins
-
+    ops = {role: count_ops(model_, shape).as_dict() for role, model_ in trained.items()}
     run.update_metrics(
         quantized={"accuracy": acc, "bits": run.cfg.quant.bits},
         ops=ops,
