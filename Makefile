@@ -5,9 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.adderflow-installed
 
-# System tools some tests drive for real (headless Chromium for the report screenshot).
+# System tools some tests drive for real (headless Chromium for the report screenshot,
+# Icarus Verilog for the RTL testbenches).
 # Installed through apt when running as root; elsewhere those tests skip with the command.
-APT_TOOLS := chromium
+APT_TOOLS := chromium iverilog
 
 .PHONY: run test lint install sysdeps clean
 
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[train,dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[train,dev,hw]'
 	touch $(STAMP)
 
 run: $(STAMP)

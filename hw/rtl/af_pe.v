@@ -1,0 +1,80 @@
+// af_pe: one processing element of the matrix-vector unit (adderflow, DESIGN.md "RTL").
+//
+// Every enabled cycle it folds SIMD lane pairs (x_i, w_i) into a signed accumulator:
+//
+//   MODE "adder": acc += -|x_i - w_i|          (DESIGN.md rule 2, multiplication-free)
+//   MODE "mac"  : acc +=   x_i * w_i           (the multiplier twin)
+//   MODE "xnor" : acc += xnor(x_i, w_i) ? +1 : -1, BITS = 1, bit 1 codes +1 and bit 0
+//                 codes -1; over K lanes this is 2*popcount(xnor(x, w)) - K (rule 6)
+//
+// Lane i of x and w occupies bits [i*BITS +: BITS] (lane 0 in the least significant
+// bits), BITS-bit two's complement. `first` starts a new dot product (acc <= beat instead
+// of acc + beat), so the element needs no reset. ACC_BITS defaults to the contract's bound
+// for K terms (adderflow.fixed.adder_acc_bits / mul_acc_bits): the sum never wraps.
+`default_nettype none
+
+// String parameters of different lengths compare at different widths; that is the intent.
+/* verilator lint_off WIDTHEXPAND */
+module af_pe #(
+    parameter MODE = "adder",
+    parameter integer SIMD = 1,
+    parameter integer BITS = 8,
+    parameter integer K = 1,
+    parameter integer ACC_BITS = (MODE == "mac") ? 2 * BITS + $clog2(K)
+                               : (MODE == "xnor") ? $clog2(K + 1) + 1
+                               : BITS + $clog2(K) + 1
+) (
+    input  wire                       clk,
+    input  wire                       ce,     // accumulate this beat
+    input  wire                       first,  // this beat starts a new dot product
+    input  wire [SIMD*BITS-1:0]       x,
+    input  wire [SIMD*BITS-1:0]       w,
+    output reg  signed [ACC_BITS-1:0] acc
+);
+    localparam IS_MAC = (MODE == "mac");
+    localparam IS_XNOR = (MODE == "xnor");
+    localparam IS_ADDER = (MODE == "adder");
+    /* verilator lint_on WIDTHEXPAND */
+    // Width of one lane's term: -|x-w| needs BITS+1 signed bits, x*w needs 2*BITS, +-1 needs 2.
+    localparam integer TERM_BITS = IS_MAC ? 2 * BITS : IS_XNOR ? 2 : BITS + 1;
+
+    wire [SIMD*TERM_BITS-1:0] terms;
+
+    genvar i;
+    generate
+        // Verilog-2005 has no elaboration-time $error: an unknown MODE (or an xnor element
+        // with BITS != 1) instantiates a module that does not exist, failing every tool.
+        if (!(IS_MAC || IS_XNOR || IS_ADDER) || (IS_XNOR && BITS != 1)) begin : g_bad_mode
+            af_pe_error_unknown_mode_or_xnor_bits_not_1 u_error ();
+        end
+        for (i = 0; i < SIMD; i = i + 1) begin : g_lane
+            wire signed [BITS-1:0] xi = x[i*BITS +: BITS];
+            wire signed [BITS-1:0] wi = w[i*BITS +: BITS];
+            if (IS_MAC) begin : g_mac
+                assign terms[i*TERM_BITS +: TERM_BITS] = xi * wi;
+            end else if (IS_XNOR) begin : g_xnor
+                // +1 (2'b01) where the bits agree, -1 (2'b11) where they differ.
+                assign terms[i*TERM_BITS +: TERM_BITS] = {xi[0] ^ wi[0], 1'b1};
+            end else begin : g_adder
+                // x - w in BITS+1 bits never overflows; -|d| is d itself when d < 0.
+                wire signed [BITS:0] d = {xi[BITS-1], xi} - {wi[BITS-1], wi};
+                assign terms[i*TERM_BITS +: TERM_BITS] = d[BITS] ? d : -d;
+            end
+        end
+    endgenerate
+
+    // Sum of this beat's lanes, each sign-extended to the accumulator width.
+    reg signed [ACC_BITS-1:0] beat;
+    integer j;
+    always @(*) begin
+        beat = {ACC_BITS{1'b0}};
+        for (j = 0; j < SIMD; j = j + 1)
+            beat = beat + {{(ACC_BITS - TERM_BITS){terms[j*TERM_BITS + TERM_BITS - 1]}},
+                           terms[j*TERM_BITS +: TERM_BITS]};
+    end
+
+    always @(posedge clk)
+        if (ce) acc <= first ? beat : acc + beat;
+endmodule
+
+`default_nettype wire

@@ -1,0 +1,124 @@
+// af_requant: per-channel requantization out = sat(round((acc * M + B) * 2^-SHIFT)).
+//
+// DESIGN.md rules 4 and 5, bit-exact with adderflow.fixed.requantize: round half to even,
+// saturation to OUT_BITS signed codes, or to [0, max] with RELU = 1 (fused ReLU).
+// One SHIFT per layer (a parameter); M (M_BITS signed) and B (B_BITS signed) per channel.
+//
+// Streams: CF = CH / PE beats per vector (CH % PE == 0 required). Input beat c carries the
+// signed ACC_BITS accumulator of channel c*PE + p in bits [p*ACC_BITS +: ACC_BITS] (the
+// af_mvu output format); output beat c carries the OUT_BITS code of the same channel in
+// bits [p*OUT_BITS +: OUT_BITS]. MULT_FILE and BIAS_FILE ($readmemh, CF words each) hold
+// the lanes M[c*PE + p] / B[c*PE + p] at bits [p*M_BITS +: M_BITS] / [p*B_BITS +: B_BITS]
+// (rtlgen.requant_words). With input always valid and output always ready, N vectors take
+// N*CF + 3 cycles from the first input transfer to the last output transfer inclusive
+// (rtlgen.requant_cycles). Pipeline: operand registers (M, B ROM read) -> product
+// register -> rounding and saturation into an output register slice (af_skid).
+`default_nettype none
+
+module af_requant #(
+    parameter integer CH = 1,
+    parameter integer PE = 1,
+    parameter integer ACC_BITS = 16,
+    parameter integer M_BITS = 16,
+    parameter integer B_BITS = 32,
+    parameter integer SHIFT = 0,
+    parameter integer OUT_BITS = 8,
+    parameter integer RELU = 0,
+    parameter MULT_FILE = "mult.hex",
+    parameter BIAS_FILE = "bias.hex"
+) (
+    input  wire                     clk,
+    input  wire                     rst,        // synchronous, active high
+    input  wire                     in_valid,
+    output wire                     in_ready,
+    input  wire [PE*ACC_BITS-1:0]   in_data,
+    output wire                     out_valid,
+    input  wire                     out_ready,
+    output wire [PE*OUT_BITS-1:0]   out_data
+);
+    localparam integer CF = CH / PE;
+    localparam integer CF_W = (CF > 1) ? $clog2(CF) : 1;
+    localparam integer PROD_BITS = ACC_BITS + M_BITS;
+    // acc * M + B never overflows this width.
+    localparam integer P_BITS = ((PROD_BITS > B_BITS) ? PROD_BITS : B_BITS) + 1;
+
+    /* verilator lint_off WIDTHTRUNC */
+    localparam [CF_W-1:0] CF_LAST = CF - 1;
+    /* verilator lint_on WIDTHTRUNC */
+
+    generate
+        if (CH % PE != 0) begin : g_bad_fold
+            af_requant_error_CH_not_multiple_of_PE u_error ();
+        end
+    endgenerate
+
+    reg [PE*M_BITS-1:0] mrom [0:CF-1];
+    reg [PE*B_BITS-1:0] brom [0:CF-1];
+    initial begin
+        $readmemh(MULT_FILE, mrom);
+        $readmemh(BIAS_FILE, brom);
+    end
+
+    wire en;                               // the whole pipeline advances this cycle
+    reg  [CF_W-1:0] cf;
+    assign in_ready = en;
+
+    always @(posedge clk)
+        if (rst) cf <= {CF_W{1'b0}};
+        else if (in_valid && en) cf <= (cf == CF_LAST) ? {CF_W{1'b0}} : cf + 1'b1;
+
+    // ---- stage 1: operands ---------------------------------------------------------
+    reg                   v1, v2;
+    reg [PE*ACC_BITS-1:0] a1;
+    reg [PE*M_BITS-1:0]   m1;
+    reg [PE*B_BITS-1:0]   b1;
+    always @(posedge clk) begin
+        if (en) begin
+            a1 <= in_data;
+            m1 <= mrom[cf];
+            b1 <= brom[cf];
+        end
+        if (rst) begin
+            v1 <= 1'b0;
+            v2 <= 1'b0;
+        end else if (en) begin
+            v1 <= in_valid;
+            v2 <= v1;
+        end
+    end
+
+    // ---- stage 2: acc * M + B, then rounding and saturation -------------------------
+    wire [PE*OUT_BITS-1:0] q;
+    genvar p;
+    generate
+        for (p = 0; p < PE; p = p + 1) begin : g_lane
+            wire signed [ACC_BITS-1:0] a = a1[p*ACC_BITS +: ACC_BITS];
+            wire signed [M_BITS-1:0] m = m1[p*M_BITS +: M_BITS];
+            wire signed [B_BITS-1:0] b = b1[p*B_BITS +: B_BITS];
+            wire signed [PROD_BITS-1:0] prod = a * m;
+            reg  signed [P_BITS-1:0] y2;
+            always @(posedge clk)
+                if (en) y2 <= {{(P_BITS - PROD_BITS){prod[PROD_BITS-1]}}, prod}
+                            + {{(P_BITS - B_BITS){b[B_BITS-1]}}, b};
+            af_round #(
+                .IN_BITS(P_BITS), .SHIFT(SHIFT), .OUT_BITS(OUT_BITS), .RELU(RELU)
+            ) u_round (
+                .v(y2),
+                .q(q[p*OUT_BITS +: OUT_BITS])
+            );
+        end
+    endgenerate
+
+    af_skid #(.WIDTH(PE * OUT_BITS)) u_out (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(v2),
+        .in_ready(en),
+        .in_data(q),
+        .out_valid(out_valid),
+        .out_ready(out_ready),
+        .out_data(out_data)
+    );
+endmodule
+
+`default_nettype wire

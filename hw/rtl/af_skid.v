@@ -1,0 +1,48 @@
+// af_skid: a two-entry ready/valid register slice (skid buffer) of WIDTH bits.
+//
+// Both directions are registered: out_valid/out_data come from a register and in_ready is
+// a register (not a function of out_ready), so chains of stages have no combinational
+// ready path. Full throughput: one transfer per cycle when out_ready stays high. A word
+// accepted at clock edge t is offered at the output from edge t+1 on.
+`default_nettype none
+
+module af_skid #(
+    parameter integer WIDTH = 8
+) (
+    input  wire             clk,
+    input  wire             rst,        // synchronous, active high
+    input  wire             in_valid,
+    output wire             in_ready,
+    input  wire [WIDTH-1:0] in_data,
+    output reg              out_valid,
+    input  wire             out_ready,
+    output reg  [WIDTH-1:0] out_data
+);
+    reg             full;       // the skid register holds a word
+    reg [WIDTH-1:0] skid_data;
+
+    assign in_ready = !full;
+
+    always @(posedge clk) begin
+        if (rst) begin
+            out_valid <= 1'b0;
+            full <= 1'b0;
+        end else if (!out_valid || out_ready) begin
+            // The output register is free (or being emptied): refill it, skid word first.
+            if (full) begin
+                out_data <= skid_data;
+                out_valid <= 1'b1;
+                full <= 1'b0;
+            end else begin
+                out_valid <= in_valid;
+                if (in_valid) out_data <= in_data;
+            end
+        end else if (in_valid && !full) begin
+            // The output is stalled: park the incoming word.
+            skid_data <= in_data;
+            full <= 1'b1;
+        end
+    end
+endmodule
+
+`default_nettype wire

@@ -1,0 +1,425 @@
+"""RTL generator helpers: unit configurations, memory files and the cycle model.
+
+Torch-free, NumPy only (DESIGN.md dependency rule 2). The Verilog kernels live in
+``hw/rtl/*.v`` (docs/rtl.md); this module holds what a generator needs to instantiate them:
+
+* ``MvuConfig`` / ``RequantConfig``: one unit's parameters, checked against the numeric
+  contract (``adderflow.fixed``) and turned into HDL parameter values;
+* memory files for ``$readmemh`` (weights, per-channel multipliers and biases) and stream
+  words, packed lane 0 in the least significant bits, two's complement;
+* the cycle model (``mvu_cycles``, ``requant_cycles``) that the cocotb tests check equal to
+  the simulated cycle counts.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from adderflow.errors import ConfigError
+from adderflow.fixed import (
+    MAX_SHIFT,
+    adder_acc_bits,
+    check_bits,
+    mul_acc_bits,
+    signed_bits,
+)
+
+RTL_DIR = Path(__file__).resolve().parent / "rtl"
+MODES = ("adder", "mac", "xnor")
+# Clock edges from an accepted input beat to its last output beat, minus the fold length:
+# issue registers -> accumulator -> output slice (af_mvu.v); operands -> product -> slice
+# (af_requant.v). Counted inclusively, first input transfer to last output transfer.
+MVU_LATENCY = 3
+REQUANT_LATENCY = 3
+
+MVU_SOURCES = ("af_mvu.v", "af_pe.v", "af_skid.v")
+REQUANT_SOURCES = ("af_requant.v", "af_round.v", "af_skid.v")
+
+
+def rtl_sources(names: Iterable[str]) -> list[Path]:
+    """Paths of the named Verilog files under ``hw/rtl``; a missing one is an error."""
+    paths = [RTL_DIR / name for name in names]
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(f"RTL source {path} not found")
+    return paths
+
+
+# ---- widths ------------------------------------------------------------------------
+
+
+def pe_acc_bits(mode: str, bits: int, terms: int) -> int:
+    """Accumulator width that holds every dot product of ``terms`` lanes exactly.
+
+    adder: ``b + ceil(log2 K) + 1`` and mac: ``2b + ceil(log2 K)`` come from
+    ``adderflow.fixed`` (DESIGN.md rule 2); xnor sums ``K`` values of +-1, so it needs the
+    signed width of ``K``.
+    """
+    if mode == "adder":
+        return adder_acc_bits(bits, terms)
+    if mode == "mac":
+        return mul_acc_bits(bits, bits, terms)
+    if mode == "xnor":
+        return signed_bits(terms)
+    raise ConfigError(f"unknown PE mode {mode!r}; valid modes: {', '.join(MODES)}")
+
+
+def hdl_literal(value: object) -> str:
+    """A Python parameter value as a Verilog literal (strings quoted, ints in decimal)."""
+    if isinstance(value, str):
+        if '"' in value or "\\" in value:
+            raise ConfigError(f"HDL string parameter {value!r} may not hold quotes or '\\'")
+        return f'"{value}"'
+    if isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    raise ConfigError(f"cannot write {value!r} as a Verilog parameter")
+
+
+# ---- lane packing and memory files ---------------------------------------------------
+
+
+def pack_lanes(
+    values: np.ndarray, bits: int, signed: bool = True, what: str = "value"
+) -> list[int]:
+    """Pack the last axis of ``values`` into one word per row, lane 0 in the low bits.
+
+    Each lane is ``bits`` wide, two's complement when ``signed`` (else unsigned). A value
+    that does not fit is refused, naming ``what``. Words are Python ints (any width).
+    """
+    v = np.asarray(values, dtype=np.int64)
+    if v.ndim == 1:
+        v = v[None, :]
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    if v.size and (v.min() < lo or v.max() > hi):
+        bad = v[(v < lo) | (v > hi)][0]
+        raise ConfigError(f"{what} {int(bad)} does not fit {bits}-bit lanes [{lo}, {hi}]")
+    mask = (1 << bits) - 1
+    words = []
+    for row in v.reshape(-1, v.shape[-1]):
+        word = 0
+        for lane, value in enumerate(row.tolist()):
+            word |= (int(value) & mask) << (lane * bits)
+        words.append(word)
+    return words
+
+
+def unpack_lanes(word: int, lanes: int, bits: int, signed: bool = True) -> np.ndarray:
+    """Inverse of ``pack_lanes`` for one word: ``lanes`` values as int64."""
+    mask = (1 << bits) - 1
+    out = np.empty(lanes, dtype=np.int64)
+    for lane in range(lanes):
+        value = (int(word) >> (lane * bits)) & mask
+        if signed and value >> (bits - 1):
+            value -= 1 << bits
+        out[lane] = value
+    return out
+
+
+def write_memh(path: str | os.PathLike, words: Sequence[int], width: int, note: str = "") -> Path:
+    """Write ``words`` for ``$readmemh``: one zero-padded hex word per line, atomically.
+
+    The first line is a ``//`` comment (accepted by Icarus, Verilator and yosys) naming
+    the width, depth and ``note``.
+    """
+    path = Path(path)
+    digits = max(1, -(-width // 4))
+    limit = 1 << width
+    lines = [f"// adderflow memh: {len(words)} words x {width} bits{'; ' + note if note else ''}"]
+    for i, word in enumerate(words):
+        if not 0 <= word < limit:
+            raise ConfigError(f"{path}: word {i} = {word} does not fit {width} bits")
+        lines.append(f"{word:0{digits}x}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_memh(path: str | os.PathLike) -> list[int]:
+    """Words of a memory file written by ``write_memh`` (comments and blanks skipped)."""
+    words = []
+    for line in Path(path).read_text().splitlines():
+        text = line.split("//", 1)[0].strip()
+        if text:
+            words.append(int(text, 16))
+    return words
+
+
+def bipolar_to_bits(values: np.ndarray, what: str = "value") -> np.ndarray:
+    """{-1, +1} codes to the xnor PE's bits (1 codes +1, 0 codes -1; DESIGN.md rule 6)."""
+    v = np.asarray(values, dtype=np.int64)
+    if not np.all((v == 1) | (v == -1)):
+        raise ConfigError(f"xnor {what}s must be -1 or +1")
+    return (v > 0).astype(np.int64)
+
+
+# ---- the cycle model -----------------------------------------------------------------
+
+
+def check_fold(k: int, out: int, pe: int, simd: int) -> None:
+    """Refuse a folding the MVU does not support: it needs K % SIMD == 0 and OUT % PE == 0."""
+    for name, value in (("K", k), ("OUT", out), ("PE", pe), ("SIMD", simd)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"MVU {name} must be a positive integer, got {value!r}")
+    if k % simd:
+        raise ConfigError(f"MVU K={k} is not a multiple of SIMD={simd}; pick SIMD dividing K")
+    if out % pe:
+        raise ConfigError(f"MVU OUT={out} is not a multiple of PE={pe}; pick PE dividing OUT")
+
+
+def mvu_cycles(K: int, OUT: int, PE: int, SIMD: int, vectors: int = 1) -> int:  # noqa: N803
+    """Cycles af_mvu takes for ``vectors`` input vectors, input always valid, output ready.
+
+    Counted from the first input transfer to the last output transfer, both included:
+    each vector occupies the issue stage for ``(OUT/PE) * (K/SIMD)`` cycles (the first
+    neuron fold reads the stream, the others replay the buffer), plus the pipeline depth.
+    """
+    check_fold(K, OUT, PE, SIMD)
+    return vectors * (OUT // PE) * (K // SIMD) + MVU_LATENCY
+
+
+def requant_cycles(CH: int, PE: int, vectors: int = 1) -> int:  # noqa: N803
+    """Cycles af_requant takes for ``vectors`` vectors of ``CH`` channels, ``PE`` per beat."""
+    if CH % PE:
+        raise ConfigError(f"requantizer CH={CH} is not a multiple of PE={PE}")
+    return vectors * (CH // PE) + REQUANT_LATENCY
+
+
+# ---- unit configurations -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MvuConfig:
+    """One af_mvu instance: ``y[o] = sum_k f(x[k], w[o, k])`` with ``PE x SIMD`` lanes."""
+
+    mode: str
+    bits: int
+    k: int
+    out: int
+    pe: int = 1
+    simd: int = 1
+    acc_bits: int | None = None  # None: the contract's bound for K terms
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown PE mode {self.mode!r}; valid modes: {', '.join(MODES)}")
+        if self.mode == "xnor":
+            if self.bits != 1:
+                raise ConfigError(f"xnor PEs take 1-bit lanes, got bits={self.bits}")
+        else:
+            check_bits(self.bits, f"{self.mode} MVU bit width")
+        check_fold(self.k, self.out, self.pe, self.simd)
+        need = pe_acc_bits(self.mode, self.bits, self.k)
+        if self.acc_bits is None:
+            object.__setattr__(self, "acc_bits", need)
+        elif self.acc_bits < need:
+            raise ConfigError(
+                f"MVU acc_bits={self.acc_bits} is below the {need} bits {self.k} "
+                f"{self.bits}-bit {self.mode} terms need; accumulators must never wrap"
+            )
+
+    @property
+    def sf(self) -> int:
+        """Input beats per vector (synapse fold)."""
+        return self.k // self.simd
+
+    @property
+    def nf(self) -> int:
+        """Output beats per vector (neuron fold)."""
+        return self.out // self.pe
+
+    @property
+    def in_bits(self) -> int:
+        return self.simd * self.bits
+
+    @property
+    def out_word_bits(self) -> int:
+        return self.pe * self.acc_bits
+
+    @property
+    def weight_word_bits(self) -> int:
+        return self.pe * self.simd * self.bits
+
+    def parameters(self, weight_file: str = "weights.hex") -> dict[str, object]:
+        """HDL parameters of af_mvu (render them with ``hdl_literal``)."""
+        return {
+            "MODE": self.mode,
+            "BITS": self.bits,
+            "K": self.k,
+            "OUT": self.out,
+            "PE": self.pe,
+            "SIMD": self.simd,
+            "ACC_BITS": self.acc_bits,
+            "WEIGHT_FILE": weight_file,
+        }
+
+    def cycles(self, vectors: int = 1) -> int:
+        return mvu_cycles(self.k, self.out, self.pe, self.simd, vectors)
+
+    def _codes(self, values: np.ndarray, what: str) -> np.ndarray:
+        if self.mode == "xnor":
+            return bipolar_to_bits(values, what)
+        return np.asarray(values, dtype=np.int64)
+
+    def weight_words(self, w: np.ndarray) -> list[int]:
+        """ROM words for ``w[OUT, K]``: word ``n*SF + s``, PE ``p``, lane ``i`` holds
+        ``w[n*PE + p, s*SIMD + i]`` at bits ``[(p*SIMD + i)*BITS +: BITS]``."""
+        w = np.asarray(w)
+        if w.shape != (self.out, self.k):
+            raise ConfigError(f"MVU weights have shape {w.shape}, expected {(self.out, self.k)}")
+        codes = self._codes(w, "weight")
+        # [NF, PE, SF, SIMD] -> [NF, SF, PE, SIMD] -> one row of PE*SIMD lanes per word.
+        tiles = codes.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
+        return pack_lanes(
+            tiles.reshape(self.nf * self.sf, self.pe * self.simd),
+            self.bits,
+            signed=self.mode != "xnor",
+            what="weight",
+        )
+
+    def write_weights(self, path: str | os.PathLike, w: np.ndarray) -> Path:
+        """Write the weight ROM's ``$readmemh`` file for ``w[OUT, K]``."""
+        note = f"af_mvu {self.mode} OUT={self.out} K={self.k} PE={self.pe} SIMD={self.simd}"
+        return write_memh(path, self.weight_words(w), self.weight_word_bits, note)
+
+    def input_words(self, x: np.ndarray) -> list[int]:
+        """Stream beats for ``x[N, K]``: beat ``s`` of a vector holds ``x[s*SIMD + i]``."""
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.k:
+            raise ConfigError(f"MVU input has shape {x.shape}, expected (N, {self.k})")
+        codes = self._codes(x, "input")
+        return pack_lanes(
+            codes.reshape(-1, self.simd), self.bits, signed=self.mode != "xnor", what="input"
+        )
+
+    def output_values(self, words: Sequence[int]) -> np.ndarray:
+        """Output beats back to ``y[N, OUT]`` (beat ``n`` holds channels ``n*PE + p``)."""
+        if len(words) % self.nf:
+            raise ConfigError(f"{len(words)} output beats is not a multiple of NF={self.nf}")
+        lanes = [unpack_lanes(word, self.pe, self.acc_bits) for word in words]
+        return np.concatenate(lanes).reshape(-1, self.out)
+
+
+@dataclass(frozen=True)
+class RequantConfig:
+    """One af_requant instance: ``sat(round((acc*M + B) * 2**-shift))`` per channel."""
+
+    ch: int
+    acc_bits: int
+    m_bits: int
+    b_bits: int
+    shift: int
+    out_bits: int
+    relu: bool = False
+    pe: int = 1
+
+    def __post_init__(self) -> None:
+        if self.ch < 1 or self.pe < 1 or self.ch % self.pe:
+            raise ConfigError(f"requantizer CH={self.ch} is not a multiple of PE={self.pe}")
+        check_bits(self.out_bits, "requantizer output bit width")
+        if not 0 <= self.shift <= MAX_SHIFT:
+            raise ConfigError(f"requantizer shift {self.shift} is outside 0..{MAX_SHIFT}")
+        for name in ("acc_bits", "m_bits", "b_bits"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"requantizer {name} must be positive")
+
+    @classmethod
+    def fit(
+        cls,
+        multiplier: np.ndarray,
+        bias: np.ndarray,
+        shift: int,
+        acc_bits: int,
+        out_bits: int,
+        relu: bool = False,
+        pe: int = 1,
+    ) -> RequantConfig:
+        """The narrowest widths holding the given per-channel ``M`` and ``B``."""
+        m = np.asarray(multiplier, dtype=np.int64)
+        b = np.asarray(bias, dtype=np.int64)
+        if m.shape != b.shape or m.ndim != 1:
+            raise ConfigError(f"multiplier {m.shape} and bias {b.shape} must be equal 1-D shapes")
+        m_bits = signed_bits(int(np.max(np.abs(m), initial=0)))
+        b_bits = signed_bits(int(np.max(np.abs(b), initial=0)))
+        return cls(m.size, acc_bits, m_bits, b_bits, int(shift), out_bits, bool(relu), pe)
+
+    @property
+    def cf(self) -> int:
+        """Beats per vector (channel fold)."""
+        return self.ch // self.pe
+
+    def parameters(
+        self, mult_file: str = "mult.hex", bias_file: str = "bias.hex"
+    ) -> dict[str, object]:
+        """HDL parameters of af_requant (render them with ``hdl_literal``)."""
+        return {
+            "CH": self.ch,
+            "PE": self.pe,
+            "ACC_BITS": self.acc_bits,
+            "M_BITS": self.m_bits,
+            "B_BITS": self.b_bits,
+            "SHIFT": self.shift,
+            "OUT_BITS": self.out_bits,
+            "RELU": int(self.relu),
+            "MULT_FILE": mult_file,
+            "BIAS_FILE": bias_file,
+        }
+
+    def cycles(self, vectors: int = 1) -> int:
+        return requant_cycles(self.ch, self.pe, vectors)
+
+    def channel_words(self, values: np.ndarray, bits: int, what: str) -> list[int]:
+        """Per-channel values packed ``PE`` lanes a word, word ``c`` = channels ``c*PE + p``."""
+        v = np.asarray(values, dtype=np.int64)
+        if v.shape != (self.ch,):
+            raise ConfigError(f"requantizer {what} has shape {v.shape}, expected ({self.ch},)")
+        return pack_lanes(v.reshape(self.cf, self.pe), bits, what=what)
+
+    def write_params(
+        self,
+        mult_path: str | os.PathLike,
+        bias_path: str | os.PathLike,
+        multiplier: np.ndarray,
+        bias: np.ndarray,
+    ) -> tuple[Path, Path]:
+        """Write the multiplier and bias ROM files."""
+        note = f"af_requant CH={self.ch} PE={self.pe}"
+        m = write_memh(
+            mult_path,
+            self.channel_words(multiplier, self.m_bits, "multiplier"),
+            self.pe * self.m_bits,
+            note,
+        )
+        b = write_memh(
+            bias_path,
+            self.channel_words(bias, self.b_bits, "bias"),
+            self.pe * self.b_bits,
+            note,
+        )
+        return m, b
+
+    def input_words(self, acc: np.ndarray) -> list[int]:
+        """Stream beats for accumulators ``acc[N, CH]``."""
+        acc = np.asarray(acc, dtype=np.int64)
+        if acc.ndim != 2 or acc.shape[1] != self.ch:
+            raise ConfigError(f"requantizer input has shape {acc.shape}, expected (N, {self.ch})")
+        return pack_lanes(acc.reshape(-1, self.pe), self.acc_bits, what="accumulator")
+
+    def output_values(self, words: Sequence[int]) -> np.ndarray:
+        """Output beats back to codes ``[N, CH]``."""
+        lanes = [unpack_lanes(word, self.pe, self.out_bits) for word in words]
+        return np.concatenate(lanes).reshape(-1, self.ch)
