@@ -11,7 +11,8 @@
 // ACC_BITS accumulator y[n*PE + p] in bits [p*ACC_BITS +: ACC_BITS].
 // Weights: a ROM of NF*SF words read with $readmemh from WEIGHT_FILE (path relative to
 // the simulator's working directory); word n*SF + s holds, for PE p, the SIMD lanes
-// w[n*PE + p, s*SIMD + i] at bits [(p*SIMD + i)*BITS +: BITS] (rtlgen.mvu_weight_words).
+// w[n*PE + p, s*SIMD + i] at bits [(p*SIMD + i)*BITS +: BITS]
+// (adderflow.hw.rtlgen.MvuConfig.weight_words).
 //
 // Schedule: the first neuron fold (n = 0) consumes the input beats and keeps them in a
 // SF-entry buffer; folds n > 0 replay the buffer, so the input stalls (in_ready low) for
@@ -19,7 +20,8 @@
 // take N*NF*SF + 3 cycles from the first input transfer to the last output transfer
 // inclusive (rtlgen.mvu_cycles). Pipeline: issue (weight ROM and operand registers) ->
 // accumulate (af_pe) -> output register slice (af_skid); every stage advances together
-// while the slice has room, so in_ready depends on registers only.
+// while the slice has room, so in_ready depends only on registers and rst, never on
+// in_valid or out_ready.
 `default_nettype none
 
 /* verilator lint_off WIDTHEXPAND */
@@ -77,9 +79,9 @@ module af_mvu #(
     reg  [NF_W-1:0] nf;
     reg  [A_W-1:0] addr;                   // nf * SF + sf
     wire from_input = (nf == {NF_W{1'b0}});
-    wire issue = en && (!from_input || in_valid);
+    wire issue = !rst && en && (!from_input || in_valid);
 
-    assign in_ready = en && from_input;
+    assign in_ready = !rst && en && from_input;   // no transfer is taken during reset
 
     always @(posedge clk) begin
         if (rst) begin

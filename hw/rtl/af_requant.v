@@ -9,10 +9,11 @@
 // af_mvu output format); output beat c carries the OUT_BITS code of the same channel in
 // bits [p*OUT_BITS +: OUT_BITS]. MULT_FILE and BIAS_FILE ($readmemh, CF words each) hold
 // the lanes M[c*PE + p] / B[c*PE + p] at bits [p*M_BITS +: M_BITS] / [p*B_BITS +: B_BITS]
-// (rtlgen.requant_words). With input always valid and output always ready, N vectors take
-// N*CF + 3 cycles from the first input transfer to the last output transfer inclusive
-// (rtlgen.requant_cycles). Pipeline: operand registers (M, B ROM read) -> product
-// register -> rounding and saturation into an output register slice (af_skid).
+// (adderflow.hw.rtlgen.RequantConfig.channel_words). With input always valid and output
+// always ready, N vectors take N*CF + 3 cycles from the first input transfer to the last
+// output transfer inclusive (rtlgen.requant_cycles). Pipeline: operand registers (M, B
+// ROM read) -> product register -> rounding and saturation into an output register
+// slice (af_skid).
 `default_nettype none
 
 module af_requant #(
@@ -61,11 +62,11 @@ module af_requant #(
 
     wire en;                               // the whole pipeline advances this cycle
     reg  [CF_W-1:0] cf;
-    assign in_ready = en;
+    assign in_ready = !rst && en;          // no transfer is taken during reset
 
     always @(posedge clk)
         if (rst) cf <= {CF_W{1'b0}};
-        else if (in_valid && en) cf <= (cf == CF_LAST) ? {CF_W{1'b0}} : cf + 1'b1;
+        else if (in_valid && in_ready) cf <= (cf == CF_LAST) ? {CF_W{1'b0}} : cf + 1'b1;
 
     // ---- stage 1: operands ---------------------------------------------------------
     reg                   v1, v2;
@@ -82,7 +83,7 @@ module af_requant #(
             v1 <= 1'b0;
             v2 <= 1'b0;
         end else if (en) begin
-            v1 <= in_valid;
+            v1 <= in_valid && in_ready;
             v2 <= v1;
         end
     end

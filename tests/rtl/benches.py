@@ -51,18 +51,36 @@ async def start(dut, reset: bool = True) -> None:
         dut.rst.value = 0
 
 
-class Source:
-    """Offers ``words`` on in_valid/in_data, withholding valid with probability ``p_gap``."""
+class Bursts:
+    """A random on/off pattern: each cycle, with probability ``p``, a pause of 1..``longest``
+    cycles starts. Long pauses fill every register of a pipeline, short ones test timing."""
 
-    def __init__(self, dut, words: list[int], p_gap: float, rng: np.random.Generator):
-        self.dut, self.words, self.p_gap, self.rng = dut, words, p_gap, rng
+    def __init__(self, p: float, longest: int, rng: np.random.Generator):
+        self.p, self.longest, self.rng = p, longest, rng
+        self.left = 0
+
+    def pause(self) -> bool:
+        if self.left:
+            self.left -= 1
+            return True
+        if self.rng.random() < self.p:
+            self.left = int(self.rng.integers(0, self.longest))
+            return True
+        return False
+
+
+class Source:
+    """Offers ``words`` on in_valid/in_data, with random gaps (valid withheld)."""
+
+    def __init__(self, dut, words: list[int], gaps: Bursts, rng: np.random.Generator):
+        self.dut, self.words, self.gaps, self.rng = dut, words, gaps, rng
         self.width = len(dut.in_data)
         self.sent = 0
         self.cycles: list[int] = []
         self.offering = False
 
     def drive(self) -> None:
-        self.offering = self.sent < len(self.words) and self.rng.random() >= self.p_gap
+        self.offering = self.sent < len(self.words) and not self.gaps.pause()
         self.dut.in_valid.value = int(self.offering)
         if self.offering:
             self.dut.in_data.value = self.words[self.sent]
@@ -76,16 +94,16 @@ class Source:
 
 
 class Sink:
-    """Takes out_data words, dropping out_ready with probability ``p_stall``."""
+    """Takes out_data words, with random back-pressure (out_ready dropped)."""
 
-    def __init__(self, dut, p_stall: float, rng: np.random.Generator):
-        self.dut, self.p_stall, self.rng = dut, p_stall, rng
+    def __init__(self, dut, stalls: Bursts):
+        self.dut, self.stalls = dut, stalls
         self.words: list[int] = []
         self.cycles: list[int] = []
         self.ready = False
 
     def drive(self) -> None:
-        self.ready = self.rng.random() >= self.p_stall
+        self.ready = not self.stalls.pause()
         self.dut.out_ready.value = int(self.ready)
 
     def sample(self, cycle: int) -> None:
@@ -106,13 +124,15 @@ async def run_stream(dut, scenario: dict) -> None:
     """Stream a scenario through a ready/valid unit; check values and, if given, cycles.
 
     Scenario keys: in_words, expected (list of beats, each a list of lane values), lanes,
-    lane_bits, p_gap, p_stall, seed, cycles (None or the model's prediction).
+    lane_bits, p_gap, p_stall (probability a pause starts), longest (pause length bound),
+    seed, cycles (None or the model's prediction).
     """
     rng = np.random.default_rng(scenario["seed"])
-    source = Source(dut, scenario["in_words"], scenario["p_gap"], rng)
-    sink = Sink(dut, scenario["p_stall"], rng)
+    longest = scenario.get("longest", 1)
+    source = Source(dut, scenario["in_words"], Bursts(scenario["p_gap"], longest, rng), rng)
+    sink = Sink(dut, Bursts(scenario["p_stall"], longest, rng))
     expected = scenario["expected"]
-    limit = 50 * (len(source.words) + len(expected)) + 100
+    limit = (50 + 2 * longest) * (len(source.words) + len(expected)) + 100
     await start(dut)
     cycle = 0
     while len(sink.words) < len(expected):

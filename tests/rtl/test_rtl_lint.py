@@ -1,0 +1,145 @@
+"""The Verilog kernels are lint-clean Verilog-2005 and refuse impossible parameters.
+
+Verilator ``--lint-only -Wall`` must print nothing (the waivers in the sources are
+documented where they stand) and Icarus must compile every top with ``-g2005``, for the
+defaults and for each parameter set the cocotb tests simulate. Parameters that the RTL
+cannot honour (unknown PE mode, K not a multiple of SIMD) must stop elaboration in both
+tools, naming the problem.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from adderflow.hw.rtlgen import (
+    MVU_SOURCES,
+    REQUANT_SOURCES,
+    MvuConfig,
+    RequantConfig,
+    hdl_literal,
+    rtl_sources,
+)
+
+BANK = Path(__file__).resolve().parent / "af_pe_bank.v"
+PE = ["af_pe.v"]
+
+MVU_SETS = [
+    MvuConfig("adder", 8, k=12, out=6, pe=2, simd=3),
+    MvuConfig("mac", 2, k=8, out=4, pe=4, simd=2),
+    MvuConfig("adder", 16, k=16, out=3, pe=1, simd=16),
+    MvuConfig("mac", 4, k=16, out=4, pe=2, simd=4),
+    MvuConfig("xnor", 1, k=32, out=4, pe=2, simd=8),
+    MvuConfig("adder", 4, k=1, out=1),  # every fold 1
+]
+REQUANT_SETS = [
+    RequantConfig(ch=6, pe=2, acc_bits=14, m_bits=10, b_bits=18, shift=6, out_bits=8),
+    RequantConfig(ch=4, pe=4, acc_bits=31, m_bits=16, b_bits=40, shift=30, out_bits=16),
+    RequantConfig(ch=3, pe=1, acc_bits=9, m_bits=4, b_bits=6, shift=0, out_bits=2, relu=True),
+    RequantConfig(ch=1, pe=1, acc_bits=4, m_bits=2, b_bits=2, shift=40, out_bits=2),
+]
+
+# (id, top, sources, parameters, defines)
+CASES = [
+    ("pe-default", "af_pe", PE, {}, {}),
+    ("pe-mac16", "af_pe", PE, {"MODE": "mac", "BITS": 16, "K": 1000, "SIMD": 5}, {}),
+    ("pe-xnor", "af_pe", PE, {"MODE": "xnor", "BITS": 1, "K": 64, "SIMD": 7}, {}),
+    ("pe-bank", "af_pe_bank", PE, {}, {}),
+    ("mvu-default", "af_mvu", MVU_SOURCES, {}, {}),
+    *[
+        (f"mvu-{c.mode}{c.bits}-k{c.k}-o{c.out}", "af_mvu", MVU_SOURCES, c.parameters(), {})
+        for c in MVU_SETS
+    ],
+    ("requant-default", "af_requant", REQUANT_SOURCES, {}, {}),
+    *[
+        (f"requant-s{c.shift}-o{c.out_bits}", "af_requant", REQUANT_SOURCES, c.parameters(), {})
+        for c in REQUANT_SETS
+    ],
+    (
+        "requant-half-up",
+        "af_requant",
+        REQUANT_SOURCES,
+        REQUANT_SETS[0].parameters(),
+        {"AF_ROUND_HALF_UP": 1},
+    ),
+]
+
+
+def sources(top: str, names) -> list[str]:
+    files = [str(p) for p in rtl_sources(names)]
+    return [str(BANK), *files] if top == "af_pe_bank" else files
+
+
+def verilator_lint(exe, top, names, parameters, defines) -> subprocess.CompletedProcess:
+    cmd = [exe, "--lint-only", "-Wall", "--top-module", top]
+    cmd += [f"-G{k}={hdl_literal(v)}" for k, v in parameters.items()]
+    cmd += [f"-D{k}={v}" for k, v in defines.items()]
+    return subprocess.run(cmd + sources(top, names), capture_output=True, text=True)
+
+
+def icarus_compile(exe, top, names, parameters, defines, out) -> subprocess.CompletedProcess:
+    cmd = [exe, "-g2005", "-Wall", "-s", top, "-o", str(out)]
+    cmd += [f"-P{top}.{k}={hdl_literal(v)}" for k, v in parameters.items()]
+    cmd += [f"-D{k}={v}" for k, v in defines.items()]
+    return subprocess.run(cmd + sources(top, names), capture_output=True, text=True)
+
+
+def diagnostics(result: subprocess.CompletedProcess) -> list[str]:
+    """Warning and error lines (Verilator's closing report lines start with '- ')."""
+    text = result.stdout + result.stderr
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("- ")]
+
+
+@pytest.mark.parametrize(
+    ("top", "names", "parameters", "defines"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_verilator_lint_is_clean(verilator_exe, top, names, parameters, defines):
+    result = verilator_lint(verilator_exe, top, names, parameters, defines)
+    assert result.returncode == 0 and not diagnostics(result), "\n".join(diagnostics(result))
+
+
+@pytest.mark.parametrize(
+    ("top", "names", "parameters", "defines"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_icarus_accepts_verilog_2005(iverilog_exe, tmp_path, top, names, parameters, defines):
+    result = icarus_compile(iverilog_exe, top, names, parameters, defines, tmp_path / "a.vvp")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # -Wall: only the timescale note for files without `timescale may appear.
+    unexpected = [line for line in diagnostics(result) if "timescale" not in line]
+    assert not unexpected, "\n".join(unexpected)
+
+
+REFUSALS = [
+    ("af_pe", PE, {"MODE": "adderr"}, "af_pe_error_unknown_mode_or_xnor_bits_not_1"),
+    ("af_pe", PE, {"MODE": "xnor", "BITS": 2}, "af_pe_error_unknown_mode_or_xnor_bits_not_1"),
+    (
+        "af_mvu",
+        MVU_SOURCES,
+        {"K": 5, "SIMD": 2},
+        "af_mvu_error_K_not_multiple_of_SIMD_or_OUT_not_multiple_of_PE",
+    ),
+    (
+        "af_mvu",
+        MVU_SOURCES,
+        {"OUT": 6, "PE": 4},
+        "af_mvu_error_K_not_multiple_of_SIMD_or_OUT_not_multiple_of_PE",
+    ),
+    ("af_requant", REQUANT_SOURCES, {"CH": 6, "PE": 4}, "af_requant_error_CH_not_multiple_of_PE"),
+    ("af_requant", REQUANT_SOURCES, {"OUT_BITS": 1}, "af_round_error_OUT_BITS_below_2"),
+]
+
+
+@pytest.mark.parametrize(
+    ("top", "names", "parameters", "marker"),
+    REFUSALS,
+    ids=[f"{r[0]}-{'-'.join(map(str, r[2].values()))}" for r in REFUSALS],
+)
+def test_impossible_parameters_stop_elaboration(
+    verilator_exe, iverilog_exe, tmp_path, top, names, parameters, marker
+):
+    lint = verilator_lint(verilator_exe, top, names, parameters, {})
+    assert lint.returncode != 0 and marker in lint.stdout + lint.stderr
+    compiled = icarus_compile(iverilog_exe, top, names, parameters, {}, tmp_path / "a.vvp")
+    assert compiled.returncode != 0 and marker in compiled.stdout + compiled.stderr

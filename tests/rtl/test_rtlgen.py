@@ -1,0 +1,172 @@
+"""adderflow.hw.rtlgen without a simulator: packing, memory files, widths, refusals, cycles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adderflow.errors import AdderflowError, ConfigError
+from adderflow.fixed import adder_acc_bits, mul_acc_bits
+from adderflow.hw.rtlgen import (
+    MVU_LATENCY,
+    MvuConfig,
+    RequantConfig,
+    bipolar_to_bits,
+    hdl_literal,
+    mvu_cycles,
+    pack_lanes,
+    pe_acc_bits,
+    read_memh,
+    requant_cycles,
+    unpack_lanes,
+    write_memh,
+)
+from adderflow.sim.reference import adder_gemm, int_gemm
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8, 16])
+def test_pack_unpack_round_trip_two_complement(bits):
+    rng = np.random.default_rng(bits)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    values = rng.integers(lo, hi, size=(20, 5), endpoint=True)
+    values[0], values[1] = lo, hi
+    words = pack_lanes(values, bits)
+    assert all(0 <= w < 1 << (5 * bits) for w in words)
+    back = np.stack([unpack_lanes(w, 5, bits) for w in words])
+    np.testing.assert_array_equal(back, values)
+
+
+def test_lane_zero_is_least_significant():
+    assert pack_lanes(np.array([1, -1, 0]), 4) == [0x0F1]
+    assert pack_lanes(np.array([1, 0, 1]), 1, signed=False) == [0b101]
+
+
+def test_out_of_range_lane_is_refused_by_value():
+    with pytest.raises(ConfigError, match="weight 8 does not fit 4-bit"):
+        pack_lanes(np.array([1, 8]), 4, what="weight")
+
+
+def test_memh_format_and_round_trip(tmp_path):
+    path = write_memh(tmp_path / "w.hex", [0, 5, (1 << 48) - 1], 48, note="demo")
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("// adderflow memh: 3 words x 48 bits; demo")
+    assert lines[1:] == ["000000000000", "000000000005", "ffffffffffff"]
+    assert read_memh(path) == [0, 5, (1 << 48) - 1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.hex"]  # no temp file left
+
+
+def test_memh_refuses_a_word_wider_than_the_memory(tmp_path):
+    with pytest.raises(ConfigError, match="word 1 = 16 does not fit 4 bits"):
+        write_memh(tmp_path / "w.hex", [1, 16], 4)
+    assert not (tmp_path / "w.hex").exists()
+
+
+def test_weight_words_follow_the_documented_layout():
+    cfg = MvuConfig("adder", bits=4, k=6, out=4, pe=2, simd=3)
+    w = np.random.default_rng(0).integers(-8, 7, size=(4, 6), endpoint=True)
+    words = cfg.weight_words(w)
+    assert len(words) == cfg.nf * cfg.sf == 4
+    for n in range(cfg.nf):
+        for s in range(cfg.sf):
+            lanes = unpack_lanes(words[n * cfg.sf + s], cfg.pe * cfg.simd, cfg.bits)
+            for p in range(cfg.pe):
+                for i in range(cfg.simd):
+                    assert lanes[p * cfg.simd + i] == w[n * cfg.pe + p, s * cfg.simd + i]
+
+
+def test_stream_words_round_trip():
+    cfg = MvuConfig("mac", bits=8, k=6, out=4, pe=2, simd=3)
+    x = np.random.default_rng(1).integers(-128, 127, size=(3, 6), endpoint=True)
+    beats = cfg.input_words(x)
+    assert len(beats) == 3 * cfg.sf
+    assert unpack_lanes(beats[1], 3, 8).tolist() == x[0, 3:6].tolist()
+    y = int_gemm(x, np.ones((4, 6), dtype=np.int64))
+    out = pack_lanes(y.reshape(-1, cfg.pe), cfg.acc_bits)
+    np.testing.assert_array_equal(cfg.output_values(out), y)
+
+
+def test_xnor_codes_are_bits_and_the_dot_product_is_popcount():
+    rng = np.random.default_rng(2)
+    x = rng.choice(np.array([-1, 1]), size=(5, 32))
+    w = rng.choice(np.array([-1, 1]), size=(3, 32))
+    xb, wb = bipolar_to_bits(x), bipolar_to_bits(w)
+    popcount = (xb[:, None, :] == wb[None, :, :]).sum(axis=-1)
+    np.testing.assert_array_equal(int_gemm(x, w), 2 * popcount - 32)
+    with pytest.raises(ConfigError, match="-1 or \\+1"):
+        bipolar_to_bits(np.array([1, 0]))
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8, 16])
+@pytest.mark.parametrize("k", [1, 7, 16, 1000])
+def test_accumulator_widths_follow_the_contract_and_hold_the_extremes(bits, k):
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    adder = pe_acc_bits("adder", bits, k)
+    assert adder == adder_acc_bits(bits, k)
+    y = adder_gemm(np.full((1, k), hi), np.full((1, k), lo))[0, 0]  # -K(2^b - 1)
+    assert y >= -(1 << (adder - 1))
+    mac = pe_acc_bits("mac", bits, k)
+    assert mac == mul_acc_bits(bits, bits, k)
+    y = int_gemm(np.full((1, k), lo), np.full((1, k), lo))[0, 0]  # K * 2^(2b-2)
+    assert y <= (1 << (mac - 1)) - 1
+    assert pe_acc_bits("xnor", 1, k) == int(k).bit_length() + 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mode": "adder", "bits": 8, "k": 10, "out": 4, "simd": 4}, "not a multiple of SIMD"),
+        ({"mode": "adder", "bits": 8, "k": 8, "out": 6, "pe": 4}, "not a multiple of PE"),
+        ({"mode": "adder", "bits": 8, "k": 0, "out": 4}, "K must be a positive integer"),
+        ({"mode": "adder", "bits": 17, "k": 8, "out": 4}, "outside the supported range"),
+        ({"mode": "xnor", "bits": 2, "k": 8, "out": 4}, "1-bit lanes"),
+        ({"mode": "l2", "bits": 8, "k": 8, "out": 4}, "unknown PE mode 'l2'"),
+        ({"mode": "adder", "bits": 8, "k": 16, "out": 4, "acc_bits": 12}, "must never wrap"),
+    ],
+)
+def test_mvu_config_refuses_what_the_rtl_cannot_do(kwargs, message):
+    # ConfigError, or the contract's QuantizationError for an unsupported bit width.
+    with pytest.raises(AdderflowError, match=message):
+        MvuConfig(**kwargs)
+
+
+def test_mvu_config_parameters_and_cycles():
+    cfg = MvuConfig("adder", bits=8, k=12, out=6, pe=2, simd=3)
+    assert cfg.acc_bits == 8 + 4 + 1
+    assert cfg.parameters("w.hex") == {
+        "MODE": "adder",
+        "BITS": 8,
+        "K": 12,
+        "OUT": 6,
+        "PE": 2,
+        "SIMD": 3,
+        "ACC_BITS": 13,
+        "WEIGHT_FILE": "w.hex",
+    }
+    assert cfg.cycles() == mvu_cycles(12, 6, 2, 3) == 3 * 4 + MVU_LATENCY
+    assert cfg.cycles(5) == 5 * 12 + MVU_LATENCY
+
+
+def test_cycle_model_refuses_unsupported_folds():
+    with pytest.raises(ConfigError, match="not a multiple of SIMD"):
+        mvu_cycles(10, 4, 1, 4)
+    with pytest.raises(ConfigError, match="not a multiple of PE"):
+        requant_cycles(6, 4)
+    assert requant_cycles(6, 2, vectors=3) == 9 + 3
+
+
+def test_requant_config_fits_the_narrowest_widths_and_refuses_bad_ones():
+    cfg = RequantConfig.fit([3, -512, 100], [0, 70000, -5], shift=6, acc_bits=13, out_bits=8)
+    assert (cfg.m_bits, cfg.b_bits, cfg.ch) == (11, 18, 3)
+    assert cfg.parameters()["RELU"] == 0
+    with pytest.raises(ConfigError, match="shift 41 is outside"):
+        RequantConfig(ch=1, acc_bits=8, m_bits=8, b_bits=8, shift=41, out_bits=8)
+    with pytest.raises(ConfigError, match="not a multiple of PE"):
+        RequantConfig(ch=6, pe=4, acc_bits=8, m_bits=8, b_bits=8, shift=1, out_bits=8)
+
+
+def test_hdl_literal():
+    assert hdl_literal("adder") == '"adder"'
+    assert hdl_literal(np.int64(7)) == "7"
+    assert hdl_literal(True) == "1"
+    with pytest.raises(ConfigError):
+        hdl_literal('a"b')
