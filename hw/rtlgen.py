@@ -38,6 +38,10 @@ MODES = ("adder", "mac", "xnor")
 MVU_LATENCY = 3
 REQUANT_LATENCY = 3
 
+# Requantizer outputs feed the next layer as codes (2..16 bits, fixed.check_bits), except
+# the last layer's logits, which keep the accumulator's width plus the bias.
+MAX_OUT_BITS = 48
+
 MVU_SOURCES = ("af_mvu.v", "af_pe.v", "af_skid.v")
 REQUANT_SOURCES = ("af_requant.v", "af_round.v", "af_skid.v")
 
@@ -330,7 +334,11 @@ class RequantConfig:
     def __post_init__(self) -> None:
         if self.ch < 1 or self.pe < 1 or self.ch % self.pe:
             raise ConfigError(f"requantizer CH={self.ch} is not a multiple of PE={self.pe}")
-        check_bits(self.out_bits, "requantizer output bit width")
+        # Wider than the 16-bit code limit only for a network's logits, which no layer reads.
+        if not 2 <= self.out_bits <= MAX_OUT_BITS:
+            raise ConfigError(
+                f"requantizer output bit width {self.out_bits} is outside 2..{MAX_OUT_BITS}"
+            )
         if not 0 <= self.shift <= MAX_SHIFT:
             raise ConfigError(f"requantizer shift {self.shift} is outside 0..{MAX_SHIFT}")
         for name in ("acc_bits", "m_bits", "b_bits"):

@@ -1,0 +1,587 @@
+"""Whole-network RTL generator: a QONNX run → one streaming Verilog design.
+
+Each layer of the IR becomes one chain ``af_window → af_mvu → af_requant`` (docs/rtl.md):
+the window unit buffers the layer's input frame (max pooling on write when an
+``IntMaxPool`` precedes the layer), the MVU computes the adder (``AdderConv``/``AdderGemm``)
+or multiply (``IntConv``/``IntGemm``) dot products, and the requantizer applies the
+layer's ``Requant`` with its fused ReLU. A dense layer after a ``Flatten`` reads the whole
+frame as one window, with its weight columns reordered from ONNX's ``(c, y, x)`` flatten
+order to the stream's ``(y, x, c)``.
+
+Folding: the stream between two layers carries ``PE`` channels of the producer a beat, so
+a layer's ``SIMD`` equals the previous layer's ``PE`` (no width converters needed); the
+first layer's ``SIMD`` is the input lanes. ``choose_folding`` searches every divisor choice
+for the fewest lanes (``Σ PE·SIMD``) whose slowest layer meets a cycle target.
+
+Cycle model (one image, input always valid, output always ready, counted from the first
+input transfer to the last output transfer inclusive)::
+
+    cycles = input_beats + Σ_layers (vectors · NF · SF + LAYER_LATENCY)
+
+``LAYER_LATENCY`` = 2 (window: last write → first window beat) + 3 (MVU) + 3 (requantizer)
+− 1 (the window's first beat is the MVU's first issue). Torch-free.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from adderflow.errors import ConfigError, ModelFormatError
+from adderflow.fixed import signed_bits
+from adderflow.hw.rtlgen import (
+    MVU_LATENCY,
+    REQUANT_LATENCY,
+    MvuConfig,
+    RequantConfig,
+    hdl_literal,
+    pack_lanes,
+    rtl_sources,
+    unpack_lanes,
+)
+from adderflow.sim.onnx_io import node_attr
+
+WINDOW_LATENCY = 2
+LAYER_LATENCY = WINDOW_LATENCY + MVU_LATENCY + REQUANT_LATENCY - 1
+NETWORK_SOURCES = (
+    "af_window.v",
+    "af_mvu.v",
+    "af_pe.v",
+    "af_requant.v",
+    "af_round.v",
+    "af_skid.v",
+)
+ACCUMULATING = {"AdderConv": "adder", "IntConv": "mac", "AdderGemm": "adder", "IntGemm": "mac"}
+PASS_THROUGH = ("Quant", "Mul", "Cast")
+TOP = "af_network"
+
+
+@dataclass
+class Layer:
+    """One ``window → MVU → requantizer`` chain, shapes in the stream's terms."""
+
+    name: str
+    mode: str  # adder | mac
+    channels: int  # C of the input frame (after pooling)
+    height: int  # input frame before pooling
+    width: int
+    pool: int
+    kernel: tuple[int, int]
+    stride: int
+    pad: int
+    out: int
+    in_bits: int
+    weight_bits: int
+    acc_bits: int  # the IR's accumulator width
+    weight: np.ndarray = field(repr=False)  # [OUT, K], columns in (ky, kx, c) order
+    multiplier: np.ndarray = field(repr=False)
+    bias: np.ndarray = field(repr=False)
+    shift: int = 0
+    out_bits: int = 8
+    relu: bool = False
+
+    @property
+    def frame(self) -> tuple[int, int]:
+        return self.height // self.pool, self.width // self.pool
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        fh, fw = self.frame
+        kh, kw = self.kernel
+        return (fh + 2 * self.pad - kh) // self.stride + 1, (
+            fw + 2 * self.pad - kw
+        ) // self.stride + 1
+
+    @property
+    def vectors(self) -> int:
+        oh, ow = self.out_size
+        return oh * ow
+
+    @property
+    def k(self) -> int:
+        return self.kernel[0] * self.kernel[1] * self.channels
+
+    @property
+    def bits(self) -> int:
+        return max(self.in_bits, self.weight_bits)
+
+    def fold_cycles(self, pe: int, simd: int) -> int:
+        """Cycles the MVU spends per image: ``vectors · NF · SF``."""
+        return self.vectors * (self.out // pe) * (self.k // simd)
+
+
+@dataclass(frozen=True)
+class Folding:
+    """``pe[i]``/``simd[i]`` per layer; ``simd[i+1] == pe[i]``."""
+
+    pe: tuple[int, ...]
+    simd: tuple[int, ...]
+
+    @property
+    def lanes(self) -> int:
+        return sum(p * s for p, s in zip(self.pe, self.simd, strict=True))
+
+
+# ---- reading the IR ------------------------------------------------------------------
+
+
+def _initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def _symmetric_pad(node: onnx.NodeProto) -> int:
+    pads = list(node_attr(node, "pads", [0, 0, 0, 0]))
+    if len(set(pads)) != 1:
+        raise ConfigError(f"node '{node.name}': the RTL window needs equal pads, got {pads}")
+    return int(pads[0])
+
+
+def _square(node: onnx.NodeProto, name: str, default: list[int] | None = None) -> int:
+    values = list(node_attr(node, name, default) if default is not None else node_attr(node, name))
+    if len(values) != 2 or values[0] != values[1]:
+        raise ConfigError(f"node '{node.name}': the RTL needs a square {name}, got {values}")
+    return int(values[0])
+
+
+def _weight_bits(w: np.ndarray) -> int:
+    return max(2, signed_bits(int(np.max(np.abs(w), initial=0))))
+
+
+def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, int], int]:
+    """The IR as layers, plus the input frame ``(C, H, W)`` and the input code width."""
+    inits = _initializers(model)
+    props = {p.key: p.value for p in model.metadata_props}
+    if "adderflow.input_bits" not in props:
+        raise ModelFormatError("model lacks the 'adderflow.input_bits' property of an IR export")
+    in_bits = int(props["adderflow.input_bits"])
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4:
+        raise ConfigError(f"the RTL generator needs an NCHW image input, got rank {len(dims)}")
+    c, h, w = (int(d.dim_value) for d in dims[1:])
+    frame = (c, h, w)
+    layers: list[Layer] = []
+    pending: dict | None = None  # an accumulating node waiting for its Requant
+    pool, flat, bits = 1, False, in_bits
+    for node in model.graph.node:
+        op = node.op_type
+        if op in PASS_THROUGH and not layers and pending is None:
+            continue
+        if op in ACCUMULATING:
+            if pending is not None:
+                raise ConfigError(
+                    f"node '{node.name}': {op} follows an accumulator without Requant"
+                )
+            pending = {"node": node, "frame": frame, "pool": pool, "flat": flat, "bits": bits}
+            pool, flat = 1, False
+        elif op == "Requant":
+            if pending is None:
+                raise ConfigError(f"node '{node.name}': Requant without an accumulating layer")
+            layer = _layer(pending, node, inits)
+            layers.append(layer)
+            frame = (layer.out, *layer.out_size)
+            bits, pending = layer.out_bits, None
+        elif op == "IntMaxPool":
+            kernel, stride = _square(node, "kernel_shape"), _square(node, "strides")
+            if kernel != stride or pool != 1 or flat:
+                raise ConfigError(
+                    f"node '{node.name}': the RTL pools with kernel = stride once per layer, "
+                    f"got kernel {kernel}, stride {stride}"
+                )
+            c_, h_, w_ = frame
+            if h_ % kernel or w_ % kernel:
+                raise ConfigError(f"node '{node.name}': frame {h_}x{w_} not divisible by {kernel}")
+            pool, frame = kernel, (c_, h_ // kernel, w_ // kernel)
+        elif op == "Flatten":
+            flat = True
+        else:
+            raise ConfigError(f"node '{node.name}': op {op} has no RTL unit")
+    if pending is not None or not layers:
+        raise ConfigError("the model must end with a Requant after its last layer")
+    if pool != 1 or flat:
+        raise ConfigError("the model ends with a pool or flatten the RTL has no layer for")
+    return layers, (c, h, w), in_bits
+
+
+def _layer(pending: dict, requant: onnx.NodeProto, inits: dict[str, np.ndarray]) -> Layer:
+    node: onnx.NodeProto = pending["node"]
+    c, fh, fw = pending["frame"]
+    pool = pending["pool"]
+    weight = inits.get(node.input[1])
+    if weight is None:
+        raise ModelFormatError(
+            f"node '{node.name}': weight '{node.input[1]}' is not an initializer"
+        )
+    out = weight.shape[0]
+    if node.op_type.endswith("Conv"):
+        kernel = tuple(int(k) for k in node_attr(node, "kernel_shape"))
+        stride, pad = _square(node, "strides", [1, 1]), _symmetric_pad(node)
+        if weight.shape[1] != c:
+            raise ConfigError(f"node '{node.name}': weight has {weight.shape[1]} channels, not {c}")
+        matrix = weight.transpose(0, 2, 3, 1).reshape(out, -1)  # (ky, kx, c) columns
+    else:
+        kernel, stride, pad = (fh, fw), 1, 0
+        if weight.shape[1] != c * fh * fw:
+            raise ConfigError(
+                f"node '{node.name}': weight has {weight.shape[1]} inputs, not {c * fh * fw}"
+            )
+        matrix = weight.reshape(out, c, fh, fw).transpose(0, 2, 3, 1).reshape(out, -1)
+    mult = inits.get(requant.input[1])
+    bias = inits.get(requant.input[2])
+    if mult is None or bias is None:
+        raise ModelFormatError(f"node '{requant.name}': multiplier or bias is not an initializer")
+    return Layer(
+        name=node.name,
+        mode=ACCUMULATING[node.op_type],
+        channels=c,
+        height=fh * pool,
+        width=fw * pool,
+        pool=pool,
+        kernel=kernel,  # type: ignore[arg-type]
+        stride=stride,
+        pad=pad,
+        out=out,
+        in_bits=pending["bits"],
+        weight_bits=_weight_bits(matrix),
+        acc_bits=int(node_attr(node, "out_bits")),
+        weight=matrix.astype(np.int64),
+        multiplier=mult.astype(np.int64).reshape(-1),
+        bias=bias.astype(np.int64).reshape(-1),
+        shift=int(node_attr(requant, "shift")),
+        out_bits=int(node_attr(requant, "out_bits")),
+        relu=bool(node_attr(requant, "relu", 0)),
+    )
+
+
+# ---- folding and cycles --------------------------------------------------------------
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def input_beats(frame: tuple[int, int, int], lanes: int) -> int:
+    c, h, w = frame
+    return h * w * (c // lanes)
+
+
+def network_cycles(layers: list[Layer], folding: Folding, frame: tuple[int, int, int]) -> int:
+    """Cycles for one image, first input transfer to last output transfer inclusive."""
+    return input_beats(frame, folding.simd[0]) + sum(
+        layer.fold_cycles(pe, simd) + LAYER_LATENCY
+        for layer, pe, simd in zip(layers, folding.pe, folding.simd, strict=True)
+    )
+
+
+def default_target(layers: list[Layer]) -> int:
+    """The first layer's best rate with one input channel a beat: ``vectors · K``."""
+    first = layers[0]
+    return first.fold_cycles(first.out, 1)
+
+
+def choose_folding(layers: list[Layer], target: int | None = None) -> Folding:
+    """Fewest lanes ``Σ PE·SIMD`` whose every layer takes at most ``target`` cycles."""
+    goal = default_target(layers) if target is None else int(target)
+    if goal < 1:
+        raise ConfigError(f"target cycles per image must be positive, got {goal}")
+    best: Folding | None = None
+    for simd0 in divisors(layers[0].channels):
+        for pes in itertools.product(*(divisors(layer.out) for layer in layers)):
+            simds = (simd0, *pes[:-1])
+            if any(layer.channels % s for layer, s in zip(layers, simds, strict=True)):
+                continue
+            cycles = [
+                layer.fold_cycles(p, s) for layer, p, s in zip(layers, pes, simds, strict=True)
+            ]
+            if max(cycles) > goal:
+                continue
+            candidate = Folding(tuple(pes), simds)
+            if best is None or candidate.lanes < best.lanes:
+                best = candidate
+    if best is None:
+        fastest = min(layer.fold_cycles(layer.out, layer.channels) for layer in layers[:1])
+        raise ConfigError(
+            f"no folding reaches {goal} cycles per image; the first layer alone needs at "
+            f"least {fastest}"
+        )
+    return best
+
+
+# ---- the design ----------------------------------------------------------------------
+
+
+@dataclass
+class Design:
+    """A generated network: where its files are and how to drive its streams."""
+
+    directory: Path
+    frame: tuple[int, int, int]
+    in_bits: int
+    in_lanes: int
+    out_lanes: int
+    out_bits: int
+    out_channels: int
+    cycles: int  # per image, the model
+    layers: list[dict]
+
+    @property
+    def in_width(self) -> int:
+        return self.in_lanes * self.in_bits
+
+    @property
+    def out_width(self) -> int:
+        return self.out_lanes * self.out_bits
+
+    @property
+    def beats_in(self) -> int:
+        return input_beats(self.frame, self.in_lanes)
+
+    @property
+    def beats_out(self) -> int:
+        return self.out_channels // self.out_lanes
+
+    @property
+    def sources(self) -> list[Path]:
+        return [*rtl_sources(NETWORK_SOURCES), self.directory / f"{TOP}.v"]
+
+    def input_words(self, codes: np.ndarray) -> list[int]:
+        """Beats for images ``codes[N, C, H, W]``: raster order, ``in_lanes`` channels a beat."""
+        codes = np.asarray(codes, dtype=np.int64)
+        if codes.ndim != 4 or codes.shape[1:] != self.frame:
+            raise ConfigError(f"input codes have shape {codes.shape}, expected (N, {self.frame})")
+        lanes = codes.transpose(0, 2, 3, 1).reshape(-1, self.in_lanes)
+        return pack_lanes(lanes, self.in_bits, what="input code")
+
+    def output_codes(self, words: list[int]) -> np.ndarray:
+        """Output beats back to ``[N, channels]`` codes."""
+        if len(words) % self.beats_out:
+            raise ConfigError(f"{len(words)} output beats is not whole images of {self.beats_out}")
+        lanes = [unpack_lanes(w, self.out_lanes, self.out_bits) for w in words]
+        return np.concatenate(lanes).reshape(-1, self.out_channels)
+
+    def save(self) -> Path:
+        info = {k: v for k, v in asdict(self).items() if k != "directory"}
+        return _atomic_text(self.directory / "design.json", json.dumps(info, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> Design:
+        path = Path(directory) / "design.json"
+        if not path.is_file():
+            raise ConfigError(f"{path} not found: generate the design with `adderflow rtl` first")
+        info = json.loads(path.read_text())
+        info["frame"] = tuple(info["frame"])
+        return cls(directory=Path(directory), **info)
+
+
+def _atomic_text(path: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def _units(layers: list[Layer], folding: Folding) -> list[tuple[MvuConfig, RequantConfig]]:
+    units = []
+    for layer, pe, simd in zip(layers, folding.pe, folding.simd, strict=True):
+        mvu = MvuConfig(layer.mode, layer.bits, layer.k, layer.out, pe, simd)
+        acc_bits = max(mvu.acc_bits or 0, layer.acc_bits)
+        mvu = MvuConfig(layer.mode, layer.bits, layer.k, layer.out, pe, simd, acc_bits)
+        rq = RequantConfig.fit(
+            layer.multiplier, layer.bias, layer.shift, acc_bits, layer.out_bits, layer.relu, pe
+        )
+        units.append((mvu, rq))
+    return units
+
+
+def generate(
+    model: onnx.ModelProto, directory: str | os.PathLike, target: int | None = None
+) -> Design:
+    """Write ``af_network.v``, its memory files and ``design.json`` into ``directory``."""
+    layers, frame, in_bits = read_layers(model)
+    folding = choose_folding(layers, target)
+    units = _units(layers, folding)
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    for layer, (mvu, rq) in zip(layers, units, strict=True):
+        mvu.write_weights(out / f"{layer.name}_weights.hex", layer.weight)
+        rq.write_params(
+            out / f"{layer.name}_mult.hex",
+            out / f"{layer.name}_bias.hex",
+            layer.multiplier,
+            layer.bias,
+        )
+    _atomic_text(out / f"{TOP}.v", render_top(layers, units, folding, in_bits))
+    last = layers[-1]
+    design = Design(
+        directory=out,
+        frame=frame,
+        in_bits=in_bits,
+        in_lanes=folding.simd[0],
+        out_lanes=folding.pe[-1],
+        out_bits=last.out_bits,
+        out_channels=last.out,
+        cycles=network_cycles(layers, folding, frame),
+        layers=[_layer_summary(ly, m, r) for ly, (m, r) in zip(layers, units, strict=True)],
+    )
+    design.save()
+    return design
+
+
+def _layer_summary(layer: Layer, mvu: MvuConfig, rq: RequantConfig) -> dict:
+    return {
+        "name": layer.name,
+        "mode": layer.mode,
+        "pe": mvu.pe,
+        "simd": mvu.simd,
+        "k": layer.k,
+        "out": layer.out,
+        "vectors": layer.vectors,
+        "bits": mvu.bits,
+        "acc_bits": mvu.acc_bits,
+        "pool": layer.pool,
+        "cycles": layer.fold_cycles(mvu.pe, mvu.simd) + LAYER_LATENCY,
+        "mvu_cycles": layer.fold_cycles(mvu.pe, mvu.simd),
+        "ops": layer.vectors * layer.k * layer.out,
+    }
+
+
+# ---- Verilog -------------------------------------------------------------------------
+
+
+def _params(values: dict[str, object]) -> str:
+    return ",\n".join(f"        .{k}({hdl_literal(v)})" for k, v in values.items())
+
+
+def _sext(dst: str, src: str, lanes: int, src_bits: int, dst_bits: int) -> list[str]:
+    """Lane-wise sign extension (the next MVU may be wider than the codes it reads)."""
+    if src_bits == dst_bits:
+        return [f"    assign {dst} = {src};"]
+    pad = dst_bits - src_bits
+    return [
+        f"    assign {dst}[{i * dst_bits + dst_bits - 1}:{i * dst_bits}] = "
+        f"{{{{{pad}{{{src}[{i * src_bits + src_bits - 1}]}}}}, "
+        f"{src}[{i * src_bits + src_bits - 1}:{i * src_bits}]}};"
+        for i in range(lanes)
+    ]
+
+
+def _stream_wires(prefix: str, width: int) -> list[str]:
+    return [
+        f"    wire {prefix}_valid;",
+        f"    wire {prefix}_ready;",
+        f"    wire [{width - 1}:0] {prefix}_data;",
+    ]
+
+
+def _instance(module: str, name: str, params: dict[str, object], src: str, dst: str) -> list[str]:
+    return [
+        f"    {module} #(",
+        _params(params),
+        f"    ) {name} (",
+        "        .clk(clk),",
+        "        .rst(rst),",
+        f"        .in_valid({src}_valid),",
+        f"        .in_ready({src}_ready),",
+        f"        .in_data({src}_data),",
+        f"        .out_valid({dst}_valid),",
+        f"        .out_ready({dst}_ready),",
+        f"        .out_data({dst}_data)",
+        "    );",
+    ]
+
+
+def render_top(
+    layers: list[Layer],
+    units: list[tuple[MvuConfig, RequantConfig]],
+    folding: Folding,
+    in_bits: int,
+) -> str:
+    """The top module: one window → MVU → requantizer chain per layer."""
+    in_w = folding.simd[0] * in_bits
+    out_w = folding.pe[-1] * layers[-1].out_bits
+    lines = [
+        f"// {TOP}: generated by adderflow.hw.network from a QONNX run; do not edit.",
+        "// Layers: "
+        + ", ".join(
+            f"{ly.name} ({ly.mode}, PE={m.pe}, SIMD={m.simd})"
+            for ly, (m, _) in zip(layers, units, strict=True)
+        ),
+        "`default_nettype none",
+        "",
+        f"module {TOP} (",
+        "    input  wire clk,",
+        "    input  wire rst,",
+        "    input  wire in_valid,",
+        "    output wire in_ready,",
+        f"    input  wire [{in_w - 1}:0] in_data,",
+        "    output wire out_valid,",
+        "    input  wire out_ready,",
+        f"    output wire [{out_w - 1}:0] out_data",
+        ");",
+        *_stream_wires("s0", in_w),
+        "    assign s0_valid = in_valid;",
+        "    assign in_ready = s0_ready;",
+        "    assign s0_data = in_data;",
+    ]
+    src, src_bits = "s0", in_bits
+    for layer, (mvu, rq) in zip(layers, units, strict=True):
+        lanes = mvu.simd
+        name = layer.name
+        lines += ["", f"    // ---- {name}: {layer.mode} layer"]
+        lines += _stream_wires(f"{name}_x", lanes * mvu.bits)
+        lines += _sext(f"{name}_x_data", f"{src}_data", lanes, src_bits, mvu.bits)
+        lines += [
+            f"    assign {name}_x_valid = {src}_valid;",
+            f"    assign {src}_ready = {name}_x_ready;",
+        ]
+        lines += _stream_wires(f"{name}_win", lanes * mvu.bits)
+        lines += _stream_wires(f"{name}_acc", mvu.out_word_bits)
+        lines += _stream_wires(f"{name}_out", rq.pe * rq.out_bits)
+        kh, kw = layer.kernel
+        window = {
+            "BITS": mvu.bits,
+            "C": layer.channels,
+            "H": layer.height,
+            "W": layer.width,
+            "POOL": layer.pool,
+            "LANES": lanes,
+            "KH": kh,
+            "KW": kw,
+            "STRIDE": layer.stride,
+            "PAD": layer.pad,
+        }
+        lines += _instance("af_window", f"u_{name}_window", window, f"{name}_x", f"{name}_win")
+        lines += _instance(
+            "af_mvu",
+            f"u_{name}_mvu",
+            mvu.parameters(f"{name}_weights.hex"),
+            f"{name}_win",
+            f"{name}_acc",
+        )
+        lines += _instance(
+            "af_requant",
+            f"u_{name}_requant",
+            rq.parameters(f"{name}_mult.hex", f"{name}_bias.hex"),
+            f"{name}_acc",
+            f"{name}_out",
+        )
+        src, src_bits = f"{name}_out", rq.out_bits
+    lines += [
+        "",
+        f"    assign out_valid = {src}_valid;",
+        f"    assign {src}_ready = out_ready;",
+        f"    assign out_data = {src}_data;",
+        "endmodule",
+        "",
+        "`default_nettype wire",
+        "",
+    ]
+    return "\n".join(lines)

