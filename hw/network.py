@@ -40,8 +40,10 @@ from adderflow.fixed import signed_bits
 from adderflow.hw.rtlgen import (
     MVU_LATENCY,
     REQUANT_LATENCY,
+    WINDOW_LATENCY,
     MvuConfig,
     RequantConfig,
+    WindowConfig,
     hdl_literal,
     pack_lanes,
     rtl_sources,
@@ -49,7 +51,6 @@ from adderflow.hw.rtlgen import (
 )
 from adderflow.sim.onnx_io import node_attr
 
-WINDOW_LATENCY = 2
 LAYER_LATENCY = WINDOW_LATENCY + MVU_LATENCY + REQUANT_LATENCY - 1
 NETWORK_SOURCES = (
     "af_window.v",
@@ -88,21 +89,23 @@ class Layer:
     out_bits: int = 8
     relu: bool = False
 
-    @property
-    def frame(self) -> tuple[int, int]:
-        return self.height // self.pool, self.width // self.pool
-
-    @property
-    def out_size(self) -> tuple[int, int]:
-        fh, fw = self.frame
-        kh, kw = self.kernel
-        return (fh + 2 * self.pad - kh) // self.stride + 1, (
-            fw + 2 * self.pad - kw
-        ) // self.stride + 1
+    def window(self, lanes: int = 1, bits: int | None = None) -> WindowConfig:
+        """The af_window that feeds this layer's MVU."""
+        return WindowConfig(
+            bits or self.bits,
+            self.channels,
+            self.height,
+            self.width,
+            self.kernel,
+            self.stride,
+            self.pad,
+            self.pool,
+            lanes,
+        )
 
     @property
     def vectors(self) -> int:
-        oh, ow = self.out_size
+        oh, ow = self.window().out_size
         return oh * ow
 
     @property
@@ -186,7 +189,7 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
                 raise ConfigError(f"node '{node.name}': Requant without an accumulating layer")
             layer = _layer(pending, node, inits)
             layers.append(layer)
-            frame = (layer.out, *layer.out_size)
+            frame = (layer.out, *layer.window().out_size)
             bits, pending = layer.out_bits, None
         elif op == "IntMaxPool":
             kernel, stride = _square(node, "kernel_shape"), _square(node, "strides")
@@ -545,19 +548,7 @@ def render_top(
         lines += _stream_wires(f"{name}_win", lanes * mvu.bits)
         lines += _stream_wires(f"{name}_acc", mvu.out_word_bits)
         lines += _stream_wires(f"{name}_out", rq.pe * rq.out_bits)
-        kh, kw = layer.kernel
-        window = {
-            "BITS": mvu.bits,
-            "C": layer.channels,
-            "H": layer.height,
-            "W": layer.width,
-            "POOL": layer.pool,
-            "LANES": lanes,
-            "KH": kh,
-            "KW": kw,
-            "STRIDE": layer.stride,
-            "PAD": layer.pad,
-        }
+        window = layer.window(lanes, mvu.bits).parameters()
         lines += _instance("af_window", f"u_{name}_window", window, f"{name}_x", f"{name}_win")
         lines += _instance(
             "af_mvu",

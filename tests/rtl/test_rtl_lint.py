@@ -3,7 +3,8 @@
 Verilator ``--lint-only -Wall`` must print nothing (the waivers in the sources are
 documented where they stand) and Icarus must compile every top with ``-g2005``, for the
 defaults and for each parameter set the cocotb tests simulate. Parameters that the RTL
-cannot honour (unknown PE mode, K not a multiple of SIMD) must stop elaboration in both
+cannot honour (unknown PE mode, K not a multiple of SIMD, a window larger than its
+padded frame) must stop elaboration in both
 tools, naming the problem.
 """
 
@@ -17,8 +18,10 @@ import pytest
 from adderflow.hw.rtlgen import (
     MVU_SOURCES,
     REQUANT_SOURCES,
+    WINDOW_SOURCES,
     MvuConfig,
     RequantConfig,
+    WindowConfig,
     hdl_literal,
     rtl_sources,
 )
@@ -40,6 +43,13 @@ REQUANT_SETS = [
     RequantConfig(ch=3, pe=1, acc_bits=9, m_bits=4, b_bits=6, shift=0, out_bits=2, relu=True),
     RequantConfig(ch=1, pe=1, acc_bits=4, m_bits=2, b_bits=2, shift=40, out_bits=2),
 ]
+WINDOW_SETS = [
+    WindowConfig(8, 4, 5, 6, (3, 3), 1, 1, 1, 2),
+    WindowConfig(16, 3, 7, 7, (3, 3), 2, 0, 1, 3),
+    WindowConfig(2, 4, 6, 4, (3, 3), 1, 1, 2, 4),
+    WindowConfig(8, 4, 4, 4, (2, 2), 1, 0, 2, 2),
+    WindowConfig(8, 1, 1, 1, (1, 1), 1, 0, 1, 1),  # one-word buffer
+]
 
 # (id, top, sources, parameters, defines)
 CASES = [
@@ -56,6 +66,11 @@ CASES = [
     *[
         (f"requant-s{c.shift}-o{c.out_bits}", "af_requant", REQUANT_SOURCES, c.parameters(), {})
         for c in REQUANT_SETS
+    ],
+    ("window-default", "af_window", WINDOW_SOURCES, {}, {}),
+    *[
+        (f"window-{i}", "af_window", WINDOW_SOURCES, c.parameters(), {})
+        for i, c in enumerate(WINDOW_SETS)
     ],
     (
         "requant-half-up",
@@ -128,6 +143,9 @@ REFUSALS = [
     ),
     ("af_requant", REQUANT_SOURCES, {"CH": 6, "PE": 4}, "af_requant_error_CH_not_multiple_of_PE"),
     ("af_requant", REQUANT_SOURCES, {"OUT_BITS": 1}, "af_round_error_OUT_BITS_below_2"),
+    ("af_window", WINDOW_SOURCES, {"C": 6, "LANES": 4}, "af_window_error_bad_shape_or_fold"),
+    ("af_window", WINDOW_SOURCES, {"H": 7, "POOL": 2}, "af_window_error_bad_shape_or_fold"),
+    ("af_window", WINDOW_SOURCES, {"KH": 11, "PAD": 1}, "af_window_error_bad_shape_or_fold"),
 ]
 
 
