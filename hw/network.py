@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -411,8 +412,36 @@ def generate(
     layers, frame, in_bits = read_layers(model)
     folding = choose_folding(layers, target)
     units = _units(layers, folding)
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(directory)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # Written into a fresh directory that replaces the old one only when complete, so a
+    # failed generation never leaves memory files of one design beside another's top.
+    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    staging.chmod(0o755)
+    try:
+        _write_files(staging, layers, units, folding, in_bits)
+        last = layers[-1]
+        design = Design(
+            directory=staging,
+            frame=frame,
+            in_bits=in_bits,
+            in_lanes=folding.simd[0],
+            out_lanes=folding.pe[-1],
+            out_bits=last.out_bits,
+            out_channels=last.out,
+            cycles=network_cycles(layers, folding, frame),
+            layers=[_layer_summary(ly, m, r) for ly, (m, r) in zip(layers, units, strict=True)],
+        )
+        design.save()
+        _replace_dir(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    design.directory = final
+    return design
+
+
+def _write_files(out: Path, layers, units, folding: Folding, in_bits: int) -> None:
     for layer, (mvu, rq) in zip(layers, units, strict=True):
         mvu.write_weights(out / f"{layer.name}_weights.hex", layer.weight)
         rq.write_params(
@@ -422,20 +451,17 @@ def generate(
             layer.bias,
         )
     _atomic_text(out / f"{TOP}.v", render_top(layers, units, folding, in_bits))
-    last = layers[-1]
-    design = Design(
-        directory=out,
-        frame=frame,
-        in_bits=in_bits,
-        in_lanes=folding.simd[0],
-        out_lanes=folding.pe[-1],
-        out_bits=last.out_bits,
-        out_channels=last.out,
-        cycles=network_cycles(layers, folding, frame),
-        layers=[_layer_summary(ly, m, r) for ly, (m, r) in zip(layers, units, strict=True)],
-    )
-    design.save()
-    return design
+
+
+def _replace_dir(new: Path, final: Path) -> None:
+    if final.exists():
+        old = final.with_name(f".{final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        new.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        new.rename(final)
 
 
 def _layer_summary(layer: Layer, mvu: MvuConfig, rq: RequantConfig) -> dict:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from adderflow.errors import AdderflowError
+from adderflow.errors import AdderflowError, ConfigError
 
 EXIT_USAGE = 2
 EXIT_MISMATCH = 1
@@ -33,8 +33,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Multiplication-free networks from PyTorch to FPGA, proven bit-exact.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="train, distill, quantize, export, verify, report")
+    run = sub.add_parser("run", help="train, distill, quantize, export, verify, rtl, report")
     _add_config_args(run)
+    run.add_argument(
+        "--rtl-full",
+        action="store_true",
+        help="simulate the RTL on the whole test split (default: rtl.samples images)",
+    )
     train = sub.add_parser("train", help="train the CNN teacher and distill the adder student")
     _add_config_args(train)
     sub.add_parser(
@@ -46,17 +51,47 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (
         ("export", "quantize a trained run and write its QONNX model"),
         ("verify", "compare backends layer by layer on a run's test split"),
+        ("rtl", "generate the run's Verilog network (RUN/rtl) with its cycle model"),
         ("report", "write report.md and report.html for a run"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("run_dir", type=Path, help="a run directory made by `adderflow run`")
+        if name == "verify":
+            _add_verify_args(p)
+        if name == "rtl":
+            p.add_argument(
+                "--target-cycles",
+                type=int,
+                help="cycles per image the slowest layer may take (default: rtl.target_cycles, "
+                "0 = match the first layer's best rate)",
+            )
     return parser
+
+
+def _add_verify_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=("software", "rtl", "all"),
+        default="software",
+        help="software: PyTorch, qonnx and onnxruntime; rtl: the generated Verilog; all: both",
+    )
+    p.add_argument(
+        "--simulator",
+        choices=("verilator", "icarus", "both"),
+        help="RTL simulator(s) (default: the run's rtl.simulators)",
+    )
+    p.add_argument(
+        "--samples", type=int, help="RTL: test images to simulate (default rtl.samples; 0: all)"
+    )
+    p.add_argument("--full", action="store_true", help="RTL: simulate the whole test split")
 
 
 def _resolve_config(args: argparse.Namespace):
     from adderflow.config import load_config
 
     overrides = list(args.overrides)
+    if getattr(args, "rtl_full", False):
+        overrides.append("rtl.samples=0")
     if args.bits is not None:
         overrides.append(f"quant.bits={args.bits}")
     return load_config(args.config, overrides, quick=args.quick)
@@ -71,7 +106,7 @@ def _new_run(args: argparse.Namespace, flow: str) -> int:
     else:
         out = args.out
         if (out / "config.yaml").exists() and not (
-            args.config or args.overrides or args.bits or args.quick
+            args.config or args.overrides or args.bits or args.quick or args.rtl_full
         ):
             cfg = pipeline.reopen_run(out).cfg  # plain resume: keep the run's own config
     run = pipeline.open_run(out, cfg)
@@ -95,16 +130,59 @@ def _print_summary(metrics: dict) -> None:
     print(f"{accuracies}  {equivalence}")
 
 
-def _verify(run_dir: Path) -> int:
+def _verify(args: argparse.Namespace) -> int:
     from adderflow import pipeline
     from adderflow.sim.compare import format_table
 
-    run = pipeline.reopen_run(run_dir)
-    results = pipeline.verify_run(run)
+    run = pipeline.reopen_run(args.run_dir)
+    results = {}
+    if args.backend in ("software", "all"):
+        results.update(pipeline.verify_run(run))
+    if args.backend in ("rtl", "all"):
+        results.update(_verify_rtl(run, args))
     for name, comparison in results.items():
         print(f"\n== reference vs {name} ==")
         print(format_table(comparison))
     return EXIT_MISMATCH if any(c.first is not None for c in results.values()) else 0
+
+
+def _verify_rtl(run, args: argparse.Namespace) -> dict:
+    from adderflow.config import rtl_simulators
+    from adderflow.rtl_flow import verify_rtl
+
+    if args.simulator is None:
+        simulators = rtl_simulators(run.cfg)
+    else:
+        simulators = ["verilator", "icarus"] if args.simulator == "both" else [args.simulator]
+    samples = 0 if args.full else args.samples
+    if samples is not None and samples < 0:
+        raise ConfigError(f"--samples must not be negative, got {samples}")
+    results = verify_rtl(run, simulators, samples)
+    for simulator, timing in run.metrics()["rtl"]["simulation"].items():
+        if simulator in simulators:
+            print(
+                f"[rtl] {simulator}: {timing['images']} images, cycles per image measured "
+                f"{timing['cycles_measured']} = model {timing['cycles_model']}, "
+                f"{timing['cycles_per_second']} cycles/s"
+            )
+    return results
+
+
+def _rtl(args: argparse.Namespace) -> int:
+    from adderflow import pipeline
+    from adderflow.rtl_flow import generate_design
+
+    if args.target_cycles is not None and args.target_cycles < 1:
+        raise ConfigError(f"--target-cycles must be positive, got {args.target_cycles}")
+    design = generate_design(pipeline.reopen_run(args.run_dir), args.target_cycles)
+    print(f"{'layer':<20} {'mode':<6} {'PE':>4} {'SIMD':>5} {'MVU cycles':>11}")
+    for layer in design.layers:
+        print(
+            f"{layer['name']:<20} {layer['mode']:<6} {layer['pe']:>4} {layer['simd']:>5} "
+            f"{layer['mvu_cycles']:>11}"
+        )
+    print(f"{design.cycles} cycles per image (cycle model); files in {design.directory}")
+    return 0
 
 
 def _existing_run(run_dir: Path, flow: str) -> int:
@@ -125,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("run", "train"):
             return _new_run(args, args.command)
         if args.command == "verify":
-            return _verify(args.run_dir)
+            return _verify(args)
+        if args.command == "rtl":
+            return _rtl(args)
         return _existing_run(args.run_dir, args.command)
     except AdderflowError as exc:
         print(f"adderflow: error: {exc}", file=sys.stderr)

@@ -70,6 +70,17 @@ class VerifyConfig:
 
 
 @dataclass
+class RtlConfig:
+    # `adderflow run` generates the RTL and simulates it on `samples` test images (0: all).
+    enabled: bool = True
+    samples: int = 64
+    # Comma-separated: verilator (compiled, fast) and/or icarus (event-driven, slow).
+    simulators: str = "verilator"
+    # Cycles per image the slowest layer may take; 0: match the first layer's best rate.
+    target_cycles: int = 0
+
+
+@dataclass
 class Config:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
@@ -79,6 +90,7 @@ class Config:
     distill: DistillConfig = field(default_factory=DistillConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    rtl: RtlConfig = field(default_factory=RtlConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +100,7 @@ QUICK_OVERRIDES = {
     "teacher.epochs": 2,
     "student.epochs": 2,
     "quant.calibration_samples": 128,
+    "rtl.samples": 16,
 }
 DISTILL_METHODS = ("kd",)
 QUANT_MODES = ("ptq",)
@@ -190,7 +203,24 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return tree
 
 
+RTL_SIMULATORS = ("verilator", "icarus")
+
+
+def rtl_simulators(cfg: Config) -> list[str]:
+    names = [s.strip() for s in cfg.rtl.simulators.split(",") if s.strip()]
+    bad = [n for n in names if n not in RTL_SIMULATORS]
+    if bad or not names:
+        raise ConfigError(
+            f"rtl.simulators '{cfg.rtl.simulators}' must list some of {', '.join(RTL_SIMULATORS)}"
+        )
+    return names
+
+
 def validate(cfg: Config) -> None:
+    rtl_simulators(cfg)
+    for key in ("samples", "target_cycles"):
+        if getattr(cfg.rtl, key) < 0:
+            raise ConfigError(f"rtl.{key} must not be negative, got {getattr(cfg.rtl, key)}")
     check_bits(cfg.quant.bits, "quant.bits")
     check_bits(cfg.quant.multiplier_bits, "quant.multiplier_bits")
     if cfg.distill.method not in DISTILL_METHODS:

@@ -273,6 +273,18 @@ def stage_verify(run: Run) -> None:
         raise AdderflowError("verification failed: backends disagree (see the divergence above)")
 
 
+def stage_rtl(run: Run) -> None:
+    from adderflow.config import rtl_simulators
+    from adderflow.rtl_flow import generate_design, verify_rtl
+
+    if not run.cfg.rtl.enabled:
+        run.log("[rtl] skipped (rtl.enabled=false)")
+        return
+    generate_design(run)
+    if any(c.first is not None for c in verify_rtl(run, rtl_simulators(run.cfg)).values()):
+        raise AdderflowError("RTL verification failed: see the divergence above")
+
+
 def stage_report(run: Run) -> None:
     from adderflow.report import render_report, reproduce_commands
     from adderflow.report_html import render_html
@@ -290,10 +302,11 @@ STAGES: dict[str, Callable[[Run], None]] = {
     "student": stage_student,
     "quantize": stage_quantize,
     "verify": stage_verify,
+    "rtl": stage_rtl,
     "report": stage_report,
 }
 FLOWS = {
-    "run": ["teacher", "student", "quantize", "verify", "report"],
+    "run": ["teacher", "student", "quantize", "verify", "rtl", "report"],
     "train": ["teacher", "student"],
     "export": ["quantize"],
     "verify": ["verify"],

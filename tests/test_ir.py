@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from networks import images, random_network
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.infer_datatypes import InferDataTypes
@@ -12,101 +13,11 @@ from qonnx.transformation.infer_shapes import InferShapes
 
 from adderflow.errors import ModelFormatError
 from adderflow.export.qonnx_builder import build_qonnx
-from adderflow.fixed import FixedType, Requant, adder_acc_bits, mul_acc_bits, signed_bits
+from adderflow.fixed import FixedType
 from adderflow.quant.integer_model import run_integer_model
-from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
+from adderflow.quant.spec import ComputeLayer
 from adderflow.sim.compare import compare
 from adderflow.sim.executor import load_model, run_qonnx, run_reference
-
-
-def _codes(rng, shape, t: FixedType, extreme: str | None = None):
-    if extreme == "max":
-        return np.full(shape, t.qmax, dtype=np.int64)
-    if extreme == "min":
-        return np.full(shape, t.qmin, dtype=np.int64)
-    return rng.integers(t.qmin, t.qmax + 1, size=shape, dtype=np.int64)
-
-
-def _requant(rng, channels: int, relu: bool = True) -> Requant:
-    return Requant(
-        rng.integers(-(2**14), 2**14, channels), rng.integers(-(2**20), 2**20, channels), 18
-    )
-
-
-def random_network(
-    bits: int,
-    seed: int = 0,
-    extreme: str | None = None,
-    k: int = 3,
-    stride: int = 1,
-    pad: int = 1,
-    channels: int = 5,
-) -> QuantizedNetwork:
-    """A small network of every layer kind, with random (or extreme) integer parameters."""
-    rng = np.random.default_rng(seed)
-    t = FixedType(bits, 3)
-    c1, c2 = channels, channels + 2
-    h = 8
-    h1 = (h + 2 * pad - k) // stride + 1
-    h2 = (h1 + 2 * pad - k) // stride + 1
-    hp = h2 // 2
-    flat = c2 * hp * hp
-    stem = ComputeLayer(
-        "stem",
-        "mul",
-        _codes(rng, (c1, 1, k, k), t, extreme),
-        t,
-        t,
-        mul_acc_bits(bits, bits, k * k),
-        _requant(rng, c1),
-        t,
-        True,
-        (stride, stride),
-        (pad,) * 4,
-    )
-    adder = ComputeLayer(
-        "adder",
-        "adder",
-        _codes(rng, (c2, c1, k, k), t, extreme),
-        t,
-        t,
-        adder_acc_bits(bits, c1 * k * k),
-        _requant(rng, c2),
-        t,
-        True,
-        (stride, stride),
-        (pad,) * 4,
-    )
-    dense = ComputeLayer(
-        "dense",
-        "adder",
-        _codes(rng, (6, flat), t, extreme),
-        t,
-        t,
-        adder_acc_bits(bits, flat),
-        _requant(rng, 6),
-        t,
-        False,
-    )
-    acc_bits = mul_acc_bits(bits, bits, 6)
-    bias = rng.integers(-100, 100, 3)
-    head = ComputeLayer(
-        "head",
-        "mul",
-        _codes(rng, (3, 6), t, extreme),
-        t,
-        t,
-        acc_bits,
-        Requant(np.ones(3, np.int64), bias, 0),
-        FixedType(signed_bits(2 ** (acc_bits - 1) + 100), 6),
-        False,
-    )
-    layers = (stem, adder, PoolLayer("pool", (2, 2), (2, 2)), FlattenLayer("flat"), dense, head)
-    return QuantizedNetwork(t, (1, h, h), layers)
-
-
-def images(seed: int, n: int = 6, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(lo, hi, (n, 1, 8, 8)).astype(np.float32)
 
 
 @pytest.mark.parametrize("bits", [2, 4, 8, 12, 16])

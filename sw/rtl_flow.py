@@ -1,0 +1,99 @@
+"""The RTL stage of a run: generate the network's Verilog, simulate it, check it exactly.
+
+``generate_design`` turns the run's QONNX model into ``<run>/rtl`` (adderflow.hw.network);
+``verify_rtl`` streams test images through the RTL on Verilator and/or Icarus and compares
+the output codes with the NumPy reference (``equivalence.rtl_<simulator>`` in
+``metrics.json``) and every image's measured cycles with the cycle model (``rtl`` in
+``metrics.json``). Torch-free.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from adderflow.errors import AdderflowError
+
+if TYPE_CHECKING:
+    from adderflow.hw.network import Design
+    from adderflow.pipeline import Run
+    from adderflow.sim.compare import Comparison
+
+
+def design_dir(run: Run):
+    return run.out / "rtl"
+
+
+def generate_design(run: Run, target_cycles: int | None = None) -> Design:
+    from adderflow.hw.network import generate
+    from adderflow.sim.executor import load_model
+
+    if not run.model_path.is_file():
+        raise AdderflowError(f"{run.model_path} not found: export the run first")
+    target = target_cycles if target_cycles is not None else run.cfg.rtl.target_cycles
+    design = generate(load_model(run.model_path), design_dir(run), target or None)
+    # A new design invalidates earlier simulation figures.
+    run.update_metrics(rtl={"design": design_summary(design), "simulation": {}})
+    run.log(
+        f"[rtl] wrote {design.directory}: {len(design.layers)} layers, "
+        f"{design.cycles} cycles per image (model)"
+    )
+    return design
+
+
+def design_summary(design: Design) -> dict[str, Any]:
+    return {
+        "cycles_per_image": design.cycles,
+        "layers": design.layers,
+        "lanes": sum(layer["pe"] * layer["simd"] for layer in design.layers),
+        "bottleneck": max(design.layers, key=lambda layer: layer["mvu_cycles"])["name"],
+    }
+
+
+def load_or_generate(run: Run) -> Design:
+    from adderflow.hw.network import Design
+
+    if (design_dir(run) / "design.json").is_file():
+        return Design.load(design_dir(run))
+    return generate_design(run)
+
+
+def verify_rtl(
+    run: Run, simulators: list[str], samples: int | None = None
+) -> dict[str, Comparison]:
+    """Simulate ``samples`` test images (0: all) and record exactness and cycles."""
+    from adderflow.hw.simulate import run_network
+    from adderflow.sim.compare import compare
+    from adderflow.sim.executor import load_model, output_name, run_reference
+
+    model = load_model(run.model_path)
+    design = load_or_generate(run)
+    count = run.cfg.rtl.samples if samples is None else samples
+    x = run.data.test_x[: count or None]
+    reference = run_reference(model, x)
+    results, timing = {}, {}
+    for simulator in simulators:
+        run.log(f"[rtl] simulating {len(x)} images on {simulator}")
+        sim = run_network(design, reference["input_codes"], simulator)
+        results[f"rtl_{simulator}"] = compare(model, reference, {output_name(model): sim.codes})
+        wrong = sorted({c for c in sim.latencies if c != design.cycles})
+        timing[simulator] = {
+            "images": len(x),
+            "cycles_measured": sorted(set(sim.latencies)),
+            "cycles_model": design.cycles,
+            "cycles_per_second": round(sim.cycles_per_second),
+        }
+        if wrong:
+            raise AdderflowError(
+                f"RTL cycles per image {wrong} on {simulator} differ from the cycle model's "
+                f"{design.cycles}"
+            )
+    simulated = run.metrics().get("rtl", {}).get("simulation", {})
+    run.update_metrics(
+        equivalence={k: c.as_metrics() for k, c in results.items()},
+        rtl={"design": design_summary(design), "simulation": {**simulated, **timing}},
+    )
+    for name, comparison in results.items():
+        run.log(f"[rtl] {name}: {comparison.mismatches} mismatching of {comparison.samples}")
+        if comparison.first is not None:
+            run.log(comparison.first.describe("reference", name))
+    return results
