@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from adderflow.fixed import FixedType, Requant, adder_acc_bits, mul_acc_bits, signed_bits
@@ -96,3 +98,32 @@ def random_network(
 
 def images(seed: int, n: int = 6, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(lo, hi, (n, 1, 8, 8)).astype(np.float32)
+
+
+def calibrated(net: QuantizedNetwork, x: np.ndarray, seed: int = 0) -> QuantizedNetwork:
+    """``net`` with each hidden layer's requantizer spreading its codes over the range on ``x``.
+
+    Random requantizers mostly saturate, so every image gives the same output and a wrong
+    layer could go unseen; here each channel maps about ±2.5 standard deviations of its
+    accumulator onto the code range (ReLU layers centred at a quarter of the range), with
+    a random per-channel gain. The head keeps its exact wide output.
+    """
+    from adderflow.export.qonnx_builder import build_qonnx
+    from adderflow.sim.executor import run_reference
+
+    rng = np.random.default_rng(seed)
+    layers = list(net.layers)
+    shift = 16
+    for i, layer in enumerate(layers[:-1]):
+        if not isinstance(layer, ComputeLayer):
+            continue
+        model = build_qonnx(replace(net, layers=tuple(layers)))
+        acc = run_reference(model, x)[f"{layer.name}_acc"].astype(np.float64)
+        axes = (0, 2, 3) if acc.ndim == 4 else (0,)
+        mean, std = acc.mean(axis=axes), np.maximum(acc.std(axis=axes), 1.0)
+        gain = layer.out_type.qmax / (2.5 * std) * rng.uniform(0.7, 1.3, size=mean.shape)
+        m = np.clip(np.round(gain * 2**shift), 1, 2**15 - 1).astype(np.int64)
+        centre = layer.out_type.qmax / 4 if layer.relu else 0.0
+        b = np.round((centre - mean * m / 2**shift) * 2**shift).astype(np.int64)
+        layers[i] = replace(layer, requant=Requant(m, b, shift))
+    return replace(net, layers=tuple(layers))

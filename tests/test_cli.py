@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,6 +98,32 @@ def test_verify_passes_then_names_a_corrupted_node(quick_run: Path, tmp_path: Pa
     assert "diff=" in done.stdout
 
 
+def test_rtl_then_verify_rtl_and_a_corrupted_weight_file(quick_run: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(quick_run, run, symlinks=True)
+    done = adderflow("rtl", str(run), "--target-cycles", "2400")
+    assert done.returncode == 0, done.stderr
+    assert "cycles per image (cycle model)" in done.stdout and "b1_adder_conv" in done.stdout
+    for name in ("af_network.v", "design.json", "b1_adder_conv_weights.hex"):
+        assert (run / "rtl" / name).is_file(), name
+    done = adderflow("verify", str(run), "--backend", "rtl", "--samples", "8")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rtl_verilator" in done.stdout and "= model" in done.stdout
+
+    weights = run / "rtl" / "b2_adder_conv_weights.hex"
+    lines = weights.read_text().splitlines()
+    lines[2] = format(int(lines[2], 16) ^ (1 << 6), f"0{len(lines[2])}x")
+    weights.write_text("\n".join(lines) + "\n")
+    done = adderflow("verify", str(run), "--backend", "rtl", "--samples", "8")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "first divergence: node 'b5_mul_dense_requant'" in done.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["equivalence"]["rtl_verilator"]["mismatches"] > 0
+
+    done = adderflow("rtl", str(run), "--target-cycles", "5")
+    assert done.returncode == 2 and "no folding reaches 5 cycles" in done.stderr
+
+
 def test_export_alone_on_a_run(quick_run: Path):
     before = (quick_run / "model.qonnx.onnx").read_bytes()
     done = adderflow("export", str(quick_run))
@@ -185,7 +212,7 @@ def test_main_job_meets_the_acceptance_bar(tmp_path: Path):
     """The default `adderflow run`: under 5 minutes, student >= 0.95, PTQ within 1 point."""
     out = tmp_path / "main"
     start = time.time()
-    done = adderflow("run", "--out", str(out))
+    done = adderflow("run", "--out", str(out), "--rtl-full")
     elapsed = time.time() - start
     assert done.returncode == 0, done.stdout + done.stderr
     metrics = json.loads((out / "metrics.json").read_text())
@@ -194,7 +221,20 @@ def test_main_job_meets_the_acceptance_bar(tmp_path: Path):
     assert metrics["equivalence"]["torch_vs_reference"] == {"samples": 360, "mismatches": 0}
     assert metrics["equivalence"]["qonnx_exec"] == {"samples": 360, "mismatches": 0}
     assert metrics["equivalence"]["onnxruntime"] == {"samples": 360, "mismatches": 0}
+    # The whole test split through the generated Verilog (compiled Verilator bench).
+    assert metrics["equivalence"]["rtl_verilator"] == {"samples": 360, "mismatches": 0}
+    verilator = metrics["rtl"]["simulation"]["verilator"]
+    assert verilator["cycles_measured"] == [verilator["cycles_model"]]
     assert elapsed < 300, f"the main job took {elapsed:.0f} s"
+    # A sample on Icarus, the event-driven simulator (about 1.7 k cycles/s here).
+    done = adderflow(
+        "verify", str(out), "--backend", "rtl", "--simulator", "icarus", "--samples", "3"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["equivalence"]["rtl_icarus"] == {"samples": 3, "mismatches": 0}
+    icarus = metrics["rtl"]["simulation"]["icarus"]
+    assert icarus["cycles_measured"] == [icarus["cycles_model"]]
 
 
 def test_default_out_is_timestamped_with_a_latest_link(tmp_path: Path):

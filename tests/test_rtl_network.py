@@ -1,0 +1,143 @@
+"""Whole networks through the generated RTL: output codes and cycles, exactly.
+
+Each case builds an IR network (tests/networks.py: stem multiply conv, adder conv, max
+pool, flatten, adder dense, multiply head), generates its Verilog with
+``adderflow.hw.network``, streams images through the compiled bench on Verilator (and a
+few on Icarus), and demands the reference's output codes and, per image, exactly the
+cycle model's count. Geometries, bit widths (2 to 16), extreme weights and inputs, and
+foldings vary; a corrupted weight memory file must be caught.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+from networks import calibrated, images, random_network
+from onnx import helper
+
+from adderflow.errors import AdderflowError, ConfigError
+from adderflow.export.qonnx_builder import build_qonnx
+from adderflow.hw.network import choose_folding, generate, read_layers
+from adderflow.hw.simulate import run_network, tool_path
+from adderflow.sim.executor import output_name, run_reference
+
+
+def require(simulator: str) -> None:
+    """Skip outside CI (naming the install), fail under CI=true, if the tool is missing."""
+    try:
+        tool_path(simulator)
+    except AdderflowError as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+def network(bits: int, x: np.ndarray, **kwargs) -> onnx.ModelProto:
+    """A random network whose outputs differ from image to image (so layers are seen)."""
+    model = build_qonnx(calibrated(random_network(bits, **kwargs), x))
+    out = run_reference(model, x)[output_name(model)]
+    if kwargs.get("extreme") is None:
+        assert len(np.unique(out, axis=0)) > 1, "degenerate test network: one output for all"
+    return model
+
+
+def simulate_and_check(model, x, directory, simulator, target=None):
+    design = generate(model, directory, target)
+    reference = run_reference(model, x)
+    result = run_network(design, reference["input_codes"], simulator)
+    np.testing.assert_array_equal(result.codes, reference[output_name(model)])
+    assert result.latencies == [design.cycles] * len(x)
+    return design, result
+
+
+CASES = [
+    # (bits, (kernel, stride, pad), extreme, target)
+    (8, (3, 1, 1), None, None),
+    (2, (3, 2, 1), None, None),
+    (16, (5, 1, 2), None, 4000),
+    (4, (1, 1, 0), "max", None),
+    (8, (3, 1, 1), "min", 20000),
+]
+
+
+@pytest.mark.parametrize("bits, geometry, extreme, target", CASES)
+def test_random_network_on_verilator(tmp_path, bits, geometry, extreme, target):
+    require("verilator")
+    k, stride, pad = geometry
+    lo, hi = (-1.0, 1.0) if extreme is None else ((1.0, 2.0) if extreme == "max" else (-2, -1))
+    x = images(bits, n=5, lo=lo, hi=hi)
+    model = network(bits, x, seed=bits + k, extreme=extreme, k=k, stride=stride, pad=pad)
+    simulate_and_check(model, x, tmp_path / "rtl", "verilator", target)
+
+
+def test_random_network_on_icarus(tmp_path):
+    require("icarus")
+    x = images(3, n=2)
+    model = network(8, x, seed=3, channels=4)
+    simulate_and_check(model, x, tmp_path / "rtl", "icarus", target=3000)
+
+
+def test_folding_target_trades_lanes_for_cycles():
+    layers, frame, _ = read_layers(build_qonnx(random_network(8, seed=1)))
+    fast, slow = choose_folding(layers), choose_folding(layers, 5000)
+    assert slow.lanes < fast.lanes
+    for folding, goal in ((slow, 5000), (fast, layers[0].fold_cycles(layers[0].out, 1))):
+        assert all(folding.simd[i + 1] == folding.pe[i] for i in range(len(layers) - 1))
+        cycles = [
+            ly.fold_cycles(p, s) for ly, p, s in zip(layers, folding.pe, folding.simd, strict=True)
+        ]
+        assert max(cycles) <= goal
+
+
+def test_corrupt_weight_file_is_caught(tmp_path):
+    require("verilator")
+    x = images(2, n=3)
+    model = network(8, x, seed=2)
+    design, _ = simulate_and_check(model, x, tmp_path / "rtl", "verilator")
+    weights = design.directory / "adder_weights.hex"
+    lines = weights.read_text().splitlines()
+    word = lines[1]
+    lines[1] = format(int(word, 16) ^ (1 << 6), f"0{len(word)}x")  # one bit of one weight
+    weights.write_text("\n".join(lines) + "\n")
+    reference = run_reference(model, x)
+    result = run_network(design, reference["input_codes"], "verilator")
+    assert (result.codes != reference[output_name(model)]).any()
+
+
+def _with_node(model: onnx.ModelProto, index: int, node: onnx.NodeProto) -> onnx.ModelProto:
+    broken = onnx.ModelProto()
+    broken.CopyFrom(model)
+    broken.graph.node[index].CopyFrom(node)
+    return broken
+
+
+def test_generation_refuses_what_it_cannot_build(tmp_path):
+    model = build_qonnx(random_network(8, seed=4))
+    nodes = list(model.graph.node)
+    conv = next(i for i, n in enumerate(nodes) if n.op_type == "AdderConv")
+    relu = helper.make_node("Relu", [nodes[conv].input[0]], [nodes[conv].output[0]], name="r")
+    with pytest.raises(ConfigError, match="node 'r': op Relu has no RTL unit"):
+        generate(_with_node(model, conv, relu), tmp_path / "a")
+    skewed = onnx.NodeProto()
+    skewed.CopyFrom(nodes[conv])
+    for attribute in skewed.attribute:
+        if attribute.name == "pads":
+            attribute.ints[:] = [1, 0, 1, 0]
+    with pytest.raises(ConfigError, match="equal pads"):
+        generate(_with_node(model, conv, skewed), tmp_path / "b")
+    with pytest.raises(ConfigError, match="no folding reaches 3 cycles"):
+        generate(model, tmp_path / "c", target=3)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+def test_a_failed_generation_keeps_the_previous_design(tmp_path):
+    model = build_qonnx(random_network(8, seed=4))
+    first = generate(model, tmp_path / "rtl")
+    top = (first.directory / "af_network.v").read_text()
+    with pytest.raises(ConfigError):
+        generate(model, tmp_path / "rtl", target=3)
+    assert (tmp_path / "rtl" / "af_network.v").read_text() == top
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rtl"]
