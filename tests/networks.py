@@ -32,8 +32,16 @@ def random_network(
     stride: int = 1,
     pad: int = 1,
     channels: int = 5,
+    hidden: str = "adder",
 ) -> QuantizedNetwork:
-    """A small network of every layer kind, with random (or extreme) integer parameters."""
+    """A small network of every layer kind, with random (or extreme) integer parameters.
+
+    ``hidden="mul"`` makes the hidden conv and dense layers multiplications: the CNN twin.
+    """
+
+    def acc_bits(terms: int) -> int:
+        return adder_acc_bits(bits, terms) if hidden == "adder" else mul_acc_bits(bits, bits, terms)
+
     rng = np.random.default_rng(seed)
     t = FixedType(bits, 3)
     c1, c2 = channels, channels + 2
@@ -57,11 +65,11 @@ def random_network(
     )
     adder = ComputeLayer(
         "adder",
-        "adder",
+        hidden,
         _codes(rng, (c2, c1, k, k), t, extreme),
         t,
         t,
-        adder_acc_bits(bits, c1 * k * k),
+        acc_bits(c1 * k * k),
         _requant(rng, c2),
         t,
         True,
@@ -70,11 +78,11 @@ def random_network(
     )
     dense = ComputeLayer(
         "dense",
-        "adder",
+        hidden,
         _codes(rng, (6, flat), t, extreme),
         t,
         t,
-        adder_acc_bits(bits, flat),
+        acc_bits(flat),
         _requant(rng, 6),
         t,
         False,

@@ -73,6 +73,17 @@ def test_random_network_on_verilator(tmp_path, bits, geometry, extreme, target):
     simulate_and_check(model, x, tmp_path / "rtl", "verilator", target)
 
 
+def test_mac_twin_network_on_verilator(tmp_path):
+    """The CNN twin: every layer a multiply-accumulate, against the same reference."""
+    require("verilator")
+    x = images(5, n=5)
+    model = network(8, x, seed=5, hidden="mul")
+    ops = {n.op_type for n in model.graph.node}
+    assert {"IntConv", "IntGemm"} <= ops and not ops & {"AdderConv", "AdderGemm"}
+    design, _ = simulate_and_check(model, x, tmp_path / "rtl", "verilator", target=2000)
+    assert {layer["mode"] for layer in design.layers} == {"mac"}
+
+
 def test_random_network_on_icarus(tmp_path):
     require("icarus")
     x = images(3, n=2)

@@ -124,8 +124,12 @@ class Hdl:
     """Builds (cached for the session) and runs cocotb testbenches with the Python runner."""
 
     def __init__(self, root: Path) -> None:
+        from adderflow.hw.simulate import verilator_env
+
         self.root = root
         self._builds: dict[str, Build] = {}
+        # Models large enough to be split into several C++ files need the PCH flag fix.
+        os.environ["MAKEFLAGS"] = verilator_env()["MAKEFLAGS"]
 
     def build(
         self,
