@@ -1,7 +1,7 @@
 """Small networks as a flat list of blocks that the quantizer and exporter can walk.
 
-``kind`` picks the hidden layers: ``cnn`` (multiplications) or ``adder`` (ℓ1 distances).
-The first convolution and the classifier stay multiplication layers in both kinds, and
+``kind`` picks the hidden layers: ``cnn`` (multiplications), ``adder`` (ℓ1 distances) or
+``binary``. The first convolution and the classifier stay multiplication layers, and
 every hidden layer is followed by batch norm (adder networks without it stall at chance).
 """
 
@@ -10,9 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from adderflow.errors import ConfigError
-from adderflow.nn import AdderConv2d, AdderLinear
-
-KINDS = ("cnn", "adder")
+from adderflow.models.blocks import check_kind, make_conv, make_linear
 
 
 class ConvBlock(nn.Module):
@@ -62,16 +60,6 @@ class BlockNet(nn.Module):
         return self.blocks(x)
 
 
-def _conv(kind: str, cin: int, cout: int) -> nn.Module:
-    if kind == "adder":
-        return AdderConv2d(cin, cout, 3, padding=1)
-    return nn.Conv2d(cin, cout, 3, padding=1, bias=False)
-
-
-def _linear(kind: str, fin: int, fout: int) -> nn.Module:
-    return AdderLinear(fin, fout) if kind == "adder" else nn.Linear(fin, fout, bias=False)
-
-
 def digits_net(
     kind: str, width: int = 16, in_channels: int = 1, num_classes: int = 10, image_size: int = 8
 ) -> BlockNet:
@@ -80,21 +68,16 @@ def digits_net(
     ``stem conv(1→w) → adder conv(w→w) → pool → adder conv(w→2w) → pool →
     adder linear(2w·(s/4)²→4w) → linear(→classes)``.
     """
-    if kind not in KINDS:
-        raise ConfigError(f"model kind '{kind}' is not one of {', '.join(KINDS)}")
+    check_kind(kind)
     if image_size % 4:
         raise ConfigError(f"digits_net needs an image size divisible by 4, got {image_size}")
     flat = 2 * width * (image_size // 4) ** 2
     blocks = [
         ConvBlock(nn.Conv2d(in_channels, width, 3, padding=1, bias=False)),
-        ConvBlock(_conv(kind, width, width), pool=2),
-        ConvBlock(_conv(kind, width, 2 * width), pool=2),
+        ConvBlock(make_conv(kind, width, width, 3), pool=2),
+        ConvBlock(make_conv(kind, width, 2 * width, 3), pool=2),
         Flatten(),
-        DenseBlock(_linear(kind, flat, 4 * width)),
+        DenseBlock(make_linear(kind, flat, 4 * width)),
         DenseBlock(nn.Linear(4 * width, num_classes), hidden=False),
     ]
     return BlockNet(blocks, kind)
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,46 @@
+"""Small networks: MNIST-1D (1-D signals, 40 samples) and a tiny net for small FPGAs."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from adderflow.models.blocks import check_kind, make_conv, make_linear, scaled
+from adderflow.models.digits import BlockNet, digits_net
+
+
+class Conv1dNet(nn.Module):
+    """conv1d stem → hidden conv1d blocks (BN, ReLU, stride-2 down) → dense → classifier."""
+
+    def __init__(self, kind: str, width: float, length: int, num_classes: int) -> None:
+        super().__init__()
+        self.kind = kind
+        c = scaled(32, width)
+        self.stem = nn.Sequential(
+            nn.Conv1d(1, c, 5, padding=2, bias=False), nn.BatchNorm1d(c), nn.ReLU()
+        )
+        blocks = []
+        for _ in range(2):
+            blocks += [make_conv(kind, c, c, 3, stride=2, dims=1), nn.BatchNorm1d(c), nn.ReLU()]
+            length = (length + 1) // 2
+        self.blocks = nn.Sequential(*blocks)
+        hidden = scaled(64, width)
+        self.dense = nn.Sequential(
+            make_linear(kind, c * length, hidden), nn.BatchNorm1d(hidden), nn.ReLU()
+        )
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.dense(self.blocks(self.stem(x)).flatten(1)))
+
+
+def mnist1d_net(
+    kind: str = "adder", width: float = 1.0, length: int = 40, num_classes: int = 10
+) -> Conv1dNet:
+    """For MNIST-1D (Greydanus 2020): signals of ``length`` samples, input ``[N, 1, length]``."""
+    check_kind(kind)
+    return Conv1dNet(kind, width, length, num_classes)
+
+
+def fpga_net(kind: str = "adder", num_classes: int = 10) -> BlockNet:
+    """The digits network at width 8: sized for a small FPGA (ECP5-25k) at full folding."""
+    return digits_net(kind, width=8, num_classes=num_classes)
