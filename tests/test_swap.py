@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 from adderflow.errors import ConfigError
-from adderflow.nn import AdderConv2d, AdderLinear
-from adderflow.nn.swap import to_adder
+from adderflow.nn import AdderConv1d, AdderConv2d, AdderLinear
+from adderflow.nn.binary import BinaryConv2d
+from adderflow.nn.swap import to_adder, to_binary
 
 
 class UserNet(nn.Module):
@@ -71,9 +72,42 @@ def test_refuses_missing_bn_when_asked_and_names_the_layer():
         to_adder(UserNet(), insert_bn=False)
 
 
-def test_grouped_conv_is_refused_by_name():
+def test_grouped_and_1d_convs_keep_their_geometry():
     model = nn.Sequential(
-        nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, groups=2), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1)
-    )
-    with pytest.raises(ConfigError, match="layer '1'"):
+        nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, stride=2, padding=2, dilation=2, groups=2),
+        nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1),
+    )  # fmt: skip
+    x = torch.randn(2, 4, 9, 9)
+    shape = model(x).shape
+    report = to_adder(model)
+    assert report.swapped == ("1",) and report.inserted_bn == ()
+    twin = model[1]
+    assert isinstance(twin, AdderConv2d) and twin.groups == 2
+    assert (twin.stride, twin.padding, twin.dilation) == ((2, 2), (2, 2), (2, 2))
+    assert model(x).shape == shape
+    one_d = nn.Sequential(nn.Conv1d(1, 4, 5), nn.Conv1d(4, 4, 3), nn.Conv1d(4, 2, 1))
+    report = to_adder(one_d)
+    assert report.inserted_bn == ("1",)
+    assert isinstance(one_d[1][0], AdderConv1d) and isinstance(one_d[1][1], nn.BatchNorm1d)
+    assert one_d(torch.randn(2, 1, 20)).shape == (2, 2, 14)
+
+
+def test_to_binary_swaps_convolutions_and_keeps_dense_layers():
+    model = UserNet()
+    x = torch.randn(2, 3, 8, 8)
+    shape = model(x).shape
+    report = to_binary(model)
+    binaries = [m for m in model.modules() if isinstance(m, BinaryConv2d)]
+    assert len(binaries) == len(report.swapped) > 0
+    assert not any(isinstance(m, AdderLinear) for m in model.modules())
+    assert "stem" in report.kept and "head" in report.kept
+    assert model(x).shape == shape
+
+
+def test_padding_modes_other_than_zeros_are_refused_by_name():
+    model = nn.Sequential(
+        nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"),
+        nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1),
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="layer '1': padding mode 'reflect'"):
         to_adder(model)

@@ -1,11 +1,13 @@
-"""Turn a user's own model into an adder network in one call.
+"""Turn a user's own model into an adder or binary network in one call.
 
-``to_adder(model)`` replaces eligible ``nn.Conv2d`` and ``nn.Linear`` layers with
-``AdderConv2d`` / ``AdderLinear``, keeping the first and the last multiplication layers by
-default (the AdderNet papers do). Adder networks stall at chance accuracy without batch
-norm after each adder layer, so a replaced layer whose output does not go straight into a
-batch norm gets one inserted — or, with ``insert_bn=False``, the swap is refused with an
-error naming the layer.
+``to_adder(model)`` replaces eligible ``nn.Conv1d``/``nn.Conv2d``/``nn.Linear`` layers
+with ``AdderConv1d``/``AdderConv2d``/``AdderLinear`` (groups, stride, padding and dilation
+kept), and ``to_binary(model)`` replaces convolutions with ``BinaryConv1d``/
+``BinaryConv2d`` (dense layers stay multiplications, as in binary-network practice). Both
+keep the first and the last multiplication layers by default (the papers do). Adder and
+binary networks stall without batch norm after each such layer, so a replaced layer whose
+output does not go straight into a batch norm gets one inserted — or, with
+``insert_bn=False``, the swap is refused with an error naming the layer.
 
 Whether a batch norm follows is read from the model's dataflow graph (``torch.fx``), not
 from attribute names, so ``conv1``/``bn1`` naming conventions do not matter.
@@ -18,9 +20,17 @@ from dataclasses import dataclass
 from torch import fx, nn
 
 from adderflow.errors import ConfigError
-from adderflow.nn.adder import AdderConv2d, AdderLinear
+from adderflow.nn.adder import AdderConv1d, AdderConv2d, AdderLinear
+from adderflow.nn.binary import BinaryConv1d, BinaryConv2d
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+_ELIGIBLE = (nn.Conv1d, nn.Conv2d, nn.Linear)
+_TWINS = {
+    ("adder", nn.Conv1d): AdderConv1d,
+    ("adder", nn.Conv2d): AdderConv2d,
+    ("binary", nn.Conv1d): BinaryConv1d,
+    ("binary", nn.Conv2d): BinaryConv2d,
+}
 
 
 @dataclass(frozen=True)
@@ -31,13 +41,12 @@ class SwapReport:
 
 
 def _eligible(model: nn.Module) -> list[str]:
-    """Names of Conv2d/Linear layers in the order the forward pass calls them."""
+    """Names of Conv1d/Conv2d/Linear layers in the order the forward pass calls them."""
     graph = _trace(model)
     names = [
         str(node.target)
         for node in graph.nodes
-        if node.op == "call_module"
-        and isinstance(model.get_submodule(str(node.target)), (nn.Conv2d, nn.Linear))
+        if node.op == "call_module" and isinstance(model.get_submodule(str(node.target)), _ELIGIBLE)
     ]
     return list(dict.fromkeys(names))
 
@@ -64,27 +73,25 @@ def _followed_by_bn(model: nn.Module, graph: fx.Graph, name: str) -> bool:
     return False
 
 
-def _adder_twin(layer: nn.Module, name: str) -> nn.Module:
+def _twin(layer: nn.Module, name: str, kind: str) -> nn.Module | None:
+    """The ``kind`` layer computing in ``layer``'s place, or None where kind has none."""
     if isinstance(layer, nn.Linear):
-        twin = AdderLinear(layer.in_features, layer.out_features)
-    else:
-        if layer.groups != 1 or layer.padding_mode != "zeros":
-            raise ConfigError(f"layer '{name}': grouped or non-zero-padded convs are not swapped")
-        twin = AdderConv2d(
-            layer.in_channels,
-            layer.out_channels,
-            layer.kernel_size,
-            layer.stride,
-            layer.padding,
-            layer.dilation,
-        )
-    return twin
+        return AdderLinear(layer.in_features, layer.out_features) if kind == "adder" else None
+    if layer.padding_mode != "zeros":
+        raise ConfigError(f"layer '{name}': padding mode '{layer.padding_mode}' is not swapped")
+    cls = _TWINS[kind, nn.Conv1d if isinstance(layer, nn.Conv1d) else nn.Conv2d]
+    geometry = (layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.groups)
+    if kind == "adder":
+        return cls(layer.in_channels, layer.out_channels, *geometry)
+    return cls(layer.in_channels, layer.out_channels, *geometry, bias=False)
 
 
 def _with_bn(twin: nn.Module) -> nn.Sequential:
-    channels = twin.out_features if isinstance(twin, AdderLinear) else twin.out_channels
-    bn = nn.BatchNorm1d(channels) if isinstance(twin, AdderLinear) else nn.BatchNorm2d(channels)
-    return nn.Sequential(twin, bn)
+    if isinstance(twin, AdderLinear):
+        return nn.Sequential(twin, nn.BatchNorm1d(twin.out_features))
+    two_d = isinstance(twin, (AdderConv2d, BinaryConv2d))
+    bn = nn.BatchNorm2d if two_d else nn.BatchNorm1d
+    return nn.Sequential(twin, bn(twin.out_channels))
 
 
 def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
@@ -93,10 +100,17 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(parent, child, module)
 
 
-def to_adder(
-    model: nn.Module, *, keep_first: bool = True, keep_last: bool = True, insert_bn: bool = True
+def swap(
+    model: nn.Module,
+    kind: str,
+    *,
+    keep_first: bool = True,
+    keep_last: bool = True,
+    insert_bn: bool = True,
 ) -> SwapReport:
-    """Swap ``model``'s eligible layers for adder layers in place; returns what changed."""
+    """Swap ``model``'s eligible layers for ``kind`` (adder | binary) layers in place."""
+    if kind not in ("adder", "binary"):
+        raise ConfigError(f"swap kind must be 'adder' or 'binary', got {kind!r}")
     graph = _trace(model)
     names = _eligible(model)
     keep = set()
@@ -106,13 +120,14 @@ def to_adder(
         keep.add(names[-1])
     swapped, inserted = [], []
     for name in names:
-        if name in keep:
+        twin = None if name in keep else _twin(model.get_submodule(name), name, kind)
+        if twin is None:
+            keep.add(name)
             continue
-        twin = _adder_twin(model.get_submodule(name), name)
         if not _followed_by_bn(model, graph, name):
             if not insert_bn:
                 raise ConfigError(
-                    f"layer '{name}' is not followed by batch norm; adder layers need one "
+                    f"layer '{name}' is not followed by batch norm; {kind} layers need one "
                     "(pass insert_bn=True to add it)"
                 )
             twin = _with_bn(twin)
@@ -120,3 +135,13 @@ def to_adder(
         _replace(model, name, twin)
         swapped.append(name)
     return SwapReport(tuple(swapped), tuple(sorted(keep)), tuple(inserted))
+
+
+def to_adder(model: nn.Module, **options) -> SwapReport:
+    """Swap eligible convolutions and dense layers for adder layers in place."""
+    return swap(model, "adder", **options)
+
+
+def to_binary(model: nn.Module, **options) -> SwapReport:
+    """Swap eligible convolutions for binary ones in place (dense layers are kept)."""
+    return swap(model, "binary", **options)
