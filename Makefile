@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[train,dev,hw]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[train,dev,hw,hls]'
 	touch $(STAMP)
 
 run: $(STAMP)

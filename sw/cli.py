@@ -40,8 +40,24 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="simulate the RTL on the whole test split (default: rtl.samples images)",
     )
+    run.add_argument(
+        "--hls-full",
+        action="store_true",
+        help="C-simulate the hls4ml model on the whole test split (default: hls.samples images)",
+    )
     train = sub.add_parser("train", help="train the CNN teacher and distill the adder student")
     _add_config_args(train)
+    distill = sub.add_parser(
+        "distill",
+        help="train a teacher and distill a student with one method (train with --method)",
+    )
+    _add_config_args(distill)
+    distill.add_argument(
+        "--method",
+        required=True,
+        choices=("none", "kd", "pkkd", "ngd", "dgrl"),
+        help="none (plain), kd (Hinton), pkkd, ngd or dgrl (binary student)",
+    )
     sub.add_parser(
         "energy",
         help="op and energy counts of any ONNX/QONNX model next to its CNN twin "
@@ -65,7 +81,59 @@ def _parser() -> argparse.ArgumentParser:
                 help="cycles per image the slowest layer may take (default: rtl.target_cycles, "
                 "0 = match the first layer's best rate)",
             )
+    _add_synth_parser(sub)
+    _add_hls_parser(sub)
     return parser
+
+
+def _add_hls_parser(sub) -> None:
+    p = sub.add_parser(
+        "hls", help="write the run's hls4ml project, compile and C-simulate it (RUN/hls4ml)"
+    )
+    p.add_argument("run_dir", type=Path, help="a run directory made by `adderflow run`")
+    p.add_argument(
+        "--io-type",
+        choices=("io_parallel", "io_stream", "both"),
+        help="hls4ml io type(s) (default: the run's hls.io_types)",
+    )
+    p.add_argument(
+        "--samples", type=int, help="test images to C-simulate (default hls.samples; 0: all)"
+    )
+    p.add_argument("--full", action="store_true", help="C-simulate the whole test split")
+    p.add_argument(
+        "--reuse-factor", type=int, help="hls4ml reuse factor (default: hls.reuse_factor)"
+    )
+
+
+def _add_synth_parser(sub) -> None:
+    from adderflow.config import SYNTH_TARGETS
+
+    p = sub.add_parser(
+        "synth", help="synthesize the run's network into an FPGA bitstream (yosys, nextpnr)"
+    )
+    p.add_argument("run_dir", type=Path, help="a run directory made by `adderflow run`")
+    p.add_argument(
+        "--target", choices=SYNTH_TARGETS, help="device and board (default: synth.target)"
+    )
+    p.add_argument(
+        "--clock-mhz",
+        type=float,
+        help="timing target for place and route (default: synth.clock_mhz; 0 = the board clock)",
+    )
+    p.add_argument(
+        "--target-cycles",
+        type=int,
+        help="folding for synthesis as in `adderflow rtl` (default: synth.target_cycles; "
+        "0 = the run's RTL design)",
+    )
+    p.add_argument(
+        "--vivado",
+        metavar="PART",
+        nargs="?",
+        const="xc7a100tcsg324-1",
+        help="instead, write a Vivado out-of-context batch project (RUN/vivado) for PART "
+        "(default xc7a100tcsg324-1); Vivado is not run",
+    )
 
 
 def _add_verify_args(p: argparse.ArgumentParser) -> None:
@@ -90,8 +158,12 @@ def _resolve_config(args: argparse.Namespace):
     from adderflow.config import load_config
 
     overrides = list(args.overrides)
+    if getattr(args, "method", None):
+        overrides.append(f"distill.method={args.method}")
     if getattr(args, "rtl_full", False):
         overrides.append("rtl.samples=0")
+    if getattr(args, "hls_full", False):
+        overrides.append("hls.samples=0")
     if args.bits is not None:
         overrides.append(f"quant.bits={args.bits}")
     return load_config(args.config, overrides, quick=args.quick)
@@ -106,7 +178,13 @@ def _new_run(args: argparse.Namespace, flow: str) -> int:
     else:
         out = args.out
         if (out / "config.yaml").exists() and not (
-            args.config or args.overrides or args.bits or args.quick or args.rtl_full
+            args.config
+            or args.overrides
+            or args.bits
+            or args.quick
+            or getattr(args, "rtl_full", False)
+            or getattr(args, "method", None)
+            or getattr(args, "hls_full", False)
         ):
             cfg = pipeline.reopen_run(out).cfg  # plain resume: keep the run's own config
     run = pipeline.open_run(out, cfg)
@@ -121,7 +199,9 @@ def _new_run(args: argparse.Namespace, flow: str) -> int:
 
 def _print_summary(metrics: dict) -> None:
     accuracies = "  ".join(
-        f"{role} {metrics[role]['accuracy']:.4f}" for role in ("teacher", "student", "quantized")
+        f"{role} {metrics[role]['accuracy']:.4f}"
+        for role in ("teacher", "student", "quantized")
+        if role in metrics
     )
     equivalence = "  ".join(
         f"{k}: {v['mismatches']}/{v['samples']} mismatches"
@@ -185,6 +265,49 @@ def _rtl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth(args: argparse.Namespace) -> int:
+    from adderflow import pipeline
+
+    run = pipeline.reopen_run(args.run_dir)
+    if args.vivado is not None:
+        from adderflow.hw.synth import emit_vivado
+
+        design, _ = pipeline.synth_design(run, args.target_cycles)
+        tcl = emit_vivado(design, run.out / "vivado", args.vivado, args.clock_mhz or 100.0)
+        print(f"wrote {tcl}; run it with: vivado -mode batch -source {tcl}")
+        return 0
+    fpga = pipeline.synthesize_run(run, args.target, args.clock_mhz, args.target_cycles)
+    verdict = "met" if fpga["timing_met"] else "NOT MET"
+    print(
+        f"{fpga['device']}: {fpga['luts']} LUTs ({fpga['carry']} carry), {fpga['ffs']} FFs, "
+        f"{fpga['brams']} BRAM, {fpga['dsps']} DSP; timing {verdict}: Fmax "
+        f"{fpga['fmax_mhz']} MHz for {fpga['target_mhz']:g} MHz; {run.out / fpga['bitstream']}"
+    )
+    return 0 if fpga["timing_met"] else EXIT_MISMATCH
+
+
+def _hls(args: argparse.Namespace) -> int:
+    from adderflow import pipeline
+    from adderflow.sim.compare import format_table
+
+    run = pipeline.reopen_run(args.run_dir)
+    if args.reuse_factor is not None:
+        if args.reuse_factor < 1:
+            raise ConfigError(f"--reuse-factor must be at least 1, got {args.reuse_factor}")
+        run.cfg.hls.reuse_factor = args.reuse_factor
+    samples = 0 if args.full else args.samples
+    if samples is not None and samples < 0:
+        raise ConfigError(f"--samples must not be negative, got {samples}")
+    io_types = None
+    if args.io_type is not None:
+        io_types = ["io_parallel", "io_stream"] if args.io_type == "both" else [args.io_type]
+    results = pipeline.verify_hls(run, io_types, samples)
+    for name, comparison in results.items():
+        print(f"\n== reference vs {name} ==")
+        print(format_table(comparison))
+    return EXIT_MISMATCH if any(c.first is not None for c in results.values()) else 0
+
+
 def _existing_run(run_dir: Path, flow: str) -> int:
     from adderflow import pipeline
 
@@ -202,10 +325,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("run", "train"):
             return _new_run(args, args.command)
+        if args.command == "distill":
+            return _new_run(args, "train")
         if args.command == "verify":
             return _verify(args)
         if args.command == "rtl":
             return _rtl(args)
+        if args.command == "synth":
+            return _synth(args)
+        if args.command == "hls":
+            return _hls(args)
         return _existing_run(args.run_dir, args.command)
     except AdderflowError as exc:
         print(f"adderflow: error: {exc}", file=sys.stderr)

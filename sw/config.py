@@ -45,9 +45,27 @@ class TrainConfig:
 
 @dataclass
 class DistillConfig:
+    # none | kd | pkkd | ngd | dgrl (adderflow.distill.methods; docs/distillation.md)
     method: str = "kd"
     temperature: float = 4.0
     alpha: float = 0.7
+    # PKKD: kernel pair (mixed: Laplacian student / Gaussian teacher; gaussian; linear),
+    # weight of the Gram losses, 1 = co-trained teacher (the paper) or 2 = pre-trained,
+    # fraction of training over which the distillation weights ramp up from 0.
+    pkkd_kernel: str = "mixed"
+    pkkd_weight: float = 1.0
+    pkkd_stages: int = 1
+    pkkd_warmup: float = 0.3
+    # NGD: teacher's intra-class centralization and inter-class decentralization weights,
+    # the centres' margin, the student's normalised-feature weight, the starting p.
+    ngd_centre: float = 0.1
+    ngd_separate: float = 0.1
+    ngd_margin: float = 1.0
+    ngd_guide: float = 1.0
+    ngd_p_start: float = 2.0
+    # DGRL: weight of the block-wise feature loss; Squeeze-and-Interaction units on/off.
+    dgrl_blocks: float = 1.0
+    dgrl_si: bool = True
 
 
 @dataclass
@@ -81,6 +99,36 @@ class RtlConfig:
 
 
 @dataclass
+class SynthConfig:
+    # `adderflow run` synthesizes the network into a bitstream after the RTL stage
+    # (yosys + nextpnr + ecppack, the yowasp-* packages of the `hw` extra).
+    enabled: bool = True
+    # Device and board: ecp5-25k / ecp5-85k (ULX3S), ice40-up5k (iCEBreaker).
+    target: str = "ecp5-25k"
+    # nextpnr's timing target; 0: the board's oscillator, the clock the bitstream runs at.
+    clock_mhz: float = 0.0
+    # Folding of the synthesized design, as rtl.target_cycles; 0: the RTL stage's design.
+    # The default network's fastest folding (about 400 lanes) overflows the ECP5-25k and
+    # takes many minutes to place on an 85k, so the bitstream gets a 28-lane folding
+    # (docs/synthesis.md).
+    target_cycles: int = 10000
+
+
+@dataclass
+class HlsConfig:
+    # `adderflow run` converts the model to an hls4ml project after the RTL stage, builds its
+    # C-simulation with g++ and checks `samples` test images (0: all) against the reference.
+    enabled: bool = True
+    samples: int = 64
+    # Comma-separated: io_parallel and/or io_stream.
+    io_types: str = "io_parallel,io_stream"
+    reuse_factor: int = 1
+    # Only written into the generated Vitis project; nothing here synthesizes it.
+    part: str = "xcvu13p-flga2577-2-e"
+    clock_period_ns: float = 5.0
+
+
+@dataclass
 class Config:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
@@ -91,6 +139,8 @@ class Config:
     quant: QuantConfig = field(default_factory=QuantConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     rtl: RtlConfig = field(default_factory=RtlConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    hls: HlsConfig = field(default_factory=HlsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,8 +151,14 @@ QUICK_OVERRIDES = {
     "student.epochs": 2,
     "quant.calibration_samples": 128,
     "rtl.samples": 16,
+    # Place and route takes minutes; a smoke run stops at the simulated RTL.
+    "synth.enabled": False,
+    # One hls4ml C-simulation build (~15 s) instead of two.
+    "hls.samples": 16,
+    "hls.io_types": "io_parallel",
 }
-DISTILL_METHODS = ("kd",)
+DISTILL_METHODS = ("none", "kd", "pkkd", "ngd", "dgrl")
+PKKD_KERNELS = ("mixed", "gaussian", "linear")
 QUANT_MODES = ("ptq",)
 
 
@@ -204,6 +260,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 RTL_SIMULATORS = ("verilator", "icarus")
+# adderflow.hw.synth.TARGETS (not imported: the config stays free of the hardware side).
+SYNTH_TARGETS = ("ecp5-25k", "ecp5-85k", "ice40-up5k")
 
 
 def rtl_simulators(cfg: Config) -> list[str]:
@@ -221,6 +279,8 @@ def validate(cfg: Config) -> None:
     for key in ("samples", "target_cycles"):
         if getattr(cfg.rtl, key) < 0:
             raise ConfigError(f"rtl.{key} must not be negative, got {getattr(cfg.rtl, key)}")
+    validate_synth(cfg.synth)
+    validate_hls(cfg)
     check_bits(cfg.quant.bits, "quant.bits")
     check_bits(cfg.quant.multiplier_bits, "quant.multiplier_bits")
     if cfg.distill.method not in DISTILL_METHODS:
@@ -240,7 +300,57 @@ def validate(cfg: Config) -> None:
         raise ConfigError("model.width and data.batch_size must be positive")
     if not 0.0 <= cfg.distill.alpha <= 1.0:
         raise ConfigError("distill.alpha must lie in [0, 1]")
+    _validate_distill(cfg.distill)
+
+
+def validate_synth(synth: SynthConfig) -> None:
+    if synth.target not in SYNTH_TARGETS:
+        raise ConfigError(f"synth.target '{synth.target}' is not one of {', '.join(SYNTH_TARGETS)}")
+    if synth.clock_mhz < 0 or synth.target_cycles < 0:
+        raise ConfigError("synth.clock_mhz and synth.target_cycles must not be negative")
+
+
+HLS_IO_TYPES = ("io_parallel", "io_stream")
+
+
+def hls_io_types(cfg: Config) -> list[str]:
+    names = [s.strip() for s in cfg.hls.io_types.split(",") if s.strip()]
+    if not names or any(n not in HLS_IO_TYPES for n in names):
+        raise ConfigError(
+            f"hls.io_types '{cfg.hls.io_types}' must list some of {', '.join(HLS_IO_TYPES)}"
+        )
+    return names
+
+
+def validate_hls(cfg: Config) -> None:
+    hls_io_types(cfg)
+    if cfg.hls.samples < 0:
+        raise ConfigError(f"hls.samples must not be negative, got {cfg.hls.samples}")
+    if cfg.hls.reuse_factor < 1 or cfg.hls.clock_period_ns <= 0:
+        raise ConfigError("hls.reuse_factor must be at least 1 and hls.clock_period_ns positive")
 
 
 def dump_config(cfg: Config) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def _validate_distill(d: DistillConfig) -> None:
+    if d.pkkd_kernel not in PKKD_KERNELS:
+        raise ConfigError(
+            f"distill.pkkd_kernel '{d.pkkd_kernel}' is not one of {', '.join(PKKD_KERNELS)}"
+        )
+    if d.pkkd_stages not in (1, 2):
+        raise ConfigError(f"distill.pkkd_stages must be 1 or 2, got {d.pkkd_stages}")
+    if not 1.0 <= d.ngd_p_start <= 2.0:
+        raise ConfigError(f"distill.ngd_p_start must lie in [1, 2], got {d.ngd_p_start}")
+    for key in (
+        "pkkd_weight",
+        "pkkd_warmup",
+        "ngd_centre",
+        "ngd_separate",
+        "ngd_margin",
+        "ngd_guide",
+        "dgrl_blocks",
+    ):
+        if getattr(d, key) < 0:
+            raise ConfigError(f"distill.{key} must not be negative, got {getattr(d, key)}")

@@ -10,6 +10,10 @@ Supported names (see :data:`DATASETS`):
   float32), a stratified split drawn with ``test_fraction`` and ``seed``. ``root`` is ignored.
 - ``cifar10`` / ``cifar100``: the "python version" pickle batches, the dataset's own split.
 - ``mnist``: the four IDX files, optionally gzipped, the dataset's own split.
+- ``mnist1d``: MNIST-1D (Greydanus 2020), 4,000 train / 1,000 test signals of 40 samples,
+  ``[N, 1, 40]`` float32 (signals, not scaled to [0, 1]), generated offline by the
+  ``mnist1d`` package with its published default arguments (its seed 42; never its
+  download path). ``root`` is ignored.
 - ``folder``: ``root/train/<class>/*.png|jpg|jpeg|bmp`` and ``root/test`` (or ``root/val``).
   Every image is converted to RGB and resized to the size of the first training image (the
   first file, in name order, of the first class folder, in name order).
@@ -376,11 +380,34 @@ def _folder(root: PathArg, test_fraction: float, seed: int) -> DataSplits:
 
 # --------------------------------------------------------------------------- public API
 
+
+def _mnist1d(root: PathArg, test_fraction: float, seed: int) -> DataSplits:
+    del root, test_fraction, seed  # the published split: the generator's own arguments
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as exc:
+        raise DataError("mnist1d: the generator is not installed (pip install mnist1d)") from exc
+    data = make_dataset(get_dataset_args())
+
+    def signals(x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x, dtype=np.float32)[:, None, :]
+
+    return DataSplits(
+        signals(data["x"]),
+        np.asarray(data["y"], dtype=np.int64),
+        signals(data["x_test"]),
+        np.asarray(data["y_test"], dtype=np.int64),
+        10,
+        "mnist1d",
+    )
+
+
 DATASETS: dict[str, Loader] = {
     "digits": _digits,
     "cifar10": _cifar10,
     "cifar100": _cifar100,
     "mnist": _mnist,
+    "mnist1d": _mnist1d,
     "folder": _folder,
 }
 

@@ -141,18 +141,25 @@ def link_latest(out: Path) -> None:
 
 
 def _model(run: Run, kind: str):
-    from adderflow.models import digits_net
+    """The run's network of ``kind``: cnn | adder | adder_l2 (p = 2) | binary."""
+    from adderflow.models import digits_net, mnist1d_net
+    from adderflow.nn.pnorm import set_adder_p
 
-    c, h, _ = run.data.input_shape
-    return digits_net(kind, run.cfg.model.width, c, run.data.num_classes, h)
+    base = "adder" if kind == "adder_l2" else kind
+    si = run.cfg.distill.dgrl_si
+    shape, classes = run.data.input_shape, run.data.num_classes
+    if len(shape) == 2:  # 1-D signals (MNIST-1D): model.width counts channels, 32 = 1.0
+        model = mnist1d_net(base, run.cfg.model.width / 32, shape[1], classes, si=si)
+    else:
+        model = digits_net(base, run.cfg.model.width, shape[0], classes, shape[1], si=si)
+    if kind == "adder_l2":
+        set_adder_p(model, 2.0)
+    return model
 
 
-def _train(run: Run, role: str, kind: str, loss_fn, cfg) -> Any:
-    from adderflow.models import count_params
-    from adderflow.train import accuracy, fit, seed_everything
+def _fit(run: Run, role: str, model, loss_fn, cfg, on_epoch=None) -> None:
+    from adderflow.train import fit
 
-    seed_everything(run.cfg.seed)
-    model = _model(run, kind)
     fit(
         model,
         run.data,
@@ -163,38 +170,76 @@ def _train(run: Run, role: str, kind: str, loss_fn, cfg) -> Any:
         batch_size=run.cfg.data.batch_size,
         seed=run.cfg.seed,
         log=run.log,
+        on_epoch=on_epoch,
     )
+
+
+def _record(run: Run, role: str, model, kind: str, **extra) -> None:
+    from adderflow.models import count_params
+    from adderflow.train import accuracy
+
     acc = accuracy(model, run.data.test_x, run.data.test_y)
-    run.update_metrics(**{role: {"accuracy": acc, "params": count_params(model), "kind": kind}})
-    return model
+    entry = {"accuracy": acc, "params": count_params(model), "kind": kind, **extra}
+    run.update_metrics(**{role: entry})
 
 
 def stage_teacher(run: Run) -> None:
+    import torch
     from torch.nn import functional as F
 
-    _train(run, "teacher", "cnn", lambda z, _x, y: F.cross_entropy(z, y), run.cfg.teacher)
+    from adderflow.distill import make_method, method_roles, teacher_loss_fn
+    from adderflow.train import seed_everything
+
+    kind, _, co_trained = method_roles(run.cfg.distill)
+    if kind is None or co_trained:
+        why = "no teacher" if kind is None else "the teacher is co-trained with the student"
+        run.log(f"[teacher] skipped: distill.method={run.cfg.distill.method} has {why}")
+        return
+    seed_everything(run.cfg.seed)
+    model = _model(run, kind)
+    sample = torch.from_numpy(run.data.train_x[:8])
+    if run.cfg.distill.method == "ngd":
+        loss = teacher_loss_fn(make_method(run.cfg.distill, None, sample), model)
+    else:
+        loss = lambda z, _x, y: F.cross_entropy(z, y)  # noqa: E731
+    _fit(run, "teacher", model, loss, run.cfg.teacher)
+    _record(run, "teacher", model, kind)
 
 
 def trained_model(run: Run, role: str):
-    from adderflow.train import load_trained
+    """A trained teacher or student, read from its checkpoint (distillation wrappers too)."""
+    from adderflow.checkpoint import load_checkpoint
+    from adderflow.distill import method_roles, student_state
 
-    return load_trained(
-        _model(run, "cnn" if role == "teacher" else "adder"), run.ckpt_dir / f"{role}.pt"
-    )
+    teacher_kind, student_kind, co_trained = method_roles(run.cfg.distill)
+    if role == "teacher" and teacher_kind is None:
+        raise ConfigError(f"distill.method={run.cfg.distill.method} trains no teacher")
+    model = _model(run, teacher_kind if role == "teacher" else student_kind)
+    # A co-trained teacher lives in the student's distillation checkpoint.
+    file = "student" if role == "teacher" and co_trained else role
+    state = load_checkpoint(run.ckpt_dir / f"{file}.pt")["model"]
+    model.load_state_dict(student_state(state, role))
+    return model.eval()
 
 
 def stage_student(run: Run) -> None:
-    from adderflow.distill import HintonKD, teacher_logits
+    import torch
 
-    teacher = trained_model(run, "teacher")
-    kd = HintonKD(run.cfg.distill.temperature, run.cfg.distill.alpha)
-    _train(
-        run,
-        "student",
-        "adder",
-        lambda z, x, y: kd(z, teacher_logits(teacher, x), y),
-        run.cfg.student,
-    )
+    from adderflow.distill import DistillModel, make_method, method_roles
+    from adderflow.train import seed_everything
+
+    teacher_kind, student_kind, co_trained = method_roles(run.cfg.distill)
+    seed_everything(run.cfg.seed)
+    student = _model(run, student_kind)
+    teacher = None
+    if teacher_kind is not None:
+        teacher = _model(run, teacher_kind) if co_trained else trained_model(run, "teacher")
+    method = make_method(run.cfg.distill, teacher, torch.from_numpy(run.data.train_x[:8]))
+    model = DistillModel(student, teacher, method)
+    _fit(run, "student", model, model.loss, run.cfg.student, model.set_progress)
+    _record(run, "student", student, student_kind, method=run.cfg.distill.method)
+    if co_trained:
+        _record(run, "teacher", teacher, teacher_kind, co_trained=True)
 
 
 def quantized_network(run: Run, student=None):
@@ -210,13 +255,22 @@ def quantized_network(run: Run, student=None):
 
 
 def stage_quantize(run: Run) -> None:
+    from adderflow.distill import method_roles
     from adderflow.export.lower_standard import lower_to_standard_onnx
     from adderflow.export.qonnx_builder import build_qonnx
+    from adderflow.models import BlockNet
     from adderflow.opcount import count_ops
     from adderflow.quant.integer_model import predict_codes
     from adderflow.sim.cost import twins
 
-    trained = {role: trained_model(run, role) for role in ("student", "teacher")}
+    teacher_kind, student_kind, _ = method_roles(run.cfg.distill)
+    roles = ("student", "teacher") if teacher_kind is not None else ("student",)
+    trained = {role: trained_model(run, role) for role in roles}
+    if student_kind != "adder" or not isinstance(trained["student"], BlockNet):
+        raise ConfigError(
+            f"quantize: only 2-D adder students export for now (this run's student is "
+            f"{student_kind} on {run.data.name}); `adderflow train` trains it without export"
+        )
     net = quantized_network(run, trained["student"])
     codes = predict_codes(net, run.data.test_x)
     acc = float((codes.argmax(1) == run.data.test_y).mean())
@@ -285,6 +339,131 @@ def stage_rtl(run: Run) -> None:
         raise AdderflowError("RTL verification failed: see the divergence above")
 
 
+def synth_design(run: Run, target_cycles: int | None = None):
+    """The design to synthesize: the RTL stage's (target 0), or one folded for synthesis.
+
+    A synthesis folding is generated into ``<run>/fpga/rtl``; the generator's foldings
+    are verified by the RTL tests, but this run simulated only ``<run>/rtl``.
+    """
+    from adderflow.hw.network import generate
+    from adderflow.rtl_flow import load_or_generate
+    from adderflow.sim.executor import load_model
+
+    cycles = run.cfg.synth.target_cycles if target_cycles is None else target_cycles
+    if not cycles:
+        return load_or_generate(run), True
+    if not run.model_path.is_file():
+        raise AdderflowError(f"{run.model_path} not found: export the run first")
+    design = generate(load_model(run.model_path), run.out / "fpga" / "rtl", cycles)
+    run.log(f"[synth] folded for synthesis (target {cycles} cycles): {design.directory}")
+    return design, False
+
+
+def synthesize_run(
+    run: Run,
+    target: str | None = None,
+    clock_mhz: float | None = None,
+    target_cycles: int | None = None,
+) -> dict[str, Any]:
+    """Bitstream and utilization of the run's network; records ``metrics["fpga"]``."""
+    from adderflow.config import validate_synth
+    from adderflow.hw.synth import synthesize
+
+    cfg = run.cfg.synth
+    settings = type(cfg)(
+        cfg.enabled,
+        cfg.target if target is None else target,
+        cfg.clock_mhz if clock_mhz is None else clock_mhz,
+        cfg.target_cycles if target_cycles is None else target_cycles,
+    )
+    validate_synth(settings)
+    design, simulated = synth_design(run, settings.target_cycles)
+    fpga = synthesize(design, run.out / "fpga", settings.target, settings.clock_mhz, run.log)
+    fpga.update(
+        bitstream=str(Path("fpga") / fpga["bitstream"]),
+        lanes=sum(layer["pe"] * layer["simd"] for layer in design.layers),
+        cycles_per_image=design.cycles,
+        design_simulated=simulated,
+        command=f"adderflow synth {run.out} --target {settings.target}"
+        f" --clock-mhz {settings.clock_mhz:g} --target-cycles {settings.target_cycles}",
+    )
+    run.update_metrics(fpga=fpga)
+    return fpga
+
+
+def _csim_one(run: Run, model, reference: dict, io_type: str):
+    """Build one io type's hls4ml project, C-simulate it; its comparison and timings."""
+    from adderflow.hw.hls4ml_backend import HlsProject, HlsSettings
+    from adderflow.sim.compare import compare
+    from adderflow.sim.executor import output_name
+
+    h = run.cfg.hls
+    settings = HlsSettings(io_type, h.reuse_factor, h.part, h.clock_period_ns)
+    project = HlsProject(model, run.out / "hls4ml" / io_type, settings)
+    run.log(f"[hls] {io_type}: writing {project.directory} and compiling its C-simulation")
+    start = time.perf_counter()
+    project.compile()
+    compiled = time.perf_counter()
+    got = project.predict(reference["input_codes"])
+    timing = {
+        "compile_seconds": round(compiled - start, 2),
+        "csim_seconds": round(time.perf_counter() - compiled, 2),
+        "reuse_factor": h.reuse_factor,
+        "project": str(project.directory.relative_to(run.out)),
+    }
+    comparison = compare(model, reference, {output_name(model): got})
+    if comparison.first is not None:
+        # Only the output was compared: trace every layer to name the first diverging one.
+        comparison = compare(model, reference, project.trace(reference["input_codes"]))
+    return comparison, timing
+
+
+def verify_hls(run: Run, io_types: list[str] | None = None, samples: int | None = None):
+    """hls4ml C-simulation against the reference on ``samples`` test images (0: all).
+
+    Records ``equivalence.hls4ml_csim`` (the worst io type's mismatching images) and
+    ``hls4ml`` (each io type) in ``metrics.json``; returns comparisons by ``hls4ml_<io type>``.
+    """
+    from adderflow.config import hls_io_types
+    from adderflow.sim.executor import load_model, run_reference
+
+    if not run.model_path.is_file():
+        raise AdderflowError(f"{run.model_path} not found: export the run first")
+    model = load_model(run.model_path)
+    count = run.cfg.hls.samples if samples is None else samples
+    reference = run_reference(model, run.data.test_x[: count or None])
+    results, details = {}, {}
+    for io_type in io_types or hls_io_types(run.cfg):
+        comparison, timing = _csim_one(run, model, reference, io_type)
+        results[f"hls4ml_{io_type}"] = comparison
+        details[io_type] = {**comparison.as_metrics(), **timing}
+        run.log(f"[hls] {io_type}: {comparison.mismatches} mismatching of {comparison.samples}")
+        if comparison.first is not None:
+            run.log(comparison.first.describe("reference", f"hls4ml {io_type}"))
+    images = len(reference["input_codes"])
+    worst = {"samples": images, "mismatches": max(c.mismatches for c in results.values())}
+    run.update_metrics(
+        equivalence={"hls4ml_csim": worst},
+        hls4ml=details,
+    )
+    return results
+
+
+def stage_hls(run: Run) -> None:
+    if not run.cfg.hls.enabled:
+        run.log("[hls] skipped (hls.enabled=false)")
+        return
+    if any(c.first is not None for c in verify_hls(run).values()):
+        raise AdderflowError("hls4ml C-simulation differs from the reference: see above")
+
+
+def stage_synth(run: Run) -> None:
+    if not run.cfg.synth.enabled:
+        run.log("[synth] skipped (synth.enabled=false)")
+        return
+    synthesize_run(run)
+
+
 def stage_report(run: Run) -> None:
     from adderflow.report import render_report, reproduce_commands
     from adderflow.report_html import render_html
@@ -303,10 +482,12 @@ STAGES: dict[str, Callable[[Run], None]] = {
     "quantize": stage_quantize,
     "verify": stage_verify,
     "rtl": stage_rtl,
+    "hls": stage_hls,
+    "synth": stage_synth,
     "report": stage_report,
 }
 FLOWS = {
-    "run": ["teacher", "student", "quantize", "verify", "rtl", "report"],
+    "run": ["teacher", "student", "quantize", "verify", "rtl", "hls", "synth", "report"],
     "train": ["teacher", "student"],
     "export": ["quantize"],
     "verify": ["verify"],

@@ -108,8 +108,13 @@ def fit(
     batch_size: int,
     seed: int,
     log: Callable[[str], None] = print,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> History:
-    """Train ``model`` for ``cfg.epochs``, resuming from ``ckpt_path`` when it exists."""
+    """Train ``model`` for ``cfg.epochs``, resuming from ``ckpt_path`` when it exists.
+
+    ``on_epoch(epoch, epochs)`` runs before each epoch (0-based), resumed ones included:
+    schedules that live outside the optimizer (a distillation ramp, NGD's ``p``) hang there.
+    """
     opt, sched = _make_optimizer(model, cfg, cfg.epochs)
     history, start = History(), 0
     if ckpt_path.exists():
@@ -124,6 +129,8 @@ def fit(
             log(f"[{name}] resuming from {ckpt_path.name} at epoch {start + 1}/{cfg.epochs}")
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
+        if on_epoch is not None:
+            on_epoch(epoch, cfg.epochs)
         loader = make_loader(
             data.train_x, data.train_y, batch_size, shuffle=True, seed=seed + epoch
         )

@@ -464,7 +464,16 @@ def test_unknown_dataset_lists_valid_names():
 
 
 def test_registry_is_explicit():
-    assert set(DATASETS) == {"digits", "cifar10", "cifar100", "mnist", "folder"}
+    assert set(DATASETS) == {"digits", "cifar10", "cifar100", "mnist", "mnist1d", "folder"}
+
+
+def test_mnist1d_is_generated_offline_with_the_published_split():
+    data = load_dataset("mnist1d")
+    assert data.train_x.shape == (4000, 1, 40) and data.test_x.shape == (1000, 1, 40)
+    assert data.train_x.dtype == np.float32 and data.train_y.dtype == np.int64
+    assert set(np.unique(data.train_y)) == set(range(10))
+    again = load_dataset("mnist1d")  # deterministic: the generator's own seed
+    assert np.array_equal(data.train_x, again.train_x)
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from adderflow.errors import ConfigError
 from adderflow.models.blocks import check_kind, make_conv, make_linear
+from adderflow.nn.binary import SqueezeInteraction
 
 
 class ConvBlock(nn.Module):
@@ -59,9 +60,22 @@ class BlockNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.blocks(x)
 
+    def feature_blocks(self) -> list[nn.Module]:
+        """Conv blocks and hidden dense blocks: the outputs distillation matches."""
+        return [
+            b
+            for b in self.blocks
+            if isinstance(b, ConvBlock) or (isinstance(b, DenseBlock) and b.bn is not None)
+        ]
+
 
 def digits_net(
-    kind: str, width: int = 16, in_channels: int = 1, num_classes: int = 10, image_size: int = 8
+    kind: str,
+    width: int = 16,
+    in_channels: int = 1,
+    num_classes: int = 10,
+    image_size: int = 8,
+    si: bool = False,
 ) -> BlockNet:
     """The main job's network for 8×8 digits: 3 conv blocks, 1 hidden dense, classifier.
 
@@ -72,10 +86,16 @@ def digits_net(
     if image_size % 4:
         raise ConfigError(f"digits_net needs an image size divisible by 4, got {image_size}")
     flat = 2 * width * (image_size // 4) ** 2
+
+    def hidden_conv(cin: int, cout: int) -> nn.Module:
+        if si and kind == "binary":  # DGRL's Squeeze-and-Interaction unit
+            return SqueezeInteraction(cin, cout, 3, 1)
+        return make_conv(kind, cin, cout, 3)
+
     blocks = [
         ConvBlock(nn.Conv2d(in_channels, width, 3, padding=1, bias=False)),
-        ConvBlock(make_conv(kind, width, width, 3), pool=2),
-        ConvBlock(make_conv(kind, width, 2 * width, 3), pool=2),
+        ConvBlock(hidden_conv(width, width), pool=2),
+        ConvBlock(hidden_conv(width, 2 * width), pool=2),
         Flatten(),
         DenseBlock(make_linear(kind, flat, 4 * width)),
         DenseBlock(nn.Linear(4 * width, num_classes), hidden=False),

@@ -118,6 +118,9 @@ class GhostNet(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(last, 1280, 1), nn.ReLU(), nn.Dropout(dropout))
         self.fc = nn.Linear(1280, num_classes)
 
+    def feature_blocks(self) -> list[nn.Module]:
+        return list(self.blocks)
+
     def forward(self, x: Tensor) -> Tensor:
         x = self.blocks(self.stem(x)).mean(dim=(2, 3), keepdim=True)
         return self.fc(self.head(x).flatten(1))

@@ -88,6 +88,9 @@ class ResNet(nn.Module):
         x = self.stages(self.stem(x))
         return self.fc(x.mean(dim=(2, 3)))
 
+    def feature_blocks(self) -> list[nn.Module]:
+        return list(self.stages)
+
 
 def _stages(kind, block, cin: int, widths, depths, strides, **options):
     layers = []

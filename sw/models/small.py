@@ -6,12 +6,15 @@ from torch import Tensor, nn
 
 from adderflow.models.blocks import check_kind, make_conv, make_linear, scaled
 from adderflow.models.digits import BlockNet, digits_net
+from adderflow.nn.binary import SqueezeInteraction
 
 
 class Conv1dNet(nn.Module):
     """conv1d stem → hidden conv1d blocks (BN, ReLU, stride-2 down) → dense → classifier."""
 
-    def __init__(self, kind: str, width: float, length: int, num_classes: int) -> None:
+    def __init__(
+        self, kind: str, width: float, length: int, num_classes: int, si: bool = False
+    ) -> None:
         super().__init__()
         self.kind = kind
         c = scaled(32, width)
@@ -20,7 +23,12 @@ class Conv1dNet(nn.Module):
         )
         blocks = []
         for _ in range(2):
-            blocks += [make_conv(kind, c, c, 3, stride=2, dims=1), nn.BatchNorm1d(c), nn.ReLU()]
+            conv = (
+                SqueezeInteraction(c, c, 3, stride=2, dims=1)
+                if si and kind == "binary"
+                else make_conv(kind, c, c, 3, stride=2, dims=1)
+            )
+            blocks.append(nn.Sequential(conv, nn.BatchNorm1d(c), nn.ReLU()))
             length = (length + 1) // 2
         self.blocks = nn.Sequential(*blocks)
         hidden = scaled(64, width)
@@ -32,13 +40,24 @@ class Conv1dNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.dense(self.blocks(self.stem(x)).flatten(1)))
 
+    def feature_blocks(self) -> list[nn.Module]:
+        return [self.stem, *self.blocks, self.dense]
+
 
 def mnist1d_net(
-    kind: str = "adder", width: float = 1.0, length: int = 40, num_classes: int = 10
+    kind: str = "adder",
+    width: float = 1.0,
+    length: int = 40,
+    num_classes: int = 10,
+    si: bool = False,
 ) -> Conv1dNet:
-    """For MNIST-1D (Greydanus 2020): signals of ``length`` samples, input ``[N, 1, length]``."""
+    """For MNIST-1D (Greydanus 2020): signals of ``length`` samples, input ``[N, 1, length]``.
+
+    ``width`` 1.0 is 32 channels; ``si`` makes a binary net's hidden convolutions
+    Squeeze-and-Interaction units (DGRL).
+    """
     check_kind(kind)
-    return Conv1dNet(kind, width, length, num_classes)
+    return Conv1dNet(kind, width, length, num_classes, si)
 
 
 def fpga_net(kind: str = "adder", num_classes: int = 10) -> BlockNet:

