@@ -47,6 +47,9 @@ class TrainConfig:
 class DistillConfig:
     # none | kd | pkkd | ngd | dgrl (adderflow.distill.methods; docs/distillation.md)
     method: str = "kd"
+    # The student's kind: auto (the method's: adder, binary for dgrl) | adder | binary;
+    # none and kd take either (plain and Hinton-KD baselines of both network kinds).
+    student: str = "auto"
     temperature: float = 4.0
     alpha: float = 0.7
     # PKKD: kernel pair (mixed: Laplacian student / Gaussian teacher; gaussian; linear),
@@ -335,6 +338,14 @@ def dump_config(cfg: Config) -> str:
 
 
 def _validate_distill(d: DistillConfig) -> None:
+    fixed = {"pkkd": "adder", "ngd": "adder", "dgrl": "binary"}
+    if d.student not in ("auto", "adder", "binary"):
+        raise ConfigError(f"distill.student '{d.student}' is not one of auto, adder, binary")
+    if d.student != "auto" and fixed.get(d.method, d.student) != d.student:
+        raise ConfigError(
+            f"distill.method={d.method} distils into {fixed[d.method]} students, "
+            f"not {d.student}"
+        )
     if d.pkkd_kernel not in PKKD_KERNELS:
         raise ConfigError(
             f"distill.pkkd_kernel '{d.pkkd_kernel}' is not one of {', '.join(PKKD_KERNELS)}"

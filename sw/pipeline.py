@@ -146,7 +146,8 @@ def _model(run: Run, kind: str):
     from adderflow.nn.pnorm import set_adder_p
 
     base = "adder" if kind == "adder_l2" else kind
-    si = run.cfg.distill.dgrl_si
+    # SI units belong to DGRL; the plain and KD binary baselines use binary convolutions.
+    si = run.cfg.distill.method == "dgrl" and run.cfg.distill.dgrl_si
     shape, classes = run.data.input_shape, run.data.num_classes
     if len(shape) == 2:  # 1-D signals (MNIST-1D): model.width counts channels, 32 = 1.0
         model = mnist1d_net(base, run.cfg.model.width / 32, shape[1], classes, si=si)

@@ -159,13 +159,14 @@ def make_method(cfg: DistillConfig, teacher: nn.Module | None, sample: Tensor) -
 
 def method_roles(cfg: DistillConfig) -> tuple[str | None, str, bool]:
     """``(teacher kind, student kind, teacher co-trained)`` of the configured method."""
-    return {
+    teacher, student, co_trained = {
         "none": (None, "adder", False),
         "kd": ("cnn", "adder", False),
         "pkkd": ("cnn", "adder", cfg.pkkd_stages == 1),
         "ngd": ("adder_l2", "adder", False),
         "dgrl": ("cnn", "binary", False),
     }[cfg.method]
+    return teacher, student if cfg.student == "auto" else cfg.student, co_trained
 
 
 class DistillModel(nn.Module):

@@ -14,34 +14,42 @@ from adderflow.models.blocks import check_kind, make_conv, make_linear
 from adderflow.nn.binary import SqueezeInteraction
 
 
-class ConvBlock(nn.Module):
-    """conv → batch norm → ReLU → optional max pool."""
+def activation(kind: str):
+    """ReLU, except before binary layers: a sign of ReLU outputs is +1 almost everywhere, so
+    binary networks keep the sign of the batch-normed value (hardtanh, Bi-Real style)."""
+    return nn.functional.hardtanh if kind == "binary" else nn.functional.relu
 
-    def __init__(self, conv: nn.Module, pool: int = 0) -> None:
+
+class ConvBlock(nn.Module):
+    """conv → batch norm → ReLU (hardtanh in binary networks) → optional max pool."""
+
+    def __init__(self, conv: nn.Module, pool: int = 0, kind: str = "cnn") -> None:
         super().__init__()
         self.conv = conv
         self.bn = nn.BatchNorm2d(conv.out_channels)
         self.pool = pool
+        self.act = activation(kind)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = nn.functional.relu(self.bn(self.conv(x)))
+        x = self.act(self.bn(self.conv(x)))
         return nn.functional.max_pool2d(x, self.pool) if self.pool else x
 
 
 class DenseBlock(nn.Module):
     """linear → batch norm → ReLU, or a bare linear layer for the classifier."""
 
-    def __init__(self, fc: nn.Module, hidden: bool = True) -> None:
+    def __init__(self, fc: nn.Module, hidden: bool = True, kind: str = "cnn") -> None:
         super().__init__()
         self.fc = fc
         self.bn = nn.BatchNorm1d(fc.out_features) if hidden else None
         self.relu = hidden
+        self.act = activation(kind)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.fc(x)
         if self.bn is not None:
             x = self.bn(x)
-        return nn.functional.relu(x) if self.relu else x
+        return self.act(x) if self.relu else x
 
 
 class Flatten(nn.Module):
@@ -93,11 +101,11 @@ def digits_net(
         return make_conv(kind, cin, cout, 3)
 
     blocks = [
-        ConvBlock(nn.Conv2d(in_channels, width, 3, padding=1, bias=False)),
-        ConvBlock(hidden_conv(width, width), pool=2),
-        ConvBlock(hidden_conv(width, 2 * width), pool=2),
+        ConvBlock(nn.Conv2d(in_channels, width, 3, padding=1, bias=False), kind=kind),
+        ConvBlock(hidden_conv(width, width), pool=2, kind=kind),
+        ConvBlock(hidden_conv(width, 2 * width), pool=2, kind=kind),
         Flatten(),
-        DenseBlock(make_linear(kind, flat, 4 * width)),
+        DenseBlock(make_linear(kind, flat, 4 * width), kind=kind),
         DenseBlock(nn.Linear(4 * width, num_classes), hidden=False),
     ]
     return BlockNet(blocks, kind)

@@ -18,8 +18,9 @@ class Conv1dNet(nn.Module):
         super().__init__()
         self.kind = kind
         c = scaled(32, width)
+        act = nn.Hardtanh if kind == "binary" else nn.ReLU  # see models.digits.activation
         self.stem = nn.Sequential(
-            nn.Conv1d(1, c, 5, padding=2, bias=False), nn.BatchNorm1d(c), nn.ReLU()
+            nn.Conv1d(1, c, 5, padding=2, bias=False), nn.BatchNorm1d(c), act()
         )
         blocks = []
         for _ in range(2):
@@ -28,12 +29,12 @@ class Conv1dNet(nn.Module):
                 if si and kind == "binary"
                 else make_conv(kind, c, c, 3, stride=2, dims=1)
             )
-            blocks.append(nn.Sequential(conv, nn.BatchNorm1d(c), nn.ReLU()))
+            blocks.append(nn.Sequential(conv, nn.BatchNorm1d(c), act()))
             length = (length + 1) // 2
         self.blocks = nn.Sequential(*blocks)
         hidden = scaled(64, width)
         self.dense = nn.Sequential(
-            make_linear(kind, c * length, hidden), nn.BatchNorm1d(hidden), nn.ReLU()
+            make_linear(kind, c * length, hidden), nn.BatchNorm1d(hidden), act()
         )
         self.fc = nn.Linear(hidden, num_classes)
 
