@@ -1,0 +1,186 @@
+"""Register the extension with hls4ml, then write, compile and run a project.
+
+Registration uses only hls4ml's public extension API: ``register_layer`` for the layer
+classes, ``Backend.register_template`` for their config and function templates and
+``Backend.register_source`` for the C++ kernels in ``hw/hls/``. The project comes from
+``ModelGraph.from_layer_list``, the entry point hls4ml's own converters use; ``compile()``
+builds the g++ C-simulation library and ``trace()`` returns every layer's output.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from adderflow.errors import AdderflowError
+from adderflow.hw.hls4ml_backend.convert import INPUT_TENSOR, Conversion, convert
+
+BACKEND = "Vitis"
+IO_TYPES = ("io_parallel", "io_stream")
+INSTALL_HINT = "pip install -e '.[hls]'"
+KERNELS = (
+    "nnet_adder_common.h",
+    "nnet_adder_conv2d.h",
+    "nnet_adder_dense.h",
+    "nnet_adder_pool.h",
+    "nnet_adder_requant.h",
+)
+
+
+def _hls4ml():
+    try:
+        import hls4ml
+    except ImportError as exc:
+        raise AdderflowError(f"hls4ml is not installed; install it with: {INSTALL_HINT}") from exc
+    return hls4ml
+
+
+_REGISTERED: set[str] = set()
+
+
+def register() -> None:
+    """Register our layers, templates and kernels with hls4ml (idempotent)."""
+    if BACKEND in _REGISTERED:
+        return
+    hls4ml = _hls4ml()
+    from adderflow.hw.hls4ml_backend import layers as ext
+
+    for name, cls in ext.LAYERS.items():
+        hls4ml.model.layers.register_layer(name, cls)
+    backend = hls4ml.backends.get_backend(BACKEND)
+    for template in ext.TEMPLATES:
+        backend.register_template(template)
+    for header in KERNELS:
+        backend.register_source(kernel_path(header))
+    _REGISTERED.add(BACKEND)
+
+
+def kernel_path(name: str) -> Path:
+    return Path(str(resources.files("adderflow.hw") / "hls" / name))
+
+
+# --- building, compiling and running a project ---------------------------------------------
+
+
+@dataclass
+class HlsSettings:
+    io_type: str = "io_parallel"
+    reuse_factor: int = 1
+    part: str = "xcvu13p-flga2577-2-e"
+    clock_period_ns: float = 5.0
+    project_name: str = "adderflow_net"
+
+
+def _hls_config(conv: Conversion, s: HlsSettings) -> dict[str, Any]:
+    inputs = conv.tensors[INPUT_TENSOR]
+    layers = {layer["name"]: {"Trace": True} for layer in conv.layers[1:]}
+    layers[INPUT_TENSOR] = {"Precision": f"ap_int<{inputs.bits}>", "Trace": False}
+    return {
+        # Model precision only names a default; every layer sets its own ap_int types.
+        "Model": {
+            "Precision": "ap_int<16>",
+            "ReuseFactor": s.reuse_factor,
+            "Strategy": "Resource",
+            "PipelineStyle": "dataflow",
+        },
+        "LayerName": layers,
+    }
+
+
+def _check_settings(s: HlsSettings) -> None:
+    if s.io_type not in IO_TYPES:
+        raise AdderflowError(f"io type '{s.io_type}' is not one of {', '.join(IO_TYPES)}")
+    if s.reuse_factor < 1:
+        raise AdderflowError(f"reuse factor must be at least 1, got {s.reuse_factor}")
+
+
+class HlsProject:
+    """An hls4ml project of one IR model: write, compile (g++ C-simulation), run."""
+
+    def __init__(self, model: onnx.ModelProto, directory: Path, settings: HlsSettings) -> None:
+        _check_settings(settings)
+        self.conversion = convert(model)
+        self.directory = Path(directory)
+        self.settings = settings
+        self._graph = None
+        self._compiled_ok = False
+
+    def _build(self):
+        """The hls4ml ModelGraph: hls4ml's flows run here (templates, types, validation)."""
+        hls4ml = _hls4ml()
+        register()
+        config = hls4ml.utils.config.create_config(
+            output_dir=str(self.directory),
+            project_name=self.settings.project_name,
+            backend=BACKEND,
+            part=self.settings.part,
+            clock_period=self.settings.clock_period_ns,
+            io_type=self.settings.io_type,
+        )
+        config["HLSConfig"] = _hls_config(self.conversion, self.settings)
+        layers = [dict(layer) for layer in self.conversion.layers]
+        graph = hls4ml.model.ModelGraph.from_layer_list(config, layers)
+        # Trace hooks are compiled in (off until trace() enables them), so one build serves
+        # both predict() and trace().
+        graph.config.trace_output = True
+        return graph
+
+    def write(self) -> None:
+        """Generate the project in ``directory``, replacing an earlier one."""
+        self._fresh_graph().write()
+
+    def compile(self) -> None:
+        """Write the project and build its C-simulation library with g++."""
+        if shutil.which("g++") is None:
+            raise AdderflowError("g++ not found; install it with: apt-get install -y g++")
+        self._fresh_graph().compile()
+        self._compiled_ok = True
+
+    def _fresh_graph(self):
+        # A project is regenerated whole: a half-written one from an interrupted run must
+        # not survive next to new files.
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        self._compiled_ok = False
+        self._graph = self._build()
+        return self._graph
+
+    def predict(self, codes: np.ndarray) -> np.ndarray:
+        """The model output on NCHW integer ``codes`` (a batch), in the IR's layout."""
+        out = self._compiled().predict(self._to_channels_last(codes))
+        out = np.asarray(out).reshape(len(codes), -1)
+        return self.conversion.to_reference_layout(self.conversion.output, out)
+
+    def trace(self, codes: np.ndarray) -> dict[str, np.ndarray]:
+        """Every tensor the model computes, by IR name and IR layout.
+
+        hls4ml's ``trace()`` always rebuilds the library, so a written project is enough.
+        """
+        if self._graph is None:
+            raise AdderflowError(f"write the hls4ml project {self.directory} first")
+        if shutil.which("g++") is None:
+            raise AdderflowError("g++ not found; install it with: apt-get install -y g++")
+        _, traces = self._graph.trace(self._to_channels_last(codes))
+        self._compiled_ok = True
+        return {
+            name: self.conversion.to_reference_layout(name, np.asarray(values))
+            for name, values in traces.items()
+        }
+
+    def _compiled(self):
+        if not self._compiled_ok:
+            raise AdderflowError(f"compile the hls4ml project {self.directory} first")
+        return self._graph
+
+    def _to_channels_last(self, codes: np.ndarray) -> np.ndarray:
+        codes = np.asarray(codes, dtype=np.int64)
+        if codes.ndim == 4:
+            codes = codes.transpose(0, 2, 3, 1)
+        # Doubles carry every supported code exactly (MAX_TENSOR_BITS).
+        return np.ascontiguousarray(codes.reshape(len(codes), -1), dtype=np.float64)

@@ -1,0 +1,159 @@
+"""hls4ml backend: conversion errors, and g++ C-simulation equal to the reference, exactly.
+
+Each end-to-end case writes an hls4ml project, compiles it (~10-20 s) and compares every
+tensor hls4ml traces with the NumPy reference, integer for integer.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+from networks import calibrated, images, random_network
+from onnx import helper
+from tools import require_tool
+
+from adderflow.errors import AdderflowError, ModelFormatError
+from adderflow.export.qonnx_builder import build_qonnx
+from adderflow.fixed import FixedType, Requant
+from adderflow.hw.hls4ml_backend import HlsProject, HlsSettings, convert
+from adderflow.quant.spec import ComputeLayer, FlattenLayer, QuantizedNetwork
+from adderflow.sim.compare import compare, format_table
+from adderflow.sim.executor import run_reference
+
+
+def _require_hls4ml() -> None:
+    try:
+        import hls4ml  # noqa: F401
+    except ImportError:
+        message = "hls4ml not installed; install it with: pip install -e '.[hls]'"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    require_tool("g++", "apt-get install -y g++")
+
+
+def _csim_equals_reference(model: onnx.ModelProto, x: np.ndarray, tmp_path, **settings) -> None:
+    _require_hls4ml()
+    reference = run_reference(model, x)
+    project = HlsProject(model, tmp_path / "prj", HlsSettings(**settings))
+    project.write()
+    got = project.trace(reference["input_codes"])
+    comparison = compare(model, reference, got)
+    # Every layer's tensor came back, not only the output.
+    assert len(comparison.layers) == len(model.graph.node) - 3, format_table(comparison)
+    assert comparison.first is None, comparison.first.describe("reference", "hls4ml")
+
+
+CASES = [
+    # k, stride, pad, channels, hidden, bits, io_type, reuse
+    (1, 1, 0, 3, "adder", 8, "io_parallel", 1),
+    (3, 2, 1, 5, "adder", 4, "io_stream", 3),
+    (5, 1, 1, 7, "adder", 8, "io_parallel", 7),
+    (3, 1, 1, 5, "adder", 6, "io_stream", 1),
+    (1, 2, 0, 6, "mul", 8, "io_stream", 4),
+]
+
+
+@pytest.mark.parametrize("k,stride,pad,channels,hidden,bits,io_type,reuse", CASES)
+def test_random_layers_match_reference(
+    tmp_path, k, stride, pad, channels, hidden, bits, io_type, reuse
+):
+    x = images(seed=k * 10 + stride)
+    net = random_network(bits, 3, None, k, stride, pad, channels, hidden)
+    model = build_qonnx(calibrated(net, x))
+    _csim_equals_reference(model, x, tmp_path, io_type=io_type, reuse_factor=reuse)
+
+
+@pytest.mark.parametrize(
+    "extreme,level,io_type", [("max", -1e3, "io_parallel"), ("min", 1e3, "io_stream")]
+)
+def test_extreme_codes_do_not_wrap(tmp_path, extreme, level, io_type):
+    """Weights at one end of the range, inputs at the other: the largest |x - w| sums."""
+    net = random_network(8, 1, extreme, 3, 1, 1, 5)
+    x = np.full((2, 1, 8, 8), level, dtype=np.float32)
+    _csim_equals_reference(build_qonnx(net), x, tmp_path, io_type=io_type, reuse_factor=2)
+
+
+def _requant_net(multiplier: np.ndarray, bias: np.ndarray, shift: int, relu: bool):
+    """Identity dense layer then a requantizer: every input code meets the rounding rule."""
+    t = FixedType(8, 0)
+    head = ComputeLayer(
+        "head", "mul", np.eye(16, dtype=np.int64), t, t, 20,
+        Requant(multiplier, bias, shift), FixedType(5, 0), relu,
+    )  # fmt: skip
+    return QuantizedNetwork(t, (1, 4, 4), (FlattenLayer("flat"), head))
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_requant_rounds_half_even_and_saturates(tmp_path, relu):
+    rng = np.random.default_rng(5)
+    multiplier = rng.integers(-3, 4, 16)
+    bias = rng.integers(-4, 5, 16)
+    model = build_qonnx(_requant_net(multiplier, bias, 2, relu))
+    # All 256 input codes, 16 per image: ties (odd multiples of 2 after * M + B) and
+    # saturation at the 5-bit output both occur.
+    x = np.arange(-128, 128, dtype=np.float32).reshape(16, 1, 4, 4)
+    _csim_equals_reference(model, x, tmp_path, io_type="io_parallel")
+
+
+def _with_attr(model: onnx.ModelProto, node_name: str, **attrs) -> onnx.ModelProto:
+    node = next(n for n in model.graph.node if n.name == node_name)
+    for key, value in attrs.items():
+        for i, attribute in enumerate(node.attribute):
+            if attribute.name == key:
+                node.attribute[i].CopyFrom(helper.make_attribute(key, value))
+    return model
+
+
+def test_unsupported_op_is_named():
+    model = build_qonnx(random_network(8))
+    node = next(n for n in model.graph.node if n.op_type == "IntMaxPool")
+    node.op_type = "XnorConv"
+    with pytest.raises(ModelFormatError, match=rf"layer '{node.name}'.*XnorConv"):
+        convert(model)
+
+
+def test_unsupported_width_is_named():
+    model = build_qonnx(random_network(8))
+    node = next(n for n in model.graph.node if n.op_type == "AdderConv")
+    _with_attr(model, node.name, out_bits=60)
+    with pytest.raises(ModelFormatError, match=rf"layer '{node.name}'.*60-bit"):
+        convert(model)
+
+
+def test_dense_after_flatten_reads_channels_last():
+    """The converter permutes the dense weights so a channels-last flatten feeds them."""
+    net = random_network(8, channels=2)
+    model = build_qonnx(net)
+    dense = next(layer for layer in convert(model).layers if layer["name"] == "dense_acc")
+    c, hw = 4, 4  # channels + 2, pooled 4x4
+    ir = net.layers[4].weight.reshape(6, c, hw, hw)
+    assert np.array_equal(dense["weight_data"], ir.transpose(0, 2, 3, 1).reshape(6, -1))
+
+
+def test_bad_settings_are_refused():
+    model = build_qonnx(random_network(8))
+    with pytest.raises(AdderflowError, match="io type 'io_serial'"):
+        HlsProject(model, "unused", HlsSettings(io_type="io_serial"))
+
+
+@pytest.mark.slow
+def test_run_and_hls_command_record_csim_equivalence(tmp_path):
+    import json
+
+    from adderflow.cli import main
+
+    _require_hls4ml()
+    out = tmp_path / "run"
+    assert main(["run", "--quick", "--out", str(out), "--set", "rtl.enabled=false"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["equivalence"]["hls4ml_csim"] == {"samples": 16, "mismatches": 0}
+    assert (out / "hls4ml" / "io_parallel" / "firmware" / "adderflow_net.cpp").is_file()
+
+    assert main(["hls", str(out), "--io-type", "io_stream", "--samples", "5"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["hls4ml"]["io_stream"]["samples"] == 5
+    assert metrics["equivalence"]["hls4ml_csim"] == {"samples": 5, "mismatches": 0}
