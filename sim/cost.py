@@ -15,9 +15,12 @@ figures compare with theirs:
   every multiplier is a signed power of two. Comparisons (max pooling, ReLU) cost an add.
 * an op the model does not know is listed in ``uncounted``, never counted as zero.
 
-Two views: ``as_ann`` counts the graph as it is; ``as_cnn`` counts every ``AdderConv`` /
+Three views: ``as_ann`` counts the graph as it is; ``as_cnn`` counts every ``AdderConv`` /
 ``AdderGemm`` as its multiplier twin ``IntConv`` / ``IntGemm`` (accumulator width from
-``fixed.mul_acc_bits``). Binary layers are not in the IR yet, so there is no BNN view.
+``fixed.mul_acc_bits``); ``as_bnn`` counts every accumulating layer between the first and
+the last as XNOR + popcount on bits (DESIGN.md rules 6 and 7), the requantizers feeding
+them as sign thresholds. Binary custom ops are not in the IR yet: until they have a rule
+here they are listed as uncounted, like any unknown op.
 
 Memory is compulsory traffic: each counted node reads its weights and activation inputs
 once and writes its outputs once (perfect reuse inside a node, no fusion across nodes).
@@ -48,12 +51,25 @@ from adderflow.sim.energy import (
 )
 from adderflow.sim.onnx_io import node_attr, read_onnx
 
-KINDS = ("add", "mul", "cmp", "abs", "shift")
-VIEWS = ("ann", "cnn")
+KINDS = ("add", "mul", "cmp", "abs", "shift", "xnor", "popcount")
+VIEWS = ("ann", "cnn", "bnn")
+# Columns of the per-layer text table (shift is free and popcount equals xnor per term; both
+# still show in its widths column and in ``to_dict``).
+TABLE_KINDS = ("add", "mul", "cmp", "abs", "xnor")
 DEFAULT_MEMORY = "sram_32kb"
 # Ops whose arithmetic is the multiply- or adder-accumulate the papers count.
 MAC_OPS = frozenset({"Conv", "Gemm", "MatMul", "AdderConv", "AdderGemm", "IntConv", "IntGemm"})
 TWIN = {"AdderConv": "IntConv", "AdderGemm": "IntGemm"}
+# The BNN view's name for a binarized accumulating layer.
+XNOR_TWIN = {
+    "Conv": "XnorConv",
+    "AdderConv": "XnorConv",
+    "IntConv": "XnorConv",
+    "Gemm": "XnorGemm",
+    "MatMul": "XnorGemm",
+    "AdderGemm": "XnorGemm",
+    "IntGemm": "XnorGemm",
+}
 # Same string as adderflow.sim.ops.DOMAIN; literal here so costing needs no qonnx import.
 ADDERFLOW_DOMAIN = "adderflow"
 STANDARD_DOMAINS = ("", "ai.onnx")
@@ -119,6 +135,8 @@ class _Graph:
     datatypes: dict[str, str]
     consts: dict[str, np.ndarray]
     precision: str | None = None
+    # Widths a view imposes (the BNN view's 1-bit tensors); they beat ``precision`` too.
+    overrides: dict[str, str] = field(default_factory=dict)
 
     def shape(self, name: str) -> tuple[int | None, ...]:
         """Static shape; an activation's batch dimension (dim 0) may be symbolic (None)."""
@@ -135,6 +153,8 @@ class _Graph:
         return int(np.prod(shape if name in self.consts else shape[1:]))
 
     def natural_width(self, name: str) -> str:
+        if name in self.overrides:
+            return self.overrides[name]
         if name in self.datatypes and _datatype_width(self.datatypes[name]):
             return _datatype_width(self.datatypes[name])
         value = self.consts.get(name)
@@ -144,7 +164,7 @@ class _Graph:
 
     def width(self, name: str) -> str:
         """Storage width of a tensor, unless every value is treated as ``precision``."""
-        return self.precision or self.natural_width(name)
+        return self.overrides.get(name) or self.precision or self.natural_width(name)
 
 
 def _read_graph(model: onnx.ModelProto, precision: str | None) -> _Graph:
@@ -359,6 +379,23 @@ _STANDARD_RULES = {
 _QONNX_RULES = {"Quant": _quant}
 
 
+def _xnor(node: onnx.NodeProto, g: _Graph, op_type: str) -> Ops:
+    """A binary layer (DESIGN.md rule 6): per term 1 XNOR + 1 popcount input bit, both 1 bit
+    wide. ``2·popcount − K`` is not counted: it folds into the next threshold."""
+    outputs, k = _TERMS[node.op_type](node, g)
+    return _ops(("xnor", "int1", outputs * k), ("popcount", "int1", outputs * k))
+
+
+def _threshold(node: onnx.NodeProto, g: _Graph, op_type: str) -> Ops:
+    """A requantizer feeding a binary layer is BN + sign folded into one per-channel integer
+    threshold: 1 comparison per element at the accumulator's width."""
+    return _ops(("cmp", g.natural_width(node.input[0]), g.numel(node.output[0])))
+
+
+# Rules whose operations are integer by construction: a precision override leaves them be.
+_BIT_RULES = (_xnor, _threshold)
+
+
 def _rule(node: onnx.NodeProto):
     if node.domain == ADDERFLOW_DOMAIN:
         return _ADDERFLOW_RULES.get(node.op_type)
@@ -367,6 +404,70 @@ def _rule(node: onnx.NodeProto):
     if node.domain in QONNX_DOMAINS:
         return _QONNX_RULES.get(node.op_type)
     return None
+
+
+# --------------------------------------------------------------------------- the BNN view
+
+# A walk from a binary layer's input back to the requantizer that becomes its sign
+# threshold passes these unchanged: max pooling signs is an OR of bits, the rest moves data.
+_SIGN_TRANSPARENT = FREE_OPS | {"IntMaxPool", "MaxPool"}
+
+
+@dataclass(frozen=True)
+class _BnnPlan:
+    """What the BNN view changes, keyed by node output names: the hidden layers that become
+    XNOR/popcount, the first and last layers (multiplication layers, DESIGN.md rule 7), the
+    requantizers that become sign thresholds, and the tensors stored as bits."""
+
+    binary: frozenset[str]
+    multiply: frozenset[str]
+    thresholds: frozenset[str]
+    widths: dict[str, str]
+
+
+def _accumulating(node: onnx.NodeProto) -> bool:
+    if node.domain == ADDERFLOW_DOMAIN:
+        return node.op_type in TWIN or node.op_type in TWIN.values()
+    return node.domain in STANDARD_DOMAINS and node.op_type in ("Conv", "Gemm", "MatMul")
+
+
+def _sign_path(name: str, producers: dict, widths: dict[str, str]) -> str | None:
+    """Store ``name`` and the tensors behind it as bits back to its requantizer; return that
+    requantizer's output (it becomes the threshold), or None if the walk meets anything else
+    (a float graph's ReLU or BN stays counted as it is)."""
+    while True:
+        widths[name] = "int1"
+        node = producers.get(name)
+        if node is None:
+            return None
+        if node.domain == ADDERFLOW_DOMAIN and node.op_type == "Requant":
+            return name
+        if node.op_type not in _SIGN_TRANSPARENT or not node.input:
+            return None
+        name = node.input[0]
+
+
+def _bnn_plan(model: onnx.ModelProto, g: _Graph) -> _BnnPlan:
+    layers = [node for node in model.graph.node if _accumulating(node)]
+    producers = {out: node for node in model.graph.node for out in node.output}
+    widths: dict[str, str] = {}
+    binary, thresholds = set(), set()
+    for node in layers[1:-1]:
+        try:
+            _, k = _TERMS[node.op_type](node, g)
+        except _ShapeUnknown:
+            continue  # counted by its own rule, which lists it as uncounted
+        binary.add(node.output[0])
+        widths[node.input[1]] = "int1"
+        widths[node.output[0]] = f"int{int(k).bit_length()}"  # a popcount of K bits: 0..K
+        thresholds.add(_sign_path(node.input[0], producers, widths))
+    ends = frozenset(node.output[0] for node in layers[:1] + layers[-1:])
+    return _BnnPlan(frozenset(binary), ends, frozenset(thresholds - {None}), widths)
+
+
+def binarizable(model: onnx.ModelProto) -> bool:
+    """Whether a BNN view applies: some layer lies between the first and the last."""
+    return sum(map(_accumulating, model.graph.node)) > 2
 
 
 # --------------------------------------------------------------------------- results
@@ -494,7 +595,7 @@ class CostResult:
         }
 
     def format_table(self) -> str:
-        head = ("node", "op", "add", "mul", "cmp", "widths", "64b acc", "arith", "memory")
+        head = ("node", "op", *TABLE_KINDS, "widths", "64b acc", "arith", "memory")
         rows = [_layer_row(layer) for layer in self.layers]
         rows.append(_total_row(self))
         text = _grid(head, rows)
@@ -516,9 +617,7 @@ def _layer_row(layer: LayerCost) -> tuple[str, ...]:
     return (
         layer.node,
         op,
-        f"{layer.count('add'):,}",
-        f"{layer.count('mul'):,}",
-        f"{layer.count('cmp'):,}",
+        *(f"{layer.count(kind):,}" for kind in TABLE_KINDS),
         _widths(layer.ops),
         f"{layer.accesses_64b:,}",
         _fmt_pj(layer.arith_pj),
@@ -528,7 +627,7 @@ def _layer_row(layer: LayerCost) -> tuple[str, ...]:
 
 def _total_row(result: CostResult) -> tuple[str, ...]:
     t = result.totals()
-    counts = [f"{t[kind]:,}" for kind in ("add", "mul", "cmp")]
+    counts = [f"{t[kind]:,}" for kind in TABLE_KINDS]
     energies = [_fmt_pj(t["arith_pj"]), _fmt_pj(t["memory_pj"])]
     return ("TOTAL", "", *counts, "", f"{t['accesses_64b']:,}", *energies)
 
@@ -547,7 +646,8 @@ def _align(rows: list[tuple[str, ...]], numeric: set[int]) -> list[str]:
 
 def _grid(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     """Per-layer table: header, rule, layer rows, rule, the TOTAL row (the last of ``rows``)."""
-    lines = _align([head, *rows], numeric={2, 3, 4, 6, 7, 8})
+    numeric = {*range(2, 2 + len(TABLE_KINDS)), *range(3 + len(TABLE_KINDS), len(head))}
+    lines = _align([head, *rows], numeric)
     rule = "-" * max(map(len, lines))
     return "\n".join([lines[0], rule, *lines[1:-1], rule, lines[-1]])
 
@@ -572,18 +672,33 @@ def _memory_bits(node: onnx.NodeProto, g: _Graph) -> tuple[int, int, int]:
     return weights, reads, writes
 
 
-def _count_node(node: onnx.NodeProto, g: _Graph, view: str) -> LayerCost | None:
+def _view_rule(node: onnx.NodeProto, view: str, plan: _BnnPlan | None):
+    """(rule, the op it is counted as when that differs) of one node in one view."""
+    key = node.output[0] if node.output else ""
+    if plan is not None and key in plan.binary:
+        return _xnor, XNOR_TWIN[node.op_type]
+    if plan is not None and key in plan.thresholds:
+        return _threshold, "Threshold"
+    to_multiply = view == "cnn" or (plan is not None and key in plan.multiply)
+    twin = TWIN.get(node.op_type) if to_multiply and node.domain == ADDERFLOW_DOMAIN else None
+    return _rule(node), twin
+
+
+def _count_node(
+    node: onnx.NodeProto, g: _Graph, view: str, plan: _BnnPlan | None = None
+) -> LayerCost | None:
     """Counts of one node; None for an unknown op (the caller lists it as uncounted)."""
-    rule = _rule(node)
+    rule, twin = _view_rule(node, view, plan)
     if rule is None:
         return None
-    twin = TWIN.get(node.op_type) if view == "cnn" and node.domain == ADDERFLOW_DOMAIN else None
     ops = rule(node, g, twin or node.op_type)
-    if g.precision:
+    if g.precision and rule not in _BIT_RULES:
         ops = _ops(*((kind, g.precision, n) for kind, by_w in ops.items() for n in by_w.values()))
     layer = LayerCost(node.name or node.output[0], node.op_type, ops, counted_as=twin)
     if rule is not _free:
         layer.weight_bits, layer.act_read_bits, layer.act_write_bits = _memory_bits(node, g)
+    if rule is _threshold:  # one threshold per channel replaces multiplier and bias
+        layer.weight_bits = g.numel(node.input[2]) * width_bits(g.width(node.input[0]))
     return layer
 
 
@@ -607,20 +722,26 @@ def estimate(
 ) -> CostResult:
     """Counts and energy of ``model`` per image.
 
-    ``view="cnn"`` counts adder layers as their multiplier twins. ``precision`` (e.g.
-    ``"fp32"``) treats all arithmetic and storage as that width, which is how the papers'
-    float comparisons are reproduced. ``memory`` is the level every access is priced at.
+    ``view="cnn"`` counts adder layers as their multiplier twins; ``view="bnn"`` counts
+    every layer between the first and the last as XNOR + popcount (first and last stay
+    multiplication layers) and the requantizers feeding them as sign thresholds.
+    ``precision`` (e.g. ``"fp32"``) treats all arithmetic and storage as that width (binary
+    layers and thresholds excepted), which is how the papers' float comparisons are
+    reproduced. ``memory`` is the level every access is priced at.
     """
     table = table or default_energy_table()
     _check_options(view, table, precision, memory)
     g = _read_graph(model, precision)
+    plan = _bnn_plan(model, g) if view == "bnn" else None
+    if plan is not None:
+        g.overrides = plan.widths
     layers, uncounted, notes = [], [], set()
     for node in model.graph.node:
         if node.op_type == "Constant" and node.domain in STANDARD_DOMAINS:
             continue  # data, not computation
         name = node.name or node.output[0]
         try:
-            layer = _count_node(node, g, view)
+            layer = _count_node(node, g, view, plan)
         except _ShapeUnknown as exc:
             uncounted.append(f"{node.op_type} (node {name}: shape of '{exc}' unknown)")
             continue
@@ -642,39 +763,68 @@ def as_cnn(model: onnx.ModelProto, **options) -> CostResult:
     return estimate(model, "cnn", **options)
 
 
+def as_bnn(model: onnx.ModelProto, **options) -> CostResult:
+    """The binary twin: hidden layers XNOR + popcount, first and last layers multiply."""
+    return estimate(model, "bnn", **options)
+
+
+ENERGIES = ("arith_pj", "memory_pj", "energy_pj")
+
+
 @dataclass
 class Twins:
-    """An adder network next to its multiplier twin, as every cost report shows it."""
+    """An adder network next to its multiplier twin (and its binary twin where one applies),
+    as every cost report shows it."""
 
     ann: CostResult
     cnn: CostResult
+    bnn: CostResult | None = None
 
-    def ratio(self, what: str = "energy_pj") -> float | None:
-        """How many times the CNN twin costs the ANN (``arith_pj``, ``memory_pj``, ...)."""
-        a, c = getattr(self.ann, what), getattr(self.cnn, what)
+    def ratio(self, what: str = "energy_pj", twin: str = "cnn") -> float | None:
+        """How many times a twin (``cnn`` or ``bnn``) costs the ANN (``arith_pj``, ...)."""
+        other = getattr(self, twin)
+        if other is None:
+            return None
+        a, c = getattr(self.ann, what), getattr(other, what)
         return c / a if a else None
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "ann": self.ann.to_dict(),
             "cnn": self.cnn.to_dict(),
-            "cnn_over_ann": {w: self.ratio(w) for w in ("arith_pj", "memory_pj", "energy_pj")},
+            "cnn_over_ann": {w: self.ratio(w) for w in ENERGIES},
         }
+        if self.bnn is not None:
+            out["bnn"] = self.bnn.to_dict()
+            out["bnn_over_ann"] = {w: self.ratio(w, "bnn") for w in ENERGIES}
+        return out
+
+    def _views(self) -> list[tuple[str, CostResult]]:
+        views = [("ANN (as is)", self.ann), ("CNN twin", self.cnn)]
+        return views + ([("BNN twin", self.bnn)] if self.bnn is not None else [])
 
     def format_table(self) -> str:
-        a, c = self.ann.totals(), self.cnn.totals()
-        rows = [(kind, f"{a[kind]:,}", f"{c[kind]:,}", "") for kind in KINDS]
-        rows.append(("64-bit accesses", f"{a['accesses_64b']:,}", f"{c['accesses_64b']:,}", ""))
-        energies = (("arith_pj", "arithmetic"), ("memory_pj", f"memory ({self.ann.memory})"))
-        for key, label in (*energies, ("energy_pj", "energy")):
-            r = self.ratio(key)
-            rows.append((label, _fmt_pj(a[key]), _fmt_pj(c[key]), f"{r:.2f}×" if r else "n/a"))
-        head = ("per image", "ANN (as is)", "CNN twin", "CNN/ANN")
-        return "\n".join(_align([head, *rows], numeric={1, 2, 3}))
+        """Totals side by side, then each twin's cost over the ANN's."""
+        views = self._views()
+        totals = [view.totals() for _, view in views]
+        others = [name for name in ("cnn", "bnn") if getattr(self, name) is not None]
+        blank = [""] * len(others)
+        rows = [(kind, *(f"{t[kind]:,}" for t in totals), *blank) for kind in KINDS]
+        rows.append(("64-bit accesses", *(f"{t['accesses_64b']:,}" for t in totals), *blank))
+        labels = ("arithmetic", f"memory ({self.ann.memory})", "energy")
+        for key, label in zip(ENERGIES, labels, strict=True):
+            ratios = (self.ratio(key, name) for name in others)
+            energies = (_fmt_pj(t[key]) for t in totals)
+            rows.append((label, *energies, *(f"{r:.2f}×" if r else "n/a" for r in ratios)))
+        head = ("per image", *(name for name, _ in views), *(f"{n.upper()}/ANN" for n in others))
+        return "\n".join(_align([head, *rows], numeric=set(range(1, len(head)))))
 
 
 def twins(model: onnx.ModelProto, **options) -> Twins:
-    return Twins(as_ann(model, **options), as_cnn(model, **options))
+    """ANN and CNN twin always; the BNN twin when the network has a layer between its first
+    and last (those stay multiplication layers, so a BNN of fewer layers is no BNN)."""
+    bnn = as_bnn(model, **options) if binarizable(model) else None
+    return Twins(as_ann(model, **options), as_cnn(model, **options), bnn)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -695,11 +845,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--table", type=Path, help="YAML energy table (default: 45 nm, Horowitz)")
     p.add_argument("--precision", help="treat all arithmetic as this width, e.g. fp32 or int8")
     p.add_argument("--memory", default=DEFAULT_MEMORY, help="memory level priced per access")
+    p.add_argument(
+        "--view",
+        choices=VIEWS,
+        default="ann",
+        help="whose per-layer table to print: the network as is (ann), its multiplier twin "
+        "(cnn) or its binary twin (bnn); the totals always show every view",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``adderflow energy MODEL.onnx``: per-layer table, then ANN vs CNN twin totals."""
+    """``adderflow energy MODEL.onnx``: per-layer table, then the views' totals side by side."""
     args = _parser().parse_args(argv)
     try:
         model = load_model_file(args.model)
@@ -708,7 +865,10 @@ def main(argv: list[str] | None = None) -> int:
     except AdderflowError as exc:
         print(f"adderflow energy: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    print(result.ann.format_table())
+    per_layer = getattr(result, args.view)
+    if per_layer is None:  # no layer between the first and the last
+        per_layer = as_bnn(model, table=table, precision=args.precision, memory=args.memory)
+    print(per_layer.format_table())
     print()
     print(result.format_table())
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -19,6 +19,14 @@ import yaml
 from adderflow.errors import ConfigError
 
 _WIDTH = re.compile(r"^(int|fp|bf)(\d+)$")
+# Costed 0 pJ unless a table prices them: abs is the accumulator's add/subtract select (a
+# carry-in and inverters), a shift by a constant is wiring.
+FREE_KINDS = ("abs", "shift")
+# Priced from the ``add`` row unless a table has a row of their own, each for a reason
+# (docs/cost-model.md): a comparator is a subtractor; an XNOR gate is the sum path of a
+# one-bit full adder (an upper bound); a K-bit popcount is a counter tree of fewer than K
+# full adders, counted as one 1-bit addition per input bit.
+PRICED_AS_ADD = ("cmp", "xnor", "popcount")
 
 
 def parse_width(width: str) -> tuple[str, int]:
@@ -61,16 +69,19 @@ class EnergyTable:
         """Energy of one ``kind`` op at ``width``; integer widths not in the table are
         interpolated (add-like linearly, mul quadratically in bits) and labelled."""
         if kind not in self.ops:
-            if kind in ("abs", "shift"):
+            if kind in FREE_KINDS:
                 return Lookup(0.0)  # sign flip folded into the accumulator; wiring
-            if kind != "cmp":
+            if kind not in PRICED_AS_ADD:
                 raise ConfigError(f"energy table {self.origin} has no '{kind}' operations")
-            kind_row = "add"  # a comparator is a subtractor
+            kind_row = "add"
         else:
             kind_row = kind
         row = self.ops[kind_row]
         if width in row:
-            return Lookup(float(row[width]))
+            value = float(row[width])
+            if kind_row != kind and kind != "cmp":  # a derived price is always labelled
+                return Lookup(value, True, f"{kind} {width}: priced as add {width}")
+            return Lookup(value)
         family, bits = parse_width(width)
         if family != "int":
             floats = ", ".join(w for w in row if not w.startswith("int")) or "none"
@@ -78,7 +89,11 @@ class EnergyTable:
                 f"energy table {self.origin} has no '{kind_row}' energy for {width} and float "
                 f"widths are not interpolated (it has: {floats})"
             )
-        return _interpolate(kind, row, bits, power=2 if kind_row == "mul" else 1, table=self)
+        lookup = _interpolate(kind, row, bits, power=2 if kind_row == "mul" else 1, table=self)
+        if kind_row != kind and kind != "cmp":
+            name, how = lookup.label.split(": ", 1)
+            return replace(lookup, label=f"{name}: priced as add, {how}")
+        return lookup
 
     def memory_pj(self, level: str, accesses: int) -> float:
         if level not in self.memory:

@@ -3,6 +3,10 @@
 Convention (AdderNet, Chen et al. 2020): a multiplication layer's multiply-accumulate is
 one multiplication plus one addition; an adder layer's ``|x - w|`` accumulate is two
 additions (the subtraction and the accumulation; the absolute value is a sign flip).
+A binary layer (``BinaryConv1d/2d``, DESIGN.md rule 6) is one XNOR and one popcount input
+per term; with full-precision inputs (``binary_input=False``) a ±1 weight turns each term
+into one addition or subtraction. Its per-channel scale ``alpha`` folds into the batch norm
+like a bias, so it is not counted.
 (The papers quote 41.17 M MACs for CIFAR ResNet-20; counted layer by layer it is 40.81 M
 with 1x1 projection shortcuts — see docs/cost-model.md.)
 Batch norm, ReLU and pooling are not arithmetic counted here: BN folds into the
@@ -16,16 +20,21 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from adderflow.nn import AdderConv2d, AdderLinear
+from adderflow.nn import AdderConv1d, AdderConv2d, AdderLinear
+from adderflow.nn.binary import BinaryConv1d, BinaryConv2d
+
+ADDER_LAYERS = (AdderConv1d, AdderConv2d, AdderLinear)
 
 
 @dataclass
 class OpCount:
     add: int = 0
     mul: int = 0
+    xnor: int = 0
+    popcount: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"add": self.add, "mul": self.mul}
+        return {"add": self.add, "mul": self.mul, "xnor": self.xnor, "popcount": self.popcount}
 
 
 def _terms(module: nn.Module, output: torch.Tensor) -> int:
@@ -41,14 +50,19 @@ def count_ops(model: nn.Module, input_shape: tuple[int, ...]) -> OpCount:
 
     def hook(module, _inputs, output):
         terms = _terms(module, output)
-        if isinstance(module, (AdderConv2d, AdderLinear)):
+        if isinstance(module, ADDER_LAYERS):
             counts.add += 2 * terms
+        elif isinstance(module, (BinaryConv1d, BinaryConv2d)) and module.binary_input:
+            counts.xnor += terms
+            counts.popcount += terms
+        elif isinstance(module, (BinaryConv1d, BinaryConv2d)):
+            counts.add += terms
         else:
             counts.mul += terms
             counts.add += terms
 
     for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear, AdderConv2d, AdderLinear)):
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear, *ADDER_LAYERS)):
             hooks.append(module.register_forward_hook(hook))
     was_training = model.training
     model.eval()

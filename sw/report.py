@@ -8,6 +8,8 @@ import onnx
 
 from adderflow.config import Config
 
+VIEW_LABELS = (("ann", "ANN (as exported)"), ("cnn", "CNN twin"), ("bnn", "BNN twin"))
+
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f}%"
@@ -40,6 +42,40 @@ def _ops_table(metrics: dict[str, Any]) -> list[str]:
     for role, entry in metrics.get("ops", {}).items():
         rows.append(f"| {role} | {entry['add']:,} | {entry['mul']:,} |")
     return rows
+
+
+def _energy_table(cost: dict[str, Any]) -> list[str]:
+    """Totals per view and, where the cost model met ops it does not know, their names: an
+    uncounted op is never a silent zero."""
+    views = [(k, label) for k, label in VIEW_LABELS if k in cost]
+    rows = [
+        "| per image | " + " | ".join(label for _, label in views) + " |",
+        "|---" * (len(views) + 1) + "|",
+    ]
+    for key, label in (("arith_pj", "arithmetic (pJ)"), ("memory_pj", "memory (pJ)")):
+        values = " | ".join(f"{cost[k]['total'][key]:,.1f}" for k, _ in views)
+        rows.append(f"| {label} | {values} |")
+    for kind in ("add", "mul", "xnor"):
+        rows.append(
+            f"| {kind} | " + " | ".join(f"{cost[k]['total'][kind]:,}" for k, _ in views) + " |"
+        )
+    uncounted = sorted({item for k, _ in views for item in cost[k].get("uncounted", [])})
+    if uncounted:
+        rows += [
+            "",
+            "**Not counted** (unknown to the cost model, not zero): " + ", ".join(uncounted),
+        ]
+    return rows
+
+
+def _throughput(metrics: dict[str, Any]) -> list[str]:
+    from adderflow.sim.roofline import from_design
+
+    design = metrics.get("rtl", {}).get("design") if isinstance(metrics.get("rtl"), dict) else None
+    if not isinstance(design, dict) or not design.get("layers"):
+        return []
+    view = from_design(design)
+    return ["## Throughput (dataflow pipeline)", "```", view.format_table(), "```", ""]
 
 
 def _layer_table(model: onnx.ModelProto) -> list[str]:
@@ -78,6 +114,10 @@ def render_report(metrics: dict[str, Any], cfg: Config, model: onnx.ModelProto |
         "convolution and the classifier stay multiplication layers.",
         "",
     ]
+    if metrics.get("cost"):
+        table = metrics["cost"]["ann"].get("table", "?")
+        lines += [f"## Energy per image (table: {table})", *_energy_table(metrics["cost"]), ""]
+    lines += _throughput(metrics)
     if model is not None:
         lines += ["## Exported layers (QONNX, domain `adderflow`)", *_layer_table(model), ""]
     lines += [

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 from tools import require_tool
 
-from adderflow.report_html import ADDER_COLOR, MUL_COLOR, render_html
+from adderflow.report import render_report
+from adderflow.report_html import ADDER_COLOR, BNN_COLOR, MUL_COLOR, render_html
 
 METRICS = {
     "dataset": "digits",
@@ -23,7 +24,7 @@ METRICS = {
 }
 
 
-def screenshot(page: str, tmp_path: Path) -> np.ndarray:
+def screenshot(page: str, tmp_path: Path, height: int = 2000) -> np.ndarray:
     chromium = require_tool("chromium", "apt-get install -y chromium")
     html_file = tmp_path / "report.html"
     html_file.write_text(page)
@@ -40,7 +41,7 @@ def screenshot(page: str, tmp_path: Path) -> np.ndarray:
             "--disable-component-update",
             "--disable-sync",
             f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1000,2000",
+            f"--window-size=1000,{height}",
             f"--screenshot={png}",
             html_file.as_uri(),
         ],
@@ -93,8 +94,98 @@ def test_energy_section_plots_both_twins(tmp_path):
 
     metrics = dict(METRICS, cost=twins(build_qonnx(random_network(8))).to_dict())
     page = render_html(metrics, [])
-    assert page.count("data:image/png;base64,") == 3
-    assert "CNN twin arith pJ" in page and "AdderConv" in page
-    image = screenshot(page, tmp_path)
-    without = screenshot(render_html(METRICS, []), tmp_path)
+    # accuracy, model totals, then per-layer operations and per-layer energy
+    assert page.count("data:image/png;base64,") == 4
+    assert "CNN twin arith pJ" in page and "BNN twin arith pJ" in page and "AdderConv" in page
+    assert "xnor int1: priced as add" in page  # derived energies are labelled
+    image = screenshot(page, tmp_path, height=3200)
+    without = screenshot(render_html(METRICS, []), tmp_path, height=3200)
     assert pixels_near(image, MUL_COLOR) > pixels_near(without, MUL_COLOR) + 2000
+    assert pixels_near(image, BNN_COLOR) > pixels_near(without, BNN_COLOR) + 300
+
+
+def _design(tmp_path: Path) -> dict:
+    from test_ir import random_network
+
+    from adderflow.export.qonnx_builder import build_qonnx
+    from adderflow.hw.network import generate
+    from adderflow.rtl_flow import design_summary
+
+    return design_summary(generate(build_qonnx(random_network(8)), tmp_path / "rtl"))
+
+
+FPGA = {
+    "device": "LFE5U-25F-6BG381C",
+    "luts": 7065,
+    "ffs": 3000,
+    "brams": 4,
+    "dsps": 0,
+    "fmax_mhz": 100.0,
+    "available": {"luts": 24288, "ffs": 24288, "brams": 56, "dsps": 28},
+    "adder": {"luts": 7065, "ffs": 3000, "dsps": 0},
+    "mac": {"luts": 20493, "ffs": 3100, "dsps": 0},
+    "seed": 3,
+}
+
+
+def test_throughput_section_only_with_rtl_data(tmp_path):
+    assert "Throughput" not in render_html(METRICS, [])
+    design = _design(tmp_path)
+    metrics = dict(METRICS, rtl={"design": design})
+    page = render_html(metrics, [])
+    assert "Throughput: which layer bounds the pipeline" in page
+    assert f"Bottleneck: {design['bottleneck']}" in page and "adderflow rtl RUN" in page
+    assert "images/s" not in page  # no Fmax without synthesis
+    with_fpga = render_html(dict(metrics, fpga=FPGA), [])
+    interval = max(layer["mvu_cycles"] for layer in design["layers"])
+    assert f"{100e6 / interval:,.0f} images/s at Fmax 100 MHz" in with_fpga
+    other_folding = dict(FPGA, design_simulated=False)  # synthesized a different folding
+    assert "images/s" not in render_html(dict(metrics, fpga=other_folding), [])
+    image = screenshot(page, tmp_path, height=2600)
+    without = screenshot(render_html(METRICS, []), tmp_path, height=2600)
+    # the bottleneck bar and table row are drawn in the multiplier colour / red row
+    assert pixels_near(image, MUL_COLOR) > pixels_near(without, MUL_COLOR) + 1000
+    assert pixels_near(image, "#ffccd5") > 1000
+
+
+def test_fpga_utilisation_and_adder_versus_mac(tmp_path):
+    page = render_html(dict(METRICS, fpga=FPGA), [])
+    assert "LFE5U-25F-6BG381C" in page and "29.1%" in page  # 7065 of 24288 LUTs
+    assert "<td>2.90×</td>" in page  # 20493 / 7065 LUTs, mac over adder
+    assert "<td>seed</td>" in page  # unknown keys are shown, not dropped
+    image = screenshot(page, tmp_path, height=2600)
+    without = screenshot(render_html(METRICS, []), tmp_path, height=2600)
+    assert pixels_near(image, MUL_COLOR) > pixels_near(without, MUL_COLOR) + 3000
+    assert pixels_near(image, ADDER_COLOR) > pixels_near(without, ADDER_COLOR) + 1000
+    assert "No FPGA synthesis" in render_html(METRICS, [])
+    assert "adderflow synth RUN" in render_html(METRICS, [])
+
+
+def test_uncounted_ops_are_named_in_both_reports(tmp_path):
+    from test_cost import _with_unknown_op
+
+    from adderflow.config import Config
+    from adderflow.sim.cost import twins
+
+    metrics = dict(METRICS, cost=twins(_with_unknown_op()).to_dict())
+    page = render_html(metrics, [])
+    assert "Not counted" in page and "Erf (node mystery)" in page
+    assert "Erf (node mystery)" in render_report(metrics, Config(), None)
+    image = screenshot(page, tmp_path, height=3200)
+    assert pixels_near(image, "#ffccd5") > 2000  # the red box naming it
+
+
+def test_markdown_report_has_energy_and_throughput(tmp_path):
+    from test_ir import random_network
+
+    from adderflow.config import Config
+    from adderflow.export.qonnx_builder import build_qonnx
+    from adderflow.sim.cost import twins
+
+    cost = twins(build_qonnx(random_network(8))).to_dict()
+    metrics = dict(METRICS, cost=cost, rtl={"design": _design(tmp_path)})
+    text = render_report(metrics, Config(), None)
+    assert "| per image | ANN (as exported) | CNN twin | BNN twin |" in text
+    assert f"| xnor | 0 | 0 | {cost['bnn']['total']['xnor']:,} |" in text
+    assert "## Throughput (dataflow pipeline)" in text and "◀ bottleneck" in text
+    assert "Throughput" not in render_report(METRICS, Config(), None)
