@@ -65,7 +65,9 @@ def test_quick_run_writes_the_run_directory(quick_run: Path):
     assert teacher["mul"] == teacher["add"]
     cost = metrics["cost"]
     assert cost["ann"]["uncounted"] == [] and cost["cnn_over_ann"]["arith_pj"] > 1.5
-    assert set(metrics["seconds"]) == {"teacher", "student", "quantize", "verify", "report"}
+    assert set(metrics["seconds"]) == {
+        "teacher", "student", "quantize", "verify", "rtl", "hls", "synth", "report"
+    }
     report = (quick_run / "report.md").read_text()
     assert "bit-exact" in report and "torch_vs_reference" in report
 
