@@ -95,3 +95,14 @@ def test_bad_names_and_kinds_are_clear_errors():
         build("resnet20", "ternary")
     with pytest.raises(ConfigError, match="only exists as kind 'binary'"):
         build("binary_resnet18", "cnn")
+
+
+def test_ops_count_is_the_public_op_counter():
+    from adderflow import ops
+
+    cnn = ops.count(build("resnet20", "cnn"), (3, 32, 32))
+    assert cnn["params"] == 272_474 and cnn["mul"] == cnn["add"] == 40_813_184
+    ann = ops.count(build("resnet20", "adder"), (3, 32, 32))
+    # Adder layers: two additions a term; only the stem and the classifier multiply.
+    stem_and_fc = 16 * 3 * 9 * 32 * 32 + 64 * 10
+    assert ann["mul"] == stem_and_fc and ann["add"] == 2 * 40_813_184 - stem_and_fc
