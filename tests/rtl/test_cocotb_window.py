@@ -12,31 +12,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cocotb
 import numpy as np
 import pytest
-from benches import load_case, run_stream
+from stream_tests import STREAM_TESTS as TESTS
+from stream_tests import stream_full_rate, stream_under_pressure  # noqa: F401 (cocotb finds them here)
 
 from adderflow.errors import AdderflowError
 from adderflow.hw.rtlgen import WINDOW_SOURCES as SOURCES
 from adderflow.hw.rtlgen import WindowConfig, rtl_sources
 
-# ---- cocotb side ---------------------------------------------------------------------
-
-
-@cocotb.test()
-async def stream_under_pressure(dut):
-    """Random input gaps and output back-pressure: every window beat must match."""
-    await run_stream(dut, load_case()["pressure"])
-
-
-@cocotb.test()
-async def stream_full_rate(dut):
-    """Input always valid, output always ready: beats and the cycle model must match."""
-    await run_stream(dut, load_case()["full_rate"])
-
-
-TESTS = {"stream_under_pressure", "stream_full_rate"}
 TESTS_TO_SCENARIO = {"stream_under_pressure": "pressure", "stream_full_rate": "full_rate"}
 
 # ---- pytest side ---------------------------------------------------------------------
