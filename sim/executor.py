@@ -15,17 +15,24 @@ import onnx
 from onnx import numpy_helper
 from qonnx.custom_op.general.quant import quant
 
-from adderflow.errors import ModelFormatError
-from adderflow.sim.onnx_io import node_attr, read_onnx
+from adderflow.errors import ModelFormatError, QuantizationError
+from adderflow.fixed import MAX_PRODUCT_BITS, MAX_SHIFT, MIN_BITS, check_bits
+from adderflow.sim.onnx_io import node_attr, node_label, read_onnx
 from adderflow.sim.ops import DOMAIN, OPS
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:
-    """An adderflow model the reference can run, with one clear error when it cannot."""
+    """An adderflow model the reference can run, with one clear error when it cannot.
+
+    ``read_onnx`` refuses a broken file, a missing initializer and a non-ONNX op;
+    ``check_supported`` an op the reference does not run; ``check_contract`` a bit width,
+    scale or shift the numeric contract (DESIGN.md) cannot express. Each names the node.
+    """
     model = read_onnx(path)
     check_supported(model)
+    check_contract(model)
     return model
 
 
@@ -42,6 +49,115 @@ def check_supported(model: onnx.ModelProto) -> None:
             raise ModelFormatError(
                 f"node '{node.name}': op '{node.domain or 'ai.onnx'}.{node.op_type}' is not "
                 "supported by the integer reference"
+            )
+
+
+def check_contract(model: onnx.ModelProto) -> None:
+    """Bit widths, scales and shifts of an adderflow model are ones the contract allows.
+
+    The input quantizer's bit width is 2..16, its scale (and the ``Mul`` turning values
+    into codes) a power of two, its zero point 0. Every operand of an accumulating op
+    (activation and weight) is 2..16 bits wide: an activation's width is its producer's
+    (the input quantizer's bit width, an op's ``out_bits``), a weight's its ``INTn``
+    annotation, whose range its values must respect. Accumulators and requantized outputs
+    (the last layer keeps its full accumulator) are 2..``MAX_PRODUCT_BITS`` bits;
+    requantization shifts are 0..``MAX_SHIFT``.
+    """
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    datatypes = {
+        ann.tensor_name: kv.value
+        for ann in model.graph.quantization_annotation
+        for kv in ann.quant_parameter_tensor_names
+        if kv.key == "finn_datatype"
+    }
+    # activation tensor -> (bits, the node that set them)
+    widths: dict[str, tuple[int, str]] = {}
+    for node in model.graph.node:
+        label = f"node '{node_label(node)}'"
+        if node.domain == DOMAIN:
+            _check_custom(node, label, consts, datatypes, widths)
+            widths[node.output[0]] = (node_attr(node, "out_bits"), node_label(node))
+        elif node.op_type == "Quant":
+            widths[node.output[0]] = (_check_quant(node, label, consts), node_label(node))
+        elif node.op_type == "Mul":
+            factor = next((consts[n] for n in node.input if n in consts), None)
+            if factor is not None and not power_of_two(factor):
+                raise QuantizationError(
+                    f"{label} (Mul): factor {_show(factor)} is not a power of two; "
+                    "the hardware path scales by shifts only"
+                )
+        if node.domain != DOMAIN and node.input and node.input[0] in widths:
+            widths[node.output[0]] = widths[node.input[0]]  # Mul by 2**f, Cast, Flatten
+
+
+def power_of_two(value: np.ndarray) -> bool:
+    """Every element a positive power of two (``2**k`` for an integer ``k``), exactly."""
+    value = np.asarray(value, dtype=np.float64)
+    if value.size == 0 or not np.all(np.isfinite(value)) or not np.all(value > 0):
+        return False
+    mantissa, _ = np.frexp(value)
+    return bool(np.all(mantissa == 0.5))
+
+
+def _show(value: np.ndarray) -> str:
+    flat = np.asarray(value).ravel()
+    return f"{flat[0]:g}" if flat.size == 1 else f"[{', '.join(f'{v:g}' for v in flat[:4])}...]"
+
+
+def _const(node, label: str, consts: dict, index: int, what: str) -> np.ndarray:
+    name = node.input[index] if len(node.input) > index else ""
+    if name not in consts:
+        raise ModelFormatError(f"{label} ({node.op_type}): {what} '{name}' is not an initializer")
+    return consts[name]
+
+
+def _check_quant(node, label: str, consts: dict) -> int:
+    bits = _const(node, label, consts, 3, "bit width")
+    if bits.size != 1 or float(bits.ravel()[0]) != round(float(bits.ravel()[0])):
+        raise QuantizationError(f"{label} (Quant): bit width {_show(bits)} is not an integer")
+    width = check_bits(int(bits.ravel()[0]), f"{label} (Quant): bit width")
+    scale = _const(node, label, consts, 1, "scale")
+    if not power_of_two(scale):
+        raise QuantizationError(
+            f"{label} (Quant): scale {_show(scale)} is not a power of two; the hardware path "
+            "needs fixed<b, f> scales 2**-f"
+        )
+    zeropt = _const(node, label, consts, 2, "zero point")
+    if np.any(zeropt != 0):
+        raise QuantizationError(f"{label} (Quant): zero point {_show(zeropt)} is not 0")
+    return width
+
+
+_ACCUMULATING = ("AdderConv", "AdderGemm", "IntConv", "IntGemm")
+
+
+def _check_custom(node, label: str, consts: dict, datatypes: dict, widths: dict) -> None:
+    op = node.op_type
+    out_bits = node_attr(node, "out_bits")
+    if isinstance(out_bits, bool) or not isinstance(out_bits, int):
+        raise QuantizationError(f"{label} ({op}): out_bits must be an integer, got {out_bits!r}")
+    if not MIN_BITS <= out_bits <= MAX_PRODUCT_BITS:
+        raise QuantizationError(
+            f"{label} ({op}): out_bits {out_bits} is outside {MIN_BITS}..{MAX_PRODUCT_BITS}"
+        )
+    if op == "Requant":
+        shift = node_attr(node, "shift")
+        if not 0 <= shift <= MAX_SHIFT:
+            raise QuantizationError(f"{label} (Requant): shift {shift} is outside 0..{MAX_SHIFT}")
+    if op not in _ACCUMULATING or len(node.input) < 2:
+        return  # a wrong input count is verify_node's error, raised when the op runs
+    x, weight = node.input[:2]
+    if x in widths:
+        bits, producer = widths[x]
+        check_bits(bits, f"{label} ({op}): input '{x}' (set by node '{producer}') width")
+    datatype = datatypes.get(weight, "")
+    if datatype.startswith("INT") and datatype[3:].isdigit():
+        bits = check_bits(int(datatype[3:]), f"{label} ({op}): weight '{weight}' width")
+        w = consts.get(weight)
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        if w is not None and w.size and (w.min() < lo or w.max() > hi):
+            raise QuantizationError(
+                f"{label} ({op}): weight '{weight}' has values outside {datatype}"
             )
 
 
