@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         "(adderflow energy MODEL.onnx --help)",
         add_help=False,
     )
+    _add_import_parser(sub)
     for name, text in (
         ("export", "quantize a trained run and write its QONNX model"),
         ("verify", "compare backends layer by layer on a run's test split"),
@@ -308,6 +309,52 @@ def _hls(args: argparse.Namespace) -> int:
     return EXIT_MISMATCH if any(c.first is not None for c in results.values()) else 0
 
 
+def _add_import_parser(sub) -> None:
+    p = sub.add_parser(
+        "import",
+        help="read a QONNX/ONNX model made elsewhere: its layers, which can take the adder "
+        "path, and their cost",
+    )
+    p.add_argument("model", type=Path, help="ONNX or QONNX model file (brevitas, torch.onnx, ...)")
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse (exit 2) a quantized layer the hardware path cannot take: bit width "
+        "outside 2-16 or a scale that is not a power of two",
+    )
+    p.add_argument(
+        "--keep-first",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the first layer a multiplication layer (default: yes)",
+    )
+    p.add_argument(
+        "--keep-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the last layer a multiplication layer (default: yes)",
+    )
+    p.add_argument("--table", type=Path, help="YAML energy table (default: 45 nm, Horowitz)")
+
+
+def _import(args: argparse.Namespace) -> int:
+    from adderflow.export.importer import import_model, write_json
+    from adderflow.sim.energy import load_energy_table
+
+    report = import_model(
+        args.model,
+        keep_first=args.keep_first,
+        keep_last=args.keep_last,
+        strict=args.strict,
+        table=load_energy_table(args.table),
+    )
+    print(report.format_table())
+    if args.json is not None:
+        print(f"wrote {write_json(args.json, report)}")
+    return 0
+
+
 def _existing_run(run_dir: Path, flow: str) -> int:
     from adderflow import pipeline
 
@@ -335,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
             return _synth(args)
         if args.command == "hls":
             return _hls(args)
+        if args.command == "import":
+            return _import(args)
         return _existing_run(args.run_dir, args.command)
     except AdderflowError as exc:
         print(f"adderflow: error: {exc}", file=sys.stderr)
