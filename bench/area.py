@@ -1,7 +1,7 @@
 """Area of adder against multiply-accumulate hardware on ECP5, measured with yosys.
 
     python bench/area.py [--rows pe,array,network] [--run RUN_DIR] [--json OUT.json]
-                         [--record]
+                         [--record] [--measured IN.json]
 
 Synthesizes (yosys ``synth_ecp5``, no place and route) three sizes of the same RTL in
 ``adder`` mode and in ``mac`` mode, the multiplier twin, with DSP blocks allowed and with
@@ -14,7 +14,10 @@ Synthesizes (yosys ``synth_ecp5``, no place and route) three sizes of the same R
   accumulating layer a multiply-accumulate (same folding, memory files and requantizers).
 
 Prints one table: LUT4, CCU2C (a 2-bit carry cell that fills two LUT4 sites), LUT sites
-(LUT4 + 2·CCU2C), FF, DSP, BRAM, LUT RAM, and mac/adder ratios of LUT4 and of LUT sites.
+(LUT4 + 2·CCU2C), FF, DSP, BRAM, LUT RAM, and mac/adder ratios of LUT4 and of LUT sites;
+then a second one: the fast resource estimate (``adderflow.hw.area_estimate``, no synthesis)
+of every row against yosys' counts, with its error. ``--measured`` reprints both tables
+from an earlier ``--json`` dump without synthesizing (e.g. after ``--calibrate``).
 ``--record`` writes the network's adder and LUT-only mac counts into the run's
 ``metrics.json`` (``fpga.adder`` / ``fpga.mac``), which the report renders.
 """
@@ -31,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from adderflow.hw.area_estimate import Estimate, design_estimate, mvu_estimate, pe_estimate
 from adderflow.hw.network import NETWORK_SOURCES, generate
 from adderflow.hw.rtlgen import MVU_SOURCES, MvuConfig, rtl_sources
 from adderflow.hw.synth import Utilization, synth_stats
@@ -81,6 +85,29 @@ def array_rows(work: Path) -> dict[str, Utilization]:
                 rtl_sources(MVU_SOURCES), "af_mvu", "ecp5", c.parameters(), not d, [h], quiet
             ),
         )
+    return rows
+
+
+def pe_estimates() -> dict[str, Estimate]:
+    bits, simd, k = PE_PARAMS["BITS"], PE_PARAMS["SIMD"], PE_PARAMS["K"]
+    return {variant(m, d): pe_estimate(m, bits, simd, k, d) for m, d in UNIT_VARIANTS}
+
+
+def array_estimates() -> dict[str, Estimate]:
+    rows = {}
+    for mode, dsp in UNIT_VARIANTS:
+        c = MvuConfig(mode, ARRAY["bits"], ARRAY["k"], ARRAY["out"], ARRAY["pe"], ARRAY["simd"])
+        rows[variant(mode, dsp)] = mvu_estimate(mode, c.bits, c.k, c.out, c.pe, c.simd,
+                                                c.acc_bits, dsp)  # fmt: skip
+    return rows
+
+
+def network_estimates(run: Path, work: Path) -> dict[str, Estimate]:
+    model = onnx.load(str(run / "model.qonnx.onnx"))
+    rows = {}
+    for mode, dsp in NETWORK_VARIANTS:
+        design = generate(model if mode == "adder" else twin(model), work / f"est_{mode}")
+        rows[variant(mode, dsp)] = design_estimate(design, dsp)[0]
     return rows
 
 
@@ -136,6 +163,30 @@ def table(results: dict[str, dict[str, Utilization]]) -> str:
     return "\n".join(lines)
 
 
+def error(estimate: float, measured: int) -> str:
+    if measured == 0:
+        return "0" if round(estimate) == 0 else "—"
+    return f"{100.0 * (estimate - measured) / measured:+.1f}%"
+
+
+def estimate_table(
+    results: dict[str, dict[str, Utilization]], estimates: dict[str, dict[str, Estimate]]
+) -> str:
+    """Estimate against yosys for every row: LUT sites and FF with their error, BRAM, DSP."""
+    head = "| design | variant | LUT sites est | LUT sites yosys | LUT error | FF est | FF yosys |"
+    head += " FF error | BRAM est / yosys | DSP est / yosys |"
+    lines = [head, "|" + "---|" * 10]
+    for name, rows in results.items():
+        for label, u in rows.items():
+            e = estimates[name][label]
+            lines.append(
+                f"| {name} | {label} | {round(e.luts)} | {sites(u)} | {error(e.luts, sites(u))} "
+                f"| {round(e.ffs)} | {u.ffs} | {error(e.ffs, u.ffs)} "
+                f"| {round(e.brams)} / {u.brams} | {round(e.dsps)} / {u.dsps} |"
+            )
+    return "\n".join(lines)
+
+
 def record(run: Path, rows: dict[str, Utilization]) -> None:
     """The network's adder and LUT-only twin counts into ``fpga.adder`` / ``fpga.mac``."""
     path = run / "metrics.json"
@@ -155,22 +206,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, help="run directory for the network row")
     parser.add_argument("--json", type=Path, help="also write the counts as JSON")
     parser.add_argument("--record", action="store_true", help="write fpga.adder/mac of --run")
+    parser.add_argument(
+        "--measured", type=Path, help="counts from an earlier --json instead of synthesizing"
+    )
     args = parser.parse_args(argv)
     wanted = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = set(wanted) - {"pe", "array", "network"}
+    if unknown:
+        parser.error(f"unknown rows {sorted(unknown)}; valid: pe, array, network")
     if "network" in wanted and args.run is None:
         parser.error("the network row needs --run RUN_DIR (a run with model.qonnx.onnx)")
+    measured = json.loads(args.measured.read_text()) if args.measured else None
+    if measured is not None:
+        missing = [r for r in wanted if r not in measured]
+        if missing:
+            parser.error(f"{args.measured} has no {', '.join(missing)} rows")
     results: dict[str, dict[str, Utilization]] = {}
     with tempfile.TemporaryDirectory(prefix="af_area_") as tmp:
         work = Path(tmp)
-        if "pe" in wanted:
-            results["pe"] = pe_rows()
-        if "array" in wanted:
-            results["array"] = array_rows(work)
-        if "network" in wanted:
-            results["network"] = network_rows(args.run, work)
+        for row in wanted:
+            if measured is not None:
+                results[row] = {v: Utilization(**c) for v, c in measured[row].items()}
+            elif row == "pe":
+                results[row] = pe_rows()
+            elif row == "array":
+                results[row] = array_rows(work)
+            else:
+                results[row] = network_rows(args.run, work)
+        makers = {
+            "pe": pe_estimates,
+            "array": array_estimates,
+            "network": lambda: network_estimates(args.run, work),
+        }
+        estimates = {row: makers[row]() for row in wanted}
     print(table(results))
+    print()
+    print("Fast estimate (adderflow.hw.area_estimate) against yosys:")
+    print(estimate_table(results, estimates))
     if args.json:
         dump = {k: {v: u.as_dict() for v, u in rows.items()} for k, rows in results.items()}
+        dump["estimate"] = {
+            k: {v: e.rounded() for v, e in rows.items()} for k, rows in estimates.items()
+        }
         args.json.write_text(json.dumps(dump, indent=2) + "\n")
     if args.record and "network" in results:
         record(args.run, results["network"])

@@ -2,12 +2,14 @@
 
 Each unit's ECP5 resources are a linear function of structural counts the parameters fix
 (lanes x bits, accumulator bits, ROM bits kept as logic, requantizer product bits, frame
-buffer bits). The coefficients come from yosys ``synth_ecp5`` results of single units
-(af_pe per lane, af_requant at PE 1 and 4, af_window at two frame sizes) and are checked
-against whole networks synthesized by yosys, which were not used to set them
-(``python -m adderflow.hw.area_estimate RUN/rtl --measure`` prints both and the error;
-docs/benchmarks.md records it). ``calibrate`` refits the MVU coefficients by least
-squares over af_mvu runs. Flip-flops are counted from the RTL's registers. Torch-free.
+buffer bits). The coefficients are least-squares fits to yosys ``synth_ecp5`` results of
+single units (``calibrate``: af_mvu at six foldings per PE variant, af_requant at five
+widths with and without DSP blocks, af_window at five frame sizes) and are checked against
+the benchmark's designs, which were not used to set them: one af_pe, a 16x16 af_mvu and
+whole networks (``python bench/area.py`` prints estimate, yosys count and error for each;
+``python -m adderflow.hw.area_estimate RUN/rtl --measure`` for one network;
+docs/benchmarks.md records them). Flip-flops are counted from the RTL's registers.
+Torch-free.
 
 LUT figures are LUT4 *sites* (LUT4 + 2 per CCU2C carry cell, the ``luts`` of
 ``adderflow synth``'s summary before LUT RAM).
@@ -31,18 +33,36 @@ import numpy as np
 ROM_LOGIC_DEPTH = 64
 BRAM_BITS, BRAM_WIDTH = 18432, 36  # ECP5 DP16KD: 18 kbit, up to 36 bits wide (PDPW16KD)
 
-# yosys 0.70 synth_ecp5. MVU rows: per lane from the af_pe results (adder 63, LUT-only mac
-# 351 LUT sites for 8 bits), ROM logic one LUT per 16 words of each word bit.
+# yosys 0.70 synth_ecp5, fitted by ``calibrate()`` (``python -m adderflow.hw.area_estimate
+# --calibrate``; the feature functions below name each coefficient's count).
+# LUT sites (LUT4 + 2 * CCU2C):
 COEFFS: dict[str, list[float]] = {
-    # LUT sites ~ [lanes*bits, pe*acc_bits, rom logic bits / 16, 1]
+    # af_mvu, ``mvu_features``: [lanes*bits, pe*acc_bits, ROM word bits x ceil(depth/16), 1]
     "adder": [7.77, 2.10, 1.04, 28.0],
     "mac": [2.06, 1.99, 1.04, 28.0],
     "mac-nodsp": [40.4, 2.10, 1.04, 28.0],
-    # requantizer LUT sites ~ [pe * width of acc*M + B, 1] (af_requant, PE 1 and 4)
-    "requant": [3.35, 32.0],
-    # window LUT sites ~ [frame buffer bits, 1] (af_window, 512- and 8192-bit frames):
-    # the buffer's read multiplexers grow with it, the counters do not.
-    "window": [0.166, 519.0],
+    # af_requant, ``requant_features``: [pe * width of acc*M + B, M and B ROM logic bits, 1];
+    # without DSP blocks the acc*M product is a LUT multiplier, a general one when M comes
+    # from a ROM (more than one channel a lane) and shift-and-adds when M is a constant (one
+    # channel a lane): [pe*acc_bits*m_bits (ROM M), pe*acc_bits*m_bits (constant M), 1]
+    "requant": [2.377, 0.863, 71.372],
+    "requant-nodsp": [3.736, 1.724, 15.944],
+    # af_window, ``window_features``: [frame buffer bits, lanes*bits, 1]: the buffer's read
+    # multiplexers grow with the frame, pooling and the output slice with the lanes.
+    "window": [0.13, 1.675, 537.839],
+}
+# Flip-flops, same keys (yosys drops constant and unused register bits, so a fit beats a
+# count of the RTL's registers):
+FF_COEFFS: dict[str, list[float]] = {
+    # af_mvu, ``mvu_ff_features``: [simd*bits, pe*simd*bits, pe*acc_bits, 1]
+    "adder": [1.0, 1.0, 3.0, 20.0],
+    "mac": [1.0, 1.0, 3.0, 20.0],
+    "mac-nodsp": [1.0, 1.0, 3.0, 20.0],
+    # af_requant, ``requant_ff_features``: [pe*(acc_bits + m_bits), M and B ROM output bits, 1]
+    "requant": [1.996, 0.687, 14.492],
+    "requant-nodsp": [1.992, 0.689, 15.003],
+    # af_window, ``window_ff_features``: [lanes*bits, 1]
+    "window": [1.917, 268.619],
 }
 
 
@@ -64,10 +84,6 @@ class Estimate:
         return {k: round(v) for k, v in asdict(self).items()}
 
 
-def clog2(n: int) -> int:
-    return max(1, math.ceil(math.log2(max(n, 2))))
-
-
 def mvu_features(bits: int, k: int, out: int, pe: int, simd: int, acc_bits: int) -> list[float]:
     depth = (out // pe) * (k // simd)
     word = pe * simd * bits
@@ -75,39 +91,89 @@ def mvu_features(bits: int, k: int, out: int, pe: int, simd: int, acc_bits: int)
     return [pe * simd * bits, pe * acc_bits, rom_logic, 1.0]
 
 
+def mvu_ff_features(bits: int, pe: int, simd: int, acc_bits: int) -> list[float]:
+    return [simd * bits, pe * simd * bits, pe * acc_bits, 1.0]
+
+
+def mvu_key(mode: str, dsp: bool) -> str:
+    return mode if dsp or mode != "mac" else "mac-nodsp"
+
+
+def pe_estimate(mode: str, bits: int, simd: int, k: int, dsp: bool = True) -> Estimate:
+    """One af_pe alone: its lanes and its accumulator (the MVU rows' per-lane and per-PE
+    terms, without the MVU's ROM and control)."""
+    from adderflow.hw.rtlgen import pe_acc_bits
+
+    key = mvu_key(mode, dsp)
+    acc = pe_acc_bits(mode, bits, k)
+    luts = COEFFS[key][0] * simd * bits + COEFFS[key][1] * acc
+    dsps = simd if mode == "mac" and dsp else 0
+    return Estimate(luts, float(acc), 0.0, dsps, 0.0)
+
+
 def mvu_estimate(
     mode: str, bits: int, k: int, out: int, pe: int, simd: int, acc_bits: int, dsp: bool = True
 ) -> Estimate:
     """One af_mvu: PEs, weight ROM, operand registers, replay buffer, output slice."""
-    key = mode if dsp or mode != "mac" else "mac-nodsp"
+    key = mvu_key(mode, dsp)
     features = mvu_features(bits, k, out, pe, simd, acc_bits)
     luts = float(np.dot(COEFFS[key], features))
     sf, nf = k // simd, out // pe
     depth, word = nf * sf, pe * simd * bits
     brams = 0.0 if depth <= ROM_LOGIC_DEPTH else _brams(depth, word)
     # Registers: input and weight operands, accumulators, a two-entry output slice, counters.
-    ffs = simd * bits + word + 3 * pe * acc_bits + clog2(sf) + clog2(nf) + clog2(depth) + 4
+    ffs = float(np.dot(FF_COEFFS[key], mvu_ff_features(bits, pe, simd, acc_bits)))
     lutram = math.ceil(simd * bits / 4) * math.ceil(sf / 16) if nf > 1 else 0
     dsps = pe * simd if mode == "mac" and dsp else 0
     return Estimate(luts, ffs, brams, dsps, lutram)
 
 
-def requant_estimate(pe: int, acc_bits: int, m_bits: int, b_bits: int, out_bits: int) -> Estimate:
-    """One af_requant: per-lane product (DSP), bias add, rounding, saturation."""
+def requant_features(
+    pe: int, ch: int, acc_bits: int, m_bits: int, b_bits: int, dsp: bool
+) -> list[float]:
     p_bits = max(acc_bits + m_bits, b_bits) + 1
-    luts = COEFFS["requant"][0] * pe * p_bits + COEFFS["requant"][1]
+    cf = ch // pe
+    rom = cf > 1  # else each lane's M and B are constants
+    if dsp:
+        rom_bits = pe * (m_bits + b_bits) * math.ceil(cf / 16) if rom else 0
+        return [pe * p_bits, rom_bits, 1.0]
+    product = pe * acc_bits * m_bits
+    return [product if rom else 0.0, 0.0 if rom else product, 1.0]
+
+
+def requant_ff_features(pe: int, ch: int, acc_bits: int, m_bits: int, b_bits: int) -> list[float]:
+    rom_regs = pe * (m_bits + b_bits) if ch > pe else 0  # constants when one channel a lane
+    return [pe * (acc_bits + m_bits), rom_regs, 1.0]
+
+
+def window_features(lanes: int, bits: int, frame_bits: int) -> list[float]:
+    return [frame_bits, lanes * bits, 1.0]
+
+
+def window_ff_features(lanes: int, bits: int) -> list[float]:
+    return [lanes * bits, 1.0]
+
+
+def requant_estimate(
+    pe: int, ch: int, acc_bits: int, m_bits: int, b_bits: int, out_bits: int, dsp: bool = True
+) -> Estimate:
+    """One af_requant: per-lane product (DSP, or LUTs), bias add, rounding, saturation."""
+    key = "requant" if dsp else "requant-nodsp"
+    luts = float(np.dot(COEFFS[key], requant_features(pe, ch, acc_bits, m_bits, b_bits, dsp)))
     # 18x18 signed multipliers: an operand over 18 bits splits into more DSP blocks.
-    dsps = pe * math.ceil(acc_bits / 18) * math.ceil(m_bits / 18)
-    ffs = pe * (acc_bits + m_bits + b_bits + p_bits + 2 * out_bits) + 8
+    dsps = pe * math.ceil(acc_bits / 18) * math.ceil(m_bits / 18) if dsp else 0
+    ff_features = requant_ff_features(pe, ch, acc_bits, m_bits, b_bits)
+    ffs = float(np.dot(FF_COEFFS[key], ff_features))
     return Estimate(luts, ffs, 0.0, dsps, 0.0)
 
 
 def window_estimate(lanes: int, bits: int, frame_words: int) -> Estimate:
     """One af_window: frame buffer in LUT RAM (two read ports), address counters."""
     frame_bits = frame_words * lanes * bits
-    luts = COEFFS["window"][0] * frame_bits + COEFFS["window"][1]
+    luts = float(np.dot(COEFFS["window"], window_features(lanes, bits, frame_bits)))
     lutram = 2 * math.ceil(lanes * bits / 4) * math.ceil(frame_words / 16)
-    ffs = 270 + 2 * lanes * bits  # counters (trimmed to their used bits) and output slice
+    # counters (trimmed to their used bits) and the output slice
+    ffs = float(np.dot(FF_COEFFS["window"], window_ff_features(lanes, bits)))
     return Estimate(luts, ffs, 0.0, 0.0, lutram)
 
 
@@ -139,7 +205,9 @@ def design_estimate(design, dsp: bool = True) -> tuple[Estimate, list[dict]]:
         pooled = frame_bits_words // (layer["pool"] ** 2)
         win = window_estimate(simd, bits, pooled // simd)
         mvu = mvu_estimate(layer["mode"], bits, layer["k"], layer["out"], pe, simd, acc, dsp)
-        rq = requant_estimate(pe, acc, rq_bits["M_BITS"], rq_bits["B_BITS"], rq_bits["OUT_BITS"])
+        rq = requant_estimate(
+            pe, layer["out"], acc, rq_bits["M_BITS"], rq_bits["B_BITS"], rq_bits["OUT_BITS"], dsp
+        )
         unit = win + mvu + rq
         rows.append({"name": layer["name"], **unit.rounded()})
         total = total + unit
@@ -152,33 +220,119 @@ def design_estimate(design, dsp: bool = True) -> tuple[Estimate, list[dict]]:
 # (PE, SIMD, SF, NF): lanes, ROM depth and ROM width vary independently, so the fit is
 # well conditioned (equal depths would make ROM logic a multiple of the lanes).
 MVU_POINTS = ((1, 1, 9, 1), (2, 4, 9, 2), (4, 4, 36, 1), (8, 2, 4, 4), (4, 16, 9, 1), (16, 4, 2, 8))
+# af_requant (PE, channel fold, ACC_BITS, M_BITS, OUT_BITS): widths and lanes vary apart.
+# One channel a lane (constant M) and several (M from a ROM), both at several widths.
+REQUANT_POINTS = (
+    (1, 1, 17, 16, 8),
+    (4, 1, 17, 16, 8),
+    (8, 1, 12, 6, 4),
+    (2, 1, 24, 10, 12),
+    (2, 4, 20, 8, 12),
+    (1, 2, 24, 12, 16),
+    (4, 8, 17, 16, 8),
+    (2, 16, 20, 12, 8),
+)
+# af_window (BITS, C, H, W, kernel, pad, pool, LANES): 288- to 8192-bit frame buffers.
+WINDOW_POINTS = (
+    (8, 1, 6, 6, 3, 1, 1, 1),
+    (4, 8, 8, 8, 3, 1, 2, 2),
+    (8, 4, 12, 12, 3, 1, 1, 4),
+    (8, 16, 8, 8, 3, 1, 1, 8),
+    (6, 32, 4, 4, 2, 0, 1, 32),
+)
+CALIBRATED = ("mvu", "requant", "window")
 
 
-def calibrate(log=print) -> dict[str, list[float]]:
-    """Fit the af_mvu coefficients to yosys results (a minute or two of synthesis)."""
-    from adderflow.hw.rtlgen import MVU_SOURCES, MvuConfig, rtl_sources
+def _fit(x: list[list[float]], y: list[float]) -> list[float]:
+    coef, *_ = np.linalg.lstsq(np.array(x, dtype=float), np.array(y, dtype=float), rcond=None)
+    return [round(float(c), 3) for c in coef]
+
+
+def calibrate(parts: Sequence[str] = CALIBRATED, log=print) -> dict[str, dict[str, list[float]]]:
+    """Fit ``COEFFS`` and ``FF_COEFFS`` to yosys results of single units (minutes).
+
+    ``parts``: any of ``mvu`` (af_mvu, adder / mac / LUT-only mac), ``requant`` (af_requant
+    with and without DSP blocks), ``window`` (af_window). Returns the fitted rows,
+    ``{"luts": {key: row}, "ffs": {key: row}}``.
+    """
+    from adderflow.hw.rtlgen import (
+        MVU_SOURCES,
+        REQUANT_SOURCES,
+        WINDOW_SOURCES,
+        MvuConfig,
+        RequantConfig,
+        WindowConfig,
+        rtl_sources,
+    )
     from adderflow.hw.synth import synth_stats
 
-    fitted = {}
-    rng = np.random.default_rng(0)
+    unknown = set(parts) - set(CALIBRATED)
+    if unknown:
+        raise ValueError(f"unknown calibration parts {sorted(unknown)}; valid: {CALIBRATED}")
+    luts: dict[str, list[float]] = {}
+    ffs: dict[str, list[float]] = {}
+
+    def measure(key, what, sources, top, params, nodsp, data=()):
+        u = synth_stats(rtl_sources(sources), top, "ecp5", params, nodsp, data, log=lambda _: None)
+        log(
+            f"[calibrate] {key} {what}: {u.lut_equivalent('ecp5')} LUT sites, {u.ffs} FF, "
+            f"{u.dsps} DSP, {u.brams} BRAM, {u.lutram} LUT RAM"
+        )
+        return u.lut_equivalent("ecp5"), u.ffs
+
+    def fit(key, xl, xf, counts):
+        luts[key] = _fit(xl, [c[0] for c in counts])
+        ffs[key] = _fit(xf, [c[1] for c in counts])
+
     with tempfile.TemporaryDirectory(prefix="af_calib_") as tmp:
-        for key, mode, dsp in (("adder", "adder", True), ("mac", "mac", True),
-                               ("mac-nodsp", "mac", False)):  # fmt: skip
-            x, y = [], []
-            for pe, simd, sf, nf in MVU_POINTS:
-                cfg = MvuConfig(mode, 8, sf * simd, nf * pe, pe, simd)
-                w = rng.integers(-128, 128, (cfg.out, cfg.k))
-                hexfile = cfg.write_weights(Path(tmp) / "weights.hex", w)
-                u = synth_stats(
-                    rtl_sources(MVU_SOURCES), "af_mvu", "ecp5", cfg.parameters(), not dsp,
-                    [hexfile], log=lambda _: None,
-                )  # fmt: skip
-                x.append(mvu_features(8, cfg.k, cfg.out, pe, simd, cfg.acc_bits))
-                y.append(u.lut_equivalent("ecp5"))
-                log(f"[calibrate] {key} PE={pe} SIMD={simd}: {y[-1]} LUT sites")
-            coef, *_ = np.linalg.lstsq(np.array(x), np.array(y, dtype=float), rcond=None)
-            fitted[key] = [round(float(c), 2) for c in coef]
-    return fitted
+        work = Path(tmp)
+        if "mvu" in parts:
+            rng = np.random.default_rng(0)  # one seed a part: each part's fit is reproducible
+            for mode, dsp in (("adder", True), ("mac", True), ("mac", False)):
+                key, xl, xf, counts = mvu_key(mode, dsp), [], [], []
+                for pe, simd, sf, nf in MVU_POINTS:
+                    cfg = MvuConfig(mode, 8, sf * simd, nf * pe, pe, simd)
+                    w = rng.integers(-128, 128, (cfg.out, cfg.k))
+                    hexfile = cfg.write_weights(work / "weights.hex", w)
+                    what = f"PE={pe} SIMD={simd} SF={sf} NF={nf}"
+                    counts.append(
+                        measure(key, what, MVU_SOURCES, "af_mvu", cfg.parameters(), not dsp,
+                                [hexfile])
+                    )  # fmt: skip
+                    xl.append(mvu_features(8, cfg.k, cfg.out, pe, simd, cfg.acc_bits))
+                    xf.append(mvu_ff_features(8, pe, simd, cfg.acc_bits))
+                fit(key, xl, xf, counts)
+        if "requant" in parts:
+            rng = np.random.default_rng(0)
+            for key, dsp in (("requant", True), ("requant-nodsp", False)):
+                xl, xf, counts = [], [], []
+                for pe, cf, acc, m_bits, out_bits in REQUANT_POINTS:
+                    b_bits = acc + m_bits - 3
+                    cfg = RequantConfig(pe * cf, acc, m_bits, b_bits, 17, out_bits, True, pe)
+                    m = rng.integers(1, 1 << (m_bits - 1), cfg.ch)
+                    b = rng.integers(-(1 << (b_bits - 1)), 1 << (b_bits - 1), cfg.ch)
+                    files = cfg.write_params(work / "mult.hex", work / "bias.hex", m, b)
+                    what = f"PE={pe} CH={cfg.ch} ACC={acc} M={m_bits} OUT={out_bits}"
+                    counts.append(
+                        measure(key, what, REQUANT_SOURCES, "af_requant", cfg.parameters(),
+                                not dsp, files)
+                    )  # fmt: skip
+                    xl.append(requant_features(pe, cfg.ch, acc, m_bits, b_bits, dsp))
+                    xf.append(requant_ff_features(pe, cfg.ch, acc, m_bits, b_bits))
+                fit(key, xl, xf, counts)
+        if "window" in parts:
+            xl, xf, counts = [], [], []
+            for bits, c, h, w, kernel, pad, pool, lanes in WINDOW_POINTS:
+                cfg = WindowConfig(bits, c, h, w, (kernel, kernel), 1, pad, pool, lanes)
+                frame_bits = (h // pool) * (w // pool) * c * bits
+                what = f"{frame_bits}-bit frame, {lanes}x{bits}-bit lanes"
+                counts.append(
+                    measure("window", what, WINDOW_SOURCES, "af_window", cfg.parameters(), False)
+                )
+                xl.append(window_features(lanes, bits, frame_bits))
+                xf.append(window_ff_features(lanes, bits))
+            fit("window", xl, xf, counts)
+    return {"luts": luts, "ffs": ffs}
 
 
 def compare(estimate: Estimate, measured: dict[str, int]) -> list[tuple[str, int, int, str]]:
@@ -196,10 +350,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="resource estimate of a generated network")
     parser.add_argument("design_dir", type=Path, nargs="?", help="RUN/rtl (design.json)")
     parser.add_argument("--measure", action="store_true", help="also synthesize with yosys")
-    parser.add_argument("--calibrate", action="store_true", help="refit the MVU coefficients")
+    parser.add_argument(
+        "--calibrate",
+        nargs="?",
+        const=",".join(CALIBRATED),
+        metavar="PARTS",
+        help=f"refit COEFFS from yosys runs of single units (default: {','.join(CALIBRATED)})",
+    )
     args = parser.parse_args(argv)
     if args.calibrate:
-        print(json.dumps(calibrate(), indent=2))
+        parts = [p.strip() for p in args.calibrate.split(",") if p.strip()]
+        print(json.dumps(calibrate(parts), indent=2))
         return 0
     if args.design_dir is None:
         parser.error("give a design directory or --calibrate")

@@ -61,6 +61,10 @@ class Target:
     board: str
     constraints: str  # file under hw/board
     osc_mhz: float
+    # What the device holds, in yosys' terms: LUT4 sites (ECP5: LUT4 + 2 per CCU2C; iCE40:
+    # logic cells, each one LUT4 with its carry and flip-flop), flip-flops, block RAMs
+    # (DP16KD / SB_RAM40_4K) and DSP blocks (MULT18X18D / SB_MAC16).
+    capacity: tuple[tuple[str, int], ...] = ()
 
     @property
     def pnr(self) -> str:
@@ -75,15 +79,25 @@ TARGETS = {
     "ecp5-25k": Target(
         "ecp5-25k", "ecp5", "LFE5U-25F-6BG381C",
         ("--25k", "--package", "CABGA381", "--speed", "6"), "ULX3S (25F)", "ulx3s.lpf", 25.0,
+        (("luts", 24288), ("ffs", 24288), ("brams", 56), ("dsps", 28)),
     ),
     "ecp5-85k": Target(
         "ecp5-85k", "ecp5", "LFE5U-85F-6BG381C",
         ("--85k", "--package", "CABGA381", "--speed", "6"), "ULX3S (85F)", "ulx3s.lpf", 25.0,
+        (("luts", 83640), ("ffs", 83640), ("brams", 208), ("dsps", 156)),
     ),
     "ice40-up5k": Target(
         "ice40-up5k", "ice40", "iCE40UP5K-SG48",
         ("--up5k", "--package", "sg48"), "iCEBreaker", "icebreaker.pcf", 12.0,
+        (("luts", 5280), ("ffs", 5280), ("brams", 30), ("dsps", 8)),
     ),
+}  # fmt: skip
+# Resource names for messages, per family.
+RESOURCE_NAMES = {
+    "ecp5": {"luts": "LUT4 sites", "ffs": "flip-flops", "brams": "DP16KD block RAMs",
+             "dsps": "MULT18X18D DSPs"},
+    "ice40": {"luts": "LUT4s (one a logic cell)", "ffs": "flip-flops",
+              "brams": "SB_RAM40_4K block RAMs", "dsps": "SB_MAC16 DSPs"},
 }  # fmt: skip
 
 # yosys cell types → the summary's columns, per family.
@@ -180,6 +194,16 @@ class Utilization:
                 counts[kind] += int(n)
         return cls(**counts)
 
+    def needs(self, family: str) -> dict[str, int]:
+        """What the design needs of each capacity a ``Target`` lists (a lower bound: place
+        and route adds LUT RAM on ECP5 and carry-only or FF-only logic cells on iCE40)."""
+        return {
+            "luts": self.lut_equivalent(family),
+            "ffs": self.ffs,
+            "brams": self.brams,
+            "dsps": self.dsps,
+        }
+
     def lut_equivalent(self, family: str = "ecp5") -> int:
         """LUT4 sites the logic occupies: ECP5 carries use two, iCE40 carries none."""
         return self.luts + (2 * self.carry if family == "ecp5" else 0)
@@ -255,6 +279,27 @@ def synth_stats(
         (build / "synth.ys").write_text(yosys_script(names, top, family, params, nodsp))
         run_tool("yosys", ["-q", "-s", "synth.ys"], build, log)
         return Utilization.from_cells(read_yosys_stat(build / "stat.json"), family)
+
+
+def check_fit(cells: Utilization, tgt: Target, hint: str = "") -> None:
+    """Stop before place and route when yosys' counts already exceed the device.
+
+    The error names every resource with its use and the device's capacity, e.g.
+    ``9,876 LUT4 sites of 5,280 (187%)``; ``hint`` is appended (what to change).
+    """
+    needs, names = cells.needs(tgt.family), RESOURCE_NAMES[tgt.family]
+    rows = [
+        f"{needs[key]:,} {names[key]} of {cap:,} ({100.0 * needs[key] / cap:.0f}%)"
+        for key, cap in tgt.capacity
+    ]
+    over = [key for key, cap in tgt.capacity if needs[key] > cap]
+    if over:
+        raise AdderflowError(
+            f"the design does not fit {tgt.part} ({tgt.name}): "
+            f"{', '.join(names[k] for k in over)} over capacity. Utilization (yosys): "
+            + "; ".join(rows)
+            + (f". {hint}" if hint else "")
+        )
 
 
 # ---- place, route, pack --------------------------------------------------------------
@@ -362,6 +407,15 @@ def _flow(design, build: Path, tgt: Target, clock: float, log: Log) -> dict[str,
     log(
         f"[synth] {cells.luts} LUT4, {cells.carry} carry, {cells.ffs} FF, {cells.brams} BRAM, "
         f"{cells.dsps} DSP; {tgt.pnr} for {tgt.part} at {clock:g} MHz"
+    )
+    luts = dict(tgt.capacity)["luts"]
+    larger = [name for name, t in TARGETS.items() if dict(t.capacity)["luts"] > luts]
+    check_fit(
+        cells,
+        tgt,
+        "Fold the network further (adderflow synth RUN --target-cycles N with a larger N, "
+        "fewer PE lanes)"
+        + (f" or choose a larger --target ({', '.join(larger)})" if larger else ""),
     )
     seconds[tgt.pnr] = run_tool(tgt.pnr, _pnr_args(tgt, clock), build, log)
     timing = read_timing(build / "report.json", clock)

@@ -54,9 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_args(distill)
     distill.add_argument(
         "--method",
-        required=True,
         choices=("none", "kd", "pkkd", "ngd", "dgrl"),
-        help="none (plain), kd (Hinton), pkkd, ngd or dgrl (binary student)",
+        help="none (plain), kd (Hinton), pkkd, ngd or dgrl (binary student); default: the "
+        "config's distill.method (a recipe's, e.g. --config recipes/cifar10_resnet20_pkkd.yaml)",
     )
     sub.add_parser(
         "energy",
@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     _add_import_parser(sub)
+    _add_quantize_parser(sub)
     for name, text in (
         ("export", "quantize a trained run and write its QONNX model"),
         ("verify", "compare backends layer by layer on a run's test split"),
@@ -85,6 +86,45 @@ def _parser() -> argparse.ArgumentParser:
     _add_synth_parser(sub)
     _add_hls_parser(sub)
     return parser
+
+
+def _add_quantize_parser(sub) -> None:
+    p = sub.add_parser(
+        "quantize",
+        help="quantize a trained run again (PTQ or a brevitas QAT fine-tune) into a new run",
+    )
+    p.add_argument("run_dir", type=Path, help="a run directory with a trained student")
+    p.add_argument("--mode", choices=("ptq", "qat"), default="qat", help="default: qat")
+    p.add_argument("--bits", type=int, help="activation (and adder weight) bits, 2-16")
+    p.add_argument("--weight-bits", type=int, help="multiplication layers' weight bits")
+    p.add_argument("--epochs", type=int, help="QAT fine-tune epochs (default quant.qat_epochs)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="the new run directory (default RUN/quantized/<mode>-<bits>b)",
+    )
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="any other quant.*/verify.* setting",
+    )  # fmt: skip
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from adderflow import pipeline
+
+    overrides = [f"quant.mode={args.mode}", *args.overrides]
+    for key, value in (
+        ("bits", args.bits), ("weight_bits", args.weight_bits), ("qat_epochs", args.epochs)
+    ):  # fmt: skip
+        if value is not None:
+            overrides.append(f"quant.{key}={value}")
+    source = pipeline.reopen_run(args.run_dir)
+    bits = args.bits if args.bits is not None else source.cfg.quant.bits
+    out = args.out or args.run_dir / "quantized" / f"{args.mode}-{bits}b"
+    run = pipeline.derive_run(args.run_dir, out, overrides)
+    run.log(f"[adderflow] quantize {args.run_dir} → {out}")
+    _print_summary(pipeline.execute(run, "quantize"))
+    return 0
 
 
 def _add_hls_parser(sub) -> None:
@@ -172,8 +212,11 @@ def _resolve_config(args: argparse.Namespace):
 
 def _new_run(args: argparse.Namespace, flow: str) -> int:
     from adderflow import pipeline
+    from adderflow.distributed import env_world_size, is_main
 
     cfg = _resolve_config(args)
+    if args.out is None and env_world_size() > 1:
+        raise ConfigError("under torchrun pass --out: every process must open the same run")
     if args.out is None:
         out = pipeline.default_out_dir()
     else:
@@ -193,7 +236,7 @@ def _new_run(args: argparse.Namespace, flow: str) -> int:
         pipeline.link_latest(out)
     run.log(f"[adderflow] {flow} → {out}")
     metrics = pipeline.execute(run, flow)
-    if flow == "run":
+    if flow == "run" and is_main():
         _print_summary(metrics)
     return 0
 
@@ -384,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             return _hls(args)
         if args.command == "import":
             return _import(args)
+        if args.command == "quantize":
+            return _quantize(args)
         return _existing_run(args.run_dir, args.command)
     except AdderflowError as exc:
         print(f"adderflow: error: {exc}", file=sys.stderr)

@@ -29,7 +29,12 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    # auto: the small network for the data's shape (digits_net for images, mnist1d_net for
+    # 1-D signals), `width` hidden channels; or a zoo name (adderflow.models.ZOO: resnet20,
+    # resnet32, resnet18, resnet50, ghostnet, ...) scaled by `width_mult`.
+    arch: str = "auto"
     width: int = 16
+    width_mult: float = 1.0
 
 
 @dataclass
@@ -41,6 +46,18 @@ class TrainConfig:
     # AdderNet's adaptive learning-rate coefficient (0.2 in the reference CIFAR recipe).
     eta: float = 0.2
     grad_clip: float = 5.0
+    # Learning-rate schedule, stepped per epoch: cosine (to 0 at the last epoch) | step
+    # (multiplied by `gamma` at each epoch in `milestones`; empty: at 50% and 75%).
+    schedule: str = "cosine"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    nesterov: bool = False
+    # auto (CUDA when available, else CPU) | cpu | cuda
+    device: str = "auto"
+    # Mixed precision on CUDA (bf16 autocast, or fp16 with loss scaling); ignored on CPU.
+    amp: bool = True
+    # TensorBoard event files beside the CSV: <checkpoints>/tensorboard/<role>/.
+    tensorboard: bool = True
 
 
 @dataclass
@@ -74,7 +91,18 @@ class DistillConfig:
 @dataclass
 class QuantConfig:
     bits: int = 8
+    # ptq: post-training quantization of the student; qat: brevitas quantization-aware
+    # fine-tune of it (docs/quantization.md), `qat_epochs` at `qat_lr`, distilled from the
+    # teacher (or the float student when the method trains no teacher).
     mode: str = "ptq"
+    # Weight width of the multiplication layers (0: `bits`). Adder layers' weights share
+    # their input's scale and width (numeric contract 2).
+    weight_bits: int = 0
+    qat_epochs: int = 30
+    qat_lr: float = 0.03
+    # Fraction of the QAT epochs after which batch-norm statistics and quantizer scales
+    # freeze (quant/qat.py `freeze`: without it evaluation accuracy collapses late).
+    qat_freeze: float = 0.5
     multiplier_bits: int = 16
     # Power-of-two requantization multipliers: no multiplier left in the datapath.
     shift_only: bool = False
@@ -153,6 +181,7 @@ QUICK_OVERRIDES = {
     "teacher.epochs": 2,
     "student.epochs": 2,
     "quant.calibration_samples": 128,
+    "quant.qat_epochs": 2,
     "rtl.samples": 16,
     # Place and route takes minutes; a smoke run stops at the simulated RTL.
     "synth.enabled": False,
@@ -162,7 +191,7 @@ QUICK_OVERRIDES = {
 }
 DISTILL_METHODS = ("none", "kd", "pkkd", "ngd", "dgrl")
 PKKD_KERNELS = ("mixed", "gaussian", "linear")
-QUANT_MODES = ("ptq",)
+QUANT_MODES = ("ptq", "qat")
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -176,6 +205,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
         annotation = next(a for a in args if a is not type(None))
+    if typing.get_origin(annotation) is list:
+        return _coerce_list(value, typing.get_args(annotation)[0], key)
     if isinstance(value, str) and annotation is not str:
         value = yaml.safe_load(value)
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
@@ -183,6 +214,16 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     if annotation in (int, float, str, bool) and type(value) is not annotation:
         raise ConfigError(f"config key '{key}' needs a {annotation.__name__}, got {value!r}")
     return value
+
+
+def _coerce_list(value: Any, item: Any, key: str) -> list:
+    """A YAML list, or on the command line ``[100, 150]``, ``100,150``, ``100`` or ``[]``."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = yaml.safe_load(text) if text.startswith("[") else text.split(",") if text else []
+    if not isinstance(value, list):
+        value = [value]
+    return [_coerce(v.strip() if isinstance(v, str) else v, item, key) for v in value]
 
 
 def set_key(cfg: Config, key: str, value: Any) -> None:
@@ -262,6 +303,44 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return tree
 
 
+SCHEDULES = ("cosine", "step")
+TRAIN_DEVICES = ("auto", "cpu", "cuda")
+# adderflow.models.ZOO's names (not imported: the config stays free of torch; a test keeps
+# the two equal).
+MODEL_ARCHS = (
+    "digits",
+    "fpga",
+    "mnist1d",
+    "resnet20",
+    "resnet32",
+    "resnet56",
+    "resnet18",
+    "resnet50",
+    "ghostnet",
+    "binary_resnet18",
+)
+
+
+def validate_train(t: TrainConfig, section: str = "student") -> None:
+    if t.schedule not in SCHEDULES:
+        raise ConfigError(f"{section}.schedule '{t.schedule}' is not one of {', '.join(SCHEDULES)}")
+    if t.device not in TRAIN_DEVICES:
+        raise ConfigError(f"{section}.device '{t.device}' is not one of {', '.join(TRAIN_DEVICES)}")
+    if any(m < 1 for m in t.milestones) or t.milestones != sorted(t.milestones):
+        raise ConfigError(
+            f"{section}.milestones must be increasing positive epochs, got {t.milestones}"
+        )
+    if t.gamma <= 0 or t.lr < 0 or t.grad_clip < 0:
+        raise ConfigError(f"{section}.gamma must be positive, lr and grad_clip not negative")
+
+
+def validate_model(m: ModelConfig) -> None:
+    if m.arch != "auto" and m.arch not in MODEL_ARCHS:
+        raise ConfigError(f"model.arch '{m.arch}' is not auto or one of {', '.join(MODEL_ARCHS)}")
+    if m.width_mult <= 0:
+        raise ConfigError(f"model.width_mult must be positive, got {m.width_mult}")
+
+
 RTL_SIMULATORS = ("verilator", "icarus")
 # adderflow.hw.synth.TARGETS (not imported: the config stays free of the hardware side).
 SYNTH_TARGETS = ("ecp5-25k", "ecp5-85k", "ice40-up5k")
@@ -286,6 +365,12 @@ def validate(cfg: Config) -> None:
     validate_hls(cfg)
     check_bits(cfg.quant.bits, "quant.bits")
     check_bits(cfg.quant.multiplier_bits, "quant.multiplier_bits")
+    if cfg.quant.weight_bits:
+        check_bits(cfg.quant.weight_bits, "quant.weight_bits")
+    if cfg.quant.qat_epochs < 1 or cfg.quant.qat_lr <= 0:
+        raise ConfigError("quant.qat_epochs must be at least 1 and quant.qat_lr positive")
+    if not 0.0 <= cfg.quant.qat_freeze <= 1.0:
+        raise ConfigError(f"quant.qat_freeze must lie in [0, 1], got {cfg.quant.qat_freeze}")
     if cfg.distill.method not in DISTILL_METHODS:
         raise ConfigError(
             f"distill.method '{cfg.distill.method}' is not one of {', '.join(DISTILL_METHODS)}"
@@ -299,8 +384,10 @@ def validate(cfg: Config) -> None:
     for section in ("teacher", "student"):
         if getattr(cfg, section).epochs < 1:
             raise ConfigError(f"{section}.epochs must be at least 1")
+        validate_train(getattr(cfg, section), section)
     if cfg.model.width < 1 or cfg.data.batch_size < 1:
         raise ConfigError("model.width and data.batch_size must be positive")
+    validate_model(cfg.model)
     if not 0.0 <= cfg.distill.alpha <= 1.0:
         raise ConfigError("distill.alpha must lie in [0, 1]")
     _validate_distill(cfg.distill)

@@ -23,6 +23,7 @@ import yaml
 
 from adderflow.checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
 from adderflow.config import Config, dump_config
+from adderflow.distributed import is_main
 from adderflow.errors import AdderflowError, ConfigError
 
 MODEL_FILE = "model.qonnx.onnx"
@@ -51,6 +52,8 @@ class Run:
         return self.out / MODEL_FILE
 
     def log(self, message: str) -> None:
+        if not is_main():  # under torchrun, rank 0 speaks for every process
+            return
         print(message, flush=True)
         with open(self.out / "log.txt", "a") as handle:
             handle.write(message + "\n")
@@ -61,6 +64,8 @@ class Run:
         return json.loads(self.metrics_path.read_text())
 
     def update_metrics(self, **entries: Any) -> None:
+        if not is_main():
+            return
         metrics = self.metrics()
         for key, value in entries.items():
             if isinstance(value, dict) and isinstance(metrics.get(key), dict):
@@ -114,7 +119,7 @@ def open_run(out: Path, cfg: Config) -> Run:
                 f"run {out} was started with a different config ({', '.join(changed)}); "
                 "resume it without overrides or choose a new --out"
             )
-    else:
+    elif is_main():
         atomic_write_text(saved, dump_config(cfg))
     return Run(out=out, cfg=cfg, _data=data)
 
@@ -128,8 +133,39 @@ def reopen_run(out: Path) -> Run:
     return Run(out=out, cfg=load_config(out / "config.yaml"))
 
 
+def derive_run(source: Path, out: Path, overrides: list[str]) -> Run:
+    """A new run at ``out`` that reuses ``source``'s trained checkpoints under new settings.
+
+    Only quantization and later stages may differ (``quant.*``, ``verify.*``, ...): the
+    copied teacher and student were trained under ``source``'s config.
+    """
+    import shutil
+
+    from adderflow.config import load_config
+
+    base = reopen_run(source)
+    cfg = load_config(source / "config.yaml", overrides)
+    changed = _config_differences(base.cfg.to_dict(), cfg.to_dict())
+    trained = [k for k in changed if k.split(".")[0] in ("seed", "data", "model", "teacher",
+                                                          "student", "distill")]  # fmt: skip
+    if trained:
+        raise ConfigError(f"{', '.join(trained)} change training: train a new run instead")
+    if not (base.ckpt_dir / "student.pt").is_file():
+        raise AdderflowError(f"{source} has no trained student: run `adderflow train` first")
+    run = open_run(out, cfg)
+    run.ckpt_dir.mkdir(parents=True, exist_ok=True)
+    for path in base.ckpt_dir.glob("*"):
+        if path.stem in ("teacher", "student") and not (run.ckpt_dir / path.name).exists():
+            shutil.copy2(path, run.ckpt_dir / path.name)
+    previous = base.metrics()
+    run.update_metrics(**{k: previous[k] for k in ("teacher", "student") if k in previous})
+    return run
+
+
 def link_latest(out: Path) -> None:
     """Point ``<parent>/latest`` at ``out`` atomically (symlink, then rename)."""
+    if not is_main():
+        return
     link = out.parent / "latest"
     tmp = out.parent / f".latest.{os.getpid()}"
     tmp.unlink(missing_ok=True)
@@ -149,13 +185,35 @@ def _model(run: Run, kind: str):
     # SI units belong to DGRL; the plain and KD binary baselines use binary convolutions.
     si = run.cfg.distill.method == "dgrl" and run.cfg.distill.dgrl_si
     shape, classes = run.data.input_shape, run.data.num_classes
-    if len(shape) == 2:  # 1-D signals (MNIST-1D): model.width counts channels, 32 = 1.0
+    if run.cfg.model.arch != "auto":
+        model = zoo_model(run.cfg.model.arch, base, run.cfg.model.width_mult, classes, si)
+    elif len(shape) == 2:  # 1-D signals (MNIST-1D): model.width counts channels, 32 = 1.0
         model = mnist1d_net(base, run.cfg.model.width / 32, shape[1], classes, si=si)
     else:
         model = digits_net(base, run.cfg.model.width, shape[0], classes, shape[1], si=si)
     if kind == "adder_l2":
         set_adder_p(model, 2.0)
     return model
+
+
+def zoo_model(arch: str, kind: str, width: float, num_classes: int, si: bool = False):
+    """``model.arch``'s zoo network of ``kind`` (cnn | adder | binary).
+
+    A binary ResNet-18 with ``si`` is DGRL's (``binary_resnet18``: SI units on every binary
+    convolution); its CNN teacher is the plain ``resnet18``, block for block.
+    """
+    from adderflow.models import build
+
+    if kind == "binary" and si:
+        if arch not in ("resnet18", "binary_resnet18"):
+            raise ConfigError(
+                f"model.arch={arch} has no Squeeze-and-Interaction variant (resnet18 has); "
+                "set distill.dgrl_si=false for plain binary convolutions"
+            )
+        arch = "binary_resnet18"
+    elif arch == "binary_resnet18":
+        arch = "resnet18"  # DGRL's teacher, or the SI-free ablation of its student
+    return build(arch, kind, width, num_classes=num_classes)
 
 
 def _fit(run: Run, role: str, model, loss_fn, cfg, on_epoch=None) -> None:
@@ -244,15 +302,77 @@ def stage_student(run: Run) -> None:
 
 
 def quantized_network(run: Run, student=None):
-    """PTQ of the trained student: deterministic, so every stage re-derives the same codes."""
+    """The student's integer network: PTQ, or the fine-tuned QAT checkpoint's codes.
+
+    Both are deterministic, so every stage re-derives the same codes.
+    """
     from adderflow.quant.ptq import quantize_network
+    from adderflow.quant.qat import qat_network
 
     q = run.cfg.quant
+    if q.mode == "qat":
+        return qat_network(qat_model(run, student), run.data.input_shape, q.multiplier_bits,
+                           q.shift_only)  # fmt: skip
     calib = run.data.train_x[: q.calibration_samples]
     model = student if student is not None else trained_model(run, "student")
     return quantize_network(
-        model, calib, q.bits, q.multiplier_bits, q.shift_only, adder_scale=q.adder_scale
-    )
+        model, calib, q.bits, q.multiplier_bits, q.shift_only, adder_scale=q.adder_scale,
+        weight_bits=q.weight_bits,
+    )  # fmt: skip
+
+
+QAT_CHECKPOINT = "qat"
+
+
+def _qat_start(run: Run, student=None):
+    from adderflow.quant.qat import to_qat
+
+    q = run.cfg.quant
+    model = student if student is not None else trained_model(run, "student")
+    calib = run.data.train_x[: q.calibration_samples]
+    return to_qat(model, calib, q.bits, q.weight_bits or None)
+
+
+def qat_model(run: Run, student=None):
+    """The QAT-fine-tuned student, read from its checkpoint."""
+    from adderflow.checkpoint import load_checkpoint
+
+    path = run.ckpt_dir / f"{QAT_CHECKPOINT}.pt"
+    if not path.is_file():
+        raise AdderflowError(f"{path} not found: run the quantize stage with quant.mode=qat")
+    model = _qat_start(run, student)
+    model.load_state_dict(load_checkpoint(path)["model"])
+    return model.eval()
+
+
+def _fine_tune_qat(run: Run, student) -> None:
+    """QAT: the student with brevitas quantizers, distilled from the teacher (Hinton KD)."""
+    from dataclasses import replace
+
+    from adderflow.distill import method_roles
+    from adderflow.distill.kd import HintonKD, teacher_logits
+    from adderflow.quant.qat import freeze
+    from adderflow.train import seed_everything
+
+    q, d = run.cfg.quant, run.cfg.distill
+    teacher_kind, _, _ = method_roles(d)
+    guide = trained_model(run, "teacher") if teacher_kind is not None else student
+    kd = HintonKD(d.temperature, d.alpha)
+
+    def loss(logits, x, y):
+        return kd(logits, teacher_logits(guide, x), y)
+
+    seed_everything(run.cfg.seed)
+    model = _qat_start(run, student)
+    # The quantizers' log-scales are parameters: weight decay would drag them to scale 1.
+    cfg = replace(run.cfg.student, epochs=q.qat_epochs, lr=q.qat_lr, weight_decay=0.0)
+    freeze_at = round(q.qat_freeze * q.qat_epochs)
+
+    def on_epoch(epoch: int, _epochs: int) -> None:
+        if epoch >= freeze_at:
+            freeze(model)
+
+    _fit(run, QAT_CHECKPOINT, model, loss, cfg, on_epoch)
 
 
 def stage_quantize(run: Run) -> None:
@@ -272,6 +392,8 @@ def stage_quantize(run: Run) -> None:
             f"quantize: only 2-D adder students export for now (this run's student is "
             f"{student_kind} on {run.data.name}); `adderflow train` trains it without export"
         )
+    if run.cfg.quant.mode == "qat":
+        _fine_tune_qat(run, trained["student"])
     net = quantized_network(run, trained["student"])
     codes = predict_codes(net, run.data.test_x)
     acc = float((codes.argmax(1) == run.data.test_y).mean())
@@ -282,11 +404,17 @@ def stage_quantize(run: Run) -> None:
     shape = run.data.input_shape
     ops = {role: count_ops(model_, shape).as_dict() for role, model_ in trained.items()}
     run.update_metrics(
-        quantized={"accuracy": acc, "bits": run.cfg.quant.bits},
+        quantized={
+            "accuracy": acc,
+            "bits": run.cfg.quant.bits,
+            "weight_bits": run.cfg.quant.weight_bits or run.cfg.quant.bits,
+            "mode": run.cfg.quant.mode,
+        },
         ops=ops,
         cost=twins(model).to_dict(),
     )
-    run.log(f"[quantize] {run.cfg.quant.bits}-bit PTQ accuracy {acc:.4f}; wrote {run.model_path}")
+    what = f"{run.cfg.quant.bits}-bit {run.cfg.quant.mode.upper()}"
+    run.log(f"[quantize] {what} accuracy {acc:.4f}; wrote {run.model_path}")
 
 
 def verify_samples(run: Run) -> tuple[np.ndarray, np.ndarray]:
@@ -307,14 +435,18 @@ def verify_run(run: Run) -> dict[str, Any]:
     model = load_model(run.model_path)
     x, _ = verify_samples(run)
     reference = run_reference(model, x)
-    torch_codes = run_integer_model(quantized_network(run), x)
+    net = quantized_network(run)
     results = {
-        "torch_vs_reference": compare(model, reference, torch_codes),
+        "torch_vs_reference": compare(model, reference, run_integer_model(net, x)),
         "qonnx_exec": compare(model, reference, run_qonnx(model, x)),
         "onnxruntime": compare(
             model, reference, run_onnxruntime(lower_to_standard_onnx(model, True), x)
         ),
     }
+    if run.cfg.quant.mode == "qat":
+        from adderflow.quant.qat import run_fake_quant
+
+        results["fake_quant"] = compare(model, reference, run_fake_quant(qat_model(run), net, x))
     run.update_metrics(equivalence={k: c.as_metrics() for k, c in results.items()})
     for name, comparison in results.items():
         run.log(f"[verify] {name}: {comparison.mismatches} mismatching of {comparison.samples}")
@@ -487,10 +619,13 @@ STAGES: dict[str, Callable[[Run], None]] = {
     "synth": stage_synth,
     "report": stage_report,
 }
+# The stages that train data-parallel under torchrun (every rank runs them).
+TRAINING_STAGES = ("teacher", "student")
 FLOWS = {
     "run": ["teacher", "student", "quantize", "verify", "rtl", "hls", "synth", "report"],
     "train": ["teacher", "student"],
     "export": ["quantize"],
+    "quantize": ["quantize", "verify", "report"],
     "verify": ["verify"],
     "report": ["report"],
 }
@@ -501,6 +636,8 @@ def execute(run: Run, flow: str) -> dict[str, Any]:
     d, q = run.cfg.data, run.cfg.quant
     run.update_metrics(dataset=d.name, bits=q.bits)
     for name in FLOWS[flow]:
+        if not is_main() and name not in TRAINING_STAGES:
+            continue  # under torchrun only training is parallel; rank 0 does the rest
         start = time.perf_counter()
         STAGES[name](run)
         run.update_metrics(seconds={name: round(time.perf_counter() - start, 3)})

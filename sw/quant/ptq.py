@@ -27,7 +27,6 @@ from adderflow.fixed import (
     signed_bits,
 )
 from adderflow.models import BlockNet, ConvBlock, DenseBlock, Flatten
-from adderflow.nn import AdderConv2d, AdderLinear
 from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
 
 
@@ -65,14 +64,15 @@ def _compute_module(block: nn.Module) -> nn.Module | None:
 
 
 def _is_adder(layer: nn.Module) -> bool:
-    return isinstance(layer, (AdderConv2d, AdderLinear))
+    """Float adder layers and their QAT twins (both declare ``is_adder``)."""
+    return bool(getattr(layer, "is_adder", False))
 
 
 ADDER_SCALES = ("joint", "activation")
 
 
 def _input_types(
-    model: BlockNet, peaks: dict[str, float], bits: int, adder_scale: str
+    model: BlockNet, peaks: dict[str, float], bits: int, adder_scale: str, w_bits: int
 ) -> dict[str, tuple]:
     """``(in_type, w_type)`` per compute block, applying the shared-scale rule to adders.
 
@@ -93,7 +93,7 @@ def _input_types(
             types[str(index)] = (shared, shared)
         else:
             in_type = FixedType(bits, frac_for_range(x_peak, bits))
-            types[str(index)] = (in_type, FixedType(bits, frac_for_range(w_peak, bits)))
+            types[str(index)] = (in_type, FixedType(w_bits, frac_for_range(w_peak, w_bits)))
     return types
 
 
@@ -120,11 +120,34 @@ def _hidden_layer(
     layer = _compute_module(block)
     in_type, w_type = types
     weight = quantize(layer.weight.detach().double().numpy(), w_type)
-    terms = int(np.prod(weight.shape[1:]))
     compensation = np.zeros(weight.shape[0])
     if _is_adder(layer):
-        acc_bits = adder_acc_bits(in_type.bits, terms)
         compensation = _clamp_compensation(layer.weight.detach().double().numpy(), w_type)
+    return requantized_layer(
+        name, block, weight, (in_type, w_type), out_type, multiplier_bits, shift_only,
+        compensation,
+    )  # fmt: skip
+
+
+def requantized_layer(
+    name: str,
+    block: nn.Module,
+    weight: np.ndarray,
+    types: tuple[FixedType, FixedType],
+    out_type: FixedType,
+    multiplier_bits: int,
+    shift_only: bool,
+    compensation: np.ndarray | float = 0.0,
+) -> ComputeLayer:
+    """A hidden block's layer from its weight codes: batch norm folded into ``Requant``.
+
+    Shared by PTQ and QAT, which differ only in where the codes and types come from.
+    """
+    layer = _compute_module(block)
+    in_type, w_type = types
+    terms = int(np.prod(weight.shape[1:]))
+    if _is_adder(layer):
+        acc_bits = adder_acc_bits(in_type.bits, terms)
     else:
         acc_bits = mul_acc_bits(in_type.bits, w_type.bits, terms)
     gain, mean, beta = _bn_terms(block.bn)
@@ -175,17 +198,22 @@ def _conv_geometry(layer: nn.Module) -> dict:
 
 
 def _classifier(name: str, block: DenseBlock, types: tuple) -> ComputeLayer:
-    """The last layer keeps its full accumulator: outputs are logits codes plus bias."""
     layer = block.fc
     in_type, w_type = types
     weight = quantize(layer.weight.detach().double().numpy(), w_type)
-    acc_bits = mul_acc_bits(in_type.bits, w_type.bits, weight.shape[1])
-    acc_frac = in_type.frac + w_type.frac
     bias = np.zeros(weight.shape[0], dtype=np.int64)
     if layer.bias is not None:
+        acc_frac = in_type.frac + w_type.frac
         bias = np.round(layer.bias.detach().double().numpy() * 2.0**acc_frac).astype(np.int64)
+    return classifier_layer(name, weight, bias, types)
+
+
+def classifier_layer(name: str, weight: np.ndarray, bias: np.ndarray, types: tuple) -> ComputeLayer:
+    """The last layer keeps its full accumulator: outputs are logits codes plus bias."""
+    in_type, w_type = types
+    acc_bits = mul_acc_bits(in_type.bits, w_type.bits, weight.shape[1])
     out_bits = signed_bits((1 << (acc_bits - 1)) + int(np.abs(bias).max(initial=0)))
-    requant = Requant(np.ones(weight.shape[0], dtype=np.int64), bias, 0)
+    requant = Requant(np.ones(weight.shape[0], dtype=np.int64), bias.astype(np.int64), 0)
     return ComputeLayer(
         name=name,
         kind="mul",
@@ -194,7 +222,7 @@ def _classifier(name: str, block: DenseBlock, types: tuple) -> ComputeLayer:
         w_type=w_type,
         acc_bits=acc_bits,
         requant=requant,
-        out_type=FixedType(out_bits, acc_frac),
+        out_type=FixedType(out_bits, in_type.frac + w_type.frac),
         relu=False,
     )
 
@@ -212,36 +240,62 @@ def quantize_network(
     multiplier_bits: int = 16,
     shift_only: bool = False,
     adder_scale: str = "activation",
+    weight_bits: int | None = None,
 ) -> QuantizedNetwork:
-    """Quantize a trained network to ``bits``-bit codes with integer requantization."""
+    """Quantize a trained network to ``bits``-bit codes with integer requantization.
+
+    ``weight_bits`` sets the multiplication layers' weight width (default ``bits``); adder
+    weights share their input's type.
+    """
     check_bits(bits)
+    w_bits = check_bits(bits if not weight_bits else weight_bits, "weight bit width")
     if adder_scale not in ADDER_SCALES:
         raise QuantizationError(f"adder scale '{adder_scale}' is not one of {ADDER_SCALES}")
     model.eval()
-    types = _input_types(model, calibrate(model, calib_x), bits, adder_scale)
-    compute_keys = list(types)
+    by_index = _input_types(model, calibrate(model, calib_x), bits, adder_scale, w_bits)
+    types = {_layer_name(int(k), model.blocks[int(k)]): t for k, t in by_index.items()}
+
+    def hidden(name: str, block: nn.Module, out_type: FixedType) -> ComputeLayer:
+        return _hidden_layer(name, block, types[name], out_type, multiplier_bits, shift_only)
+
+    def classifier(name: str, block: DenseBlock) -> ComputeLayer:
+        return _classifier(name, block, types[name])
+
+    return assemble_network(model, types, tuple(calib_x.shape[1:]), hidden, classifier)
+
+
+def assemble_network(
+    model: BlockNet,
+    types: dict[str, tuple[FixedType, FixedType]],
+    input_shape: tuple[int, ...],
+    hidden,
+    classifier,
+) -> QuantizedNetwork:
+    """Walk ``model``'s blocks into a ``QuantizedNetwork``.
+
+    ``types`` maps each compute layer's name to its ``(in_type, w_type)``, in order; a
+    hidden layer's output type is the next one's input type. ``hidden(name, block,
+    out_type)`` and ``classifier(name, block)`` build the compute layers.
+    """
+    names = list(types)
     layers = []
     for index, block in enumerate(model.blocks):
-        key = str(index)
         if isinstance(block, Flatten):
             layers.append(FlattenLayer(f"b{index}_flatten"))
             continue
         if not isinstance(block, (ConvBlock, DenseBlock)):
             raise NotImplementedError(f"block {index} ({type(block).__name__}) is not supported")
         name = _layer_name(index, block)
-        position = compute_keys.index(key)
-        if position == len(compute_keys) - 1:
+        position = names.index(name)
+        if position == len(names) - 1:
             if not isinstance(block, DenseBlock) or block.bn is not None:
                 raise NotImplementedError("the last block must be a plain linear classifier")
-            layers.append(_classifier(name, block, types[key]))
+            layers.append(classifier(name, block))
             continue
-        out_type = types[compute_keys[position + 1]][0]
-        layers.append(_hidden_layer(name, block, types[key], out_type, multiplier_bits, shift_only))
+        layers.append(hidden(name, block, types[names[position + 1]][0]))
         if isinstance(block, ConvBlock) and block.pool:
             p = block.pool
             layers.append(PoolLayer(f"b{index}_pool", (p, p), (p, p)))
     return QuantizedNetwork(
-        input_type=types[compute_keys[0]][0],
-        input_shape=tuple(calib_x.shape[1:]),
-        layers=tuple(layers),
+        input_type=types[names[0]][0], input_shape=input_shape, layers=tuple(layers)
     )
