@@ -140,6 +140,35 @@ def test_export_alone_on_a_run(quick_run: Path):
     assert (quick_run / "model.qonnx.onnx").read_bytes() == before  # deterministic
 
 
+def test_quantize_qat_into_a_new_run_with_every_backend_equal(quick_run: Path, tmp_path: Path):
+    out = tmp_path / "qat4"
+    done = adderflow("quantize", str(quick_run), "--bits", "4", "--epochs", "2", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["quantized"]["mode"] == "qat" and metrics["quantized"]["bits"] == 4
+    equivalence = metrics["equivalence"]
+    for backend in ("torch_vs_reference", "qonnx_exec", "onnxruntime", "fake_quant"):
+        assert equivalence[backend]["mismatches"] == 0, backend
+        assert equivalence[backend]["samples"] == 360, backend
+    assert metrics["student"] == json.loads((quick_run / "metrics.json").read_text())["student"]
+    assert (out / "checkpoints" / "qat.pt").is_file() and (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bits", "1"], "quant.bits 1 is outside the supported range"),
+        (["--weight-bits", "17"], "quant.weight_bits 17 is outside the supported range"),
+        (["--set", "student.epochs=9"], "student.epochs change training"),
+    ],
+)
+def test_quantize_refuses_bad_settings(quick_run: Path, tmp_path: Path, args, message):
+    done = adderflow("quantize", str(quick_run), "--out", str(tmp_path / "q"), *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "q").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
