@@ -330,7 +330,7 @@ def _qat_start(run: Run, student=None):
     q = run.cfg.quant
     model = student if student is not None else trained_model(run, "student")
     calib = run.data.train_x[: q.calibration_samples]
-    return to_qat(model, calib, q.bits, q.weight_bits or None)
+    return to_qat(model, calib, q.bits, q.weight_bits or None, q.adder_scale)
 
 
 def qat_model(run: Run, student=None):

@@ -149,13 +149,21 @@ def _quantized_twin(layer: nn.Module, peak: float, bits: int, w_bits: int) -> nn
 
 
 def to_qat(
-    model: BlockNet, calib_x: np.ndarray, bits: int = 8, weight_bits: int | None = None
+    model: BlockNet,
+    calib_x: np.ndarray,
+    bits: int = 8,
+    weight_bits: int | None = None,
+    adder_scale: str = "activation",
 ) -> BlockNet:
     """A copy of a trained float ``model`` with brevitas quantizers, ready to fine-tune.
 
     ``weight_bits`` sets the multiplication layers' weight width (default ``bits``); adder
-    weights always take their input's width, as they share its scale.
+    weights always take their input's width, as they share its scale. ``adder_scale`` is
+    where an adder layer's shared scale starts: covering the activations only
+    (``activation``, weights beyond clamp) or activations and weights (``joint``).
     """
+    if adder_scale not in ("activation", "joint"):
+        raise QuantizationError(f"adder scale '{adder_scale}' is not one of activation, joint")
     check_bits(bits, "QAT bit width")
     w_bits = check_bits(bits if weight_bits is None else weight_bits, "QAT weight bit width")
     peaks = calibrate(model, calib_x)
@@ -164,7 +172,10 @@ def to_qat(
         layer = _compute_module(block)
         if layer is None:
             continue
-        twin = _quantized_twin(layer, peaks[str(index)], bits, w_bits)
+        peak = peaks[str(index)]
+        if adder_scale == "joint" and getattr(layer, "is_adder", False):
+            peak = max(peak, float(layer.weight.detach().abs().max()))
+        twin = _quantized_twin(layer, peak, bits, w_bits)
         setattr(block, "conv" if isinstance(block, ConvBlock) else "fc", twin)
     return qat
 
