@@ -209,27 +209,83 @@ _LOWER = {
 }
 
 
-def lower_to_standard_onnx(model: onnx.ModelProto, expose_layers: bool = False) -> onnx.ModelProto:
-    """A standard-ONNX (``ai.onnx`` only) model computing the same integer codes.
+LOWERABLE = (*_LOWER, "Quant")
 
-    ``expose_layers`` also makes every layer's ``_acc``/``_out`` tensor a graph output, so
-    onnxruntime can be compared with the reference layer by layer.
+
+def _lower_node(lw: _Lowering, node: onnx.NodeProto, ops: frozenset[str]) -> None:
+    if node.domain == DOMAIN and node.op_type in ops:
+        _LOWER[node.op_type](lw, node)
+    elif node.domain == QONNX_DOMAIN and node.op_type == "Quant" and "Quant" in ops:
+        _quant(lw, node)
+    elif node.domain in ("", "ai.onnx") or (
+        node.domain in (DOMAIN, QONNX_DOMAIN) and node.op_type in LOWERABLE
+    ):
+        lw.nodes.append(node)
+    elif node.domain == DOMAIN:
+        raise ModelFormatError(f"node '{node.name}': no lowering for {node.op_type}")
+    else:
+        raise ModelFormatError(f"node '{node.name}': cannot lower {node.domain}.{node.op_type}")
+
+
+def lower_ops(model: onnx.ModelProto, ops: tuple[str, ...] | frozenset[str]) -> onnx.ModelProto:
+    """``model`` with only the custom ops named in ``ops`` lowered to standard subgraphs.
+
+    Inputs, outputs, tensor names and the other nodes stay as they are, so a model can be
+    lowered one op type at a time and checked in between (``export.passes``).
     """
     lw = _Lowering(model)
     for node in model.graph.node:
-        if node.domain == DOMAIN:
-            if node.op_type not in _LOWER:
-                raise ModelFormatError(f"node '{node.name}': no lowering for {node.op_type}")
-            _LOWER[node.op_type](lw, node)
-        elif node.domain == QONNX_DOMAIN and node.op_type == "Quant":
-            _quant(lw, node)
-        elif node.domain in ("", "ai.onnx"):
-            lw.nodes.append(node)
-        else:
-            raise ModelFormatError(f"node '{node.name}': cannot lower {node.domain}.{node.op_type}")
-    graph = model.graph
+        _lower_node(lw, node, frozenset(ops))
     used = {name for node in lw.nodes for name in node.input}
+    graph = model.graph
     inits = [t for t in graph.initializer if t.name in used] + lw.new_inits
+    produced = {name for node in lw.nodes for name in node.output}
+    value_info = [vi for vi in graph.value_info if vi.name in produced]
+    new_graph = helper.make_graph(
+        lw.nodes, graph.name, list(graph.input), list(graph.output), inits, value_info=value_info
+    )
+    lowered = helper.make_model(new_graph, producer_name="adderflow")
+    lowered.ClearField("opset_import")
+    lowered.opset_import.extend(model.opset_import)
+    lowered.ir_version = model.ir_version
+    return _infer_shapes(lowered)
+
+
+def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Shapes of the new intermediate tensors (qonnx knows our custom ops' shapes)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    import adderflow.sim.ops  # noqa: F401  (registers the custom ops with qonnx)
+
+    return ModelWrapper(model).transform(InferShapes()).model
+
+
+def lower_to_standard_onnx(
+    model: onnx.ModelProto,
+    expose_layers: bool = False,
+    debug_x: np.ndarray | None = None,
+    log=None,
+) -> onnx.ModelProto:
+    """A standard-ONNX (``ai.onnx`` only) model computing the same integer codes.
+
+    ``expose_layers`` also makes every layer's ``_acc``/``_out`` tensor a graph output, so
+    onnxruntime can be compared with the reference layer by layer. ``debug_x`` lowers one
+    op family at a time and checks the codes on it after each (``export.passes``).
+    """
+    if debug_x is None:
+        return standard_model(lower_ops(model, LOWERABLE), expose_layers)
+    from adderflow.export.passes import run_passes, standard_flow
+
+    return standard_model(run_passes(model, standard_flow(), debug_x, log), expose_layers)
+
+
+def standard_model(model: onnx.ModelProto, expose_layers: bool = False) -> onnx.ModelProto:
+    """A fully lowered graph as a checked ``ai.onnx``-only model with a free batch size."""
+    graph = model.graph
+    for node in graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            raise ModelFormatError(f"node '{node.name}': {node.op_type} is still not lowered")
     outputs = list(graph.output)
     if expose_layers:
         final = outputs[0].name
@@ -239,11 +295,11 @@ def lower_to_standard_onnx(model: onnx.ModelProto, expose_layers: bool = False) 
             if vi.name != final and vi.name.endswith(("_acc", "_out", "_codes"))
         ]
     new_graph = helper.make_graph(
-        lw.nodes,
+        list(graph.node),
         graph.name + "_standard",
         [_free_batch(graph.input[0])],
         [_free_batch(vi) for vi in outputs],
-        inits,
+        list(graph.initializer),
     )
     lowered = helper.make_model(
         new_graph, producer_name="adderflow", opset_imports=[helper.make_opsetid("", OPSET)]

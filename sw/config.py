@@ -103,6 +103,9 @@ class QuantConfig:
     # Fraction of the QAT epochs after which batch-norm statistics and quantizer scales
     # freeze (quant/qat.py `freeze`: without it evaluation accuracy collapses late).
     qat_freeze: float = 0.5
+    # Lower the IR one op family per graph pass, checking the codes on 8 test images after
+    # each and naming the pass that changed one (export/passes.py).
+    debug_passes: bool = False
     multiplier_bits: int = 16
     # Power-of-two requantization multipliers: no multiplier left in the datapath.
     shift_only: bool = False

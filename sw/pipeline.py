@@ -399,7 +399,8 @@ def stage_quantize(run: Run) -> None:
     acc = float((codes.argmax(1) == run.data.test_y).mean())
     model = build_qonnx(net)
     atomic_write_bytes(run.model_path, model.SerializeToString())
-    standard = lower_to_standard_onnx(model).SerializeToString()
+    debug_x = run.data.test_x[:8] if run.cfg.quant.debug_passes else None
+    standard = lower_to_standard_onnx(model, debug_x=debug_x, log=run.log).SerializeToString()
     atomic_write_bytes(run.out / STANDARD_MODEL_FILE, standard)
     shape = run.data.input_shape
     ops = {role: count_ops(model_, shape).as_dict() for role, model_ in trained.items()}
