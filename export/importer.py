@@ -34,8 +34,6 @@ Torch-free: a hardware engineer can import and cost a model without PyTorch.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -656,17 +654,8 @@ def _costing_model(
 
 def write_json(path: str | Path, report: ImportReport) -> Path:
     """Write the report as JSON atomically (a temporary file renamed into place)."""
+    from adderflow.atomic import atomic_write_text
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report.to_dict(), indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(report.to_dict(), indent=2) + "\n")
     return path
