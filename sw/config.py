@@ -25,6 +25,9 @@ class DataConfig:
     test_fraction: float = 0.2
     seed: int = 0
     batch_size: int = 64
+    # Training-batch augmentation: none | flip (horizontal) | crop_flip (zero-pad 4, random
+    # crop back to size, flip: the CIFAR ResNet papers' augmentation).
+    augment: str = "none"
 
 
 @dataclass
@@ -83,6 +86,9 @@ class DistillConfig:
     ngd_margin: float = 1.0
     ngd_guide: float = 1.0
     ngd_p_start: float = 2.0
+    # Fraction of training over which p falls from ngd_p_start to 1 (1: the whole run;
+    # 0.5 leaves the second half to the pure ℓ1 network; bench/distill.py ablates it).
+    ngd_p_span: float = 1.0
     # DGRL: weight of the block-wise feature loss; Squeeze-and-Interaction units on/off.
     dgrl_blocks: float = 1.0
     dgrl_si: bool = True
@@ -337,6 +343,9 @@ def validate_train(t: TrainConfig, section: str = "student") -> None:
         raise ConfigError(f"{section}.gamma must be positive, lr and grad_clip not negative")
 
 
+AUGMENTS = ("none", "flip", "crop_flip")
+
+
 def validate_model(m: ModelConfig) -> None:
     if m.arch != "auto" and m.arch not in MODEL_ARCHS:
         raise ConfigError(f"model.arch '{m.arch}' is not auto or one of {', '.join(MODEL_ARCHS)}")
@@ -391,6 +400,8 @@ def validate(cfg: Config) -> None:
     if cfg.model.width < 1 or cfg.data.batch_size < 1:
         raise ConfigError("model.width and data.batch_size must be positive")
     validate_model(cfg.model)
+    if cfg.data.augment not in AUGMENTS:
+        raise ConfigError(f"data.augment '{cfg.data.augment}' is not one of {', '.join(AUGMENTS)}")
     if not 0.0 <= cfg.distill.alpha <= 1.0:
         raise ConfigError("distill.alpha must lie in [0, 1]")
     _validate_distill(cfg.distill)
@@ -442,6 +453,8 @@ def _validate_distill(d: DistillConfig) -> None:
         )
     if d.pkkd_stages not in (1, 2):
         raise ConfigError(f"distill.pkkd_stages must be 1 or 2, got {d.pkkd_stages}")
+    if not 0.0 < d.ngd_p_span <= 1.0:
+        raise ConfigError(f"distill.ngd_p_span must lie in (0, 1], got {d.ngd_p_span}")
     if not 1.0 <= d.ngd_p_start <= 2.0:
         raise ConfigError(f"distill.ngd_p_start must lie in [1, 2], got {d.ngd_p_start}")
     for key in (

@@ -146,6 +146,12 @@ def test_ngd_walks_p_from_two_to_one_and_pkkd_ramps_in():
     assert {m.p for m in adders} == {1.5}
     model.set_progress(4, 5)
     assert {m.p for m in adders} == {1.0}
+    half = _wrapper("ngd", "adder", ngd_p_span=0.5)
+    adders = [m for m in half.student.modules() if isinstance(m, AdderConv2d)]
+    half.set_progress(1, 9)  # progress 1/8 of the run: a quarter of the way to p = 1
+    assert {m.p for m in adders} == {1.75}
+    half.set_progress(4, 9)  # halfway: pure ℓ1 from here on
+    assert {m.p for m in adders} == {1.0}
     pkkd = _wrapper("pkkd", "cnn", pkkd_warmup=0.5).method
     assert (pkkd.ramp(0.0), pkkd.ramp(0.25), pkkd.ramp(0.9)) == (0.0, 0.5, 1.0)
 

@@ -101,6 +101,7 @@ class NGD(Method):
         super().__init__(cfg)
         self.centre, self.separate = cfg.ngd_centre, cfg.ngd_separate
         self.margin, self.guide, self.p_start = cfg.ngd_margin, cfg.ngd_guide, cfg.ngd_p_start
+        self.p_span = cfg.ngd_p_span
 
     def teacher_loss(self, t, y):
         f = t.features[-1]
@@ -116,7 +117,7 @@ class NGD(Method):
         )
 
     def on_progress(self, student, progress):
-        set_adder_p(student, progressive_p(progress, self.p_start, 1.0))
+        set_adder_p(student, progressive_p(min(1.0, progress / self.p_span), self.p_start, 1.0))
 
 
 class DGRL(Method):
