@@ -339,8 +339,11 @@ def validate_train(t: TrainConfig, section: str = "student") -> None:
         raise ConfigError(
             f"{section}.milestones must be increasing positive epochs, got {t.milestones}"
         )
-    if t.gamma <= 0 or t.lr < 0 or t.grad_clip < 0:
-        raise ConfigError(f"{section}.gamma must be positive, lr and grad_clip not negative")
+    if t.gamma <= 0:
+        raise ConfigError(f"{section}.gamma must be positive, got {t.gamma}")
+    for key in ("lr", "grad_clip"):
+        if getattr(t, key) < 0:
+            raise ConfigError(f"{section}.{key} must not be negative, got {getattr(t, key)}")
 
 
 AUGMENTS = ("none", "flip", "crop_flip")

@@ -230,6 +230,7 @@ def _fit(run: Run, role: str, model, loss_fn, cfg, on_epoch=None) -> None:
         seed=run.cfg.seed,
         log=run.log,
         on_epoch=on_epoch,
+        augment=run.cfg.data.augment,
     )
 
 

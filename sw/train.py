@@ -257,6 +257,40 @@ def _nonfinite_error(
     )
 
 
+# ---------------------------------------------------------------------------- augmentation
+
+AUGMENT_PAD = 4
+
+
+def augment_batch(x: Tensor, mode: str, generator: torch.Generator) -> Tensor:
+    """``data.augment`` on a training batch (NCHW, or NCL for 1-D signals).
+
+    ``flip`` mirrors each sample along its last axis with probability 1/2; ``crop_flip``
+    also zero-pads 4 on every spatial side and crops a random window of the original size
+    (He et al.'s CIFAR augmentation). The draws come from ``generator`` alone, so a resumed
+    or data-parallel run augments exactly as an uninterrupted single process does.
+    """
+    if mode == "none":
+        return x
+    if mode not in ("flip", "crop_flip"):
+        raise AdderflowError(f"unknown augmentation '{mode}' (none, flip, crop_flip)")
+    n, spatial = len(x), x.dim() - 2
+    flip = torch.rand(n, generator=generator) < 0.5
+    x = torch.where(flip.view(n, *[1] * (x.dim() - 1)), x.flip(-1), x)
+    if mode == "flip":
+        return x
+    pad = AUGMENT_PAD
+    padded = nn.functional.pad(x, (pad, pad) * spatial)
+    offsets = torch.randint(0, 2 * pad + 1, (n, spatial), generator=generator).tolist()
+    size = x.shape[2:]
+    return torch.stack(
+        [
+            padded[(i, slice(None), *(slice(o, o + s) for o, s in zip(off, size, strict=True)))]
+            for i, off in enumerate(offsets)
+        ]
+    )
+
+
 # ---------------------------------------------------------------------------- one epoch
 
 
@@ -272,6 +306,7 @@ def _train_epoch(
     net: nn.Module | None = None,
     device: torch.device | None = None,
     precision: Precision | None = None,
+    augment: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[float, float]:
     """One pass over ``loader``; ``model`` may be the DDP wrapper of ``net``.
 
@@ -297,6 +332,8 @@ def _train_epoch(
         n_global = len(y_all)
         if n_global < size:
             continue  # a last batch too small to give every process a sample (documented)
+        if augment is not None:  # the global batch, before it is split between processes
+            x_all = augment(x_all)
         x, y = dist.shard(x_all, y_all)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with precision.autocast():
@@ -372,12 +409,14 @@ def fit(
     seed: int,
     log: Callable[[str], None] = print,
     on_epoch: Callable[[int, int], None] | None = None,
+    augment: str = "none",
 ) -> History:
     """Train ``model`` for ``cfg.epochs``, resuming from ``ckpt_path`` when it exists.
 
     ``on_epoch(epoch, epochs)`` runs before each epoch (0-based), resumed ones included:
     schedules that live outside the optimizer (a distillation ramp, NGD's ``p``) hang there.
     ``batch_size`` is the global batch: under torchrun each process takes its slice.
+    ``augment`` is ``data.augment`` (``augment_batch``), drawn from ``seed`` and the epoch.
     """
     device = resolve_device(cfg)
     if device.type == "cuda":
@@ -428,9 +467,13 @@ def fit(
                 data.train_x, data.train_y, batch_size, shuffle=True, seed=seed + epoch
             )
             lr = float(opt.param_groups[0]["lr"])
+            augmenter = None
+            if augment != "none":
+                generator = torch.Generator().manual_seed(seed + epoch + 1_000_003)
+                augmenter = lambda x, g=generator: augment_batch(x, augment, g)  # noqa: E731
             loss, train_acc = _train_epoch(
                 trained, loader, opt, loss_fn, cfg, name, epoch + 1,
-                net=model, device=device, precision=precision,
+                net=model, device=device, precision=precision, augment=augmenter,
             )  # fmt: skip
             sched.step()
             test_acc = accuracy(model, data.test_x, data.test_y)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -12,13 +13,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 from torch.nn import functional as F
 
-from adderflow.config import TrainConfig
+from adderflow.config import TrainConfig, dump_config, load_config
 from adderflow.data import DataSplits, load_dataset
-from adderflow.errors import AdderflowError
+from adderflow.errors import AdderflowError, ConfigError
 from adderflow.models import digits_net
 from adderflow.train import (
+    AUGMENT_PAD,
     Precision,
     _train_epoch,
+    augment_batch,
     default_milestones,
     find_nonfinite,
     fit,
@@ -285,3 +288,91 @@ def test_autocast_keeps_adder_layers_in_float32():
     assert math.isfinite(loss)
     assert seen["first"][1] == torch.bfloat16  # an ordinary convolution autocasts
     assert seen["adder"] == (torch.float32, torch.float32)  # the adder layer does not
+
+
+# --- the trainer's config keys --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected", [("[3, 6]", [3, 6]), ("3,6", [3, 6]), ("5", [5]), ("[]", []), ("", [])]
+)
+def test_milestones_from_the_command_line(text, expected):
+    cfg = load_config(None, [f"student.milestones={text}", "student.schedule=step"])
+    assert cfg.student.milestones == expected and cfg.student.schedule == "step"
+
+
+def test_trainer_keys_from_yaml_survive_a_dump(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "teacher:\n  schedule: step\n  milestones: [30, 60]\n  gamma: 0.2\n  nesterov: true\n"
+        "  tensorboard: false\n  amp: false\n  device: cpu\n"
+        "model:\n  arch: resnet20\n  width_mult: 0.5\n"
+    )
+    cfg = load_config(path)
+    assert cfg.teacher.milestones == [30, 60] and cfg.teacher.gamma == 0.2
+    assert cfg.model.arch == "resnet20" and cfg.model.width_mult == 0.5
+    dumped = tmp_path / "dumped.yaml"
+    dumped.write_text(dump_config(cfg))
+    assert load_config(dumped) == cfg  # what a resumed run reads back
+
+
+@pytest.mark.parametrize(
+    "assignment, message",
+    [
+        ("student.schedule=linear", "student.schedule 'linear' is not one of cosine, step"),
+        ("teacher.milestones=[6, 3]", "teacher.milestones must be increasing"),
+        ("student.milestones=[0]", "student.milestones must be increasing positive"),
+        ("student.milestones=[a]", "needs a int"),
+        ("student.gamma=0", "student.gamma must be positive"),
+        ("student.device=tpu", "student.device 'tpu' is not one of auto, cpu, cuda"),
+        ("model.arch=vgg", "model.arch 'vgg' is not auto or one of"),
+        ("model.width_mult=0", "model.width_mult must be positive"),
+        ("data.augment=mixup", "data.augment 'mixup' is not one of none, flip, crop_flip"),
+    ],
+)
+def test_bad_trainer_keys_name_the_key(assignment, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, [assignment])
+
+
+# --- augmentation ---------------------------------------------------------------------------
+
+
+def _crops(image: torch.Tensor) -> list[torch.Tensor]:
+    """Every window crop_flip can produce from one CHW image."""
+    pad, (h, w) = AUGMENT_PAD, image.shape[1:]
+    out = []
+    for source in (image, image.flip(-1)):
+        padded = F.pad(source, (pad, pad, pad, pad))
+        for dy in range(2 * pad + 1):
+            for dx in range(2 * pad + 1):
+                out.append(padded[:, dy : dy + h, dx : dx + w])
+    return out
+
+
+def test_crop_flip_values():
+    x = torch.arange(2 * 3 * 6 * 5, dtype=torch.float32).reshape(2, 3, 6, 5) + 1
+    out = augment_batch(x, "crop_flip", torch.Generator().manual_seed(1))
+    assert out.shape == x.shape
+    for i in range(len(x)):
+        assert any(torch.equal(out[i], c) for c in _crops(x[i]))
+    again = augment_batch(x, "crop_flip", torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)  # the generator alone decides: resume and DDP match
+    assert not torch.equal(out, x)
+    # Over many draws every offset and both orientations occur.
+    many = x[:1].expand(400, -1, -1, -1)
+    got = augment_batch(many, "crop_flip", torch.Generator().manual_seed(2))
+    crops = _crops(x[0])
+    hits = {next(k for k, c in enumerate(crops) if torch.equal(g, c)) for g in got}
+    assert len(hits) > 100 and min(hits) < 81 <= max(hits)
+
+
+def test_flip_values_and_none():
+    x = torch.randn(64, 1, 40)  # 1-D signals flip along their length
+    g = torch.Generator().manual_seed(0)
+    out = augment_batch(x, "flip", g)
+    flipped = [torch.equal(o, s.flip(-1)) for o, s in zip(out, x, strict=True)]
+    kept = [torch.equal(o, s) for o, s in zip(out, x, strict=True)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True))
+    assert 16 < sum(flipped) < 48
+    assert augment_batch(x, "none", g) is x
