@@ -68,7 +68,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    table = {**CONFIGS, **(ABLATIONS if args.ablations else {})}
+    table = {**CONFIGS, **ABLATIONS}  # --configs may name single ablations too
     names = [n for n in table if n in args.configs or (args.ablations and n in ABLATIONS)]
     results: dict[str, dict[int, list[float]]] = {n: {} for n in ["cnn", *names]}
     for width in args.widths:
