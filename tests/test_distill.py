@@ -138,7 +138,7 @@ def test_ngd_teacher_loss_reaches_the_teacher_through_its_features():
 
 
 def test_ngd_walks_p_from_two_to_one_and_pkkd_ramps_in():
-    model = _wrapper("ngd", "adder")
+    model = _wrapper("ngd", "adder", ngd_p_span=1.0)
     adders = [m for m in model.student.modules() if isinstance(m, AdderConv2d)]
     model.set_progress(0, 5)
     assert {m.p for m in adders} == {2.0}
