@@ -56,7 +56,15 @@ QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general")
 QONNX_DOMAIN = QONNX_DOMAINS[0]
 QUANTIZERS = ("Quant", "BipolarQuant", "Trunc")
 LAYER_OPS = ("Conv", "Gemm", "MatMul")
-ADDERFLOW_LAYERS = ("AdderConv", "AdderGemm", "IntConv", "IntGemm")
+ADDERFLOW_LAYERS = ("AdderConv", "AdderGemm", "IntConv", "IntGemm", "XnorConv", "XnorGemm")
+# What a layer is in hardware, as the report states it (issue #4): XNOR + popcount on bits,
+# |x - w| accumulate, or multiply-accumulate.
+HARDWARE = ("binary", "adder", "mult")
+HARDWARE_WORDS = {
+    "binary": "binary (XNOR + popcount)",
+    "adder": "adder",
+    "mult": "multiplication",
+}
 # Ops between a quantizer and a layer that keep values on the quantizer's grid.
 SHAPE_OPS = frozenset({"Flatten", "Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze"})
 ACT_TRANSPARENT = SHAPE_OPS | {"Relu", "MaxPool", "Pad", "Dropout"}
@@ -89,7 +97,8 @@ class Quantizer:
 
     @property
     def binary(self) -> bool:
-        return self.op == "BipolarQuant"
+        """A bipolar quantizer, or an adderflow binary layer's ±1 operand (``BIPOLAR``)."""
+        return self.op in ("BipolarQuant", "BIPOLAR")
 
     def label(self) -> str:
         """Bits as the table shows them: ``8``, ``u8`` (unsigned), ``bin`` (bipolar)."""
@@ -125,8 +134,10 @@ class ImportedLayer:
     notes: list[str] = field(default_factory=list)
     mults: int = 0
     adds: int = 0
+    xnors: int = 0
     energy_pj: float = 0.0
     counted: bool = False  # False when the cost model could not count it
+    hardware: str = "mult"  # binary | adder | mult: what the layer computes in hardware as is
 
     def decision(self) -> str:
         if self.eligible:
@@ -146,8 +157,10 @@ class ImportedLayer:
             "notes": list(self.notes),
             "mults": self.mults,
             "adds": self.adds,
+            "xnors": self.xnors,
             "energy_pj": self.energy_pj,
             "counted": self.counted,
+            "hardware": self.hardware,
         }
 
 
@@ -171,6 +184,11 @@ class ImportReport:
         return {
             "layers": len(self.layers),
             "eligible_layers": len(self.eligible),
+            **{
+                f"{kind}_layers": sum(layer.hardware == kind for layer in self.layers)
+                for kind in HARDWARE
+            },
+            "xnors": self.cost.total("xnor"),
             "mults": self.cost.total("mul"),
             "layer_mults": layer_mults,
             "eligible_mults": eligible_mults,
@@ -190,14 +208,15 @@ class ImportReport:
         }
 
     def format_table(self) -> str:
-        head = ("layer", "op", "weight", "output", "w bits", "a bits", "pow2", "mults")
-        head += ("energy", "adder path")
+        head = ("layer", "op", "hardware", "weight", "output", "w bits", "a bits", "pow2")
+        head += ("mults", "energy", "adder path")
         rows = [head]
         for layer in self.layers:
             rows.append(
                 (
                     layer.name,
                     layer.op,
+                    layer.hardware,
                     _dims(layer.weight_shape),
                     _dims(layer.output_shape),
                     layer.weight.label() if layer.weight else "float",
@@ -208,12 +227,15 @@ class ImportReport:
                     layer.decision(),
                 )
             )
-        lines = _align(rows, numeric={7, 8})
+        lines = _align(rows, numeric={8, 9})
         rule = "-" * max(len(line) for line in lines)
         t = self.totals()
         share = f" ({t['eligible_mults'] / t['mults']:.0%})" if t["mults"] else ""
         summary = [
             f"model: {self.model}",
+            f"in hardware: {t['binary_layers']} binary (XNOR + popcount), {t['adder_layers']} "
+            f"adder, {t['mult_layers']} multiplication layers"
+            + (f"; XNORs per image: {t['xnors']:,}" if t["xnors"] else ""),
             f"{t['eligible_layers']} of {t['layers']} layers can take the adder path; "
             f"multiplications per image: {t['mults']:,} in the model, {t['layer_mults']:,} in "
             f"its layers, {t['eligible_mults']:,}{share} in layers that can take the adder path",
@@ -440,6 +462,20 @@ def _constant(wrapper: ModelWrapper, name: str) -> bool:
     return False
 
 
+def _bipolar() -> Quantizer:
+    """An adderflow binary layer's operand: ±1 codes, one bit each."""
+    return Quantizer(
+        node="",
+        op="BIPOLAR",
+        bits=1,
+        signed=True,
+        scale=1.0,
+        scale_pow2=True,
+        per_channel=False,
+        zero_point_zero=True,
+    )
+
+
 def _annotated(wrapper: ModelWrapper, name: str) -> Quantizer | None:
     """An adderflow op's operand: integer codes whose width its datatype annotation gives."""
     datatype = wrapper.get_tensor_datatype(name)
@@ -562,7 +598,7 @@ def import_model(
     layers = []
     for index, node in enumerate(nodes):
         layer = _layer(wrapper, node, quantizers, strict, where)
-        if node.op_type not in ("AdderConv", "AdderGemm"):
+        if node.op_type not in ("AdderConv", "AdderGemm", "XnorConv", "XnorGemm"):
             if index == 0 and keep_first:
                 layer.reasons.append(f"first layer: {RULE_7}")
             elif index == len(nodes) - 1 and keep_last:
@@ -576,6 +612,7 @@ def import_model(
         if counted is not None:
             layer.counted = True
             layer.mults, layer.adds = counted.count("mul"), counted.count("add")
+            layer.xnors = counted.count("xnor")
             layer.energy_pj = counted.energy_pj
     return ImportReport(str(path), layers, cost, keep_first, keep_last)
 
@@ -598,8 +635,16 @@ def _layer(
         activation=None,
     )
     if node.domain == DOMAIN:  # adderflow's own IR: integer codes, power-of-two scales
+        if node.op_type in ("XnorConv", "XnorGemm"):  # ±1 codes, weights packed as bits
+            layer.hardware = "binary"
+            shape = node_attr(node, "weight_shape", None)
+            layer.weight_shape = tuple(int(d) for d in shape) if shape else None
+            layer.weight, layer.activation = _bipolar(), _bipolar()
+            layer.reasons.append("binary layer: XNOR + popcount on packed bits in hardware")
+            return layer
         layer.weight, layer.activation = _annotated(wrapper, w), _annotated(wrapper, x)
         if node.op_type.startswith("Adder"):
+            layer.hardware = "adder"
             layer.notes.append("already an adder layer")
         return layer
     found = {
@@ -613,6 +658,9 @@ def _layer(
     layer.activation = (
         quantizers[found["activation"].name] if found["activation"] is not None else None
     )
+    if layer.weight is not None and layer.activation is not None:
+        if layer.weight.binary and layer.activation.binary:
+            layer.hardware = "binary"  # both operands ±1: an XNOR layer as it stands
     layer.reasons += _structure(node, layer.weight_shape)
     if not _constant(wrapper, w):
         layer.reasons.append("no constant weight (a product of two activations)")

@@ -7,6 +7,11 @@ small standard subgraph that is exact on integer codes:
   exact in float32 up to 2**24, far above the contract's 16-bit codes), then cast back;
 - ``AdderConv``/``AdderGemm``: ``-ReduceSum(Abs(x - w))`` in int64;
 - ``IntConv``/``IntGemm``: int64 ``MatMul``;
+- ``XnorConv``/``XnorGemm``: the packed uint8 weight stays packed in the model and is
+  unpacked in the graph (integer ``Div``/``Mod`` by powers of two, ``2·bit − 1``), then
+  an int64 ``MatMul`` with the ±1 codes: ``Σ a·w = 2·popcount(xnor(a, w)) − K``, padded
+  taps 0 (they do not vote);
+- ``BinaryThreshold``: ``Where(acc·direction >= threshold, 1, -1)`` in int64;
 - ``Requant``: ``acc*M + B`` in int64, then float64 ``Mul`` by ``2**-s`` (exact),
   ``Round`` (half to even, as the contract), ``Clip``, cast back — exact because
   ``fixed.fit_requant`` keeps ``|acc*M + B| < 2**53``;
@@ -50,10 +55,11 @@ class _Lowering:
         return output
 
 
-def _windows(lw: _Lowering, node: onnx.NodeProto, x: str) -> tuple[str, int, int]:
+def _windows(
+    lw: _Lowering, node: onnx.NodeProto, x: str, weight_shape: tuple[int, ...]
+) -> tuple[str, int, int]:
     """``x`` as ``[N, Ho*Wo, K]`` int64 patches (K in C-major weight order)."""
-    w = lw.inits[node.input[1]]
-    _, c, kh, kw = w.shape
+    _, c, kh, kw = weight_shape
     k = c * kh * kw
     onehot = np.zeros((k, c, kh, kw), dtype=np.float32)
     onehot.reshape(k, k)[np.arange(k), np.arange(k)] = 1.0
@@ -94,30 +100,91 @@ def _mul_core(lw: _Lowering, name: str, rows: str, weight: np.ndarray) -> str:
     )
 
 
+def _unpacked_weight(lw: _Lowering, node: onnx.NodeProto, shape: tuple[int, ...]) -> str:
+    """A binary layer's packed uint8 weight ``[O, B]`` unpacked in the graph to the int64
+    ±1 matrix ``[K, O]``: bit ``j`` of a byte is ``(byte / 2**j) mod 2`` (integer ``Div``,
+    ``Mod``), least significant first, the tail past ``K`` sliced off, then ``2·bit − 1``."""
+    name = node.name
+    out, terms = shape[0], int(np.prod(shape[1:]))
+    nbytes = lw.inits[node.input[1]].shape[1]
+    as_int = lw.add("Cast", [node.input[1]], f"{name}__wbytes", to=TensorProto.INT64)
+    column = lw.add("Unsqueeze", [as_int, lw.const(f"{name}__wax", np.array([2]))], f"{name}__wcol")
+    powers = lw.const(f"{name}__wpow", (2 ** np.arange(8)).astype(np.int64))
+    shifted = lw.add("Div", [column, powers], f"{name}__wshift")
+    bits = lw.add("Mod", [shifted, lw.const(f"{name}__two", np.int64(2))], f"{name}__wbits")
+    wshape = lw.const(f"{name}__wshape", np.array([out, nbytes * 8]))
+    flat = lw.add("Reshape", [bits, wshape], f"{name}__wflat")
+    used = lw.add(
+        "Slice",
+        [
+            flat,
+            lw.const(f"{name}__wstart", np.array([0])),
+            lw.const(f"{name}__wend", np.array([terms])),
+            lw.const(f"{name}__waxis", np.array([1])),
+        ],
+        f"{name}__wused",
+    )
+    doubled = lw.add("Mul", [used, lw.const(f"{name}__w2", np.int64(2))], f"{name}__wdouble")
+    codes = lw.add("Sub", [doubled, lw.const(f"{name}__w1", np.int64(1))], f"{name}__wcodes")
+    return lw.add("Transpose", [codes], f"{name}__wt", perm=[1, 0])
+
+
 def _accumulate(lw: _Lowering, node: onnx.NodeProto) -> None:
-    weight = lw.inits[node.input[1]]
-    core = _adder_core if node.op_type.startswith("Adder") else _mul_core
     out = node.output[0]
-    if node.op_type in ("AdderGemm", "IntGemm"):
+    if node.op_type.startswith("Xnor"):
+        # ±1 codes: Σ a·w = 2·popcount(xnor(a, w)) − K; padded taps are 0 and add nothing.
+        shape = tuple(int(d) for d in node_attr(node, "weight_shape"))
+        weight_t = _unpacked_weight(lw, node, shape)
+
+        def core(rows: str) -> str:
+            return lw.add("MatMul", [rows, weight_t], f"{node.name}__mm")
+
+    else:
+        weight = lw.inits[node.input[1]]
+        shape = weight.shape
+        flat = weight.reshape(weight.shape[0], -1)
+        kernel = _adder_core if node.op_type.startswith("Adder") else _mul_core
+
+        def core(rows: str) -> str:
+            return kernel(lw, node.name, rows, flat)
+
+    if node.op_type.endswith("Gemm"):
         lw.nodes.append(
-            helper.make_node(
-                "Identity",
-                [core(lw, node.name, node.input[0], weight)],
-                [out],
-                name=f"{node.name}__out",
-            )
+            helper.make_node("Identity", [core(node.input[0])], [out], name=f"{node.name}__out")
         )
         return
-    rows, ho, wo = _windows(lw, node, node.input[0])
-    flat = weight.reshape(weight.shape[0], -1)
-    y = core(lw, node.name, rows, flat)  # N, L, O
+    rows, ho, wo = _windows(lw, node, node.input[0], shape)
+    y = core(rows)  # N, L, O
     nlo = lw.add("Transpose", [y], f"{node.name}__nol", perm=[0, 2, 1])
     lw.nodes.append(
         helper.make_node(
             "Reshape",
-            [nlo, lw.const(f"{node.name}__shape4", np.array([0, flat.shape[0], ho, wo]))],
+            [nlo, lw.const(f"{node.name}__shape4", np.array([0, shape[0], ho, wo]))],
             [out],
             name=f"{node.name}__out",
+        )
+    )
+
+
+def _binary_threshold(lw: _Lowering, node: onnx.NodeProto) -> None:
+    """``Where(acc·direction >= threshold, 1, -1)`` in int64 (``GreaterOrEqual``, opset 12)."""
+    acc, threshold, direction = node.input
+    name = node.name
+    rank = len(lw.shapes[node.output[0]])
+    t = lw.inits[threshold].astype(np.int64).reshape(-1, *([1] * (rank - 2)))
+    d = lw.inits[direction].astype(np.int64).reshape(-1, *([1] * (rank - 2)))
+    signed = lw.add("Mul", [acc, lw.const(f"{name}__d", d)], f"{name}__signed")
+    above = lw.add("GreaterOrEqual", [signed, lw.const(f"{name}__t", t)], f"{name}__ge")
+    lw.nodes.append(
+        helper.make_node(
+            "Where",
+            [
+                above,
+                lw.const(f"{name}__plus", np.int64(1)),
+                lw.const(f"{name}__minus", np.int64(-1)),
+            ],
+            [node.output[0]],
+            name=f"{name}__out",
         )
     )
 
@@ -202,8 +269,11 @@ def _quant(lw: _Lowering, node: onnx.NodeProto) -> None:
 _LOWER = {
     "AdderConv": _accumulate,
     "IntConv": _accumulate,
+    "XnorConv": _accumulate,
     "AdderGemm": _accumulate,
     "IntGemm": _accumulate,
+    "XnorGemm": _accumulate,
+    "BinaryThreshold": _binary_threshold,
     "Requant": _requant,
     "IntMaxPool": _max_pool,
 }

@@ -45,8 +45,11 @@ def standard_flow() -> list[GraphPass]:
         lower_pass("Quant"),
         lower_pass("AdderConv"),
         lower_pass("IntConv"),
+        lower_pass("XnorConv"),
         lower_pass("AdderGemm"),
         lower_pass("IntGemm"),
+        lower_pass("XnorGemm"),
+        lower_pass("BinaryThreshold"),
         lower_pass("IntMaxPool"),
         lower_pass("Requant"),
     ]

@@ -4,7 +4,10 @@ The graph takes the float image, quantizes it with a standard QONNX ``Quant`` no
 the dequantized values into int64 codes (``Mul`` by ``2**f`` is exact, then ``Cast``), and
 from there every tensor is an int64 code tensor produced by ``adderflow``-domain ops:
 ``AdderConv``/``IntConv``/``AdderGemm``/``IntGemm`` accumulate, ``Requant`` folds batch
-norm, bias and ReLU, ``IntMaxPool`` pools, and a standard ``Flatten`` reshapes.
+norm, bias and ReLU, ``IntMaxPool`` pools, and a standard ``Flatten`` reshapes. Binary
+layers (``XnorConv``/``XnorGemm``) read ±1 codes (datatype ``BIPOLAR``) with weights
+packed as bits (a uint8 initializer, logical shape in ``weight_shape``), and the layer
+feeding them ends in a ``BinaryThreshold`` (batch norm + sign) instead of a ``Requant``.
 
 Tensor names are ``<layer>_acc`` and ``<layer>_out`` so backends compare layer by layer.
 """
@@ -18,6 +21,7 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
 import adderflow
+from adderflow.fixed import BipolarType, pack_bits, signed_bits
 from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
 from adderflow.sim.ops import DOMAIN
 from adderflow.sim.ops.base import conv_output_shape
@@ -82,23 +86,47 @@ def _add_input(g: _Graph, net: QuantizedNetwork) -> str:
     return "input_codes"
 
 
+_OPS = {
+    (True, "adder"): "AdderConv",
+    (True, "mul"): "IntConv",
+    (True, "xnor"): "XnorConv",
+    (False, "adder"): "AdderGemm",
+    (False, "mul"): "IntGemm",
+    (False, "xnor"): "XnorGemm",
+}
+
+
+def _datatype(t) -> str:
+    return "BIPOLAR" if isinstance(t, BipolarType) else f"INT{t.bits}"
+
+
+def _add_weight(g: _Graph, layer: ComputeLayer) -> tuple[str, dict]:
+    """The weight initializer (packed bits for a binary layer) and attributes it implies."""
+    name = f"{layer.name}_weight"
+    if layer.kind == "xnor":
+        g.init(name, pack_bits(layer.weight))
+        g.datatypes[name] = "UINT8"  # 8 weight bits a byte; the logical shape is an attribute
+        return name, {"weight_shape": list(layer.weight.shape)}
+    g.init(name, layer.weight.astype(np.int64))
+    g.datatypes[name] = f"INT{layer.w_type.bits}"
+    return name, {}
+
+
 def _add_compute(g: _Graph, layer: ComputeLayer, x: str, shape: tuple) -> tuple[str, tuple]:
     name = layer.name
-    weight = g.init(f"{name}_weight", layer.weight.astype(np.int64))
-    g.datatypes[weight] = f"INT{layer.w_type.bits}"
+    weight, attrs = _add_weight(g, layer)
+    op = _OPS[layer.is_conv, layer.kind]
     if layer.is_conv:
-        op = "AdderConv" if layer.kind == "adder" else "IntConv"
         out_shape = conv_output_shape((1, *shape), layer.weight.shape, layer.strides, layer.pads)[
             1:
         ]
-        attrs = {
-            "kernel_shape": list(layer.weight.shape[2:]),
-            "strides": list(layer.strides),
-            "pads": list(layer.pads),
-        }
+        attrs.update(
+            kernel_shape=list(layer.weight.shape[2:]),
+            strides=list(layer.strides),
+            pads=list(layer.pads),
+        )
     else:
-        op = "AdderGemm" if layer.kind == "adder" else "IntGemm"
-        out_shape, attrs = (layer.weight.shape[0],), {}
+        out_shape = (layer.weight.shape[0],)
     g.nodes.append(
         helper.make_node(
             op,
@@ -111,7 +139,17 @@ def _add_compute(g: _Graph, layer: ComputeLayer, x: str, shape: tuple) -> tuple[
         )
     )
     g.tensor(f"{name}_acc", out_shape, layer.acc_bits)
-    rq = layer.requant
+    if layer.thresholded:
+        _add_threshold(g, layer)
+    else:
+        _add_requant(g, layer)
+    g.tensor(f"{name}_out", out_shape, None)
+    g.datatypes[f"{name}_out"] = _datatype(layer.out_type)
+    return f"{name}_out", out_shape
+
+
+def _add_requant(g: _Graph, layer: ComputeLayer) -> None:
+    name, rq = layer.name, layer.requant
     g.nodes.append(
         helper.make_node(
             "Requant",
@@ -128,11 +166,27 @@ def _add_compute(g: _Graph, layer: ComputeLayer, x: str, shape: tuple) -> tuple[
             relu=int(layer.relu),
         )
     )
-    g.tensor(f"{name}_out", out_shape, layer.out_type.bits)
-    return f"{name}_out", out_shape
 
 
-def _add_pool(g: _Graph, layer: PoolLayer, x: str, shape: tuple, bits: int):
+def _add_threshold(g: _Graph, layer: ComputeLayer) -> None:
+    """Batch norm + sign as one integer threshold per channel (DESIGN.md rule 6)."""
+    name, th = layer.name, layer.requant
+    threshold = g.init(f"{name}_threshold", th.threshold.astype(np.int64))
+    direction = g.init(f"{name}_direction", th.direction.astype(np.int64))
+    g.datatypes[threshold] = f"INT{signed_bits(int(np.abs(th.threshold).max(initial=0)))}"
+    g.datatypes[direction] = "BIPOLAR"
+    g.nodes.append(
+        helper.make_node(
+            "BinaryThreshold",
+            [f"{name}_acc", threshold, direction],
+            [f"{name}_out"],
+            domain=DOMAIN,
+            name=f"{name}_threshold",
+        )
+    )
+
+
+def _add_pool(g: _Graph, layer: PoolLayer, x: str, shape: tuple, datatype: str):
     c, h, w = shape
     out_shape = (
         c,
@@ -148,32 +202,39 @@ def _add_pool(g: _Graph, layer: PoolLayer, x: str, shape: tuple, bits: int):
             name=layer.name,
             kernel_shape=list(layer.kernel),
             strides=list(layer.strides),
-            out_bits=bits,
+            out_bits=_bits(datatype),
         )
     )
-    g.tensor(f"{layer.name}_out", out_shape, bits)
+    g.tensor(f"{layer.name}_out", out_shape, None)
+    g.datatypes[f"{layer.name}_out"] = datatype
     return f"{layer.name}_out", out_shape
 
 
-def _add_flatten(g: _Graph, layer: FlattenLayer, x: str, shape: tuple, bits: int):
+def _add_flatten(g: _Graph, layer: FlattenLayer, x: str, shape: tuple, datatype: str):
     out_shape = (int(np.prod(shape)),)
     g.nodes.append(helper.make_node("Flatten", [x], [f"{layer.name}_out"], axis=1, name=layer.name))
-    g.tensor(f"{layer.name}_out", out_shape, bits)
+    g.tensor(f"{layer.name}_out", out_shape, None)
+    g.datatypes[f"{layer.name}_out"] = datatype
     return f"{layer.name}_out", out_shape
+
+
+def _bits(datatype: str) -> int:
+    """``out_bits`` of a pool over tensors of ``datatype``: ±1 codes fit 2 signed bits."""
+    return 2 if datatype == "BIPOLAR" else int(datatype[3:])
 
 
 def build_qonnx(net: QuantizedNetwork, batch: int = 1) -> onnx.ModelProto:
     """The QONNX model of ``net`` for a fixed batch size (qonnx needs static shapes)."""
     g = _Graph(batch)
-    x, shape, bits = _add_input(g, net), net.input_shape, net.input_type.bits
+    x, shape, datatype = _add_input(g, net), net.input_shape, _datatype(net.input_type)
     for layer in net.layers:
         if isinstance(layer, ComputeLayer):
             x, shape = _add_compute(g, layer, x, shape)
-            bits = layer.out_type.bits
+            datatype = _datatype(layer.out_type)
         elif isinstance(layer, PoolLayer):
-            x, shape = _add_pool(g, layer, x, shape, bits)
+            x, shape = _add_pool(g, layer, x, shape, datatype)
         else:
-            x, shape = _add_flatten(g, layer, x, shape, bits)
+            x, shape = _add_flatten(g, layer, x, shape, datatype)
     inp = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [batch, *net.input_shape])
     infos = [vi for vi in g.infos if vi.name != x]
     out = next(vi for vi in g.infos if vi.name == x)

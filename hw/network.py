@@ -137,6 +137,22 @@ class Folding:
 # ---- reading the IR ------------------------------------------------------------------
 
 
+def refuse_binary(model: onnx.ModelProto) -> None:
+    """Binary layers (``XnorConv``/``XnorGemm``) have no RTL processing element yet: refuse
+    the model naming the first one, before anything else is read."""
+    from adderflow.sim.ops import BINARY_OPS, DOMAIN
+
+    binary = [n for n in model.graph.node if n.domain == DOMAIN and n.op_type in BINARY_OPS]
+    if binary:
+        # Name a binary layer itself where there is one, not the threshold that feeds it.
+        node = min(binary, key=lambda n: n.op_type == "BinaryThreshold")
+        raise ConfigError(
+            f"layer '{node.name}' ({node.op_type}) is binary: the RTL network generator does "
+            "not map binary layers (packed weights, masked padding, threshold unit) yet "
+            "(DESIGN.md rule 6); the model runs on the NumPy reference, qonnx and onnxruntime"
+        )
+
+
 def _initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
@@ -161,6 +177,7 @@ def _weight_bits(w: np.ndarray) -> int:
 
 def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, int], int]:
     """The IR as layers, plus the input frame ``(C, H, W)`` and the input code width."""
+    refuse_binary(model)
     inits = _initializers(model)
     props = {p.key: p.value for p in model.metadata_props}
     if "adderflow.input_bits" not in props:

@@ -19,8 +19,9 @@ Three views: ``as_ann`` counts the graph as it is; ``as_cnn`` counts every ``Add
 ``AdderGemm`` as its multiplier twin ``IntConv`` / ``IntGemm`` (accumulator width from
 ``fixed.mul_acc_bits``); ``as_bnn`` counts every accumulating layer between the first and
 the last as XNOR + popcount on bits (DESIGN.md rules 6 and 7), the requantizers feeding
-them as sign thresholds. Binary custom ops are not in the IR yet: until they have a rule
-here they are listed as uncounted, like any unknown op.
+them as sign thresholds. The IR's own binary layers (``XnorConv`` / ``XnorGemm``: packed
+1-bit weights, ±1 inputs) are XNOR + popcount in every view, and a ``BinaryThreshold`` is
+one comparison per element.
 
 Memory is compulsory traffic: each counted node reads its weights and activation inputs
 once and writes its outputs once (perfect reuse inside a node, no fusion across nodes).
@@ -58,8 +59,13 @@ VIEWS = ("ann", "cnn", "bnn")
 TABLE_KINDS = ("add", "mul", "cmp", "abs", "xnor")
 DEFAULT_MEMORY = "sram_32kb"
 # Ops whose arithmetic is the multiply- or adder-accumulate the papers count.
-MAC_OPS = frozenset({"Conv", "Gemm", "MatMul", "AdderConv", "AdderGemm", "IntConv", "IntGemm"})
+MAC_OPS = frozenset(
+    {"Conv", "Gemm", "MatMul", "AdderConv", "AdderGemm", "IntConv", "IntGemm", "XnorConv"}
+    | {"XnorGemm"}
+)
 TWIN = {"AdderConv": "IntConv", "AdderGemm": "IntGemm"}
+# The IR's binary layers: already XNOR + popcount, in every view.
+XNOR_OPS = ("XnorConv", "XnorGemm")
 # The BNN view's name for a binarized accumulating layer.
 XNOR_TWIN = {
     "Conv": "XnorConv",
@@ -252,6 +258,14 @@ def _matmul_terms(node: onnx.NodeProto, g: _Graph) -> tuple[int, int]:
     return g.numel(node.output[0]), g.shape(node.input[0])[-1]
 
 
+def _packed_terms(node: onnx.NodeProto, g: _Graph) -> tuple[int, int]:
+    """XnorConv/XnorGemm: the weight is packed bits; its logical shape is ``weight_shape``."""
+    shape = node_attr(node, "weight_shape", None)
+    if not shape:
+        raise _ShapeUnknown(node.input[1])
+    return g.numel(node.output[0]), int(np.prod(shape[1:]))
+
+
 _TERMS = {
     "Conv": _window_terms,
     "AdderConv": _window_terms,
@@ -260,6 +274,8 @@ _TERMS = {
     "IntGemm": _dense_terms,
     "Gemm": _gemm_terms,
     "MatMul": _matmul_terms,
+    "XnorConv": _packed_terms,
+    "XnorGemm": _packed_terms,
 }
 
 
@@ -353,11 +369,30 @@ def _free(node: onnx.NodeProto, g: _Graph, op_type: str) -> Ops:
     return {}
 
 
+def _xnor_layer(node: onnx.NodeProto, g: _Graph, op_type: str) -> Ops:
+    """An IR binary layer (DESIGN.md rule 6): per term 1 XNOR + 1 popcount input bit (int1);
+    per output 1 add at the accumulator width for ``2·popcount − K`` (the doubling is a
+    shift; ``K`` is the count of taps that vote, fewer at a padded border)."""
+    outputs, k = _packed_terms(node, g)
+    acc = f"int{node_attr(node, 'out_bits', None) or int(k).bit_length() + 1}"
+    terms = outputs * k
+    return _ops(("xnor", "int1", terms), ("popcount", "int1", terms), ("add", acc, outputs))
+
+
+def _binary_threshold(node: onnx.NodeProto, g: _Graph, op_type: str) -> Ops:
+    """An IR ``BinaryThreshold``: 1 comparison per element at the accumulator's width (the
+    direction flips the comparison, it costs nothing)."""
+    return _ops(("cmp", g.natural_width(node.input[0]), g.numel(node.output[0])))
+
+
 _ADDERFLOW_RULES = {
     "AdderConv": _mac,
     "AdderGemm": _mac,
     "IntConv": _mac,
     "IntGemm": _mac,
+    "XnorConv": _xnor_layer,
+    "XnorGemm": _xnor_layer,
+    "BinaryThreshold": _binary_threshold,
     "Requant": _requant,
     "IntMaxPool": _max_pool,
 }
@@ -393,7 +428,7 @@ def _threshold(node: onnx.NodeProto, g: _Graph, op_type: str) -> Ops:
 
 
 # Rules whose operations are integer by construction: a precision override leaves them be.
-_BIT_RULES = (_xnor, _threshold)
+_BIT_RULES = (_xnor, _threshold, _xnor_layer, _binary_threshold)
 
 
 def _rule(node: onnx.NodeProto):
@@ -427,7 +462,7 @@ class _BnnPlan:
 
 def _accumulating(node: onnx.NodeProto) -> bool:
     if node.domain == ADDERFLOW_DOMAIN:
-        return node.op_type in TWIN or node.op_type in TWIN.values()
+        return node.op_type in (*TWIN, *TWIN.values(), *XNOR_OPS)
     return node.domain in STANDARD_DOMAINS and node.op_type in ("Conv", "Gemm", "MatMul")
 
 
@@ -453,6 +488,8 @@ def _bnn_plan(model: onnx.ModelProto, g: _Graph) -> _BnnPlan:
     widths: dict[str, str] = {}
     binary, thresholds = set(), set()
     for node in layers[1:-1]:
+        if node.domain == ADDERFLOW_DOMAIN and node.op_type in XNOR_OPS:
+            continue  # already binary: counted by its own rule, its input already thresholded
         try:
             _, k = _TERMS[node.op_type](node, g)
         except _ShapeUnknown:

@@ -16,9 +16,16 @@ from onnx import numpy_helper
 from qonnx.custom_op.general.quant import quant
 
 from adderflow.errors import ModelFormatError, QuantizationError
-from adderflow.fixed import MAX_PRODUCT_BITS, MAX_SHIFT, MIN_BITS, check_bits
+from adderflow.fixed import (
+    MAX_PRODUCT_BITS,
+    MAX_SHIFT,
+    MIN_BITS,
+    check_bits,
+    unpack_bits,
+    xnor_acc_bits,
+)
 from adderflow.sim.onnx_io import node_attr, node_label, read_onnx
-from adderflow.sim.ops import DOMAIN, OPS
+from adderflow.sim.ops import BINARY_LAYERS, DOMAIN, OPS
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 
@@ -72,11 +79,18 @@ def check_contract(model: onnx.ModelProto) -> None:
     }
     # activation tensor -> (bits, the node that set them)
     widths: dict[str, tuple[int, str]] = {}
+    bipolar: set[str] = set()  # tensors of ±1 codes (a BinaryThreshold's, pooled, flattened)
     for node in model.graph.node:
         label = f"node '{node_label(node)}'"
         if node.domain == DOMAIN:
-            _check_custom(node, label, consts, datatypes, widths)
+            _check_custom(node, label, consts, datatypes, widths, bipolar)
+            if node.op_type == "BinaryThreshold":
+                widths[node.output[0]] = (2, node_label(node))  # a ±1 code fits 2 signed bits
+                bipolar.add(node.output[0])
+                continue
             widths[node.output[0]] = (node_attr(node, "out_bits"), node_label(node))
+            if node.op_type == "IntMaxPool" and node.input and node.input[0] in bipolar:
+                bipolar.add(node.output[0])
         elif node.op_type == "Quant":
             widths[node.output[0]] = (_check_quant(node, label, consts), node_label(node))
         elif node.op_type == "Mul":
@@ -88,6 +102,8 @@ def check_contract(model: onnx.ModelProto) -> None:
                 )
         if node.domain != DOMAIN and node.input and node.input[0] in widths:
             widths[node.output[0]] = widths[node.input[0]]  # Mul by 2**f, Cast, Flatten
+            if node.op_type == "Flatten" and node.input[0] in bipolar:
+                bipolar.add(node.output[0])
 
 
 def power_of_two(value: np.ndarray) -> bool:
@@ -131,8 +147,13 @@ def _check_quant(node, label: str, consts: dict) -> int:
 _ACCUMULATING = ("AdderConv", "AdderGemm", "IntConv", "IntGemm")
 
 
-def _check_custom(node, label: str, consts: dict, datatypes: dict, widths: dict) -> None:
+def _check_custom(
+    node, label: str, consts: dict, datatypes: dict, widths: dict, bipolar: set
+) -> None:
     op = node.op_type
+    if op == "BinaryThreshold":
+        _check_threshold(node, label, consts)
+        return
     out_bits = node_attr(node, "out_bits")
     if isinstance(out_bits, bool) or not isinstance(out_bits, int):
         raise QuantizationError(f"{label} ({op}): out_bits must be an integer, got {out_bits!r}")
@@ -144,6 +165,9 @@ def _check_custom(node, label: str, consts: dict, datatypes: dict, widths: dict)
         shift = node_attr(node, "shift")
         if not 0 <= shift <= MAX_SHIFT:
             raise QuantizationError(f"{label} (Requant): shift {shift} is outside 0..{MAX_SHIFT}")
+    if op in BINARY_LAYERS and len(node.input) >= 2:
+        _check_binary_layer(node, label, consts, widths, bipolar, out_bits)
+        return
     if op not in _ACCUMULATING or len(node.input) < 2:
         return  # a wrong input count is verify_node's error, raised when the op runs
     x, weight = node.input[:2]
@@ -159,6 +183,58 @@ def _check_custom(node, label: str, consts: dict, datatypes: dict, widths: dict)
             raise QuantizationError(
                 f"{label} ({op}): weight '{weight}' has values outside {datatype}"
             )
+
+
+def _check_binary_layer(
+    node, label: str, consts: dict, widths: dict, bipolar: set, out_bits: int
+) -> None:
+    """A binary layer reads ±1 codes, has packed-bit weights matching ``weight_shape``, and
+    an accumulator wide enough for ``|2·popcount − K| <= K`` (DESIGN.md rule 6)."""
+    op = node.op_type
+    x, weight = node.input[:2]
+    if x not in bipolar:
+        source = f" (set by node '{widths[x][1]}')" if x in widths else ""
+        raise QuantizationError(
+            f"{label} ({op}): input '{x}'{source} is not ±1 codes; a binary layer reads the "
+            "output of a BinaryThreshold (through pooling or flattening only)"
+        )
+    shape = tuple(int(d) for d in node_attr(node, "weight_shape"))
+    rank = 4 if op == "XnorConv" else 2
+    if len(shape) != rank or min(shape, default=0) < 1:
+        raise ModelFormatError(f"{label} ({op}): weight_shape {list(shape)} is not of rank {rank}")
+    if weight not in consts:
+        raise ModelFormatError(f"{label} ({op}): packed weight '{weight}' is not an initializer")
+    try:
+        unpack_bits(consts[weight], shape)
+    except QuantizationError as exc:
+        raise ModelFormatError(f"{label} ({op}): weight '{weight}': {exc}") from exc
+    terms = int(np.prod(shape[1:]))
+    if out_bits < xnor_acc_bits(terms):
+        raise QuantizationError(
+            f"{label} ({op}): out_bits {out_bits} cannot hold accumulators up to ±{terms} "
+            f"(needs {xnor_acc_bits(terms)})"
+        )
+
+
+def _check_threshold(node, label: str, consts: dict) -> None:
+    """Thresholds and directions are integer initializers, one per channel; directions ±1."""
+    if len(node.input) != 3:
+        return  # verify_node's error, raised when the op runs
+    threshold = _const(node, label, consts, 1, "threshold")
+    direction = _const(node, label, consts, 2, "direction")
+    for what, value in (("threshold", threshold), ("direction", direction)):
+        if value.dtype.kind not in "iu" or value.ndim != 1:
+            raise ModelFormatError(
+                f"{label} (BinaryThreshold): {what} must be a 1-D integer initializer, got "
+                f"{value.dtype} {list(value.shape)}"
+            )
+    if threshold.shape != direction.shape:
+        raise ModelFormatError(
+            f"{label} (BinaryThreshold): {threshold.size} thresholds but {direction.size} "
+            "directions"
+        )
+    if not np.all((direction == 1) | (direction == -1)):
+        raise QuantizationError(f"{label} (BinaryThreshold): directions must be +1 or -1")
 
 
 def _quant(node, ins):
@@ -216,13 +292,21 @@ def run_qonnx(model: onnx.ModelProto, image: np.ndarray) -> dict[str, np.ndarray
 
 
 def with_batch_size(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
-    """A copy of ``model`` whose inputs, outputs and intermediate tensors have ``batch`` rows."""
+    """A copy of ``model`` whose inputs, outputs and intermediate tensors have ``batch`` rows.
+
+    Only tensors computed from the graph input change: a tensor computed from constants
+    alone (a packed weight unpacked in a lowered graph) keeps its shape.
+    """
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     graph = copy.graph
     constants = {t.name for t in graph.initializer}
+    dynamic = {vi.name for vi in graph.input if vi.name not in constants}
+    for node in graph.node:
+        if any(name in dynamic for name in node.input):
+            dynamic.update(node.output)
     for vi in [*graph.input, *graph.output, *graph.value_info]:
-        if vi.name not in constants:
+        if vi.name in dynamic:
             vi.type.tensor_type.shape.dim[0].dim_value = batch
     return copy
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from adderflow.fixed import FixedType, requantize
+from adderflow.fixed import FixedType, binarize, requantize
 
 
 def _as_codes(a: np.ndarray) -> np.ndarray:
@@ -85,3 +85,76 @@ def requant(acc, multiplier, bias, shift: int, out_bits: int, relu: bool) -> np.
     """Per-channel requantization to ``out_bits`` codes; the rule is ``fixed.requantize``."""
     # The output fraction is irrelevant to the integer rule; only the width matters here.
     return requantize(acc, multiplier, bias, shift, FixedType(out_bits, 0), relu=relu)
+
+
+# --- binary layers (DESIGN.md rule 6) ---------------------------------------------------
+
+# Ones in each byte value: a popcount is a table lookup per byte, summed.
+POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+
+
+def _bipolar(x: np.ndarray) -> np.ndarray:
+    x = _as_codes(x)
+    if not np.all((x == 1) | (x == -1)):
+        raise ValueError("binary layer received codes other than -1 and +1")
+    return x
+
+
+def _check_packed(packed: np.ndarray, out: int, terms: int) -> np.ndarray:
+    packed = np.asarray(packed)
+    if packed.dtype != np.uint8 or packed.shape != (out, (terms + 7) // 8):
+        raise ValueError(
+            f"packed weight must be uint8 [{out}, {(terms + 7) // 8}], "
+            f"got {packed.dtype} {list(packed.shape)}"
+        )
+    return packed
+
+
+def _xnor_rows(rows: np.ndarray, packed: np.ndarray) -> np.ndarray:
+    """``rows [M, K]`` of codes -1/+1, or 0 for a padded tap, against packed weight rows.
+
+    Bit level: the inputs are packed like the weights (1 for +1), a second bit vector
+    marks the taps that vote (not padding); per output ``2·popcount(xnor(a, w) & valid) −
+    popcount(valid)``, which is ``Σ a·w`` over the voting taps.
+    """
+    a = np.packbits(rows > 0, axis=-1, bitorder="little")
+    valid = np.packbits(rows != 0, axis=-1, bitorder="little")
+    votes = POPCOUNT[valid].sum(axis=-1)
+    out = np.empty((rows.shape[0], packed.shape[0]), dtype=np.int64)
+    for o in range(packed.shape[0]):
+        agree = ~(a ^ packed[o]) & valid  # xnor, padded taps and tail bits masked out
+        out[:, o] = 2 * POPCOUNT[agree].sum(axis=-1) - votes
+    return out
+
+
+def xnor_gemm(x: np.ndarray, packed: np.ndarray, weight_shape=None) -> np.ndarray:
+    """``acc[n, o] = 2·popcount(xnor(x[n], w[o])) − K`` for ±1 codes ``x [N, K]``.
+
+    ``packed`` is ``fixed.pack_bits`` of the ±1 weight of logical ``weight_shape``
+    ``[O, K]`` (default: as many rows as ``packed``, ``K`` from ``x``).
+    """
+    x = _bipolar(x)
+    out, terms = weight_shape if weight_shape is not None else (len(packed), x.shape[1])
+    if x.shape[1] != terms:
+        raise ValueError(f"binary dense layer: input has {x.shape[1]} terms, weight {terms}")
+    return _xnor_rows(x, _check_packed(packed, int(out), int(terms)))
+
+
+def xnor_conv(x, packed, weight_shape, strides=(1, 1), pads=(0, 0, 0, 0)) -> np.ndarray:
+    """Binary convolution of ±1 codes with packed ±1 weights of logical ``weight_shape``.
+
+    Zero padding does not vote: a padded tap is masked out of the popcount, so each output
+    is ``Σ a·w`` over the taps inside the image (as ``BinaryConv2d`` trains: its padding
+    is a 0 that multiplies to nothing).
+    """
+    x = _bipolar(x)
+    out_ch, _, kh, kw = (int(d) for d in weight_shape)
+    cols = patches(x, (kh, kw), strides, pads)
+    n, ho, wo, k = cols.shape
+    acc = _xnor_rows(cols.reshape(n * ho * wo, k), _check_packed(packed, out_ch, k))
+    return acc.reshape(n, ho, wo, out_ch).transpose(0, 3, 1, 2)
+
+
+def binary_threshold(acc, threshold, direction) -> np.ndarray:
+    """Batch norm + sign folded: ``+1 if direction·acc >= threshold else -1`` per channel."""
+    return binarize(_as_codes(acc), _as_codes(threshold), _as_codes(direction))

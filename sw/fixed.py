@@ -7,12 +7,15 @@ nothing here goes through floating point once values are integer codes.
 - ``fixed<b, f>``: signed two's complement code ``q`` with value ``q * 2**-f``.
 - Rounding is round-half-to-even; overflow on requantization saturates.
 - Accumulator widths are derived from bounds, never guessed.
+- Binary layers (rule 6): codes ``{-1, +1}``, weights packed as bits, ``2·popcount(xnor) −
+  K`` accumulators, batch norm + sign folded into integer thresholds.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -233,3 +236,129 @@ def _product_bits(acc_bits: int, multiplier: np.ndarray, bias: np.ndarray) -> in
     m_max = int(np.max(np.abs(multiplier), initial=0))
     b_max = int(np.max(np.abs(bias), initial=0))
     return signed_bits((1 << (acc_bits - 1)) * m_max + b_max)
+
+
+# --- binary layers (DESIGN.md rule 6) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BipolarType:
+    """Binary codes ``{-1, +1}`` (DESIGN.md rule 6), stored as one bit each: 1 for +1.
+
+    In the IR's int64 tensors a bipolar value is the code -1 or +1 itself; only packed
+    weights are bits (``pack_bits``). ``bits`` is the storage width, not a signed width.
+    """
+
+    bits: int = 1
+    frac: int = 0
+
+    @property
+    def qmin(self) -> int:
+        return -1
+
+    @property
+    def qmax(self) -> int:
+        return 1
+
+    @property
+    def scale(self) -> float:
+        return 1.0
+
+    def __str__(self) -> str:
+        return "bipolar"
+
+
+BIPOLAR = BipolarType()
+
+
+def xnor_acc_bits(terms: int) -> int:
+    """Accumulator width of a binary layer: ``|2·popcount − K| <= K`` needs ``signed_bits(K)``."""
+    if terms < 1:
+        raise ValueError(f"term count must be positive, got {terms}")
+    return signed_bits(terms)
+
+
+def pack_bits(codes: np.ndarray) -> np.ndarray:
+    """±1 codes ``[O, ...]`` → uint8 ``[O, ceil(K/8)]`` with ``K = prod(shape[1:])``.
+
+    Row ``o`` holds ``codes[o]`` flattened in C order (``c, ky, kx`` for a conv weight);
+    term ``k`` is bit ``k % 8`` (least significant first) of byte ``k // 8``; 1 is +1 and
+    0 is -1. The tail bits of the last byte are 0.
+    """
+    codes = np.asarray(codes)
+    if codes.ndim < 2 or codes.size == 0:
+        raise QuantizationError(
+            f"packed weights need a non-empty [O, ...] array, got {list(codes.shape)}"
+        )
+    if not np.all((codes == 1) | (codes == -1)):
+        raise QuantizationError("binary weights must be codes -1 or +1")
+    flat = (codes.reshape(codes.shape[0], -1) > 0).astype(np.uint8)
+    return np.packbits(flat, axis=1, bitorder="little")
+
+
+def unpack_bits(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Inverse of ``pack_bits``: int64 ±1 codes of ``shape`` (tail bits must be 0)."""
+    packed = np.asarray(packed)
+    out, terms = int(shape[0]), int(np.prod(shape[1:]))
+    if packed.dtype != np.uint8 or packed.shape != (out, (terms + 7) // 8):
+        raise QuantizationError(
+            f"packed weights must be uint8 [{out}, {(terms + 7) // 8}] for shape {list(shape)}, "
+            f"got {packed.dtype} {list(packed.shape)}"
+        )
+    bits = np.unpackbits(packed, axis=1, bitorder="little")
+    if np.any(bits[:, terms:]):
+        raise QuantizationError("packed weights have non-zero tail bits past the last term")
+    return (2 * bits[:, :terms].astype(np.int64) - 1).reshape(shape)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Batch norm + sign folded into integers: ``+1 if direction·acc >= threshold else -1``.
+
+    ``direction`` is +1 per channel, or -1 where the folded gain is negative (the comparison
+    flips: ``acc <= -threshold``).
+    """
+
+    threshold: np.ndarray  # int64 [C]
+    direction: np.ndarray  # int64 [C], each +1 or -1
+
+
+def binarize(
+    acc: np.ndarray, threshold: np.ndarray, direction: np.ndarray, axis: int = 1
+) -> np.ndarray:
+    """``+1 where direction·acc >= threshold, else -1``, per channel along ``axis``."""
+    acc = np.asarray(acc, dtype=np.int64)
+    shape = [1] * acc.ndim
+    shape[axis] = -1
+    t = np.asarray(threshold, dtype=np.int64).reshape(shape)
+    d = np.asarray(direction, dtype=np.int64).reshape(shape)
+    return np.where(d * acc >= t, 1, -1).astype(np.int64)
+
+
+def fit_threshold(slope, intercept, acc_bound: int, layer: str = "layer") -> Threshold:
+    """The integer ``Threshold`` of ``sign(slope·acc + intercept)`` with ``sign(0) = +1``.
+
+    ``slope`` and ``intercept`` are per channel (floats or ``fractions.Fraction``); the
+    fold is done in exact rational arithmetic on their values, so ties (``slope·acc +
+    intercept == 0`` at an integer ``acc``) give +1 exactly as the sign does. Thresholds
+    are clamped into ``[-acc_bound, acc_bound + 1]``, which changes nothing for any
+    ``|acc| <= acc_bound`` and keeps them as narrow as the accumulator (a channel whose
+    output never changes gets ``-acc_bound``: always +1, or ``acc_bound + 1``: always -1).
+    """
+    slopes, intercepts = list(np.ravel(slope)), list(np.ravel(intercept))
+    if len(slopes) != len(intercepts):
+        raise QuantizationError(f"{layer}: {len(slopes)} slopes but {len(intercepts)} intercepts")
+    threshold, direction = [], []
+    for a, c in zip(slopes, intercepts, strict=True):
+        if not all(math.isfinite(float(v)) for v in (a, c)):
+            raise QuantizationError(f"{layer}: non-finite batch-norm fold for a sign threshold")
+        a, c = Fraction(a), Fraction(c)
+        if a > 0:  # a·acc + c >= 0  <=>  acc >= -c/a
+            t, d = math.ceil(-c / a), 1
+        elif a < 0:  # acc <= -c/a  <=>  -acc >= c/a
+            t, d = math.ceil(c / a), -1
+        else:
+            t, d = (-acc_bound if c >= 0 else acc_bound + 1), 1
+        threshold.append(min(max(t, -acc_bound), acc_bound + 1))
+        direction.append(d)
+    return Threshold(np.array(threshold, dtype=np.int64), np.array(direction, dtype=np.int64))

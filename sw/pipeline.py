@@ -376,6 +376,17 @@ def _fine_tune_qat(run: Run, student) -> None:
     _fit(run, QAT_CHECKPOINT, model, loss, cfg, on_epoch)
 
 
+def _float_agreement(model, x: np.ndarray, predicted: np.ndarray) -> float:
+    """Fraction of images whose integer prediction equals the float student's."""
+    import torch
+
+    with torch.no_grad():
+        model.eval()
+        batches = [torch.from_numpy(x[i : i + 512]) for i in range(0, len(x), 512)]
+        floats = np.concatenate([model(b).argmax(1).numpy() for b in batches])
+    return float((floats == predicted).mean())
+
+
 def stage_quantize(run: Run) -> None:
     from adderflow.distill import method_roles
     from adderflow.export.lower_standard import lower_to_standard_onnx
@@ -388,16 +399,22 @@ def stage_quantize(run: Run) -> None:
     teacher_kind, student_kind, _ = method_roles(run.cfg.distill)
     roles = ("student", "teacher") if teacher_kind is not None else ("student",)
     trained = {role: trained_model(run, role) for role in roles}
-    if student_kind != "adder" or not isinstance(trained["student"], BlockNet):
+    if student_kind not in ("adder", "binary") or not isinstance(trained["student"], BlockNet):
         raise ConfigError(
-            f"quantize: only 2-D adder students export for now (this run's student is "
-            f"{student_kind} on {run.data.name}); `adderflow train` trains it without export"
+            f"quantize: only 2-D adder and binary students export for now (this run's student "
+            f"is {student_kind} on {run.data.name}); `adderflow train` trains it without export"
+        )
+    if student_kind == "binary" and run.cfg.quant.mode == "qat":
+        raise ConfigError(
+            "quantize: quant.mode=qat is for adder students; binary students export by PTQ "
+            "(set quant.mode=ptq)"
         )
     if run.cfg.quant.mode == "qat":
         _fine_tune_qat(run, trained["student"])
     net = quantized_network(run, trained["student"])
     codes = predict_codes(net, run.data.test_x)
     acc = float((codes.argmax(1) == run.data.test_y).mean())
+    agreement = _float_agreement(trained["student"], run.data.test_x, codes.argmax(1))
     model = build_qonnx(net)
     atomic_write_bytes(run.model_path, model.SerializeToString())
     debug_x = run.data.test_x[:8] if run.cfg.quant.debug_passes else None
@@ -411,6 +428,7 @@ def stage_quantize(run: Run) -> None:
             "bits": run.cfg.quant.bits,
             "weight_bits": run.cfg.quant.weight_bits or run.cfg.quant.bits,
             "mode": run.cfg.quant.mode,
+            "agreement_with_float": agreement,
         },
         ops=ops,
         cost=twins(model).to_dict(),
@@ -468,6 +486,8 @@ def stage_rtl(run: Run) -> None:
 
     if not run.cfg.rtl.enabled:
         run.log("[rtl] skipped (rtl.enabled=false)")
+        return
+    if _skip_binary(run, "rtl", "the RTL network generator does not map binary layers"):
         return
     generate_design(run)
     if any(c.first is not None for c in verify_rtl(run, rtl_simulators(run.cfg)).values()):
@@ -588,6 +608,8 @@ def stage_hls(run: Run) -> None:
     if not run.cfg.hls.enabled:
         run.log("[hls] skipped (hls.enabled=false)")
         return
+    if _skip_binary(run, "hls", "adderflow's hls4ml extension has no binary layers"):
+        return
     if any(c.first is not None for c in verify_hls(run).values()):
         raise AdderflowError("hls4ml C-simulation differs from the reference: see above")
 
@@ -596,7 +618,24 @@ def stage_synth(run: Run) -> None:
     if not run.cfg.synth.enabled:
         run.log("[synth] skipped (synth.enabled=false)")
         return
+    if _skip_binary(run, "synth", "synthesis builds the RTL, which has no binary layers"):
+        return
     synthesize_run(run)
+
+
+def _skip_binary(run: Run, stage: str, why: str) -> bool:
+    """Log and record a skipped hardware stage when the run's model has binary layers."""
+    from adderflow.sim.ops import binary_layers
+
+    if not run.model_path.is_file():
+        return False  # the stage itself says the model is missing
+    layers = binary_layers(onnx.load(str(run.model_path)))
+    if not layers:
+        return False
+    reason = f"binary layers ({', '.join(layers)}): {why} yet"
+    run.log(f"[{stage}] skipped: {reason}")
+    run.update_metrics(skipped={stage: reason})
+    return True
 
 
 def stage_report(run: Run) -> None:

@@ -84,6 +84,8 @@ def _layer_table(model: onnx.ModelProto) -> list[str]:
         if node.domain != "adderflow":
             continue
         bits = next((a.i for a in node.attribute if a.name == "out_bits"), None)
+        if node.op_type == "BinaryThreshold":
+            bits = "1 (±1 codes)"
         rows.append(f"| {node.name} | {node.op_type} | {bits} |")
     return rows
 

@@ -30,7 +30,7 @@ from onnx import numpy_helper
 from adderflow.errors import AdderflowError, ModelFormatError
 from adderflow.fixed import signed_bits
 from adderflow.sim.onnx_io import node_attr
-from adderflow.sim.ops import DOMAIN
+from adderflow.sim.ops import BINARY_OPS, DOMAIN
 
 INPUT_TENSOR = "input_codes"
 INPUT_STAGE = ("Quant", "Mul", "Cast")
@@ -242,8 +242,21 @@ def _input_tensor(model: onnx.ModelProto) -> _Tensor:
     return _Tensor(tuple(dims), bits)
 
 
+def _refuse_binary(model: onnx.ModelProto) -> None:
+    """Binary layers have no hls4ml layer class yet: name the first one."""
+    binary = [n for n in model.graph.node if n.domain == DOMAIN and n.op_type in BINARY_OPS]
+    if binary:
+        # Name a binary layer itself where there is one, not the threshold that feeds it.
+        node = min(binary, key=lambda n: n.op_type == "BinaryThreshold")
+        raise ModelFormatError(
+            f"layer '{node.name}' ({node.op_type}) is binary: adderflow's hls4ml extension "
+            "has no XNOR/popcount or threshold layer yet (DESIGN.md rule 6)"
+        )
+
+
 def convert(model: onnx.ModelProto) -> Conversion:
     """The hls4ml layer list of an adderflow IR model; unsupported parts raise, naming them."""
+    _refuse_binary(model)
     cv = _Converter(model)
     first = _input_tensor(model)
     cv.conv.tensors[INPUT_TENSOR] = first

@@ -9,16 +9,43 @@ from qonnx.custom_op.registry import add_op_to_domain
 from adderflow.sim.ops.adder_conv import AdderConv
 from adderflow.sim.ops.adder_gemm import AdderGemm
 from adderflow.sim.ops.base import DOMAIN, IntegerOp
+from adderflow.sim.ops.binary_threshold import BinaryThreshold
 from adderflow.sim.ops.int_conv import IntConv
 from adderflow.sim.ops.int_gemm import IntGemm
 from adderflow.sim.ops.int_max_pool import IntMaxPool
 from adderflow.sim.ops.requant import Requant
+from adderflow.sim.ops.xnor_conv import XnorConv
+from adderflow.sim.ops.xnor_gemm import XnorGemm
 
 OPS: dict[str, type[IntegerOp]] = {
-    cls.__name__: cls for cls in (AdderConv, AdderGemm, IntConv, IntGemm, IntMaxPool, Requant)
+    cls.__name__: cls
+    for cls in (
+        AdderConv,
+        AdderGemm,
+        IntConv,
+        IntGemm,
+        IntMaxPool,
+        Requant,
+        XnorConv,
+        XnorGemm,
+        BinaryThreshold,
+    )
 }
+# Binary layers (DESIGN.md rule 6) and the threshold that feeds them ±1 codes.
+BINARY_LAYERS = ("XnorConv", "XnorGemm")
+BINARY_OPS = (*BINARY_LAYERS, "BinaryThreshold")
 
 for _cls in OPS.values():
     add_op_to_domain(DOMAIN, _cls)
 
-__all__ = ["DOMAIN", "OPS", *OPS]
+
+def binary_layers(model) -> list[str]:
+    """Names of the binary layers (``XnorConv``/``XnorGemm`` nodes) of an IR model."""
+    return [
+        node.name or node.output[0]
+        for node in model.graph.node
+        if node.domain == DOMAIN and node.op_type in BINARY_LAYERS
+    ]
+
+
+__all__ = ["BINARY_LAYERS", "BINARY_OPS", "DOMAIN", "OPS", "binary_layers", *OPS]

@@ -1,5 +1,7 @@
 """``IntMaxPool``: max pooling on integer codes (onnxruntime's MaxPool has no int64)."""
 
+from qonnx.core.datatype import DataType
+
 from adderflow.sim import reference
 from adderflow.sim.ops.base import IntegerOp
 
@@ -13,6 +15,13 @@ class IntMaxPool(IntegerOp):
             "strides": ("ints", True, []),
             "out_bits": ("i", True, 0),
         }
+
+    def infer_node_datatype(self, model) -> None:
+        """``INT<out_bits>``; the max of ±1 codes stays ``BIPOLAR`` (an OR of bits)."""
+        if model.get_tensor_datatype(self.onnx_node.input[0]) == DataType["BIPOLAR"]:
+            model.set_tensor_datatype(self.onnx_node.output[0], DataType["BIPOLAR"])
+            return
+        super().infer_node_datatype(model)
 
     def output_shape(self, input_shapes):
         n, c, h, w = input_shapes[0]

@@ -28,6 +28,9 @@ def quantize_input(x: Tensor, net: QuantizedNetwork) -> Tensor:
 
 
 def _accumulate(layer: ComputeLayer, x: Tensor) -> Tensor:
+    """Adder layers through the training kernel; multiplication and binary layers as
+    ``Σ x·w`` (on ±1 codes that is ``2·popcount(xnor) − K``; the zero padding a binary
+    layer's taps do not vote with multiplies to nothing, as the contract masks it)."""
     w = _t(layer.weight)
     if not layer.is_conv:
         return adder_linear(x, w) if layer.kind == "adder" else F.linear(x, w)
@@ -40,6 +43,10 @@ def _accumulate(layer: ComputeLayer, x: Tensor) -> Tensor:
 
 def _requantize(layer: ComputeLayer, acc: Tensor) -> Tensor:
     shape = (1, -1) + (1,) * (acc.dim() - 2)
+    if layer.thresholded:  # batch norm + sign: +1 where direction·acc >= threshold
+        t = _t(layer.requant.threshold).view(shape)
+        d = _t(layer.requant.direction).view(shape)
+        return torch.where(d * acc >= t, 1.0, -1.0).double()
     m = _t(layer.requant.multiplier).view(shape)
     b = _t(layer.requant.bias).view(shape)
     scaled = torch.round((acc * m + b) / 2.0**layer.requant.shift)

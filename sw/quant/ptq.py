@@ -27,6 +27,7 @@ from adderflow.fixed import (
     signed_bits,
 )
 from adderflow.models import BlockNet, ConvBlock, DenseBlock, Flatten
+from adderflow.nn.binary import BinaryConv1d, BinaryConv2d, SqueezeInteraction
 from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
 
 
@@ -66,6 +67,19 @@ def _compute_module(block: nn.Module) -> nn.Module | None:
 def _is_adder(layer: nn.Module) -> bool:
     """Float adder layers and their QAT twins (both declare ``is_adder``)."""
     return bool(getattr(layer, "is_adder", False))
+
+
+def _is_binary(layer: nn.Module) -> bool:
+    """A binary convolution (``sign(x) * alpha * sign(w)``), an ``XnorConv`` once exported."""
+    return isinstance(layer, (BinaryConv1d, BinaryConv2d))
+
+
+def is_binary_network(model: nn.Module) -> bool:
+    """A ``kind="binary"`` network, or any network holding binary layers or SI units."""
+    binary = (BinaryConv1d, BinaryConv2d, SqueezeInteraction)
+    return getattr(model, "kind", None) == "binary" or any(
+        isinstance(m, binary) for m in model.modules()
+    )
 
 
 ADDER_SCALES = ("joint", "activation")
@@ -230,7 +244,8 @@ def classifier_layer(name: str, weight: np.ndarray, bias: np.ndarray, types: tup
 def _layer_name(index: int, block: nn.Module) -> str:
     layer = _compute_module(block)
     shape = "conv" if isinstance(block, ConvBlock) else "dense"
-    return f"b{index}_{'adder' if _is_adder(layer) else 'mul'}_{shape}"
+    kind = "adder" if _is_adder(layer) else "xnor" if _is_binary(layer) else "mul"
+    return f"b{index}_{kind}_{shape}"
 
 
 def quantize_network(
@@ -245,8 +260,15 @@ def quantize_network(
     """Quantize a trained network to ``bits``-bit codes with integer requantization.
 
     ``weight_bits`` sets the multiplication layers' weight width (default ``bits``); adder
-    weights share their input's type.
+    weights share their input's type. A binary network goes to
+    ``binary_ptq.quantize_binary_network`` (``adder_scale`` does not apply there).
     """
+    if is_binary_network(model):
+        from adderflow.quant.binary_ptq import quantize_binary_network
+
+        return quantize_binary_network(
+            model, calib_x, bits, multiplier_bits, shift_only, weight_bits=weight_bits
+        )
     check_bits(bits)
     w_bits = check_bits(bits if not weight_bits else weight_bits, "weight bit width")
     if adder_scale not in ADDER_SCALES:

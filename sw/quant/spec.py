@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adderflow.fixed import FixedType, Requant
+from adderflow.fixed import BipolarType, FixedType, Requant, Threshold
 
-LAYER_KINDS = ("adder", "mul")
+LAYER_KINDS = ("adder", "mul", "xnor")
 
 
 @dataclass(frozen=True)
@@ -21,16 +21,21 @@ class ComputeLayer:
 
     ``weight`` is int64 ``[O, C, kh, kw]`` for a conv and ``[O, K]`` for a dense layer.
     An adder layer's input and weight share one type (they are subtracted).
+
+    A binary layer (``kind="xnor"``, DESIGN.md rule 6) has ``BIPOLAR`` input and weight
+    types and ±1 weight codes (the IR packs them as bits); its zero padding does not vote.
+    A layer whose output feeds a binary layer ends in a ``Threshold`` (batch norm + sign)
+    instead of a ``Requant``, and its ``out_type`` is ``BIPOLAR``.
     """
 
     name: str
-    kind: str  # "adder" | "mul"
+    kind: str  # "adder" | "mul" | "xnor"
     weight: np.ndarray
-    in_type: FixedType
-    w_type: FixedType
+    in_type: FixedType | BipolarType
+    w_type: FixedType | BipolarType
     acc_bits: int
-    requant: Requant
-    out_type: FixedType
+    requant: Requant | Threshold
+    out_type: FixedType | BipolarType
     relu: bool
     strides: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
@@ -38,6 +43,11 @@ class ComputeLayer:
     @property
     def is_conv(self) -> bool:
         return self.weight.ndim == 4
+
+    @property
+    def thresholded(self) -> bool:
+        """Whether the output is ±1 codes from a ``Threshold`` (it feeds a binary layer)."""
+        return isinstance(self.requant, Threshold)
 
     @property
     def terms(self) -> int:

@@ -1,0 +1,32 @@
+"""``BinaryThreshold``: batch norm + sign folded into one integer threshold per channel.
+
+``out = +1 if direction·acc >= threshold else -1`` (``direction`` is -1 where the folded
+batch-norm gain is negative). Inputs: ``acc``, ``threshold`` int64 ``[C]``, ``direction``
+int64 ``[C]`` of ±1. The output is ±1 codes (qonnx datatype ``BIPOLAR``), what an
+``XnorConv``/``XnorGemm`` reads.
+"""
+
+from qonnx.core.datatype import DataType
+
+from adderflow.sim import reference
+from adderflow.sim.ops.base import IntegerOp
+
+
+class BinaryThreshold(IntegerOp):
+    input_names = ("acc", "threshold", "direction")
+
+    def get_nodeattr_types(self):
+        return {}
+
+    def out_bits(self) -> int:
+        return 2  # a ±1 code in a signed integer; it is stored as one bit
+
+    def infer_node_datatype(self, model) -> None:
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType["BIPOLAR"])
+
+    def output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def execute_node(self, context, graph):
+        acc, threshold, direction = self.inputs(context)
+        self.write(context, reference.binary_threshold(acc, threshold, direction))
