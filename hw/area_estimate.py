@@ -1,15 +1,16 @@
 """Fast FPGA resource estimate of a generated network from its parameters (no synthesis).
 
-Each unit's ECP5 resources are a linear function of structural counts the parameters fix
-(lanes x bits, accumulator bits, ROM bits kept as logic, requantizer product bits, frame
-buffer bits). The coefficients are least-squares fits to yosys ``synth_ecp5`` results of
-single units (``calibrate``: af_mvu at six foldings per PE variant, af_requant at five
-widths with and without DSP blocks, af_window at five frame sizes) and are checked against
-the benchmark's designs, which were not used to set them: one af_pe, a 16x16 af_mvu and
-whole networks (``python bench/area.py`` prints estimate, yosys count and error for each;
+Each unit's ECP5 LUT sites and flip-flops are linear functions of structural counts the
+parameters fix (lanes x bits, accumulator bits, ROM bits kept as logic, requantizer product
+bits, frame buffer bits); BRAM, DSP and LUT RAM are counted from the RTL's memories and
+multipliers. The coefficients are least-squares fits, on relative error, to yosys
+``synth_ecp5`` results of single units (``calibrate``: af_pe at 6 points and af_mvu at 7
+foldings, each as adder, mac and LUT-only mac; af_requant at 8 widths with and without DSP
+blocks; af_window at 5 frame sizes) and are checked against the benchmark's designs, none
+of which set them: one af_pe, a 16x16 af_mvu and whole networks with their mac twins
+(``python bench/area.py`` prints estimate, yosys count and error for each;
 ``python -m adderflow.hw.area_estimate RUN/rtl --measure`` for one network;
-docs/benchmarks.md records them). Flip-flops are counted from the RTL's registers.
-Torch-free.
+docs/benchmarks.md records them). Torch-free.
 
 LUT figures are LUT4 *sites* (LUT4 + 2 per CCU2C carry cell, the ``luts`` of
 ``adderflow synth``'s summary before LUT RAM).
@@ -37,32 +38,36 @@ BRAM_BITS, BRAM_WIDTH = 18432, 36  # ECP5 DP16KD: 18 kbit, up to 36 bits wide (P
 # --calibrate``; the feature functions below name each coefficient's count).
 # LUT sites (LUT4 + 2 * CCU2C):
 COEFFS: dict[str, list[float]] = {
+    # af_pe alone, ``pe_features``: [simd*bits, acc_bits, 1]
+    "pe-adder": [6.907, 1.95, -28.131],
+    "pe-mac": [4.896, 2.473, -53.853],
+    "pe-mac-nodsp": [46.546, 0.846, -27.127],
     # af_mvu, ``mvu_features``: [lanes*bits, pe*acc_bits, ROM word bits x ceil(depth/16), 1]
-    "adder": [7.77, 2.10, 1.04, 28.0],
-    "mac": [2.06, 1.99, 1.04, 28.0],
-    "mac-nodsp": [40.4, 2.10, 1.04, 28.0],
+    "adder": [6.619, -1.299, 1.365, 51.447],
+    "mac": [6.161, -1.885, 0.929, 71.063],
+    "mac-nodsp": [34.716, 15.406, 0.252, -193.028],
     # af_requant, ``requant_features``: [pe * width of acc*M + B, M and B ROM logic bits, 1];
     # without DSP blocks the acc*M product is a LUT multiplier, a general one when M comes
     # from a ROM (more than one channel a lane) and shift-and-adds when M is a constant (one
     # channel a lane): [pe*acc_bits*m_bits (ROM M), pe*acc_bits*m_bits (constant M), 1]
-    "requant": [2.377, 0.863, 71.372],
-    "requant-nodsp": [3.736, 1.724, 15.944],
+    "requant": [2.653, 1.009, 35.7],
+    "requant-nodsp": [3.534, 1.381, 124.486],
     # af_window, ``window_features``: [frame buffer bits, lanes*bits, 1]: the buffer's read
     # multiplexers grow with the frame, pooling and the output slice with the lanes.
-    "window": [0.13, 1.675, 537.839],
+    "window": [0.13, 1.68, 536.284],
 }
 # Flip-flops, same keys (yosys drops constant and unused register bits, so a fit beats a
 # count of the RTL's registers):
 FF_COEFFS: dict[str, list[float]] = {
     # af_mvu, ``mvu_ff_features``: [simd*bits, pe*simd*bits, pe*acc_bits, 1]
-    "adder": [1.0, 1.0, 3.0, 20.0],
-    "mac": [1.0, 1.0, 3.0, 20.0],
-    "mac-nodsp": [1.0, 1.0, 3.0, 20.0],
+    "adder": [2.762, -0.125, 4.941, -16.458],
+    "mac": [3.02, -0.151, 4.279, -18.881],
+    "mac-nodsp": [3.02, -0.151, 4.279, -18.881],
     # af_requant, ``requant_ff_features``: [pe*(acc_bits + m_bits), M and B ROM output bits, 1]
-    "requant": [1.996, 0.687, 14.492],
-    "requant-nodsp": [1.992, 0.689, 15.003],
+    "requant": [2.185, 0.685, -0.815],
+    "requant-nodsp": [2.185, 0.685, -0.815],
     # af_window, ``window_ff_features``: [lanes*bits, 1]
-    "window": [1.917, 268.619],
+    "window": [1.958, 266.323],
 }
 
 
@@ -99,14 +104,17 @@ def mvu_key(mode: str, dsp: bool) -> str:
     return mode if dsp or mode != "mac" else "mac-nodsp"
 
 
+def pe_features(bits: int, simd: int, acc_bits: int) -> list[float]:
+    return [simd * bits, acc_bits, 1.0]
+
+
 def pe_estimate(mode: str, bits: int, simd: int, k: int, dsp: bool = True) -> Estimate:
-    """One af_pe alone: its lanes and its accumulator (the MVU rows' per-lane and per-PE
-    terms, without the MVU's ROM and control)."""
+    """One af_pe alone (SIMD lanes, adder tree, accumulator); its flip-flops are the
+    accumulator's."""
     from adderflow.hw.rtlgen import pe_acc_bits
 
-    key = mvu_key(mode, dsp)
     acc = pe_acc_bits(mode, bits, k)
-    luts = COEFFS[key][0] * simd * bits + COEFFS[key][1] * acc
+    luts = float(np.dot(COEFFS[f"pe-{mvu_key(mode, dsp)}"], pe_features(bits, simd, acc)))
     dsps = simd if mode == "mac" and dsp else 0
     return Estimate(luts, float(acc), 0.0, dsps, 0.0)
 
@@ -219,7 +227,18 @@ def design_estimate(design, dsp: bool = True) -> tuple[Estimate, list[dict]]:
 
 # (PE, SIMD, SF, NF): lanes, ROM depth and ROM width vary independently, so the fit is
 # well conditioned (equal depths would make ROM logic a multiple of the lanes).
-MVU_POINTS = ((1, 1, 9, 1), (2, 4, 9, 2), (4, 4, 36, 1), (8, 2, 4, 4), (4, 16, 9, 1), (16, 4, 2, 8))
+# None is a benchmark design (bench/area.py): those check the fit.
+MVU_POINTS = (
+    (1, 1, 9, 1),
+    (2, 4, 9, 2),
+    (4, 4, 36, 1),
+    (8, 2, 4, 4),
+    (4, 16, 9, 1),
+    (16, 4, 2, 8),
+    (8, 16, 4, 2),
+)
+# af_pe alone (SIMD, K), 8-bit.
+PE_POINTS = ((1, 9), (2, 36), (4, 16), (8, 576), (16, 64), (1, 2048))
 # af_requant (PE, channel fold, ACC_BITS, M_BITS, OUT_BITS): widths and lanes vary apart.
 # One channel a lane (constant M) and several (M from a ROM), both at several widths.
 REQUANT_POINTS = (
@@ -240,20 +259,25 @@ WINDOW_POINTS = (
     (8, 16, 8, 8, 3, 1, 1, 8),
     (6, 32, 4, 4, 2, 0, 1, 32),
 )
-CALIBRATED = ("mvu", "requant", "window")
+CALIBRATED = ("pe", "mvu", "requant", "window")
 
 
 def _fit(x: list[list[float]], y: list[float]) -> list[float]:
-    coef, *_ = np.linalg.lstsq(np.array(x, dtype=float), np.array(y, dtype=float), rcond=None)
+    """Least squares on relative residuals (each row divided by its count): a small unit
+    weighs as much as a large one, as the error is reported in percent."""
+    features, counts = np.array(x, dtype=float), np.array(y, dtype=float)
+    coef, *_ = np.linalg.lstsq(features / counts[:, None], np.ones_like(counts), rcond=None)
     return [round(float(c), 3) for c in coef]
 
 
 def calibrate(parts: Sequence[str] = CALIBRATED, log=print) -> dict[str, dict[str, list[float]]]:
     """Fit ``COEFFS`` and ``FF_COEFFS`` to yosys results of single units (minutes).
 
-    ``parts``: any of ``mvu`` (af_mvu, adder / mac / LUT-only mac), ``requant`` (af_requant
-    with and without DSP blocks), ``window`` (af_window). Returns the fitted rows,
-    ``{"luts": {key: row}, "ffs": {key: row}}``.
+    ``parts``: any of ``pe`` (af_pe alone) and ``mvu`` (af_mvu), each adder / mac / LUT-only
+    mac, ``requant`` (af_requant with and without DSP blocks), ``window`` (af_window).
+    Returns the fitted rows, ``{"luts": {key: row}, "ffs": {key: row}}`` (no FF rows for
+    ``pe``: its flip-flops are its accumulator). Each unit's random weights or
+    multipliers come from its own seed, so any subset reproduces its rows.
     """
     from adderflow.hw.rtlgen import (
         MVU_SOURCES,
@@ -262,9 +286,12 @@ def calibrate(parts: Sequence[str] = CALIBRATED, log=print) -> dict[str, dict[st
         MvuConfig,
         RequantConfig,
         WindowConfig,
+        pe_acc_bits,
         rtl_sources,
     )
     from adderflow.hw.synth import synth_stats
+
+    variants = (("adder", True), ("mac", True), ("mac", False))
 
     unknown = set(parts) - set(CALIBRATED)
     if unknown:
@@ -286,11 +313,20 @@ def calibrate(parts: Sequence[str] = CALIBRATED, log=print) -> dict[str, dict[st
 
     with tempfile.TemporaryDirectory(prefix="af_calib_") as tmp:
         work = Path(tmp)
+        if "pe" in parts:
+            for mode, dsp in variants:
+                key, xl, counts = f"pe-{mvu_key(mode, dsp)}", [], []
+                for simd, k in PE_POINTS:
+                    params = {"MODE": mode, "BITS": 8, "SIMD": simd, "K": k}
+                    counts.append(measure(key, f"SIMD={simd} K={k}", ["af_pe.v"], "af_pe",
+                                          params, not dsp))  # fmt: skip
+                    xl.append(pe_features(8, simd, pe_acc_bits(mode, 8, k)))
+                luts[key] = _fit(xl, [c[0] for c in counts])
         if "mvu" in parts:
-            rng = np.random.default_rng(0)  # one seed a part: each part's fit is reproducible
-            for mode, dsp in (("adder", True), ("mac", True), ("mac", False)):
+            for mode, dsp in variants:
                 key, xl, xf, counts = mvu_key(mode, dsp), [], [], []
-                for pe, simd, sf, nf in MVU_POINTS:
+                for seed, (pe, simd, sf, nf) in enumerate(MVU_POINTS):
+                    rng = np.random.default_rng(seed)
                     cfg = MvuConfig(mode, 8, sf * simd, nf * pe, pe, simd)
                     w = rng.integers(-128, 128, (cfg.out, cfg.k))
                     hexfile = cfg.write_weights(work / "weights.hex", w)
@@ -303,10 +339,10 @@ def calibrate(parts: Sequence[str] = CALIBRATED, log=print) -> dict[str, dict[st
                     xf.append(mvu_ff_features(8, pe, simd, cfg.acc_bits))
                 fit(key, xl, xf, counts)
         if "requant" in parts:
-            rng = np.random.default_rng(0)
             for key, dsp in (("requant", True), ("requant-nodsp", False)):
                 xl, xf, counts = [], [], []
-                for pe, cf, acc, m_bits, out_bits in REQUANT_POINTS:
+                for seed, (pe, cf, acc, m_bits, out_bits) in enumerate(REQUANT_POINTS):
+                    rng = np.random.default_rng(seed)
                     b_bits = acc + m_bits - 3
                     cfg = RequantConfig(pe * cf, acc, m_bits, b_bits, 17, out_bits, True, pe)
                     m = rng.integers(1, 1 << (m_bits - 1), cfg.ch)

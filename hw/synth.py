@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -302,6 +303,35 @@ def check_fit(cells: Utilization, tgt: Target, hint: str = "") -> None:
         )
 
 
+def packed_utilization(pnr_log: Path) -> dict[str, tuple[int, int]]:
+    """``{cell type: (used, available)}`` from nextpnr's "Device utilisation" lines (printed
+    after packing, before placement, so also when placement fails for lack of room)."""
+    try:
+        text = pnr_log.read_text(errors="replace")
+    except OSError:
+        return {}
+    rows = re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", text, flags=re.M)
+    return {cell: (int(used), int(available)) for cell, used, available in rows}
+
+
+def _placed_misfit(build: Path, tgt: Target, hint: str) -> AdderflowError | None:
+    """A "does not fit" error naming the packed utilization, if nextpnr ran out of room."""
+    packed = packed_utilization(build / f"{tgt.pnr}.log")
+    over = [cell for cell, (used, available) in packed.items() if used > available]
+    if not over:
+        return None
+    rows = [
+        f"{cell} {used:,} of {available:,} ({100.0 * used / max(available, 1):.0f}%)"
+        for cell, (used, available) in packed.items()
+        if used
+    ]
+    return AdderflowError(
+        f"the design does not fit {tgt.part} ({tgt.name}) after packing: "
+        f"{', '.join(over)} over capacity (yosys' counts fit; packing adds cells). "
+        f"Utilization ({tgt.pnr}): " + "; ".join(rows) + (f". {hint}" if hint else "")
+    )
+
+
 # ---- place, route, pack --------------------------------------------------------------
 
 
@@ -410,14 +440,19 @@ def _flow(design, build: Path, tgt: Target, clock: float, log: Log) -> dict[str,
     )
     luts = dict(tgt.capacity)["luts"]
     larger = [name for name, t in TARGETS.items() if dict(t.capacity)["luts"] > luts]
-    check_fit(
-        cells,
-        tgt,
+    hint = (
         "Fold the network further (adderflow synth RUN --target-cycles N with a larger N, "
         "fewer PE lanes)"
-        + (f" or choose a larger --target ({', '.join(larger)})" if larger else ""),
+        + (f" or choose a larger --target ({', '.join(larger)})" if larger else "")
     )
-    seconds[tgt.pnr] = run_tool(tgt.pnr, _pnr_args(tgt, clock), build, log)
+    check_fit(cells, tgt, hint)
+    try:
+        seconds[tgt.pnr] = run_tool(tgt.pnr, _pnr_args(tgt, clock), build, log)
+    except AdderflowError as exc:
+        misfit = _placed_misfit(build, tgt, hint)
+        if misfit is None:
+            raise
+        raise misfit from exc
     timing = read_timing(build / "report.json", clock)
     seconds[tgt.packer] = run_tool(tgt.packer, _pack_args(tgt), build, log)
     verdict = "met" if timing["timing_met"] else "NOT met"

@@ -109,6 +109,25 @@ def test_a_design_over_the_device_stops_naming_its_utilization():
         assert [k for k, _ in tgt.capacity] == ["luts", "ffs", "brams", "dsps"], tgt.name
 
 
+def test_nextpnr_out_of_room_is_reported_with_its_packed_utilization(tmp_path):
+    """yosys' counts fit but packing adds cells: the error names nextpnr's utilization."""
+    (tmp_path / "nextpnr-ice40.log").write_text(
+        "Info: Device utilisation:\n"
+        "Info: \t         ICESTORM_LC:    6049/   5280   114%\n"
+        "Info: \t        ICESTORM_RAM:       2/     30     6%\n"
+        "Info: \t      ICESTORM_SPRAM:       0/      4     0%\n"
+        "ERROR: Failed to expand region (0, 0) |_> (25, 31) of 6049 ICESTORM_LCs\n"
+    )
+    up5k = synth.target("ice40-up5k")
+    assert synth.packed_utilization(tmp_path / "nextpnr-ice40.log")["ICESTORM_LC"] == (6049, 5280)
+    error = synth._placed_misfit(tmp_path, up5k, "fold it further")
+    assert error is not None
+    assert "does not fit iCE40UP5K-SG48 (ice40-up5k) after packing" in str(error)
+    assert "ICESTORM_LC 6,049 of 5,280 (115%)" in str(error) and "SPRAM" not in str(error)
+    (tmp_path / "nextpnr-ice40.log").write_text("Info: \t ICESTORM_LC:  49/ 5280  0%\nERROR: x\n")
+    assert synth._placed_misfit(tmp_path, up5k, "") is None  # another failure: raised as is
+
+
 def test_timing_report_met_and_not_met(tmp_path):
     report = tmp_path / "report.json"
     report.write_text(
@@ -378,3 +397,19 @@ def test_estimate_reads_every_requantizer_and_counts_bram_shapes(tmp_path):
     # DP16KD shapes: 512x36, 2048x9, 8192x2 per block.
     assert est._brams(512, 36) == 1 and est._brams(512, 37) == 2
     assert est._brams(2048, 9) == 1 and est._brams(8192, 8) == 4
+    # -nodsp: no DSP anywhere (requantizers too), and the multipliers cost LUTs instead.
+    lut_only, _ = est.design_estimate(design, dsp=False)
+    assert lut_only.dsps == 0 < total.dsps and lut_only.luts > total.luts
+    assert est.pe_estimate("adder", 8, 1, 144).ffs == 17  # the accumulator, 8 + 8 + 1 bits
+    assert (
+        est.pe_estimate("mac", 8, 4, 144).dsps == 4
+        and est.pe_estimate("mac", 8, 4, 144, False).dsps == 0
+    )
+    # A lane's M is a constant with one channel a lane, a ROM word with more.
+    const, rom = (
+        est.requant_features(4, 4, 17, 16, 30, False),
+        est.requant_features(4, 8, 17, 16, 30, False),
+    )
+    assert const[0] == 0 < const[1] and rom[1] == 0 < rom[0]
+    with pytest.raises(ValueError, match="unknown calibration parts"):
+        est.calibrate(["pe", "bogus"])
