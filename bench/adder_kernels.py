@@ -14,6 +14,13 @@ the peak memory of one forward+backward. Implementations:
   skipped (nulls) where its ``N·O·K`` temporaries would exceed ``--max-temp-gb``;
 - ``conv2d``: ``F.conv2d``, the multiply-accumulate floor.
 
+Timing is interleaved: after a warm-up call of each, every round times each implementation
+once (forward, then forward+backward) on the shape, and a cell is the median over the
+rounds (at least 3, at most ``--rounds``, while the shape's ``--budget-s`` per cell lasts).
+A shared machine's load then falls on all the implementations of a shape alike, so the
+ratios of one run compare like with like; the 1-minute load average before and after each
+shape goes to stderr.
+
 Peak memory is the bytes allocated above what was live before the call, on CPU from the
 torch profiler's allocation events (``profile_memory=True``: every tensor allocation and
 free of the c10 CPU allocator, replayed in time order), on CUDA from
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -94,9 +102,7 @@ class _CdistAdderNet(torch.autograd.Function):
 
 IMPLS: dict[str, Impl] = {
     "adder": lambda x, w: adder_conv2d(x, w, padding=1),
-    "cdist_addernet": lambda x, w: _to_image(
-        -_CdistAdderNet.apply(_rows(x), w.flatten(1)), x
-    ),
+    "cdist_addernet": lambda x, w: _to_image(-_CdistAdderNet.apply(_rows(x), w.flatten(1)), x),
     "cdist": lambda x, w: _to_image(-torch.cdist(_rows(x), w.flatten(1), p=1.0), x),
     "unfold_bcast": lambda x, w: _to_image(
         -(_rows(x)[:, None, :] - w.flatten(1)[None]).abs().sum(-1), x
@@ -110,16 +116,25 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _median_ms(fn: Callable[[], None], device: str, budget_s: float) -> float:
-    fn()  # warm-up: allocator, thread pool, Triton compilation
+def _interleaved_ms(
+    fns: dict[str, Callable[[], None]], device: str, budget_s: float, rounds: int
+) -> dict[str, float]:
+    """Median ms of each function, timed in rounds that call every function once."""
+    for fn in fns.values():
+        fn()  # warm-up: allocator, thread pool, Triton compilation
     _sync(device)
-    times: list[float] = []
-    while len(times) < 3 or (len(times) < 15 and sum(times) < budget_s):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    spent = 0.0
+    while (n := len(next(iter(times.values()), []))) < 3 or (
+        n < rounds and spent < budget_s * len(fns)
+    ):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+            spent += times[name][-1]
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def _cpu_peak_bytes(fn: Callable[[], None]) -> int:
@@ -159,26 +174,45 @@ def _bcast_gb(x: Tensor, w: Tensor) -> float:
     return 2 * rows * w.numel() * x.element_size() / 2**30
 
 
-def measure(shape: Shape, impl: str, args: argparse.Namespace) -> dict:
+def measure(shape: Shape, impls: list[str], args: argparse.Namespace) -> list[dict]:
+    """One record per implementation of ``shape``, timed interleaved (module docstring)."""
     x, w, g = _inputs(shape, args.batch, args.device)
-    record = {"shape": shape.label(), "impl": impl}
-    if impl == "unfold_bcast" and _bcast_gb(x, w) > args.max_temp_gb:
-        return record | {"fwd_ms": None, "fwdbwd_ms": None, "peak_mb": None}
-    fn = IMPLS[impl]
     xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
-
-    def fwd() -> None:
-        with torch.no_grad():
-            fn(x, w)
-
-    def fwdbwd() -> None:
-        torch.autograd.grad(fn(xr, wr), (xr, wr), g)
-
-    return record | {
-        "fwd_ms": round(_median_ms(fwd, args.device, args.budget_s), 2),
-        "fwdbwd_ms": round(_median_ms(fwdbwd, args.device, args.budget_s), 2),
-        "peak_mb": round(_peak_mb(fwdbwd, args.device), 1),
+    skipped = {
+        impl for impl in impls if impl == "unfold_bcast" and _bcast_gb(x, w) > args.max_temp_gb
     }
+    calls: dict[str, Callable[[], None]] = {}
+    for impl in impls:
+        if impl in skipped:
+            continue
+        fn = IMPLS[impl]
+
+        def fwd(fn: Impl = fn) -> None:
+            with torch.no_grad():
+                fn(x, w)
+
+        def fwdbwd(fn: Impl = fn) -> None:
+            torch.autograd.grad(fn(xr, wr), (xr, wr), g)
+
+        calls[f"{impl} fwd"], calls[f"{impl} fwdbwd"] = fwd, fwdbwd
+    load = os.getloadavg()[0]
+    ms = _interleaved_ms(calls, args.device, args.budget_s, args.rounds)
+    print(f"{shape.name}: load average {load:.2f} -> {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    records = []
+    for impl in impls:
+        record = {"shape": shape.label(), "impl": impl}
+        if impl in skipped:
+            records.append(record | {"fwd_ms": None, "fwdbwd_ms": None, "peak_mb": None})
+            continue
+        records.append(
+            record
+            | {
+                "fwd_ms": round(ms[f"{impl} fwd"], 2),
+                "fwdbwd_ms": round(ms[f"{impl} fwdbwd"], 2),
+                "peak_mb": round(_peak_mb(calls[f"{impl} fwdbwd"], args.device), 1),
+            }
+        )
+    return records
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -217,15 +251,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shapes", nargs="*", default=None, help="subset of shape names")
     parser.add_argument("--impls", nargs="*", default=list(IMPLS), choices=list(IMPLS))
     parser.add_argument("--budget-s", type=float, default=2.0, help="timing budget per cell")
+    parser.add_argument("--rounds", type=int, default=15, help="most timing rounds per shape")
     parser.add_argument("--max-temp-gb", type=float, default=4.0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     shapes = [s for s in SHAPES if args.shapes is None or s.name in args.shapes]
     records = []
     for shape in shapes:
-        for impl in args.impls:
-            records.append(measure(shape, impl, args))
-            print(json.dumps(records[-1]), file=sys.stderr, flush=True)
+        for record in measure(shape, args.impls, args):
+            records.append(record)
+            print(json.dumps(record), file=sys.stderr, flush=True)
     with open(args.json, "w") as f:
         json.dump(records, f, indent=1)
     print(table(records))

@@ -6,6 +6,7 @@ surrogates produce each gradient variant, so it shares no code with the tiled ke
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -134,8 +135,89 @@ def test_wide_layers_split_filters_and_agree():
     )
 
 
+@pytest.mark.parametrize("n, o, k, chunk", [(7, 5, 3, 1), (100, 3, 7, 50), (9, 40, 4, 20)])
+def test_tile_shape_is_balanced_and_bounded(n, o, k, chunk):
+    rows, filters = adder_kernels.tile_shape(n, o, k, chunk)
+    assert rows * filters * k <= max(chunk, k)
+    row_blocks = [len(range(n)[r : r + rows]) for r in range(0, n, rows)]
+    filter_blocks = [len(range(o)[f : f + filters]) for f in range(0, o, filters)]
+    assert max(row_blocks) - min(row_blocks) <= 1 or len(row_blocks) == 1
+    assert max(filter_blocks) - min(filter_blocks) <= 1 or len(filter_blocks) == 1
+
+
+@pytest.mark.parametrize("chunk", [20, 10**9])
+def test_shared_sign_tile_gives_both_gradients(chunk):
+    gen = torch.Generator().manual_seed(12)
+    x, w = torch.randn(13, 9, generator=gen).double(), torch.randn(10, 9, generator=gen).double()
+    g = torch.randn(13, 10, generator=gen).double()
+    got = adder_kernels.sign_grads(x, w, g, chunk)
+    want = (
+        adder_kernels.grad_input(x, w, g, "sign", chunk),
+        adder_kernels.grad_weight(x, w, g, "sign", chunk),
+    )
+    _close(got, want, torch.float64)
+    signs = (w[None] - x[:, None]).sign() * g[..., None]  # [rows, filters, K]
+    _close(got, (signs.sum(1), -signs.sum(0)), torch.float64)
+
+
+PATCH_CASES = [
+    # n, c, h, w, (kh, kw), stride, padding, dilation
+    (2, 3, 7, 5, (3, 3), (1, 1), (1, 1), (1, 1)),
+    (1, 4, 9, 8, (3, 2), (2, 1), (0, 2), (1, 2)),
+    (3, 2, 6, 6, (1, 1), (2, 2), (0, 0), (1, 1)),
+    (2, 5, 8, 9, (2, 3), (1, 3), (2, 1), (3, 1)),
+]
+
+
+@pytest.mark.parametrize("case", PATCH_CASES, ids=str)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_patch_rows_are_unfold_in_channels_last_order(case, channels_last):
+    """Rows of ``patch_rows`` are ``F.unfold``'s with (kh, kw, C) columns, the shift taken
+    off every tap (padding too), and the gradient is unfold's."""
+    n, c, h, wd, kernel, stride, padding, dilation = case
+    gen = torch.Generator().manual_seed(13)
+    x = torch.randn(n, c, h, wd, generator=gen).double()
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    w = torch.randn(4, c, *kernel, generator=gen).double()
+    shift = adder_kernels.channel_center(w)
+    assert all(bool((w[:, i] == shift[i]).any()) for i in range(c))  # a filter value
+    geo = (stride, padding, dilation)
+    cols = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride).mT
+
+    def in_row_order(t):
+        return t.reshape(n, -1, c, *kernel).permute(0, 1, 3, 4, 2).reshape(-1, cols.shape[2])
+
+    assert torch.equal(adder_kernels.patch_rows(x, kernel, geo), in_row_order(cols))
+    want = in_row_order(cols - shift.repeat_interleave(math.prod(kernel)))  # padded: 0 - shift
+    xr = x.clone().requires_grad_()
+    rows = adder_kernels.patch_rows(xr, kernel, geo, shift)
+    torch.testing.assert_close(rows, want, rtol=1e-12, atol=1e-12)
+    g = torch.randn(rows.shape, generator=gen, dtype=rows.dtype)
+    (got,) = torch.autograd.grad(rows, xr, g)
+    xu = x.clone().requires_grad_()
+    cols_u = F.unfold(xu, kernel, dilation=dilation, padding=padding, stride=stride)
+    g_cols = g.reshape(n, -1, *kernel, c).permute(0, 4, 2, 3, 1).reshape(cols_u.shape)
+    (ref,) = torch.autograd.grad(cols_u, xu, g_cols)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    assert got.is_contiguous(memory_format=torch.channels_last) == channels_last or c == 1
+    frows = adder_kernels.filter_rows(w, shift)
+    want_f = (w - shift[:, None, None]).permute(0, 2, 3, 1).reshape(4, -1)
+    torch.testing.assert_close(frows, want_f, rtol=0, atol=0)
+
+
+def test_centered_distance_skips_only_the_shift():
+    gen = torch.Generator().manual_seed(14)
+    x, w = torch.randn(30, 11, generator=gen).double(), torch.randn(6, 11, generator=gen).double()
+    want = torch.cdist(x, w, p=1)
+    for shift in (torch.zeros(11, dtype=x.dtype), w[2]):
+        got = adder_kernels.l1_distance(x - shift, w - shift, 40, centered=True)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert adder_kernels.channel_center(torch.ones(2, 3, 1, 1, dtype=torch.int64)) is None
+
+
 def test_forward_precision_with_a_common_offset():
-    """The min identity is taken around the filters' median, so an offset costs nothing."""
+    """The min identity is taken around a filter value per column: an offset costs nothing."""
     gen = torch.Generator().manual_seed(4)
     x = 1000.0 + torch.randn(64, 300, generator=gen)
     w = 1000.0 + torch.randn(8, 300, generator=gen)

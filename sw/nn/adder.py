@@ -16,9 +16,10 @@ autograd handles it); ``1 < p < 2`` interpolates the two outputs linearly,
 
 Convolutions unfold patches into rows and run the row kernels of
 ``adderflow.nn.adder_kernels`` (or ``adder_triton`` for CUDA tensors), which never hold
-more than one cache-sized tile of the ``N·O·K`` terms. Everything is computed in the input
-dtype, so float64 on integer values is exact (``adderflow.quant.integer_model`` relies on
-that).
+more than one tile of the ``N·O·K`` terms; on CPU the rows are built channels-innermost
+and centered (``adder_kernels.patch_rows``), which spares two transposing copies.
+Everything is computed in the input dtype, so float64 on integer values is exact
+(``adderflow.quant.integer_model`` relies on that).
 """
 
 from __future__ import annotations
@@ -91,24 +92,31 @@ class _AdderRowsFn(torch.autograd.Function):
     """``-sum_k |x - w|`` on rows with AdderNet's (or an ablation's) backward."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, w: Tensor, grad_mode: str, chunk_elems: int) -> Tensor:
+    def forward(
+        ctx, x: Tensor, w: Tensor, grad_mode: str, chunk_elems: int, centered: bool
+    ) -> Tensor:
         ctx.save_for_backward(x, w)
         ctx.grad_mode, ctx.chunk_elems = grad_mode, chunk_elems
-        return _kernels_for(x).l1_distance(x, w, **_kernel_args(x, chunk_elems)).neg_()
+        kern, extra = _kernels_for(x), _kernel_args(x, chunk_elems)
+        if centered and kern is adder_kernels:  # both sides already shifted: patch_rows
+            extra["centered"] = True
+        return kern.l1_distance(x, w, **extra).neg_()
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:
         x, w = ctx.saved_tensors
         # The kernels' phi(w - x) and psi(x - w) already stand for d(-|x - w|)/dx and /dw.
         grad = grad.to(x.dtype)
         kern, extra = _kernels_for(x), _kernel_args(x, ctx.chunk_elems)
         gx = gw = None
+        if ctx.grad_mode == "sign" and kern is adder_kernels and all(ctx.needs_input_grad[:2]):
+            return (*adder_kernels.sign_grads(x, w, grad, **extra), None, None, None)
         if ctx.needs_input_grad[0]:
             gx = kern.grad_input(x, w, grad, ctx.grad_mode, **extra)
         if ctx.needs_input_grad[1]:
             gw = kern.grad_weight(x, w, grad, ctx.grad_mode, **extra)
-        return gx, gw, None, None
+        return gx, gw, None, None, None
 
 
 def _sq_l2_rows(x: Tensor, w: Tensor) -> Tensor:
@@ -174,7 +182,9 @@ def adder_linear(
     """
     _check_linear_args(x, w, chunk_elems)
     _check_p_grad(p, grad)
-    return _mix(p, lambda: _AdderRowsFn.apply(x, w, grad, chunk_elems), lambda: _sq_l2_rows(x, w))
+    return _mix(
+        p, lambda: _AdderRowsFn.apply(x, w, grad, chunk_elems, False), lambda: _sq_l2_rows(x, w)
+    )
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -237,16 +247,25 @@ def _check_conv_extent(x: Tensor, w: Tensor, padding: tuple, dilation: tuple, nd
 
 def _l1_conv_rows(x: Tensor, w: Tensor, groups: int, geo: tuple, grad: str, chunk: int) -> Tensor:
     """Negative ℓ1 distances of every patch to every filter, ``[N·Hout·Wout, O]``."""
+    if _kernels_for(x) is adder_kernels:  # channels-innermost, centered patches: patch_rows
+        kernel, outs = tuple(w.shape[2:]), []
+        for xg, wg in zip(x.chunk(groups, 1), w.chunk(groups, 0), strict=True):
+            shift = adder_kernels.channel_center(wg)
+            rows = adder_kernels.patch_rows(xg, kernel, geo, shift)
+            filters = adder_kernels.filter_rows(wg, shift)
+            outs.append(_AdderRowsFn.apply(rows, filters, grad, chunk, shift is not None))
+        return outs[0] if groups == 1 else torch.cat(outs, dim=1)
     stride, padding, dilation = geo
     n, o, (kh, kw) = x.shape[0], w.shape[0], w.shape[2:]
     cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)
     rows = cols.transpose(1, 2).reshape(n * cols.shape[2], -1)
     if groups == 1:
-        return _AdderRowsFn.apply(rows, w.reshape(o, -1), grad, chunk)
+        return _AdderRowsFn.apply(rows, w.reshape(o, -1), grad, chunk, False)
     # unfold orders a patch channel-major, so a group's taps are a contiguous column slice.
     rows_g, w_g = rows.chunk(groups, dim=1), w.reshape(o, -1).chunk(groups, dim=0)
     outs = [
-        _AdderRowsFn.apply(r.contiguous(), f, grad, chunk) for r, f in zip(rows_g, w_g, strict=True)
+        _AdderRowsFn.apply(r.contiguous(), f, grad, chunk, False)
+        for r, f in zip(rows_g, w_g, strict=True)
     ]
     return torch.cat(outs, dim=1)
 
