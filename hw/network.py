@@ -140,12 +140,10 @@ class Folding:
 def refuse_binary(model: onnx.ModelProto) -> None:
     """Binary layers (``XnorConv``/``XnorGemm``) have no RTL processing element yet: refuse
     the model naming the first one, before anything else is read."""
-    from adderflow.sim.ops import BINARY_OPS, DOMAIN
+    from adderflow.sim.ops import first_binary_node
 
-    binary = [n for n in model.graph.node if n.domain == DOMAIN and n.op_type in BINARY_OPS]
-    if binary:
-        # Name a binary layer itself where there is one, not the threshold that feeds it.
-        node = min(binary, key=lambda n: n.op_type == "BinaryThreshold")
+    node = first_binary_node(model)
+    if node is not None:
         raise ConfigError(
             f"layer '{node.name}' ({node.op_type}) is binary: the RTL network generator does "
             "not map binary layers (packed weights, masked padding, threshold unit) yet "

@@ -30,7 +30,7 @@ from onnx import numpy_helper
 from adderflow.errors import AdderflowError, ModelFormatError
 from adderflow.fixed import signed_bits
 from adderflow.sim.onnx_io import node_attr
-from adderflow.sim.ops import BINARY_OPS, DOMAIN
+from adderflow.sim.ops import DOMAIN, first_binary_node
 
 INPUT_TENSOR = "input_codes"
 INPUT_STAGE = ("Quant", "Mul", "Cast")
@@ -244,10 +244,8 @@ def _input_tensor(model: onnx.ModelProto) -> _Tensor:
 
 def _refuse_binary(model: onnx.ModelProto) -> None:
     """Binary layers have no hls4ml layer class yet: name the first one."""
-    binary = [n for n in model.graph.node if n.domain == DOMAIN and n.op_type in BINARY_OPS]
-    if binary:
-        # Name a binary layer itself where there is one, not the threshold that feeds it.
-        node = min(binary, key=lambda n: n.op_type == "BinaryThreshold")
+    node = first_binary_node(model)
+    if node is not None:
         raise ModelFormatError(
             f"layer '{node.name}' ({node.op_type}) is binary: adderflow's hls4ml extension "
             "has no XNOR/popcount or threshold layer yet (DESIGN.md rule 6)"

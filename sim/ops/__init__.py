@@ -48,4 +48,16 @@ def binary_layers(model) -> list[str]:
     ]
 
 
-__all__ = ["BINARY_LAYERS", "BINARY_OPS", "DOMAIN", "OPS", "binary_layers", *OPS]
+def first_binary_node(model):
+    """The node a backend without binary support should name, or ``None``: the first binary
+    layer where there is one, else the first threshold (not the threshold feeding a layer).
+    """
+    binary = [n for n in model.graph.node if n.domain == DOMAIN and n.op_type in BINARY_OPS]
+    if not binary:
+        return None
+    return min(binary, key=lambda n: n.op_type == "BinaryThreshold")
+
+
+__all__ = [
+    "BINARY_LAYERS", "BINARY_OPS", "DOMAIN", "OPS", "binary_layers", "first_binary_node", *OPS
+]  # fmt: skip
