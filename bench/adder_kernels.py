@@ -120,6 +120,8 @@ def _interleaved_ms(
     fns: dict[str, Callable[[], None]], device: str, budget_s: float, rounds: int
 ) -> dict[str, float]:
     """Median ms of each function, timed in rounds that call every function once."""
+    if not fns:
+        return {}
     for fn in fns.values():
         fn()  # warm-up: allocator, thread pool, Triton compilation
     _sync(device)

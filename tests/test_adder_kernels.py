@@ -145,6 +145,23 @@ def test_tile_shape_is_balanced_and_bounded(n, o, k, chunk):
     assert max(filter_blocks) - min(filter_blocks) <= 1 or len(filter_blocks) == 1
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("chunk", [40, 162, 10**9])  # split filters, tiles, one tile
+def test_hardtanh_input_gradient_on_one_and_several_threads(threads, chunk):
+    """The tile loop under one and several intra-op threads (ops split tiles by rows)."""
+    gen = torch.Generator().manual_seed(11)
+    x = 2 * torch.randn(13, 9, generator=gen).double()
+    w, g = torch.randn(6, 9, generator=gen).double(), torch.randn(13, 6, generator=gen).double()
+    want = ((w[None] - x[:, None]).clamp(-1, 1) * g[..., None]).sum(1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = adder_kernels.grad_input(x, w, g, "hardtanh", chunk)
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("chunk", [20, 10**9])
 def test_shared_sign_tile_gives_both_gradients(chunk):
     gen = torch.Generator().manual_seed(12)

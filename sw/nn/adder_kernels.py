@@ -10,13 +10,13 @@ the speed comes from doing them in few, large vector passes with little around t
   its size, so tiles are large and every operand is split into per-tile views up front
   (``_Tiles``); a tile that spills L2 costs little, as the passes run at about the speed
   of their vector instructions, not of the cache. 2**20 measured best on ResNet-20's
-  stages at 1 and 2 threads (2**19..2**21 within a few percent, 2**22 ~25% slower);
+  stages (2**21 the same within noise, 2**19 10-30% slower, 2**22 ~25% slower);
 - each tile costs two passes: one op that writes it (``minimum`` for the forward, a
   tensor-bounded ``clamp`` for the input gradient, see the identities below) and one
   reduction (``sum``; ``bmm`` for the input gradient, a batched ``[1, O] @ [O, K]``,
-  which beats ``mul`` + ``sum`` because it never writes the product). The input
-  gradient's tile is filter-major, ``[O, rows, K]``: one filter's clamp bounds then stay
-  in L1 cache across the rows (15% faster), and ``bmm`` reads it through a transposed view;
+  which beats ``mul`` + ``sum`` because it never writes the product). Tiles are
+  row-major, ``[rows, O, K]``, and both ops split them between threads by rows, so each
+  thread reads back what it wrote (see ``_grad_input_hardtanh`` for why that matters);
 - ``torch.cdist(p=1)`` fuses the forward into one pass, but its per-pair loop is scalar
   (~0.8 ns a term against ~0.15 for the two passes here), and its backward is the true
   ``sign`` gradient;
@@ -73,8 +73,8 @@ class _Tiles:
     ``split(t, dim)`` cuts a per-row tensor into the row blocks (one C++ call for all of
     them), ``filters(t, dim)`` a per-filter one into the filter blocks; ``buffer(r, f)``
     is the ``[r, f, K]`` scratch view. Per tile this leaves a dictionary lookup and the two
-    ops: slicing every operand per tile costs ~10 view calls, ~10 us, which on a small
-    layer's tiles is a quarter of their arithmetic.
+    ops; slicing every operand per tile took ~10 view calls a tile (with 2**16-element
+    tiles, dropping them took a ResNet-20 stage-3 step from 81 to 58 ms on one thread).
     """
 
     def __init__(self, like: Tensor, n: int, o: int, chunk_elems: int) -> None:
@@ -99,7 +99,7 @@ class _Tiles:
 
 def _center(w: Tensor, dim: int) -> Tensor:
     """Along ``dim``, the value nearest the mean: one of the values (so integer inputs stay
-    integers) near their middle, at 1/10 the cost of a median."""
+    integers) near their middle, at a seventh of the cost of a median."""
     nearest = (w - w.mean(dim, keepdim=True)).abs_().argmin(dim, keepdim=True)
     return w.gather(dim, nearest).squeeze(dim)
 
@@ -190,30 +190,31 @@ def _grad_input_hardtanh(x: Tensor, w: Tensor, grad: Tensor, chunk_elems: int) -
 
     The ``g @ w`` part is a matrix product; the clamped terms are bounded by ``|w| + 1``
     whatever ``x`` is, so the subtraction costs little precision.
+
+    The tile is row-major, ``[rows, O, K]``, so that the clamp that writes it and the bmm
+    that reads it (batched over rows) split it between threads the same way: each thread
+    reads back what it wrote. A filter-major tile clamps 15% faster on one thread, but its
+    bmm then reads half of it from the other core's cache, and on the 2-vCPU benchmark VM
+    that made each clamp after a bmm 5x slower (fwd+bwd 2.5x) for seconds to minutes at a
+    time (as if the host had put the two vCPUs on different L3 caches).
     """
     (n, k), o = x.shape, w.shape[0]
-    out = grad @ w  # one GEMM: per tile, MKL's small GEMMs scale badly over threads
+    out = grad @ w
     if n == 0 or o == 0 or k == 0:
         return out
     t = _Tiles(x, n, o, chunk_elems)
-    if t.whole_filters:
-        # Filter-major tile [O, rows, K]: the bounds of one filter stay in L1 cache while
-        # the clamp runs over the rows (15% faster than row-major); bmm reads it transposed.
-        low, high = (w - 1.0).unsqueeze(1), (w + 1.0).unsqueeze(1)
-        operands = zip(
-            t.split(x.unsqueeze(0), 1), t.split(grad.unsqueeze(1)), t.split(out.unsqueeze(1)),
-            strict=True,
-        )  # fmt: skip
-        for xs, gs, acc in operands:
-            tile = t.buffer(o, xs.shape[1])
-            torch.clamp(xs, low, high, out=tile)
-            acc.baddbmm_(gs, tile.transpose(0, 1), alpha=-1)
-        return out
     lows, highs = t.filters(w - 1.0), t.filters(w + 1.0)
     operands = zip(
         t.split(x.unsqueeze(1)), t.split(grad.unsqueeze(1)), t.split(out.unsqueeze(1)),
         strict=True,
     )  # fmt: skip
+    if t.whole_filters:
+        (low,), (high,) = lows, highs
+        for xs, gs, acc in operands:
+            tile = t.buffer(xs.shape[0], o)
+            torch.clamp(xs, low, high, out=tile)
+            acc.baddbmm_(gs, tile, alpha=-1)
+        return out
     for xs, gs, acc in operands:
         for low, high, g in zip(lows, highs, t.filters(gs, 2), strict=True):
             tile = t.buffer(xs.shape[0], low.shape[0])
@@ -295,11 +296,12 @@ def patch_rows(
     """im2col of ``x [N, C, H, W]`` as ``[N·Hout·Wout, kh·kw·C]`` rows, channels innermost.
 
     ``geo`` is ``(stride, padding, dilation)``, each a pair. ``F.unfold`` orders a patch
-    channel-major, so its rows are a transpose away (a strided copy at ~1/10 of memory
-    speed, and one more for col2im's input in the backward: ~40% of a small layer's time).
-    With channels innermost the copy into rows and the backward's scatter-add both run
-    along contiguous channels. The order of a row's columns does not matter to the kernels
-    as long as the filters use the same one (``filter_rows``).
+    channel-major, so its rows are a transpose away, a strided copy, and so is col2im's
+    input in the backward (3.1 and 4.8 ms of a 48 ms ResNet-20 stage-3 step on one
+    thread; 0.2 and 0.5 ms here). With channels innermost the copy into rows and the
+    backward's scatter-add both run along contiguous channels. The order of a row's
+    columns does not matter to the kernels as long as the filters use the same one
+    (``filter_rows``).
 
     ``shift`` (per channel, not differentiated) is subtracted on the way, padding included
     (a padded pixel becomes ``-shift``): the kernels only see differences ``x - w``, so
