@@ -36,6 +36,7 @@ ABLATIONS: dict[str, tuple[str, str, list[str]]] = {
     "ann_pkkd_linear": ("pkkd", "adder", ["distill.pkkd_kernel=linear"]),
     "ann_ngd_no_p_schedule": ("ngd", "adder", ["distill.ngd_p_start=1"]),
     "ann_ngd_full_span": ("ngd", "adder", ["distill.ngd_p_span=1"]),
+    "ann_ngd_teacher_init": ("ngd", "adder", ["distill.ngd_init=teacher"]),
     "bcnn_dgrl_no_si": ("dgrl", "binary", ["distill.dgrl_si=false"]),
 }
 CNN_TEACHER = ("ann_kd", "bcnn_kd", "bcnn_dgrl", "bcnn_dgrl_no_si")

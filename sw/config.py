@@ -90,6 +90,9 @@ class DistillConfig:
     # second half to the pure ℓ1 network; over the whole run, 1, cost 6-12 points on
     # MNIST-1D: docs/results.md).
     ngd_p_span: float = 0.5
+    # Where the ℓ1 student starts: scratch (random init) | teacher (the trained ℓ2 teacher's
+    # weights: same architecture, and at p = 2 the student starts as the teacher).
+    ngd_init: str = "scratch"
     # DGRL: weight of the block-wise feature loss; Squeeze-and-Interaction units on/off.
     dgrl_blocks: float = 1.0
     dgrl_si: bool = True
@@ -201,6 +204,7 @@ QUICK_OVERRIDES = {
 }
 DISTILL_METHODS = ("none", "kd", "pkkd", "ngd", "dgrl")
 PKKD_KERNELS = ("mixed", "gaussian", "linear")
+NGD_INITS = ("scratch", "teacher")
 QUANT_MODES = ("ptq", "qat")
 
 
@@ -461,6 +465,8 @@ def _validate_distill(d: DistillConfig) -> None:
         raise ConfigError(f"distill.ngd_p_span must lie in (0, 1], got {d.ngd_p_span}")
     if not 1.0 <= d.ngd_p_start <= 2.0:
         raise ConfigError(f"distill.ngd_p_start must lie in [1, 2], got {d.ngd_p_start}")
+    if d.ngd_init not in NGD_INITS:
+        raise ConfigError(f"distill.ngd_init '{d.ngd_init}' is not one of {', '.join(NGD_INITS)}")
     for key in (
         "pkkd_weight",
         "pkkd_warmup",

@@ -285,7 +285,7 @@ def trained_model(run: Run, role: str):
 def stage_student(run: Run) -> None:
     import torch
 
-    from adderflow.distill import DistillModel, make_method, method_roles
+    from adderflow.distill import DistillModel, make_method, method_roles, start_from_teacher
     from adderflow.train import seed_everything
 
     teacher_kind, student_kind, co_trained = method_roles(run.cfg.distill)
@@ -294,6 +294,8 @@ def stage_student(run: Run) -> None:
     teacher = None
     if teacher_kind is not None:
         teacher = _model(run, teacher_kind) if co_trained else trained_model(run, "teacher")
+    if start_from_teacher(run.cfg.distill, student, teacher):
+        run.log("[student] starts from the ℓ2 teacher's weights (distill.ngd_init=teacher)")
     method = make_method(run.cfg.distill, teacher, torch.from_numpy(run.data.train_x[:8]))
     model = DistillModel(student, teacher, method)
     _fit(run, "student", model, model.loss, run.cfg.student, model.set_progress)

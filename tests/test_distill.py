@@ -156,6 +156,26 @@ def test_ngd_walks_p_from_two_to_one_and_pkkd_ramps_in():
     assert (pkkd.ramp(0.0), pkkd.ramp(0.25), pkkd.ramp(0.9)) == (0.0, 0.5, 1.0)
 
 
+def test_ngd_student_can_start_as_its_l2_teacher():
+    from adderflow.distill import start_from_teacher
+    from adderflow.nn.pnorm import set_adder_p
+
+    x, _ = _batch()
+    torch.manual_seed(1)
+    teacher = digits_net("adder", width=4).eval()
+    set_adder_p(teacher, 2.0)
+    model = _wrapper("ngd", "adder")
+    model.set_progress(0, 5)  # p = 2: the student computes the teacher's distance
+    assert not torch.equal(model.student.eval()(x), teacher(x))
+    from_teacher = DistillConfig(method="ngd", ngd_init="teacher")
+    assert start_from_teacher(from_teacher, model.student, teacher)
+    assert torch.equal(model.student(x), teacher(x))
+    scratch = DistillConfig(method="ngd")
+    assert not start_from_teacher(scratch, model.student, teacher)
+    with pytest.raises(ValueError, match="needs the trained"):
+        start_from_teacher(from_teacher, model.student, None)
+
+
 def test_student_loss_sees_only_detached_teacher_outputs():
     model = _wrapper("dgrl", "cnn", "binary")
     x, y = _batch()
@@ -213,3 +233,5 @@ def test_unknown_method_and_bad_settings_are_refused():
         load_config(overrides=["distill.pkkd_kernel=poly"])
     with pytest.raises(ConfigError, match="ngd_p_start must lie in"):
         load_config(overrides=["distill.ngd_p_start=3"])
+    with pytest.raises(ConfigError, match="distill.ngd_init 'cnn' is not one of"):
+        load_config(overrides=["distill.ngd_init=cnn"])

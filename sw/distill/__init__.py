@@ -13,6 +13,7 @@ from adderflow.distill.methods import (
     Outputs,
     make_method,
     method_roles,
+    start_from_teacher,
     student_state,
     teacher_loss_fn,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "Outputs",
     "make_method",
     "method_roles",
+    "start_from_teacher",
     "student_state",
     "teacher_logits",
     "teacher_loss_fn",

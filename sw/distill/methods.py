@@ -158,6 +158,21 @@ def make_method(cfg: DistillConfig, teacher: nn.Module | None, sample: Tensor) -
     raise ValueError(f"unknown distillation method {name!r}; valid: {', '.join(METHODS)}")
 
 
+def start_from_teacher(cfg: DistillConfig, student: nn.Module, teacher: nn.Module | None) -> bool:
+    """NGD with ``ngd_init=teacher``: copy the ℓ2 teacher's weights into the ℓ1 student.
+
+    Same architecture, so the state dicts match; at ``p = 2`` the student then starts as
+    the teacher, and the ℓ2→ℓ1 schedule moves a trained network instead of a random one.
+    Returns whether it copied.
+    """
+    if cfg.method != "ngd" or cfg.ngd_init != "teacher":
+        return False
+    if teacher is None:
+        raise ValueError("distill.ngd_init=teacher needs the trained ℓ2 teacher")
+    student.load_state_dict(teacher.state_dict())
+    return True
+
+
 def method_roles(cfg: DistillConfig) -> tuple[str | None, str, bool]:
     """``(teacher kind, student kind, teacher co-trained)`` of the configured method."""
     teacher, student, co_trained = {
