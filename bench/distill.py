@@ -37,9 +37,15 @@ ABLATIONS: dict[str, tuple[str, str, list[str]]] = {
     "ann_ngd_no_p_schedule": ("ngd", "adder", ["distill.ngd_p_start=1"]),
     "ann_ngd_full_span": ("ngd", "adder", ["distill.ngd_p_span=1"]),
     "ann_ngd_teacher_init": ("ngd", "adder", ["distill.ngd_init=teacher"]),
+    "ann_ngd_teacher_init_full_span": (
+        "ngd", "adder", ["distill.ngd_init=teacher", "distill.ngd_p_span=1"],
+    ),
+    "ann_ngd_teacher_init_lr01": ("ngd", "adder", ["distill.ngd_init=teacher", "student.lr=0.01"]),
     "bcnn_dgrl_no_si": ("dgrl", "binary", ["distill.dgrl_si=false"]),
 }
 CNN_TEACHER = ("ann_kd", "bcnn_kd", "bcnn_dgrl", "bcnn_dgrl_no_si")
+# NGD variants that change only the student reuse ann_ngd's ℓ2 teacher when it exists.
+NGD_TEACHER = tuple(n for n in ABLATIONS if n.startswith("ann_ngd"))
 
 
 def run_one(out: Path, overrides: list[str], teacher_from: Path | None) -> dict:
@@ -86,10 +92,14 @@ def main() -> None:
             for name in names:
                 method, student, extra = table[name]
                 start = time.perf_counter()
+                ngd_teacher = base / "ann_ngd" / "checkpoints" / "teacher.pt"
+                shared = teacher if name in CNN_TEACHER else None
+                if name in NGD_TEACHER and ngd_teacher.exists():
+                    shared = ngd_teacher
                 metrics = run_one(
                     base / name,
                     [*common, f"distill.method={method}", f"distill.student={student}", *extra],
-                    teacher if name in CNN_TEACHER else None,
+                    shared,
                 )
                 acc = metrics["student"]["accuracy"]
                 results[name].setdefault(width, []).append(acc)
