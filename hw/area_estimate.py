@@ -204,6 +204,18 @@ def requant_widths(top_verilog: str) -> list[dict[str, int]]:
 
 def design_estimate(design, dsp: bool = True) -> tuple[Estimate, list[dict]]:
     """Sum over a Design's layers (``adderflow.hw.network.Design``); per-layer rows too."""
+    from adderflow.errors import ConfigError
+
+    binary = [
+        ly["name"] for ly in design.layers if ly["mode"] == "xnor" or ly.get("post") == "threshold"
+    ]
+    if binary:
+        # The coefficients were fitted on adder/mac MVUs and af_requant only; a guess for
+        # xnor MVUs and af_threshold would be a number without a measurement behind it.
+        raise ConfigError(
+            f"no calibrated area estimate for binary layers ({', '.join(binary)}): xnor MVUs "
+            "and af_threshold are not in the fit; synthesize the design (adderflow synth)"
+        )
     total, rows = Estimate(), []
     widths = requant_widths((Path(design.directory) / "af_network.v").read_text())
     c, h, w = design.frame

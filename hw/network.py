@@ -1,12 +1,18 @@
 """Whole-network RTL generator: a QONNX run → one streaming Verilog design.
 
-Each layer of the IR becomes one chain ``af_window → af_mvu → af_requant`` (docs/rtl.md):
-the window unit buffers the layer's input frame (max pooling on write when an
-``IntMaxPool`` precedes the layer), the MVU computes the adder (``AdderConv``/``AdderGemm``)
-or multiply (``IntConv``/``IntGemm``) dot products, and the requantizer applies the
-layer's ``Requant`` with its fused ReLU. A dense layer after a ``Flatten`` reads the whole
-frame as one window, with its weight columns reordered from ONNX's ``(c, y, x)`` flatten
-order to the stream's ``(y, x, c)``.
+Each layer of the IR becomes one chain ``af_window → af_mvu → af_requant`` or
+``af_window → af_mvu → af_threshold`` (docs/rtl.md): the window unit buffers the layer's
+input frame (max pooling on write when an ``IntMaxPool`` precedes the layer), the MVU
+computes the adder (``AdderConv``/``AdderGemm``), multiply (``IntConv``/``IntGemm``) or
+binary (``XnorConv``/``XnorGemm``, DESIGN.md rule 6) dot products, and the last unit
+applies the layer's ``Requant`` with its fused ReLU, or its ``BinaryThreshold``. A dense
+layer after a ``Flatten`` reads the whole frame as one window, with its weight columns
+reordered from ONNX's ``(c, y, x)`` flatten order to the stream's ``(y, x, c)``.
+
+Binary activations travel as 2-bit codes (+1 = 01, -1 = 11): the window's zero padding is
+then code 0, which the xnor PE does not count (padding does not vote, docs/ir.md), and
+``IntMaxPool`` on them is the window's ordinary signed max. Packed weights are unpacked
+to ±1 and stored as bits in the weight ROM.
 
 Folding: the stream between two layers carries ``PE`` channels of the producer a beat, so
 a layer's ``SIMD`` equals the previous layer's ``PE`` (no width converters needed); the
@@ -18,8 +24,9 @@ input transfer to the last output transfer inclusive)::
 
     cycles = input_beats + Σ_layers (vectors · NF · SF + LAYER_LATENCY)
 
-``LAYER_LATENCY`` = 2 (window: last write → first window beat) + 3 (MVU) + 3 (requantizer)
-− 1 (the window's first beat is the MVU's first issue). Torch-free.
+``LAYER_LATENCY`` = 2 (window: last write → first window beat) + 3 (MVU) + 3 (requantizer
+or threshold unit, equally deep) − 1 (the window's first beat is the MVU's first issue).
+Torch-free.
 """
 
 from __future__ import annotations
@@ -36,14 +43,17 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from adderflow.errors import ConfigError, ModelFormatError
-from adderflow.fixed import signed_bits
+from adderflow.errors import AdderflowError, ConfigError, ModelFormatError
+from adderflow.fixed import signed_bits, unpack_bits
 from adderflow.hw.rtlgen import (
+    BINARY_CODE_BITS,
     MVU_LATENCY,
     REQUANT_LATENCY,
+    THRESHOLD_LATENCY,
     WINDOW_LATENCY,
     MvuConfig,
     RequantConfig,
+    ThresholdConfig,
     WindowConfig,
     hdl_literal,
     pack_lanes,
@@ -53,25 +63,38 @@ from adderflow.hw.rtlgen import (
 from adderflow.sim.onnx_io import node_attr
 
 LAYER_LATENCY = WINDOW_LATENCY + MVU_LATENCY + REQUANT_LATENCY - 1
+# The threshold unit is as deep as the requantizer, so one latency serves every layer (the
+# closed-form cycle model below relies on it).
+assert THRESHOLD_LATENCY == REQUANT_LATENCY
 NETWORK_SOURCES = (
     "af_window.v",
     "af_mvu.v",
     "af_pe.v",
     "af_requant.v",
     "af_round.v",
+    "af_threshold.v",
     "af_skid.v",
 )
-ACCUMULATING = {"AdderConv": "adder", "IntConv": "mac", "AdderGemm": "adder", "IntGemm": "mac"}
+ACCUMULATING = {
+    "AdderConv": "adder",
+    "IntConv": "mac",
+    "AdderGemm": "adder",
+    "IntGemm": "mac",
+    "XnorConv": "xnor",
+    "XnorGemm": "xnor",
+}
+# The op that ends a layer, and the unit it becomes.
+POST = {"Requant": "requant", "BinaryThreshold": "threshold"}
 PASS_THROUGH = ("Quant", "Mul", "Cast")
 TOP = "af_network"
 
 
 @dataclass
 class Layer:
-    """One ``window → MVU → requantizer`` chain, shapes in the stream's terms."""
+    """One ``window → MVU → requantizer | threshold unit`` chain, shapes in the stream's terms."""
 
     name: str
-    mode: str  # adder | mac
+    mode: str  # adder | mac | xnor
     channels: int  # C of the input frame (after pooling)
     height: int  # input frame before pooling
     width: int
@@ -83,12 +106,16 @@ class Layer:
     in_bits: int
     weight_bits: int
     acc_bits: int  # the IR's accumulator width
-    weight: np.ndarray = field(repr=False)  # [OUT, K], columns in (ky, kx, c) order
-    multiplier: np.ndarray = field(repr=False)
-    bias: np.ndarray = field(repr=False)
+    weight: np.ndarray = field(repr=False)  # [OUT, K], columns in (ky, kx, c) order; ±1 for xnor
+    post: str = "requant"  # requant | threshold: the unit after the MVU
+    post_node: str = ""  # the IR node it comes from (Requant / BinaryThreshold)
+    multiplier: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     shift: int = 0
     out_bits: int = 8
     relu: bool = False
+    threshold: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    direction: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
     def window(self, lanes: int = 1, bits: int | None = None) -> WindowConfig:
         """The af_window that feeds this layer's MVU."""
@@ -115,6 +142,9 @@ class Layer:
 
     @property
     def bits(self) -> int:
+        """The MVU's input lane width (binary layers: the 2-bit ±1/0 codes)."""
+        if self.mode == "xnor":
+            return BINARY_CODE_BITS
         return max(self.in_bits, self.weight_bits)
 
     def fold_cycles(self, pe: int, simd: int) -> int:
@@ -135,20 +165,6 @@ class Folding:
 
 
 # ---- reading the IR ------------------------------------------------------------------
-
-
-def refuse_binary(model: onnx.ModelProto) -> None:
-    """Binary layers (``XnorConv``/``XnorGemm``) have no RTL processing element yet: refuse
-    the model naming the first one, before anything else is read."""
-    from adderflow.sim.ops import first_binary_node
-
-    node = first_binary_node(model)
-    if node is not None:
-        raise ConfigError(
-            f"layer '{node.name}' ({node.op_type}) is binary: the RTL network generator does "
-            "not map binary layers (packed weights, masked padding, threshold unit) yet "
-            "(DESIGN.md rule 6); the model runs on the NumPy reference, qonnx and onnxruntime"
-        )
 
 
 def _initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -175,7 +191,6 @@ def _weight_bits(w: np.ndarray) -> int:
 
 def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, int], int]:
     """The IR as layers, plus the input frame ``(C, H, W)`` and the input code width."""
-    refuse_binary(model)
     inits = _initializers(model)
     props = {p.key: p.value for p in model.metadata_props}
     if "adderflow.input_bits" not in props:
@@ -187,7 +202,7 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
     c, h, w = (int(d.dim_value) for d in dims[1:])
     frame = (c, h, w)
     layers: list[Layer] = []
-    pending: dict | None = None  # an accumulating node waiting for its Requant
+    pending: dict | None = None  # an accumulating node waiting for its Requant/threshold
     pool, flat, bits = 1, False, in_bits
     for node in model.graph.node:
         op = node.op_type
@@ -196,13 +211,19 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
         if op in ACCUMULATING:
             if pending is not None:
                 raise ConfigError(
-                    f"node '{node.name}': {op} follows an accumulator without Requant"
+                    f"node '{node.name}': {op} follows an accumulator without Requant or "
+                    "BinaryThreshold"
+                )
+            if op.startswith("Xnor") and bits != BINARY_CODE_BITS:
+                raise ConfigError(
+                    f"node '{node.name}' ({op}): a binary layer must read the ±1 codes of a "
+                    "BinaryThreshold (through pools and flattens only)"
                 )
             pending = {"node": node, "frame": frame, "pool": pool, "flat": flat, "bits": bits}
             pool, flat = 1, False
-        elif op == "Requant":
+        elif op in POST:
             if pending is None:
-                raise ConfigError(f"node '{node.name}': Requant without an accumulating layer")
+                raise ConfigError(f"node '{node.name}': {op} without an accumulating layer")
             layer = _layer(pending, node, inits)
             layers.append(layer)
             frame = (layer.out, *layer.window().out_size)
@@ -223,21 +244,36 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
         else:
             raise ConfigError(f"node '{node.name}': op {op} has no RTL unit")
     if pending is not None or not layers:
-        raise ConfigError("the model must end with a Requant after its last layer")
+        raise ConfigError(
+            "the model must end with a Requant or BinaryThreshold after its last layer"
+        )
     if pool != 1 or flat:
         raise ConfigError("the model ends with a pool or flatten the RTL has no layer for")
     return layers, (c, h, w), in_bits
 
 
-def _layer(pending: dict, requant: onnx.NodeProto, inits: dict[str, np.ndarray]) -> Layer:
-    node: onnx.NodeProto = pending["node"]
-    c, fh, fw = pending["frame"]
-    pool = pending["pool"]
+def _weight(node: onnx.NodeProto, inits: dict[str, np.ndarray]) -> np.ndarray:
+    """The layer's weight as integers; a binary layer's packed bits unpacked to ±1 codes of
+    its logical ``weight_shape`` (``fixed.unpack_bits``: uint8 rows, LSB first)."""
     weight = inits.get(node.input[1])
     if weight is None:
         raise ModelFormatError(
             f"node '{node.name}': weight '{node.input[1]}' is not an initializer"
         )
+    if not node.op_type.startswith("Xnor"):
+        return weight
+    shape = tuple(int(d) for d in node_attr(node, "weight_shape", []))
+    try:
+        return unpack_bits(weight, shape)
+    except AdderflowError as exc:
+        raise ModelFormatError(f"node '{node.name}' ({node.op_type}): {exc}") from exc
+
+
+def _layer(pending: dict, post: onnx.NodeProto, inits: dict[str, np.ndarray]) -> Layer:
+    node: onnx.NodeProto = pending["node"]
+    c, fh, fw = pending["frame"]
+    pool = pending["pool"]
+    weight = _weight(node, inits)
     out = weight.shape[0]
     if node.op_type.endswith("Conv"):
         kernel = tuple(int(k) for k in node_attr(node, "kernel_shape"))
@@ -252,13 +288,32 @@ def _layer(pending: dict, requant: onnx.NodeProto, inits: dict[str, np.ndarray])
                 f"node '{node.name}': weight has {weight.shape[1]} inputs, not {c * fh * fw}"
             )
         matrix = weight.reshape(out, c, fh, fw).transpose(0, 2, 3, 1).reshape(out, -1)
-    mult = inits.get(requant.input[1])
-    bias = inits.get(requant.input[2])
-    if mult is None or bias is None:
-        raise ModelFormatError(f"node '{requant.name}': multiplier or bias is not an initializer")
+    first, second = inits.get(post.input[1]), inits.get(post.input[2])
+    if first is None or second is None:
+        what = "multiplier or bias" if post.op_type == "Requant" else "threshold or direction"
+        raise ModelFormatError(f"node '{post.name}': {what} is not an initializer")
+    first, second = first.astype(np.int64).reshape(-1), second.astype(np.int64).reshape(-1)
+    if first.shape != (out,) or second.shape != (out,):
+        raise ConfigError(
+            f"node '{post.name}' ({post.op_type}): per-channel parameters of shapes "
+            f"{first.shape} and {second.shape}, expected ({out},) for layer '{node.name}'"
+        )
+    mode = ACCUMULATING[node.op_type]
+    if post.op_type == "Requant":
+        ends = {
+            "multiplier": first,
+            "bias": second,
+            "shift": int(node_attr(post, "shift")),
+            "out_bits": int(node_attr(post, "out_bits")),
+            "relu": bool(node_attr(post, "relu", 0)),
+        }
+    else:
+        if not np.all(np.abs(second) == 1):
+            raise ConfigError(f"node '{post.name}' (BinaryThreshold): directions must be ±1")
+        ends = {"threshold": first, "direction": second, "out_bits": BINARY_CODE_BITS}
     return Layer(
         name=node.name,
-        mode=ACCUMULATING[node.op_type],
+        mode=mode,
         channels=c,
         height=fh * pool,
         width=fw * pool,
@@ -268,14 +323,12 @@ def _layer(pending: dict, requant: onnx.NodeProto, inits: dict[str, np.ndarray])
         pad=pad,
         out=out,
         in_bits=pending["bits"],
-        weight_bits=_weight_bits(matrix),
+        weight_bits=1 if mode == "xnor" else _weight_bits(matrix),
         acc_bits=int(node_attr(node, "out_bits")),
         weight=matrix.astype(np.int64),
-        multiplier=mult.astype(np.int64).reshape(-1),
-        bias=bias.astype(np.int64).reshape(-1),
-        shift=int(node_attr(requant, "shift")),
-        out_bits=int(node_attr(requant, "out_bits")),
-        relu=bool(node_attr(requant, "relu", 0)),
+        post=POST[post.op_type],
+        post_node=post.name,
+        **ends,
     )
 
 
@@ -407,16 +460,23 @@ def _atomic_text(path: Path, text: str) -> Path:
     return path
 
 
-def _units(layers: list[Layer], folding: Folding) -> list[tuple[MvuConfig, RequantConfig]]:
-    units = []
+PostConfig = RequantConfig | ThresholdConfig
+
+
+def _units(layers: list[Layer], folding: Folding) -> list[tuple[MvuConfig, PostConfig]]:
+    units: list[tuple[MvuConfig, PostConfig]] = []
     for layer, pe, simd in zip(layers, folding.pe, folding.simd, strict=True):
         mvu = MvuConfig(layer.mode, layer.bits, layer.k, layer.out, pe, simd)
         acc_bits = max(mvu.acc_bits or 0, layer.acc_bits)
         mvu = MvuConfig(layer.mode, layer.bits, layer.k, layer.out, pe, simd, acc_bits)
-        rq = RequantConfig.fit(
-            layer.multiplier, layer.bias, layer.shift, acc_bits, layer.out_bits, layer.relu, pe
-        )
-        units.append((mvu, rq))
+        post: PostConfig
+        if layer.post == "threshold":
+            post = ThresholdConfig.fit(layer.threshold, layer.direction, acc_bits, pe)
+        else:
+            post = RequantConfig.fit(
+                layer.multiplier, layer.bias, layer.shift, acc_bits, layer.out_bits, layer.relu, pe
+            )
+        units.append((mvu, post))
     return units
 
 
@@ -456,15 +516,21 @@ def generate(
     return design
 
 
+def _post_files(layer: Layer) -> tuple[str, str]:
+    """The memory files of the unit after the layer's MVU."""
+    if layer.post == "threshold":
+        return f"{layer.name}_thresh.hex", f"{layer.name}_dir.hex"
+    return f"{layer.name}_mult.hex", f"{layer.name}_bias.hex"
+
+
 def _write_files(out: Path, layers, units, folding: Folding, in_bits: int) -> None:
-    for layer, (mvu, rq) in zip(layers, units, strict=True):
+    for layer, (mvu, post) in zip(layers, units, strict=True):
         mvu.write_weights(out / f"{layer.name}_weights.hex", layer.weight)
-        rq.write_params(
-            out / f"{layer.name}_mult.hex",
-            out / f"{layer.name}_bias.hex",
-            layer.multiplier,
-            layer.bias,
-        )
+        first, second = _post_files(layer)
+        if isinstance(post, ThresholdConfig):
+            post.write_params(out / first, out / second, layer.threshold, layer.direction)
+        else:
+            post.write_params(out / first, out / second, layer.multiplier, layer.bias)
     _atomic_text(out / f"{TOP}.v", render_top(layers, units, folding, in_bits))
 
 
@@ -479,10 +545,12 @@ def _replace_dir(new: Path, final: Path) -> None:
         new.rename(final)
 
 
-def _layer_summary(layer: Layer, mvu: MvuConfig, rq: RequantConfig) -> dict:
+def _layer_summary(layer: Layer, mvu: MvuConfig, post: PostConfig) -> dict:
     return {
         "name": layer.name,
         "mode": layer.mode,
+        "post": layer.post,
+        "out_bits": post.out_bits,
         "pe": mvu.pe,
         "simd": mvu.simd,
         "k": layer.k,
@@ -544,18 +612,18 @@ def _instance(module: str, name: str, params: dict[str, object], src: str, dst: 
 
 def render_top(
     layers: list[Layer],
-    units: list[tuple[MvuConfig, RequantConfig]],
+    units: list[tuple[MvuConfig, PostConfig]],
     folding: Folding,
     in_bits: int,
 ) -> str:
-    """The top module: one window → MVU → requantizer chain per layer."""
+    """The top module: one window → MVU → requantizer (or threshold unit) chain per layer."""
     in_w = folding.simd[0] * in_bits
     out_w = folding.pe[-1] * layers[-1].out_bits
     lines = [
         f"// {TOP}: generated by adderflow.hw.network from a QONNX run; do not edit.",
         "// Layers: "
         + ", ".join(
-            f"{ly.name} ({ly.mode}, PE={m.pe}, SIMD={m.simd})"
+            f"{ly.name} ({ly.mode}+{ly.post}, PE={m.pe}, SIMD={m.simd})"
             for ly, (m, _) in zip(layers, units, strict=True)
         ),
         "`default_nettype none",
@@ -579,7 +647,7 @@ def render_top(
     for layer, (mvu, rq) in zip(layers, units, strict=True):
         lanes = mvu.simd
         name = layer.name
-        lines += ["", f"    // ---- {name}: {layer.mode} layer"]
+        lines += ["", f"    // ---- {name}: {layer.mode} layer, {layer.post}"]
         lines += _stream_wires(f"{name}_x", lanes * mvu.bits)
         lines += _sext(f"{name}_x_data", f"{src}_data", lanes, src_bits, mvu.bits)
         lines += [
@@ -598,10 +666,11 @@ def render_top(
             f"{name}_win",
             f"{name}_acc",
         )
+        module = "af_threshold" if layer.post == "threshold" else "af_requant"
         lines += _instance(
-            "af_requant",
-            f"u_{name}_requant",
-            rq.parameters(f"{name}_mult.hex", f"{name}_bias.hex"),
+            module,
+            f"u_{name}_{layer.post}",
+            rq.parameters(*_post_files(layer)),
             f"{name}_acc",
             f"{name}_out",
         )

@@ -489,8 +489,6 @@ def stage_rtl(run: Run) -> None:
     if not run.cfg.rtl.enabled:
         run.log("[rtl] skipped (rtl.enabled=false)")
         return
-    if _skip_binary(run, "rtl", "the RTL network generator does not map binary layers"):
-        return
     generate_design(run)
     if any(c.first is not None for c in verify_rtl(run, rtl_simulators(run.cfg)).values()):
         raise AdderflowError("RTL verification failed: see the divergence above")
@@ -619,8 +617,6 @@ def stage_hls(run: Run) -> None:
 def stage_synth(run: Run) -> None:
     if not run.cfg.synth.enabled:
         run.log("[synth] skipped (synth.enabled=false)")
-        return
-    if _skip_binary(run, "synth", "synthesis builds the RTL, which has no binary layers"):
         return
     synthesize_run(run)
 

@@ -428,11 +428,19 @@ def test_import_report_states_binary_adder_and_multiplication_layers(tmp_path):
 # --------------------------------------------------------------------------- backends refuse
 
 
-def test_rtl_generator_refuses_binary_layers_by_name(tmp_path):
+def test_rtl_generator_maps_binary_layers(tmp_path):
+    """The RTL generator maps binary layers (simulated in tests/test_rtl_network.py)."""
     from adderflow.hw.network import generate
 
-    with pytest.raises(ConfigError, match=r"layer 'x1' \(XnorConv\) is binary.*RTL"):
-        generate(build_qonnx(binary_network()), tmp_path / "rtl")
+    design = generate(build_qonnx(binary_network()), tmp_path / "rtl")
+    kinds = [(layer["name"], layer["mode"], layer["post"]) for layer in design.layers]
+    assert kinds == [
+        ("stem", "mac", "threshold"),
+        ("x1", "xnor", "threshold"),
+        ("x2", "xnor", "threshold"),
+        ("xg", "xnor", "requant"),
+        ("head", "mac", "requant"),
+    ]
 
 
 def test_hls4ml_converter_refuses_binary_layers_by_name():
@@ -498,10 +506,14 @@ def test_pipeline_exports_and_verifies_a_binary_student(binary_run):
     assert metrics["cost"]["ann"]["total"]["xnor"] > 0
     ops = [n.op_type for n in onnx.load(str(run.model_path)).graph.node]
     assert ops.count("XnorConv") == 2 and ops.count("BinaryThreshold") == 2
-    assert "binary layers (b1_xnor_conv, b2_xnor_conv)" in metrics["skipped"]["rtl"]
+    # The RTL maps binary layers: bit-exact and cycle-exact on the simulated samples.
+    assert "rtl" not in metrics.get("skipped", {})
+    assert metrics["equivalence"]["rtl_verilator"]["mismatches"] == 0
+    sim = metrics["rtl"]["simulation"]["verilator"]
+    assert sim["cycles_measured"] == [sim["cycles_model"]]
     assert "hls" in metrics["skipped"]
     log = (run.out / "log.txt").read_text()
-    assert "[rtl] skipped: binary layers" in log and "[hls] skipped: binary layers" in log
+    assert "[hls] skipped: binary layers" in log
 
 
 def test_thresholds_reproduce_the_float_binary_layers_exactly(binary_run):

@@ -6,6 +6,12 @@ pool, flatten, adder dense, multiply head), generates its Verilog with
 few on Icarus), and demands the reference's output codes and, per image, exactly the
 cycle model's count. Geometries, bit widths (2 to 16), extreme weights and inputs, and
 foldings vary; a corrupted weight memory file must be caught.
+
+Binary networks (DESIGN.md rule 6; ``binary_ir`` below): a multiplication stem ending in a
+``BinaryThreshold``, ``XnorConv`` layers with zero padding that does not vote, a max pool
+on ±1 codes, and either a binary dense layer (``XnorGemm``) or an ``XnorConv`` ending in a
+``Requant`` towards multiplication layers; thresholds sit on attained accumulator values,
+so ties (``direction·acc == threshold``, +1) occur.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import subprocess
 import numpy as np
 import onnx
 import pytest
+from binary_networks import binary_images, binary_ir
 from networks import calibrated, images, random_network
 from onnx import helper
 
@@ -155,12 +162,17 @@ def test_a_failed_generation_keeps_the_previous_design(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rtl"]
 
 
-def test_generated_top_is_lint_clean_verilog_2005(tmp_path):
+@pytest.mark.parametrize("kind", ["adder", "binary"])
+def test_generated_top_is_lint_clean_verilog_2005(tmp_path, kind):
     """The generated top with its kernels: Verilator -Wall silent, Icarus -g2005 compiles."""
     require("verilator")
     require("icarus")
-    x = images(6, n=2)
-    design = generate(network(8, x, seed=6), tmp_path / "rtl")
+    if kind == "binary":
+        x = binary_images(6, 2)
+        design = generate(binary_ir(x, 6, tail="requant"), tmp_path / "rtl")
+    else:
+        x = images(6, n=2)
+        design = generate(network(8, x, seed=6), tmp_path / "rtl")
     sources = [str(p) for p in design.sources]
     lint = subprocess.run(
         [
@@ -192,3 +204,106 @@ def test_generated_top_is_lint_clean_verilog_2005(tmp_path):
         cwd=design.directory,
     )
     assert icarus.returncode == 0, icarus.stdout + icarus.stderr
+
+
+# ---- binary networks --------------------------------------------------------------------
+
+
+BINARY_CASES = [
+    # (seed, (kernel, stride, pad), channels, extreme, tail, target)
+    (0, (3, 1, 1), (4, 6, 3), None, "dense", None),
+    (1, (3, 2, 1), (5, 4, 2), None, "requant", None),
+    (2, (5, 1, 2), (2, 8, 4), None, "dense", 3000),
+    (3, (3, 1, 1), (4, 6, 3), "max", "requant", None),
+    (4, (3, 1, 1), (3, 4, 2), "min", "dense", None),
+]
+
+
+def _check_binary(model: onnx.ModelProto, x: np.ndarray, extreme: str | None) -> None:
+    ref = run_reference(model, x)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("XnorConv") == 2 and "BinaryThreshold" in ops
+    for node in model.graph.node:  # ties occur: +1 exactly on the boundary
+        if node.op_type == "BinaryThreshold" and extreme is None:
+            assert len(np.unique(ref[node.output[0]])) == 2, node.name
+    if extreme is None:
+        assert len(np.unique(ref[output_name(model)], axis=0)) > 1, "degenerate network"
+
+
+@pytest.mark.parametrize("seed, geometry, channels, extreme, tail, target", BINARY_CASES)
+def test_binary_network_on_verilator(tmp_path, seed, geometry, channels, extreme, tail, target):
+    require("verilator")
+    k, stride, pad = geometry
+    x = binary_images(seed, 5, extreme)
+    model = binary_ir(x, seed, k, stride, pad, channels, extreme, tail)
+    _check_binary(model, x, extreme)
+    design, _ = simulate_and_check(model, x, tmp_path / "rtl", "verilator", target)
+    modes = [(layer["mode"], layer["post"]) for layer in design.layers]
+    assert modes[:2] == [("mac", "threshold"), ("xnor", "threshold")]
+    assert modes[2] == (("xnor", "threshold") if tail == "dense" else ("xnor", "requant"))
+    assert all(layer["bits"] == 2 for layer in design.layers if layer["mode"] == "xnor")
+
+
+def test_binary_thresholds_tie_in_the_test_data():
+    """The data reaches the boundary: some direction·acc equals its threshold (→ +1)."""
+    x = binary_images(0, 5)
+    model = binary_ir(x, 0)
+    ref = run_reference(model, x)
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    ties = 0
+    for node in model.graph.node:
+        if node.op_type == "BinaryThreshold":
+            t, d = inits[node.input[1]], inits[node.input[2]]
+            shape = (1, -1) + (1,) * (ref[node.input[0]].ndim - 2)
+            on = d.reshape(shape) * ref[node.input[0]] == t.reshape(shape)
+            assert (ref[node.output[0]][on] == 1).all()
+            ties += int(on.sum())
+    assert ties > 0
+
+
+def test_binary_network_on_icarus(tmp_path):
+    require("icarus")
+    x = binary_images(7, 2)
+    model = binary_ir(x, 7, stride=2, tail="requant")
+    simulate_and_check(model, x, tmp_path / "rtl", "icarus")
+
+
+def test_binary_corrupt_weight_bit_is_caught(tmp_path):
+    """One flipped weight bit of the binary dense layer changes its accumulator by ±2 on
+    every image, and its requantizer's gain (≥ 1) carries that to the output."""
+    require("verilator")
+    x = binary_images(11, 4)
+    model = binary_ir(x, 11)
+    design, _ = simulate_and_check(model, x, tmp_path / "rtl", "verilator")
+    weights = design.directory / "xg_weights.hex"
+    lines = weights.read_text().splitlines()
+    word = lines[1]
+    lines[1] = format(int(word, 16) ^ 1, f"0{len(word)}x")  # one weight bit
+    weights.write_text("\n".join(lines) + "\n")
+    reference = run_reference(model, x)
+    result = run_network(design, reference["input_codes"], "verilator")
+    assert (result.codes != reference[output_name(model)]).any()
+
+
+def test_binary_layer_refusals_name_the_node(tmp_path):
+    x = binary_images(0, 2)
+    model = binary_ir(x, 0)
+    nodes = list(model.graph.node)
+    # A binary layer fed by something other than a threshold's ±1 codes.
+    i = next(i for i, n in enumerate(nodes) if n.op_type == "BinaryThreshold")
+    requant = helper.make_node(
+        "Requant", list(nodes[i].input), list(nodes[i].output), name="bad_requant",
+        domain=nodes[i].domain, shift=0, out_bits=8, relu=0,
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="node 'x1' \\(XnorConv\\): a binary layer must read"):
+        generate(_with_node(model, i, requant), tmp_path / "a")
+    # A packed weight with a non-zero tail bit (x1: K = 4*3*3 = 36 terms, 4 tail bits).
+    broken = onnx.ModelProto()
+    broken.CopyFrom(model)
+    x1 = next(n for n in broken.graph.node if n.op_type == "XnorConv")
+    init = next(t for t in broken.graph.initializer if t.name == x1.input[1])
+    packed = onnx.numpy_helper.to_array(init).copy()
+    packed[0, -1] |= 0x80
+    init.CopyFrom(onnx.numpy_helper.from_array(packed, init.name))
+    with pytest.raises(AdderflowError, match="node 'x1' \\(XnorConv\\).*tail bits"):
+        generate(broken, tmp_path / "b")

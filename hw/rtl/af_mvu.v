@@ -6,13 +6,14 @@
 // SIMD lanes per cycle.
 //
 // Input stream (in_*): beat s of a vector carries x[s*SIMD + i] in lane i, bits
-// [i*BITS +: BITS], BITS-bit two's complement (xnor: BITS = 1, bit 1 codes +1).
+// [i*BITS +: BITS], BITS-bit two's complement (xnor: BITS = 1, bit 1 codes +1; or BITS = 2,
+// codes +1 / -1 / 0 = padding that does not vote, see af_pe).
 // Output stream (out_*): one beat per PE group; beat n of a vector carries the signed
 // ACC_BITS accumulator y[n*PE + p] in bits [p*ACC_BITS +: ACC_BITS].
 // Weights: a ROM of NF*SF words read with $readmemh from WEIGHT_FILE (path relative to
 // the simulator's working directory); word n*SF + s holds, for PE p, the SIMD lanes
-// w[n*PE + p, s*SIMD + i] at bits [(p*SIMD + i)*BITS +: BITS]
-// (adderflow.hw.rtlgen.MvuConfig.weight_words).
+// w[n*PE + p, s*SIMD + i] at bits [(p*SIMD + i)*WB +: WB], WB = BITS, or 1 for xnor
+// (weights are bits there, 1 codes +1) (adderflow.hw.rtlgen.MvuConfig.weight_words).
 //
 // Schedule: the first neuron fold (n = 0) consumes the input beats and keeps them in a
 // SF-entry buffer; folds n > 0 replay the buffer, so the input stalls (in_ready low) for
@@ -54,7 +55,11 @@ module af_mvu #(
     localparam integer NF_W = (NF > 1) ? $clog2(NF) : 1;
     localparam integer A_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
     localparam integer X_W = SIMD * BITS;
-    localparam integer W_W = PE * SIMD * BITS;
+    // Weight lane width: xnor weights are single bits whatever the input code width.
+    /* verilator lint_off WIDTHEXPAND */
+    localparam integer WB = (MODE == "xnor") ? 1 : BITS;
+    /* verilator lint_on WIDTHEXPAND */
+    localparam integer W_W = PE * SIMD * WB;
 
     // Counter end values at counter width (they fit by construction of the widths).
     /* verilator lint_off WIDTHTRUNC */
@@ -141,7 +146,7 @@ module af_mvu #(
                 .ce(en && v1),
                 .first(first1),
                 .x(x1),
-                .w(w1[p*SIMD*BITS +: SIMD*BITS]),
+                .w(w1[p*SIMD*WB +: SIMD*WB]),
                 .acc(accs[p*ACC_BITS +: ACC_BITS])
             );
         end

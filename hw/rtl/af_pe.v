@@ -4,13 +4,22 @@
 //
 //   MODE "adder": acc += -|x_i - w_i|          (DESIGN.md rule 2, multiplication-free)
 //   MODE "mac"  : acc +=   x_i * w_i           (the multiplier twin)
-//   MODE "xnor" : acc += xnor(x_i, w_i) ? +1 : -1, BITS = 1, bit 1 codes +1 and bit 0
-//                 codes -1; over K lanes this is 2*popcount(xnor(x, w)) - K (rule 6)
+//   MODE "xnor" : acc += xnor(x_i, w_i) ? +1 : -1 over bipolar values (DESIGN.md rule 6);
+//                 weights are 1-bit lanes, bit 1 codes +1 and bit 0 codes -1, and x is
+//                 BITS = 1: one bit, coded like the weights; over K lanes the sum is
+//                            2*popcount(xnor(x, w)) - K;
+//                 BITS = 2: a signed code, +1 = 2'b01, -1 = 2'b11, or 0 = 2'b00 for a
+//                            padded tap that does not vote (term 0, DESIGN.md rule 6 via
+//                            docs/ir.md: padding is masked out of the popcount). Bit 0 says
+//                            whether the lane votes, bit 1 is its sign (2'b10 never occurs;
+//                            it would not vote). af_window emits padding as code 0, so a
+//                            binary layer's window needs no mask of its own.
 //
-// Lane i of x and w occupies bits [i*BITS +: BITS] (lane 0 in the least significant
-// bits), BITS-bit two's complement. `first` starts a new dot product (acc <= beat instead
-// of acc + beat), so the element needs no reset. ACC_BITS defaults to the contract's bound
-// for K terms (adderflow.fixed.adder_acc_bits / mul_acc_bits): the sum never wraps.
+// Lane i of x occupies bits [i*BITS +: BITS] (lane 0 in the least significant bits),
+// BITS-bit two's complement; lane i of w bits [i*WB +: WB], WB = 1 for xnor, else BITS.
+// `first` starts a new dot product (acc <= beat instead of acc + beat), so the element
+// needs no reset. ACC_BITS defaults to the contract's bound for K terms
+// (adderflow.fixed.adder_acc_bits / mul_acc_bits / xnor_acc_bits): the sum never wraps.
 `default_nettype none
 
 // String parameters of different lengths compare at different widths; that is the intent.
@@ -28,7 +37,7 @@ module af_pe #(
     input  wire                       ce,     // accumulate this beat
     input  wire                       first,  // this beat starts a new dot product
     input  wire [SIMD*BITS-1:0]       x,
-    input  wire [SIMD*BITS-1:0]       w,
+    input  wire [SIMD*((MODE == "xnor") ? 1 : BITS)-1:0] w,
     output reg  signed [ACC_BITS-1:0] acc
 );
     localparam IS_MAC = (MODE == "mac");
@@ -37,24 +46,32 @@ module af_pe #(
     /* verilator lint_on WIDTHEXPAND */
     // Width of one lane's term: -|x-w| needs BITS+1 signed bits, x*w needs 2*BITS, +-1 needs 2.
     localparam integer TERM_BITS = IS_MAC ? 2 * BITS : IS_XNOR ? 2 : BITS + 1;
+    localparam integer WB = IS_XNOR ? 1 : BITS;     // weight lane width
 
     wire [SIMD*TERM_BITS-1:0] terms;
 
     genvar i;
     generate
         // Verilog-2005 has no elaboration-time $error: an unknown MODE (or an xnor element
-        // with BITS != 1) instantiates a module that does not exist, failing every tool.
-        if (!(IS_MAC || IS_XNOR || IS_ADDER) || (IS_XNOR && BITS != 1)) begin : g_bad_mode
-            af_pe_error_unknown_mode_or_xnor_bits_not_1 u_error ();
+        // with BITS other than 1 or 2) instantiates a module that does not exist, failing
+        // every tool.
+        if (!(IS_MAC || IS_XNOR || IS_ADDER) || (IS_XNOR && BITS != 1 && BITS != 2))
+        begin : g_bad_mode
+            af_pe_error_unknown_mode_or_xnor_bits_not_1_or_2 u_error ();
         end
         for (i = 0; i < SIMD; i = i + 1) begin : g_lane
             wire signed [BITS-1:0] xi = x[i*BITS +: BITS];
-            wire signed [BITS-1:0] wi = w[i*BITS +: BITS];
+            wire signed [WB-1:0] wi = w[i*WB +: WB];
             if (IS_MAC) begin : g_mac
                 assign terms[i*TERM_BITS +: TERM_BITS] = xi * wi;
             end else if (IS_XNOR) begin : g_xnor
-                // +1 (2'b01) where the bits agree, -1 (2'b11) where they differ.
-                assign terms[i*TERM_BITS +: TERM_BITS] = {xi[0] ^ wi[0], 1'b1};
+                // neg: x codes -1; votes: x is not a padded tap. The values agree where
+                // x is negative and the weight bit is 0 (-1), or x positive and it is 1.
+                wire neg = (BITS == 1) ? ~xi[0] : xi[BITS-1];
+                wire votes = (BITS == 1) ? 1'b1 : xi[0];
+                wire agree = neg ^ wi[0];
+                // +1 (2'b01) where they agree, -1 (2'b11) where not, 0 where x does not vote.
+                assign terms[i*TERM_BITS +: TERM_BITS] = {votes & ~agree, votes};
             end else begin : g_adder
                 // x - w in BITS+1 bits never overflows; -|d| is d itself when d < 0.
                 wire signed [BITS:0] d = {xi[BITS-1], xi} - {wi[BITS-1], wi};

@@ -1,7 +1,8 @@
 // af_pe_bank: test-only wrapper holding one af_pe per (MODE, BITS) of the sweep, so one
-// simulator build checks them all: adder and mac at BITS 2, 4, 8, 16, and xnor (1 bit).
-// Every element shares clk, ce and first; each has its own x, w and acc ports, named
-// <kind><bits>: a = adder, m = mac, x = xnor. Accumulators take af_pe's default width.
+// simulator build checks them all: adder and mac at BITS 2, 4, 8, 16, and xnor with 1-bit
+// lanes and with 2-bit codes (+1/-1/0 against 1-bit weights). Every element shares clk, ce
+// and first; each has its own x, w and acc ports, named <kind><bits>: a = adder, m = mac,
+// x = xnor. Accumulators take af_pe's default width.
 `default_nettype none
 
 module af_pe_bank #(
@@ -37,7 +38,10 @@ module af_pe_bank #(
     output wire [2 * 16 + $clog2(K)-1:0] acc_m16,
     input  wire [SIMD*1-1:0] x_x1,
     input  wire [SIMD*1-1:0] w_x1,
-    output wire [$clog2(K + 1) + 1-1:0] acc_x1
+    output wire [$clog2(K + 1) + 1-1:0] acc_x1,
+    input  wire [SIMD*2-1:0] x_x2,
+    input  wire [SIMD*1-1:0] w_x2,
+    output wire [$clog2(K + 1) + 1-1:0] acc_x2
 );
     af_pe #(.MODE("adder"), .SIMD(SIMD), .BITS(2), .K(K)) u_a2 (
         .clk(clk), .ce(ce), .first(first), .x(x_a2), .w(w_a2), .acc(acc_a2)
@@ -65,6 +69,9 @@ module af_pe_bank #(
     );
     af_pe #(.MODE("xnor"), .SIMD(SIMD), .BITS(1), .K(K)) u_x1 (
         .clk(clk), .ce(ce), .first(first), .x(x_x1), .w(w_x1), .acc(acc_x1)
+    );
+    af_pe #(.MODE("xnor"), .SIMD(SIMD), .BITS(2), .K(K)) u_x2 (
+        .clk(clk), .ce(ce), .first(first), .x(x_x2), .w(w_x2), .acc(acc_x2)
     );
 endmodule
 

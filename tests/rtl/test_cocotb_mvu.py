@@ -5,6 +5,8 @@ with ``get_runner`` and run them. Each parameter set is built once per simulator
 weight ROM is a ``$readmemh`` file written next to the case, so the mutation checks reuse
 the build. Data: fixed seeds; weight rows 0 and 1 are all-min and all-max codes and the
 first two input vectors all-max and all-min, so every run reaches the accumulator bound.
+The binary-code set (xnor, 2-bit lanes) also has padded taps (code 0) in its inputs, one
+vector of nothing else, which must not vote.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import pytest
 from stream_tests import STREAM_TESTS as TESTS
 from stream_tests import stream_full_rate, stream_under_pressure  # noqa: F401 (cocotb finds them here)
 
+from adderflow.fixed import pack_bits
 from adderflow.hw.rtlgen import MVU_SOURCES, MvuConfig, read_memh, rtl_sources, write_memh
-from adderflow.sim.reference import adder_gemm, int_gemm
+from adderflow.sim.reference import _xnor_rows, adder_gemm, int_gemm
 
 # ---- pytest side ---------------------------------------------------------------------
 
@@ -30,17 +33,23 @@ CONFIGS = {
     "adder16": MvuConfig("adder", bits=16, k=16, out=3, pe=1, simd=16),
     "mac4": MvuConfig("mac", bits=4, k=16, out=4, pe=2, simd=4),
     "xnor": MvuConfig("xnor", bits=1, k=32, out=4, pe=2, simd=8),
+    "xnor2": MvuConfig("xnor", bits=2, k=27, out=6, pe=3, simd=9),
 }
 
 
 def reference(cfg: MvuConfig, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The oracle: adder_gemm for adder PEs, int_gemm on +-1 codes for xnor and mac."""
+    """The oracle: adder_gemm for adder PEs, int_gemm on +-1 codes for 1-bit xnor and mac,
+    and for binary codes the reference's masked popcount (padding, code 0, does not vote)
+    against the weights packed as the IR stores them."""
+    if cfg.mode == "xnor" and cfg.bits == 2:
+        return _xnor_rows(x, pack_bits(w))
     return adder_gemm(x, w) if cfg.mode == "adder" else int_gemm(x, w)
 
 
-def codes(cfg: MvuConfig, rng: np.random.Generator, shape) -> np.ndarray:
+def codes(cfg: MvuConfig, rng: np.random.Generator, shape, weights: bool = False) -> np.ndarray:
     if cfg.mode == "xnor":
-        return rng.choice(np.array([-1, 1]), size=shape)
+        padded = cfg.bits == 2 and not weights  # binary-code inputs: 0 is a padded tap
+        return rng.choice(np.array([-1, 0, 1] if padded else [-1, 1]), size=shape)
     lo, hi = -(1 << (cfg.bits - 1)), (1 << (cfg.bits - 1)) - 1
     return rng.integers(lo, hi, size=shape, endpoint=True)
 
@@ -54,10 +63,12 @@ def extremes(cfg: MvuConfig) -> tuple[int, int]:
 def make_data(cfg: MvuConfig, seed: int, vectors: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     lo, hi = extremes(cfg)
-    w = codes(cfg, rng, (cfg.out, cfg.k))
+    w = codes(cfg, rng, (cfg.out, cfg.k), weights=True)
     w[0], w[1] = lo, hi
     x = codes(cfg, rng, (vectors, cfg.k))
     x[0], x[1] = hi, lo
+    if cfg.mode == "xnor" and cfg.bits == 2:
+        x[5] = 0  # a window entirely in the padding: every sum 0
     return x, w
 
 

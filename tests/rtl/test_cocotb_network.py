@@ -3,7 +3,8 @@
 The bulk bench (tests/test_rtl_network.py) drives the network at full rate; here the same
 generated ``af_network`` takes its input with random gaps and gives its output under
 random back-pressure, on Verilator and Icarus, and must still produce the reference's
-codes; at full rate one image must take exactly the cycle model's count.
+codes; at full rate one image must take exactly the cycle model's count. Two networks:
+adder layers, and binary layers (threshold units, xnor MVUs on ±1/0 codes).
 """
 
 from __future__ import annotations
@@ -50,6 +51,31 @@ def test_network_streams_under_pressure(hdl, sim, tmp_path):
     case = {
         "pressure": scenario(design, codes[:2], out[:2], 7, 0.15, 0.3, None),
         "full_rate": scenario(design, codes[2:], out[2:], 7, 0.0, 0.0, design.cycles),
+    }
+    path = design.directory / "case.json"
+    path.write_text(json.dumps(case))
+    build = hdl.build(sim, "af_network", design.sources, {})
+    outcomes = hdl.run(build, "test_cocotb_network", design.directory, path)
+    hdl.assert_passed(outcomes, TESTS)
+
+
+def test_binary_network_streams_under_pressure(hdl, sim, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/binary_networks.py
+    from binary_networks import binary_images, binary_ir
+
+    from adderflow.hw.network import generate
+    from adderflow.sim.executor import output_name, run_reference
+
+    x = binary_images(8, 3)
+    model = binary_ir(x, 8, channels=(2, 4, 2))
+    design = generate(model, tmp_path / "rtl", target=1200)
+    reference = run_reference(model, x)
+    codes, out = reference["input_codes"], reference[output_name(model)]
+    assert len(np.unique(out, axis=0)) > 1
+    assert {layer["post"] for layer in design.layers} == {"threshold", "requant"}
+    case = {
+        "pressure": scenario(design, codes[:2], out[:2], 8, 0.15, 0.3, None),
+        "full_rate": scenario(design, codes[2:], out[2:], 8, 0.0, 0.0, design.cycles),
     }
     path = design.directory / "case.json"
     path.write_text(json.dumps(case))

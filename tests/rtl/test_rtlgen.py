@@ -9,8 +9,11 @@ from adderflow.errors import AdderflowError, ConfigError
 from adderflow.fixed import adder_acc_bits, mul_acc_bits
 from adderflow.hw.rtlgen import (
     MVU_LATENCY,
+    THRESHOLD_LATENCY,
     MvuConfig,
     RequantConfig,
+    ThresholdConfig,
+    binary_codes,
     bipolar_to_bits,
     hdl_literal,
     mvu_cycles,
@@ -18,6 +21,7 @@ from adderflow.hw.rtlgen import (
     pe_acc_bits,
     read_memh,
     requant_cycles,
+    threshold_cycles,
     unpack_lanes,
     write_memh,
 )
@@ -118,7 +122,7 @@ def test_accumulator_widths_follow_the_contract_and_hold_the_extremes(bits, k):
         ({"mode": "adder", "bits": 8, "k": 8, "out": 6, "pe": 4}, "not a multiple of PE"),
         ({"mode": "adder", "bits": 8, "k": 0, "out": 4}, "K must be a positive integer"),
         ({"mode": "adder", "bits": 17, "k": 8, "out": 4}, "outside the supported range"),
-        ({"mode": "xnor", "bits": 2, "k": 8, "out": 4}, "1-bit lanes"),
+        ({"mode": "xnor", "bits": 3, "k": 8, "out": 4}, "1-bit lanes .* or 2-bit lanes"),
         ({"mode": "l2", "bits": 8, "k": 8, "out": 4}, "unknown PE mode 'l2'"),
         ({"mode": "adder", "bits": 8, "k": 16, "out": 4, "acc_bits": 12}, "must never wrap"),
     ],
@@ -170,3 +174,47 @@ def test_hdl_literal():
     assert hdl_literal(True) == "1"
     with pytest.raises(ConfigError):
         hdl_literal('a"b')
+
+
+def test_binary_code_lanes_are_two_bits_and_weights_one_bit():
+    """xnor with 2-bit lanes: inputs are signed codes (+1 = 01, -1 = 11, padding 0 = 00),
+    weights stay single bits (1 = +1), so the ROM word is PE*SIMD bits."""
+    cfg = MvuConfig("xnor", bits=2, k=6, out=4, pe=2, simd=3)
+    assert cfg.acc_bits == pe_acc_bits("xnor", 2, 6) == 4
+    assert cfg.weight_bits == 1 and cfg.weight_word_bits == 6
+    x = np.array([[1, -1, 0, 0, 1, -1]])
+    assert cfg.input_words(x) == [0b00_11_01, 0b11_01_00]
+    w = np.array([[1, -1, 1, 1, 1, -1], [-1, -1, -1, 1, 1, 1], [1] * 6, [-1] * 6])
+    words = cfg.weight_words(w)
+    # word n*SF + s: PE p's SIMD bits at [p*3 +: 3]
+    assert words[0] == 0b000_101 and words[1] == 0b111_011
+    assert words[2] == 0b000_111 and words[3] == 0b000_111
+    with pytest.raises(ConfigError, match="-1, \\+1 or 0"):
+        binary_codes(np.array([2]))
+    with pytest.raises(ConfigError, match="-1 or \\+1"):
+        cfg.weight_words(np.zeros((4, 6), dtype=np.int64))
+
+
+def test_threshold_config_widths_files_and_cycles(tmp_path):
+    cfg = ThresholdConfig.fit([3, -46, 0, 46], [1, -1, -1, 1], acc_bits=7, pe=2)
+    assert (cfg.ch, cfg.t_bits, cfg.cf, cfg.out_bits) == (4, 7, 2, 2)
+    assert ThresholdConfig.fit([0], [1], acc_bits=3).t_bits == 2  # the RTL's minimum
+    assert cfg.parameters("t.hex", "d.hex") == {
+        "CH": 4,
+        "PE": 2,
+        "ACC_BITS": 7,
+        "T_BITS": 7,
+        "THRESH_FILE": "t.hex",
+        "DIR_FILE": "d.hex",
+    }
+    t, d = cfg.write_params(tmp_path / "t.hex", tmp_path / "d.hex", [3, -46, 0, 46], [1, -1, -1, 1])
+    assert read_memh(t) == [(((-46) & 0x7F) << 7) | 3, (46 << 7) | 0]
+    assert read_memh(d) == [0b01, 0b10]  # bit p: 1 for direction +1
+    assert cfg.cycles(5) == threshold_cycles(4, 2, 5) == 10 + THRESHOLD_LATENCY
+    assert cfg.output_values([0b11_01, 0b01_11]).tolist() == [[1, -1, -1, 1]]
+    with pytest.raises(ConfigError, match="not a multiple of PE"):
+        ThresholdConfig(ch=6, acc_bits=8, t_bits=8, pe=4)
+    with pytest.raises(ConfigError, match="t_bits must be at least 2"):
+        ThresholdConfig(ch=1, acc_bits=8, t_bits=1)
+    with pytest.raises(ConfigError, match="-1 or \\+1"):
+        cfg.write_params(tmp_path / "t.hex", tmp_path / "d.hex", [0] * 4, [1, 0, 1, 1])
