@@ -16,6 +16,9 @@ small standard subgraph that is exact on integer codes:
   ``Round`` (half to even, as the contract), ``Clip``, cast back — exact because
   ``fixed.fit_requant`` keeps ``|acc*M + B| < 2**53``;
 - ``IntMaxPool``: float64 ``MaxPool`` on codes (exact), cast back;
+- ``IntAvgPool``: int64 window sums (``Slice``, ``Reshape`` into blocks, ``ReduceSum``),
+  float64 ``Mul`` by ``1/(k·k)`` (a power of two: exact), ``Round`` (half to even), cast
+  back;
 - the QONNX ``Quant`` input node becomes ``Mul``, ``Round``, ``Clip`` (its definition for
   ``signed=1, narrow=0``), so the whole graph is ``ai.onnx`` only.
 """
@@ -240,6 +243,41 @@ def _max_pool(lw: _Lowering, node: onnx.NodeProto) -> None:
     )
 
 
+def _avg_pool(lw: _Lowering, node: onnx.NodeProto) -> None:
+    """Window sums in int64 (crop to whole windows, reshape into ``k x k`` blocks,
+    ``ReduceSum``), then float64 ``Mul`` by ``2**-log2(k·k)`` (exact), ``Round`` (half to
+    even), cast back. onnxruntime's ``AveragePool`` has no int64 or float64 kernel and
+    float32 is exact only while the sum stays below ``2**24``; this is exact for any width."""
+    name, k = node.name, int(node_attr(node, "kernel_shape")[0])
+    _, c, oh, ow = lw.shapes[node.output[0]]
+    crop = lw.add(
+        "Slice",
+        [
+            node.input[0],
+            lw.const(f"{name}__starts", np.array([0, 0])),
+            lw.const(f"{name}__ends", np.array([oh * k, ow * k])),
+            lw.const(f"{name}__axes", np.array([2, 3])),
+        ],
+        f"{name}__crop",
+    )
+    blocks = lw.add(
+        "Reshape", [crop, lw.const(f"{name}__blocks_shape", np.array([0, c, oh, k, ow, k]))],
+        f"{name}__blocks",
+    )  # fmt: skip
+    total = lw.add(
+        "ReduceSum", [blocks, lw.const(f"{name}__axkk", np.array([3, 5]))], f"{name}__sum",
+        keepdims=0,
+    )  # fmt: skip
+    sf = lw.add("Cast", [total], f"{name}__sumf", to=TensorProto.DOUBLE)
+    scale = lw.const(f"{name}__scale", np.float64(1.0 / (k * k)))
+    rounded = lw.add("Round", [lw.add("Mul", [sf, scale], f"{name}__mean")], f"{name}__round")
+    lw.nodes.append(
+        helper.make_node(
+            "Cast", [rounded], [node.output[0]], to=TensorProto.INT64, name=f"{name}__out"
+        )
+    )
+
+
 def _quant(lw: _Lowering, node: onnx.NodeProto) -> None:
     """QONNX ``Quant`` with ``signed=1, narrow=0``: ``clip(round(x/s), min, max) * s``."""
     if node_attr(node, "signed") != 1 or node_attr(node, "narrow") != 0:
@@ -276,6 +314,7 @@ _LOWER = {
     "BinaryThreshold": _binary_threshold,
     "Requant": _requant,
     "IntMaxPool": _max_pool,
+    "IntAvgPool": _avg_pool,
 }
 
 

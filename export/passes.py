@@ -51,6 +51,7 @@ def standard_flow() -> list[GraphPass]:
         lower_pass("XnorGemm"),
         lower_pass("BinaryThreshold"),
         lower_pass("IntMaxPool"),
+        lower_pass("IntAvgPool"),
         lower_pass("Requant"),
     ]
 

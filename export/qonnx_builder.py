@@ -4,10 +4,11 @@ The graph takes the float image, quantizes it with a standard QONNX ``Quant`` no
 the dequantized values into int64 codes (``Mul`` by ``2**f`` is exact, then ``Cast``), and
 from there every tensor is an int64 code tensor produced by ``adderflow``-domain ops:
 ``AdderConv``/``IntConv``/``AdderGemm``/``IntGemm`` accumulate, ``Requant`` folds batch
-norm, bias and ReLU, ``IntMaxPool`` pools, and a standard ``Flatten`` reshapes. Binary
-layers (``XnorConv``/``XnorGemm``) read ±1 codes (datatype ``BIPOLAR``) with weights
-packed as bits (a uint8 initializer, logical shape in ``weight_shape``), and the layer
-feeding them ends in a ``BinaryThreshold`` (batch norm + sign) instead of a ``Requant``.
+norm, bias and ReLU, ``IntMaxPool``/``IntAvgPool`` pool, and a standard ``Flatten``
+reshapes. Binary layers (``XnorConv``/``XnorGemm``) read ±1 codes (datatype
+``BIPOLAR``) with weights packed as bits (a uint8 initializer, logical shape in
+``weight_shape``), and the layer feeding them ends in a ``BinaryThreshold`` (batch norm +
+sign) instead of a ``Requant``.
 
 Tensor names are ``<layer>_acc`` and ``<layer>_out`` so backends compare layer by layer.
 """
@@ -21,6 +22,7 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
 import adderflow
+from adderflow.errors import QuantizationError
 from adderflow.fixed import BipolarType, pack_bits, signed_bits
 from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
 from adderflow.sim.ops import DOMAIN
@@ -193,9 +195,14 @@ def _add_pool(g: _Graph, layer: PoolLayer, x: str, shape: tuple, datatype: str):
         (h - layer.kernel[0]) // layer.strides[0] + 1,
         (w - layer.kernel[1]) // layer.strides[1] + 1,
     )
+    if layer.mode == "avg" and datatype == "BIPOLAR":
+        raise QuantizationError(
+            f"layer '{layer.name}': an average of ±1 codes is not ±1; binary activations "
+            "are pooled with max pooling"
+        )
     g.nodes.append(
         helper.make_node(
-            "IntMaxPool",
+            "IntAvgPool" if layer.mode == "avg" else "IntMaxPool",
             [x],
             [f"{layer.name}_out"],
             domain=DOMAIN,

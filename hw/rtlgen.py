@@ -3,12 +3,13 @@
 Torch-free, NumPy only (DESIGN.md dependency rule 2). The Verilog kernels live in
 ``hw/rtl/*.v`` (docs/rtl.md); this module holds what a generator needs to instantiate them:
 
-* ``MvuConfig`` / ``RequantConfig``: one unit's parameters, checked against the numeric
-  contract (``adderflow.fixed``) and turned into HDL parameter values;
-* memory files for ``$readmemh`` (weights, per-channel multipliers and biases) and stream
-  words, packed lane 0 in the least significant bits, two's complement;
-* the cycle model (``mvu_cycles``, ``requant_cycles``) that the cocotb tests check equal to
-  the simulated cycle counts.
+* ``MvuConfig`` / ``RequantConfig`` / ``ThresholdConfig``: one unit's parameters, checked
+  against the numeric contract (``adderflow.fixed``) and turned into HDL parameter values;
+* memory files for ``$readmemh`` (weights, per-channel multipliers and biases, binary
+  thresholds and directions) and stream words, packed lane 0 in the least significant
+  bits, two's complement;
+* the cycle model (``mvu_cycles``, ``requant_cycles``, ``threshold_cycles``) that the
+  cocotb tests check equal to the simulated cycle counts.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from adderflow.errors import ConfigError
+from adderflow.errors import ConfigError, QuantizationError
 from adderflow.fixed import (
     MAX_SHIFT,
     adder_acc_bits,
+    avg_pool_shift,
     check_bits,
     mul_acc_bits,
+    round_shift,
     signed_bits,
 )
 
@@ -37,6 +40,9 @@ MODES = ("adder", "mac", "xnor")
 # (af_requant.v). Counted inclusively, first input transfer to last output transfer.
 MVU_LATENCY = 3
 REQUANT_LATENCY = 3
+# af_threshold: operands -> comparison register -> slice, the requantizer's depth on
+# purpose, so a layer's latency does not depend on which of the two ends it.
+THRESHOLD_LATENCY = 3
 # af_window: its first window beat is offered two cycles after the last input transfer.
 WINDOW_LATENCY = 2
 
@@ -44,9 +50,16 @@ WINDOW_LATENCY = 2
 # the last layer's logits, which keep the accumulator's width plus the bias.
 MAX_OUT_BITS = 48
 
+# Binary activations travel as 2-bit signed codes: +1 = 01, -1 = 11, and 0 = 00 only as
+# af_window's padding, which the xnor PE does not count (docs/ir.md: padding does not vote).
+BINARY_CODE_BITS = 2
+
 MVU_SOURCES = ("af_mvu.v", "af_pe.v", "af_skid.v")
 REQUANT_SOURCES = ("af_requant.v", "af_round.v", "af_skid.v")
-WINDOW_SOURCES = ("af_window.v", "af_skid.v")
+THRESHOLD_SOURCES = ("af_threshold.v", "af_skid.v")
+# af_round.v: the average pool's rounding (POOL_MODE "avg").
+WINDOW_SOURCES = ("af_window.v", "af_skid.v", "af_round.v")
+POOL_MODES = ("max", "avg")
 
 
 def rtl_sources(names: Iterable[str]) -> list[Path]:
@@ -174,6 +187,14 @@ def bipolar_to_bits(values: np.ndarray, what: str = "value") -> np.ndarray:
     return (v > 0).astype(np.int64)
 
 
+def binary_codes(values: np.ndarray, what: str = "value") -> np.ndarray:
+    """Binary stream codes: -1, +1, or 0 for a padded tap that does not vote."""
+    v = np.asarray(values, dtype=np.int64)
+    if not np.all((v == 1) | (v == -1) | (v == 0)):
+        raise ConfigError(f"binary {what}s must be -1, +1 or 0 (padding)")
+    return v
+
+
 # ---- the cycle model -----------------------------------------------------------------
 
 
@@ -206,6 +227,13 @@ def requant_cycles(CH: int, PE: int, vectors: int = 1) -> int:  # noqa: N803
     return vectors * (CH // PE) + REQUANT_LATENCY
 
 
+def threshold_cycles(CH: int, PE: int, vectors: int = 1) -> int:  # noqa: N803
+    """Cycles af_threshold takes for ``vectors`` vectors of ``CH`` channels, ``PE`` per beat."""
+    if CH % PE:
+        raise ConfigError(f"threshold unit CH={CH} is not a multiple of PE={PE}")
+    return vectors * (CH // PE) + THRESHOLD_LATENCY
+
+
 # ---- unit configurations -------------------------------------------------------------
 
 
@@ -225,8 +253,11 @@ class MvuConfig:
         if self.mode not in MODES:
             raise ConfigError(f"unknown PE mode {self.mode!r}; valid modes: {', '.join(MODES)}")
         if self.mode == "xnor":
-            if self.bits != 1:
-                raise ConfigError(f"xnor PEs take 1-bit lanes, got bits={self.bits}")
+            if self.bits not in (1, BINARY_CODE_BITS):
+                raise ConfigError(
+                    f"xnor PEs take 1-bit lanes (bits) or 2-bit lanes (codes -1/+1/0), "
+                    f"got bits={self.bits}"
+                )
         else:
             check_bits(self.bits, f"{self.mode} MVU bit width")
         check_fold(self.k, self.out, self.pe, self.simd)
@@ -258,8 +289,13 @@ class MvuConfig:
         return self.pe * self.acc_bits
 
     @property
+    def weight_bits(self) -> int:
+        """Weight lane width: xnor weights are single bits (1 codes +1) at any input width."""
+        return 1 if self.mode == "xnor" else self.bits
+
+    @property
     def weight_word_bits(self) -> int:
-        return self.pe * self.simd * self.bits
+        return self.pe * self.simd * self.weight_bits
 
     def parameters(self, weight_file: str = "weights.hex") -> dict[str, object]:
         """HDL parameters of af_mvu (render them with ``hdl_literal``)."""
@@ -278,13 +314,20 @@ class MvuConfig:
         return mvu_cycles(self.k, self.out, self.pe, self.simd, vectors)
 
     def _codes(self, values: np.ndarray, what: str) -> np.ndarray:
-        if self.mode == "xnor":
+        if self.mode == "xnor" and (what == "weight" or self.bits == 1):
             return bipolar_to_bits(values, what)
+        if self.mode == "xnor":
+            return binary_codes(values, what)
         return np.asarray(values, dtype=np.int64)
+
+    @property
+    def _signed_inputs(self) -> bool:
+        # 1-bit xnor lanes are bits (1 codes +1); every other lane is two's complement.
+        return not (self.mode == "xnor" and self.bits == 1)
 
     def weight_words(self, w: np.ndarray) -> list[int]:
         """ROM words for ``w[OUT, K]``: word ``n*SF + s``, PE ``p``, lane ``i`` holds
-        ``w[n*PE + p, s*SIMD + i]`` at bits ``[(p*SIMD + i)*BITS +: BITS]``."""
+        ``w[n*PE + p, s*SIMD + i]`` at bits ``[(p*SIMD + i)*WB +: WB]`` (``weight_bits``)."""
         w = np.asarray(w)
         if w.shape != (self.out, self.k):
             raise ConfigError(f"MVU weights have shape {w.shape}, expected {(self.out, self.k)}")
@@ -293,7 +336,7 @@ class MvuConfig:
         tiles = codes.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
         return pack_lanes(
             tiles.reshape(self.nf * self.sf, self.pe * self.simd),
-            self.bits,
+            self.weight_bits,
             signed=self.mode != "xnor",
             what="weight",
         )
@@ -310,7 +353,7 @@ class MvuConfig:
             raise ConfigError(f"MVU input has shape {x.shape}, expected (N, {self.k})")
         codes = self._codes(x, "input")
         return pack_lanes(
-            codes.reshape(-1, self.simd), self.bits, signed=self.mode != "xnor", what="input"
+            codes.reshape(-1, self.simd), self.bits, signed=self._signed_inputs, what="input"
         )
 
     def output_values(self, words: Sequence[int]) -> np.ndarray:
@@ -436,6 +479,107 @@ class RequantConfig:
         return np.concatenate(lanes).reshape(-1, self.ch)
 
 
+@dataclass(frozen=True)
+class ThresholdConfig:
+    """One af_threshold instance: ``+1 if direction*acc >= threshold else -1`` per channel.
+
+    The IR's ``BinaryThreshold`` (DESIGN.md rule 6, ``adderflow.fixed.binarize``); output
+    beats carry ``BINARY_CODE_BITS``-bit codes (+1 = 01, -1 = 11), ``pe`` channels a beat.
+    """
+
+    ch: int
+    acc_bits: int
+    t_bits: int
+    pe: int = 1
+
+    def __post_init__(self) -> None:
+        if self.ch < 1 or self.pe < 1 or self.ch % self.pe:
+            raise ConfigError(f"threshold unit CH={self.ch} is not a multiple of PE={self.pe}")
+        if self.acc_bits < 1:
+            raise ConfigError("threshold unit acc_bits must be positive")
+        if self.t_bits < 2:
+            raise ConfigError(f"threshold unit t_bits must be at least 2, got {self.t_bits}")
+
+    @classmethod
+    def fit(
+        cls, threshold: np.ndarray, direction: np.ndarray, acc_bits: int, pe: int = 1
+    ) -> ThresholdConfig:
+        """The narrowest threshold width holding the given per-channel thresholds."""
+        t = np.asarray(threshold, dtype=np.int64)
+        d = np.asarray(direction, dtype=np.int64)
+        if t.shape != d.shape or t.ndim != 1:
+            raise ConfigError(
+                f"threshold {t.shape} and direction {d.shape} must be equal 1-D shapes"
+            )
+        t_bits = max(2, signed_bits(int(np.max(np.abs(t), initial=0))))
+        return cls(t.size, acc_bits, t_bits, pe)
+
+    @property
+    def cf(self) -> int:
+        """Beats per vector (channel fold)."""
+        return self.ch // self.pe
+
+    @property
+    def out_bits(self) -> int:
+        return BINARY_CODE_BITS
+
+    def parameters(
+        self, thresh_file: str = "thresh.hex", dir_file: str = "dir.hex"
+    ) -> dict[str, object]:
+        """HDL parameters of af_threshold (render them with ``hdl_literal``)."""
+        return {
+            "CH": self.ch,
+            "PE": self.pe,
+            "ACC_BITS": self.acc_bits,
+            "T_BITS": self.t_bits,
+            "THRESH_FILE": thresh_file,
+            "DIR_FILE": dir_file,
+        }
+
+    def cycles(self, vectors: int = 1) -> int:
+        return threshold_cycles(self.ch, self.pe, vectors)
+
+    def channel_words(self, values: np.ndarray, what: str) -> list[int]:
+        """Per-channel words, ``PE`` lanes a word: thresholds as ``t_bits`` signed lanes,
+        directions as single bits (1 for +1, 0 for -1, the bipolar bit code)."""
+        v = np.asarray(values, dtype=np.int64)
+        if v.shape != (self.ch,):
+            raise ConfigError(f"threshold unit {what} has shape {v.shape}, expected ({self.ch},)")
+        if what == "direction":
+            return pack_lanes(bipolar_to_bits(v, what).reshape(self.cf, self.pe), 1, False, what)
+        return pack_lanes(v.reshape(self.cf, self.pe), self.t_bits, what=what)
+
+    def write_params(
+        self,
+        thresh_path: str | os.PathLike,
+        dir_path: str | os.PathLike,
+        threshold: np.ndarray,
+        direction: np.ndarray,
+    ) -> tuple[Path, Path]:
+        """Write the threshold and direction ROM files."""
+        note = f"af_threshold CH={self.ch} PE={self.pe}"
+        t = write_memh(
+            thresh_path,
+            self.channel_words(threshold, "threshold"),
+            self.pe * self.t_bits,
+            note,
+        )
+        d = write_memh(dir_path, self.channel_words(direction, "direction"), self.pe, note)
+        return t, d
+
+    def input_words(self, acc: np.ndarray) -> list[int]:
+        """Stream beats for accumulators ``acc[N, CH]``."""
+        acc = np.asarray(acc, dtype=np.int64)
+        if acc.ndim != 2 or acc.shape[1] != self.ch:
+            raise ConfigError(f"threshold input has shape {acc.shape}, expected (N, {self.ch})")
+        return pack_lanes(acc.reshape(-1, self.pe), self.acc_bits, what="accumulator")
+
+    def output_values(self, words: Sequence[int]) -> np.ndarray:
+        """Output beats back to ±1 codes ``[N, CH]``."""
+        lanes = [unpack_lanes(word, self.pe, self.out_bits) for word in words]
+        return np.concatenate(lanes).reshape(-1, self.ch)
+
+
 # ---- window generator -------------------------------------------------------------------
 
 WINDOW_COUNTER_BITS = 16  # af_window's signed counters (CW)
@@ -443,11 +587,13 @@ WINDOW_COUNTER_BITS = 16  # af_window's signed counters (CW)
 
 @dataclass(frozen=True)
 class WindowConfig:
-    """One af_window instance: frame buffer, optional max pool on write, window taps.
+    """One af_window instance: frame buffer, optional pool on write, window taps.
 
     The input frame is ``height x width`` pixels of ``channels`` codes (before pooling),
     ``lanes`` channels a beat in raster order; the output is, per output pixel, the taps
-    ``(ky, kx)`` of the pooled and zero-padded frame, ``lanes`` channels a beat.
+    ``(ky, kx)`` of the pooled and zero-padded frame, ``lanes`` channels a beat. The pool
+    (kernel = stride = ``pool``) is ``pool_mode`` ``"max"`` (``IntMaxPool``) or ``"avg"``
+    (``IntAvgPool``: ``round_half_even(sum / pool²)``, ``pool`` a power of two).
     """
 
     bits: int
@@ -459,9 +605,17 @@ class WindowConfig:
     pad: int = 0
     pool: int = 1
     lanes: int = 1
+    pool_mode: str = "max"
 
     def __post_init__(self) -> None:
         check_bits(self.bits, "window code width")
+        if self.pool_mode not in POOL_MODES:
+            raise ConfigError(f"window pool mode '{self.pool_mode}' is not one of {POOL_MODES}")
+        if self.pool_mode == "avg":
+            try:  # the contract's rule, reported as this generator's configuration error
+                avg_pool_shift((self.pool, self.pool), (self.pool, self.pool), "window")
+            except QuantizationError as exc:
+                raise ConfigError(str(exc)) from None
         kh, kw = self.kernel
         if min(self.channels, self.height, self.width, kh, kw, self.stride, self.pool) < 1:
             raise ConfigError(f"window sizes must be positive: {self}")
@@ -515,6 +669,7 @@ class WindowConfig:
             "H": self.height,
             "W": self.width,
             "POOL": self.pool,
+            "POOL_MODE": self.pool_mode,
             "LANES": self.lanes,
             "KH": kh,
             "KW": kw,
@@ -540,12 +695,21 @@ class WindowConfig:
         lanes = self._check_frames(x).transpose(0, 2, 3, 1).reshape(-1, self.lanes)
         return pack_lanes(lanes, self.bits, what="window input")
 
+    def pooled(self, x: np.ndarray) -> np.ndarray:
+        """The stored frame ``[N, C, FH, FW]``: max, or the contract's rounded mean, per block."""
+        n, c, _, _ = x.shape
+        fh, fw = self.frame
+        blocks = x.reshape(n, c, fh, self.pool, fw, self.pool)
+        if self.pool_mode == "avg":
+            return round_shift(blocks.sum(axis=(3, 5)), 2 * (self.pool.bit_length() - 1))
+        return blocks.max(axis=(3, 5))
+
     def windows(self, x: np.ndarray) -> np.ndarray:
         """Reference output ``[N, OH, OW, KH*KW*C]``: each window in ``(ky, kx, c)`` order."""
         x = self._check_frames(x)
         n, c, _, _ = x.shape
         (fh, fw), (kh, kw), p, s = self.frame, self.kernel, self.pad, self.stride
-        pooled = x.reshape(n, c, fh, self.pool, fw, self.pool).max(axis=(3, 5))
+        pooled = self.pooled(x)
         padded = np.zeros((n, fh + 2 * p, fw + 2 * p, c), dtype=np.int64)
         padded[:, p : p + fh, p : p + fw] = pooled.transpose(0, 2, 3, 1)
         oh, ow = self.out_size
@@ -555,3 +719,149 @@ class WindowConfig:
                 tile = padded[:, oy * s : oy * s + kh, ox * s : ox * s + kw]
                 out[:, oy, ox] = tile.reshape(n, -1)
         return out
+
+
+# ---- line-buffered window generator -------------------------------------------------------
+
+LINEWIN_COUNTER_BITS = 16  # af_linewin's signed counters (CW)
+LINEWIN_SOURCES = ("af_linewin.v", "af_skid.v")
+# af_linewin: an output row starts in the cycle after the edge that completes its last
+# input row, and a beat emitted into the output slice leaves one cycle later.
+LINEWIN_LATENCY = 2
+
+
+@dataclass(frozen=True)
+class LineWindowConfig(WindowConfig):
+    """One af_linewin instance: a ring of ``ring_rows`` rows, loading overlapped with emission.
+
+    The streams are af_window's without pooling (``pool`` must stay 1), so the data side is
+    inherited: ``input_words``, ``windows`` (the NumPy window reference), ``out_size``,
+    ``in_beats``, ``out_beats``. Only the checks, the HDL parameters and the cycle model
+    differ. Construct with keywords past ``pad`` (``lanes=``), the field order being
+    WindowConfig's.
+    """
+
+    def __post_init__(self) -> None:
+        # Not WindowConfig's checks: its address bound is a whole frame's, this unit's is
+        # the ring's, which is what lets it take frames af_window cannot hold.
+        check_bits(self.bits, "line window code width")
+        if self.pool != 1 or self.pool_mode != "max":
+            raise ConfigError("af_linewin does not pool (pool must be 1); use af_window")
+        kh, kw = self.kernel
+        if min(self.channels, self.height, self.width, kh, kw, self.stride, self.lanes) < 1:
+            raise ConfigError(f"line window sizes must be positive: {self}")
+        if self.pad < 0:
+            raise ConfigError(f"line window padding must not be negative, got {self.pad}")
+        if self.channels % self.lanes:
+            raise ConfigError(
+                f"line window channels {self.channels} not a multiple of lanes {self.lanes}"
+            )
+        if self.pad >= kh or self.pad >= kw:
+            # The row accounting assumes every window holds a frame row (docs/rtl.md).
+            raise ConfigError(
+                f"line window padding {self.pad} must be below the kernel {self.kernel}"
+            )
+        if kh > self.height + 2 * self.pad or kw > self.width + 2 * self.pad:
+            raise ConfigError(
+                f"kernel {self.kernel} larger than the padded frame "
+                f"{self.height + 2 * self.pad}x{self.width + 2 * self.pad}"
+            )
+        limit = 1 << (LINEWIN_COUNTER_BITS - 2)
+        cg = self.channels // self.lanes
+        if (
+            self.storage_words >= limit
+            or (self.width + 2 * self.pad + self.stride) * cg >= limit
+            or self.height + 2 * self.pad + self.stride >= limit
+        ):
+            raise ConfigError(
+                f"line window {self.height}x{self.width}x{self.channels} (ring of "
+                f"{self.ring_rows} rows) too large for af_linewin's "
+                f"{LINEWIN_COUNTER_BITS}-bit address counters"
+            )
+
+    @property
+    def ring_rows(self) -> int:
+        """Rows stored: the KH an output row reads plus the STRIDE the next one adds."""
+        return min(self.kernel[0] + self.stride, self.height)
+
+    @property
+    def storage_words(self) -> int:
+        """Ring depth in beats (``lanes`` codes each)."""
+        return self.ring_rows * self.width * (self.channels // self.lanes)
+
+    @property
+    def storage_codes(self) -> int:
+        return self.ring_rows * self.width * self.channels
+
+    def parameters(self) -> dict[str, object]:
+        kh, kw = self.kernel
+        return {
+            "BITS": self.bits,
+            "C": self.channels,
+            "H": self.height,
+            "W": self.width,
+            "LANES": self.lanes,
+            "KH": kh,
+            "KW": kw,
+            "STRIDE": self.stride,
+            "PAD": self.pad,
+        }
+
+    def schedule(self, frames: int = 1) -> tuple[list[int], list[int]]:
+        """af_linewin's row schedule, input always valid and output always ready.
+
+        Returns the cycle of the last beat of every input row (global rows, frame after
+        frame) and the cycle in which every output row's last beat enters the output
+        slice, cycle 0 being the first input transfer. With ``IB = W·C/LANES`` beats an
+        input row, ``NB = OW·KH·KW·C/LANES`` an output row, ring ``R`` rows, output row
+        ``k`` reading global rows ``[rel_k, need_k)`` (``rel_k = f·H + max(0, lo)``,
+        ``need_k = f·H + min(H, lo + KH)``, ``lo = oy·STRIDE − PAD``) and
+        ``rel_K = frames·H`` after the last one:
+
+        * input row ``G`` starts at ``max(in_end[G−1] + 1, out_end[j−1] + 1)``, ``j`` the
+          first output row with ``rel_j + R > G`` (its slot's old row is released; the
+          term is absent for ``j = 0``), and ends ``IB − 1`` cycles later;
+        * output row ``k`` starts at ``max(out_end[k−1] + 1, in_end[need_k − 1] + 1)``
+          and ends ``NB − 1`` cycles later.
+        """
+        if frames < 1:
+            raise ConfigError(f"frames must be positive, got {frames}")
+        (oh, ow), (kh, kw) = self.out_size, self.kernel
+        h, r, cg = self.height, self.ring_rows, self.channels // self.lanes
+        ib, nb = self.width * cg, ow * kh * kw * cg
+        rel, need = [], []
+        for f in range(frames):
+            for oy in range(oh):
+                lo = oy * self.stride - self.pad
+                rel.append(f * h + max(0, lo))
+                need.append(f * h + min(h, lo + kh))
+        rel.append(frames * h)
+        rows, outs = frames * h, len(need)
+        in_end: list[int] = []
+        out_end: list[int] = []
+        j = 0  # first output row whose rel admits the next input row (rel only grows)
+        while len(in_end) < rows or len(out_end) < outs:
+            g = len(in_end)
+            if g < rows:
+                while rel[j] + r <= g:
+                    j += 1
+                if j <= len(out_end):  # the release it waits for is known
+                    start = max(in_end[-1] + 1 if g else 0, out_end[j - 1] + 1 if j else 0)
+                    in_end.append(start + ib - 1)
+                    continue
+            k = len(out_end)
+            # need_k <= rel_k + R, so the rows are always writable: no deadlock.
+            assert need[k] <= len(in_end), "af_linewin schedule deadlock"
+            start = max(out_end[-1] + 1 if k else 0, in_end[need[k] - 1] + 1)
+            out_end.append(start + nb - 1)
+        return in_end, out_end
+
+    def cycles(self, frames: int = 1) -> int:
+        """First input transfer to last output transfer, both included (``schedule``)."""
+        _, out_end = self.schedule(frames)
+        return out_end[-1] + LINEWIN_LATENCY
+
+    def last_input_cycle(self, frames: int = 1) -> int:
+        """Cycle of the last input transfer (stride leftovers may come after the output)."""
+        in_end, _ = self.schedule(frames)
+        return in_end[-1]

@@ -321,6 +321,15 @@ def _max_pool(node: onnx.NodeProto, g: _Graph, op_type: str) -> Ops:
     return _ops(("cmp", g.natural_width(node.input[0]), n * (_pool_window(node) - 1)))
 
 
+def _int_avg_pool(node: onnx.NodeProto, g: _Graph, op_type: str) -> Ops:
+    """``IntAvgPool``: per output ``k·k − 1`` additions at the sum's width (input width +
+    ``log2(k·k)``), then one shift by ``log2(k·k)`` and one rounding add; no multiplier."""
+    n = g.numel(node.output[0])
+    window = _pool_window(node)
+    sum_width = f"int{width_bits(g.natural_width(node.input[0])) + window.bit_length() - 1}"
+    return _ops(("add", sum_width, n * window), ("shift", sum_width, n))
+
+
 def _avg_pool(node: onnx.NodeProto, g: _Graph, op_type: str) -> Ops:
     n, w = g.numel(node.output[0]), g.natural_width(node.input[0])
     return _ops(("add", w, n * (_pool_window(node) - 1)), ("mul", w, n))
@@ -395,6 +404,7 @@ _ADDERFLOW_RULES = {
     "BinaryThreshold": _binary_threshold,
     "Requant": _requant,
     "IntMaxPool": _max_pool,
+    "IntAvgPool": _int_avg_pool,
 }
 _STANDARD_RULES = {
     "Conv": _mac,

@@ -20,6 +20,7 @@ from adderflow.fixed import (
     MAX_PRODUCT_BITS,
     MAX_SHIFT,
     MIN_BITS,
+    avg_pool_shift,
     check_bits,
     unpack_bits,
     xnor_acc_bits,
@@ -161,6 +162,9 @@ def _check_custom(
         raise QuantizationError(
             f"{label} ({op}): out_bits {out_bits} is outside {MIN_BITS}..{MAX_PRODUCT_BITS}"
         )
+    if op == "IntAvgPool":
+        _check_avg_pool(node, label, widths, out_bits)
+        return
     if op == "Requant":
         shift = node_attr(node, "shift")
         if not 0 <= shift <= MAX_SHIFT:
@@ -183,6 +187,21 @@ def _check_custom(
             raise QuantizationError(
                 f"{label} ({op}): weight '{weight}' has values outside {datatype}"
             )
+
+
+def _check_avg_pool(node, label: str, widths: dict, out_bits: int) -> None:
+    """Square kernel = stride, power-of-two area (the mean is a shift), and an output as wide
+    as the input: the average of codes stays in their range, so nothing saturates."""
+    avg_pool_shift(
+        node_attr(node, "kernel_shape"), node_attr(node, "strides"), f"{label} (IntAvgPool)"
+    )
+    x = node.input[0] if node.input else ""
+    if x in widths and out_bits < widths[x][0]:
+        bits, producer = widths[x]
+        raise QuantizationError(
+            f"{label} (IntAvgPool): out_bits {out_bits} is narrower than its input '{x}' "
+            f"({bits} bits, set by node '{producer}'); the average needs the input's width"
+        )
 
 
 def _check_binary_layer(

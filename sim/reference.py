@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from adderflow.fixed import FixedType, binarize, requantize
+from adderflow.fixed import FixedType, avg_pool_shift, binarize, requantize, round_shift
 
 
 def _as_codes(a: np.ndarray) -> np.ndarray:
@@ -79,6 +79,18 @@ def max_pool(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -
     """Max pooling without padding; on codes it commutes with any monotone quantizer."""
     win = sliding_window_view(_as_codes(x), kernel, axis=(2, 3))
     return win[:, :, :: strides[0], :: strides[1]].max(axis=(-2, -1))
+
+
+def avg_pool(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
+    """Average pooling without padding: ``round_half_even(window sum / area)``, integers only.
+
+    The area is a power of two (``fixed.avg_pool_shift`` refuses any other), so the mean is
+    the window sum shifted with the contract's rounding; the result fits the input width.
+    """
+    shift = avg_pool_shift(kernel, strides, "average pool")
+    win = sliding_window_view(_as_codes(x), kernel, axis=(2, 3))
+    sums = win[:, :, :: strides[0], :: strides[1]].sum(axis=(-2, -1))
+    return round_shift(sums, shift)
 
 
 def requant(acc, multiplier, bias, shift: int, out_bits: int, relu: bool) -> np.ndarray:

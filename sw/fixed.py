@@ -146,6 +146,31 @@ def round_shift(v: np.ndarray, shift: int) -> np.ndarray:
     return floor + round_up.astype(np.int64)
 
 
+def avg_pool_shift(kernel: tuple[int, ...], strides: tuple[int, ...], what: str) -> int:
+    """``log2`` of an average pool's window area, the shift that divides its sum exactly.
+
+    The contract's average pool (``IntAvgPool``) has a square kernel equal to its stride
+    and an area ``k·k`` that is a power of two, so ``round_half_even(sum / (k·k))`` is
+    ``round_shift(sum, log2(k·k))``: integer only, no divider in hardware. ``what`` names
+    the node or layer in the error.
+    """
+    kernel, strides = tuple(int(k) for k in kernel), tuple(int(s) for s in strides)
+    if len(kernel) != 2 or kernel[0] != kernel[1] or min(kernel) < 1:
+        raise QuantizationError(f"{what}: average pool kernel {list(kernel)} is not square")
+    if strides != kernel:
+        raise QuantizationError(
+            f"{what}: average pool strides {list(strides)} differ from its kernel "
+            f"{list(kernel)}; only kernel = stride pooling is on the hardware path"
+        )
+    area = kernel[0] * kernel[1]
+    if area & (area - 1):
+        raise QuantizationError(
+            f"{what}: average pool {kernel[0]}x{kernel[1]}: area {area} is not a power of "
+            "two, so the mean is not a shift (use 2x2, 4x4, 8x8 ...)"
+        )
+    return area.bit_length() - 1
+
+
 def requantize(
     acc: np.ndarray,
     multiplier: np.ndarray,

@@ -33,10 +33,12 @@ def random_network(
     pad: int = 1,
     channels: int = 5,
     hidden: str = "adder",
+    pool: str = "max",
 ) -> QuantizedNetwork:
     """A small network of every layer kind, with random (or extreme) integer parameters.
 
-    ``hidden="mul"`` makes the hidden conv and dense layers multiplications: the CNN twin.
+    ``hidden="mul"`` makes the hidden conv and dense layers multiplications: the CNN twin;
+    ``pool="avg"`` makes its 2x2 pool an ``IntAvgPool``.
     """
 
     def acc_bits(terms: int) -> int:
@@ -100,8 +102,45 @@ def random_network(
         FixedType(signed_bits(2 ** (acc_bits - 1) + 100), 6),
         False,
     )
-    layers = (stem, adder, PoolLayer("pool", (2, 2), (2, 2)), FlattenLayer("flat"), dense, head)
+    layers = (
+        stem,
+        adder,
+        PoolLayer("pool", (2, 2), (2, 2), pool),
+        FlattenLayer("flat"),
+        dense,
+        head,
+    )
     return QuantizedNetwork(t, (1, h, h), layers)
+
+
+def tie_network(k: int = 2, bits: int = 8) -> QuantizedNetwork:
+    """Input codes (fraction 0) → k×k average pool → flatten → identity head: the head's
+    output is the pooled codes, so every backend's output shows the pool's rounding."""
+    t = FixedType(bits, 0)
+    n = (8 // k) ** 2
+    acc_bits = mul_acc_bits(bits, bits, n)
+    head = ComputeLayer(
+        "head", "mul", np.eye(n, dtype=np.int64), t, t, acc_bits,
+        Requant(np.ones(n, np.int64), np.zeros(n, np.int64), 0),
+        FixedType(signed_bits(1 << (acc_bits - 1)), 0), False,
+    )  # fmt: skip
+    layers = (PoolLayer("pool", (k, k), (k, k), "avg"), FlattenLayer("flat"), head)
+    return QuantizedNetwork(t, (1, 8, 8), layers)
+
+
+def tie_images(k: int, bits: int, n: int = 6, seed: int = 0) -> np.ndarray:
+    """Blocks summing to ``k²·m + k²/2`` (ties) for random ``m`` of both parities, plus one
+    all-max and one all-min image."""
+    rng = np.random.default_rng(seed)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    blocks = 8 // k
+    m = rng.integers(lo, hi, size=(n, 1, blocks, blocks))  # m + 1 is still a code
+    bump = np.zeros((n, 1, blocks, blocks, k * k), dtype=np.int64)
+    bump[..., : k * k // 2] = 1
+    bump = rng.permuted(bump, axis=-1).reshape(n, 1, blocks, blocks, k, k)
+    x = (m[..., None, None] + bump).transpose(0, 1, 2, 4, 3, 5).reshape(n, 1, 8, 8)
+    x[0], x[1] = hi, lo
+    return x.astype(np.float32)
 
 
 def images(seed: int, n: int = 6, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:

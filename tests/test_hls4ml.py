@@ -11,7 +11,7 @@ import os
 import numpy as np
 import onnx
 import pytest
-from networks import calibrated, images, random_network
+from networks import calibrated, images, random_network, tie_images, tie_network
 from onnx import helper
 from tools import require_tool
 
@@ -97,6 +97,26 @@ def test_requant_rounds_half_even_and_saturates(tmp_path, relu):
     # saturation at the 5-bit output both occur.
     x = np.arange(-128, 128, dtype=np.float32).reshape(16, 1, 4, 4)
     _csim_equals_reference(model, x, tmp_path, io_type="io_parallel")
+
+
+@pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
+def test_avg_pool_matches_reference(tmp_path, io_type):
+    """``IntAvgPool`` (af_pool_avg): a network with a 2x2 mean, then 2x2 and 4x4 means of
+    tie blocks (half to even and half-up disagree) with all-max and all-min images."""
+    x = images(seed=21)
+    net = calibrated(random_network(8, 3, None, 3, 1, 1, 3, "adder", pool="avg"), x)
+    _csim_equals_reference(build_qonnx(net), x, tmp_path / "net", io_type=io_type)
+    k, bits = (2, 8) if io_type == "io_parallel" else (4, 16)
+    _csim_equals_reference(
+        build_qonnx(tie_network(k, bits)), tie_images(k, bits), tmp_path / "ties", io_type=io_type
+    )
+
+
+def test_avg_pool_area_not_a_power_of_two_is_named():
+    model = build_qonnx(random_network(8, pool="avg"))
+    _with_attr(model, "pool", kernel_shape=[3, 3], strides=[3, 3])
+    with pytest.raises(ModelFormatError, match=r"layer 'pool' \(IntAvgPool\).*area 9"):
+        convert(model)
 
 
 def _with_attr(model: onnx.ModelProto, node_name: str, **attrs) -> onnx.ModelProto:

@@ -27,8 +27,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from adderflow.errors import AdderflowError, ModelFormatError
-from adderflow.fixed import signed_bits
+from adderflow.errors import AdderflowError, ModelFormatError, QuantizationError
+from adderflow.fixed import avg_pool_shift, signed_bits
 from adderflow.sim.onnx_io import node_attr
 from adderflow.sim.ops import DOMAIN, first_binary_node
 
@@ -209,6 +209,23 @@ def _maxpool(cv: _Converter, node: onnx.NodeProto) -> None:
     cv.add(node, "IntMaxPool2D", out, **attrs)
 
 
+def _avgpool(cv: _Converter, node: onnx.NodeProto) -> None:
+    """As ``_maxpool``, plus the shift that divides the window sum (refused naming the
+    layer unless the area is a power of two)."""
+    src = cv.source(node)
+    kh, kw = node_attr(node, "kernel_shape")
+    where = f"layer '{node.name}' (IntAvgPool)"
+    try:
+        shift = avg_pool_shift((kh, kw), node_attr(node, "strides"), where)
+    except QuantizationError as exc:
+        raise ModelFormatError(str(exc)) from None
+    attrs = _window_attrs(node, src, kh, kw)
+    out = _Tensor((attrs["out_height"], attrs["out_width"], src.shape[2]), src.bits)
+    out.chw = (src.shape[2], attrs["out_height"], attrs["out_width"])
+    _check_bits(node_attr(node, "out_bits"), node, "output")
+    cv.add(node, "IntAvgPool2D", out, shift=shift, **attrs)
+
+
 def _flatten(cv: _Converter, node: onnx.NodeProto) -> None:
     src = cv.source(node)
     if node_attr(node, "axis") != 1:
@@ -226,6 +243,7 @@ HANDLERS: dict[tuple[str, str], Callable[[_Converter, onnx.NodeProto], None]] = 
     (DOMAIN, "IntGemm"): lambda cv, n: _gemm(cv, n, "IntDense"),
     (DOMAIN, "Requant"): _requant,
     (DOMAIN, "IntMaxPool"): _maxpool,
+    (DOMAIN, "IntAvgPool"): _avgpool,
     ("", "Flatten"): _flatten,
 }
 

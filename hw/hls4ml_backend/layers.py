@@ -110,6 +110,16 @@ class IntMaxPool2D(_IntLayer):
         self._add_output([a["out_height"], a["out_width"], a["n_chan"]])
 
 
+class IntAvgPool2D(_IntLayer):
+    """``IntAvgPool``: ``round_half_even(sum / 2**shift)`` over windows, no padding."""
+
+    _expected_attributes = [Attribute(a) for a in WINDOW] + [Attribute("shift")]
+
+    def initialize(self) -> None:
+        a = self.attributes
+        self._add_output([a["out_height"], a["out_width"], a["n_chan"]])
+
+
 class IntFlatten(_IntLayer):
     """``Flatten``: channels-last map to a vector (a repacking in io_stream)."""
 
@@ -122,7 +132,16 @@ class IntFlatten(_IntLayer):
 
 LAYERS: dict[str, type[Layer]] = {
     cls.__name__: cls
-    for cls in (AdderConv2D, IntConv2D, AdderDense, IntDense, IntRequant, IntMaxPool2D, IntFlatten)
+    for cls in (
+        AdderConv2D,
+        IntConv2D,
+        AdderDense,
+        IntDense,
+        IntRequant,
+        IntMaxPool2D,
+        IntAvgPool2D,
+        IntFlatten,
+    )  # fmt: skip
 }
 
 # --- templates ----------------------------------------------------------------------------
@@ -172,7 +191,10 @@ _REQUANT_CONFIG = """struct config{index} {{
 _POOL_CONFIG = (
     "struct config{index} {{\n"
     + _WINDOW_FIELDS
-    + "    static const unsigned reuse_factor = {reuse_factor};\n}};\n"
+    + "    static const unsigned reuse_factor = {reuse_factor};\n"
+    + "    typedef nnet::{pool_op} op;\n"
+    + "    static const unsigned shift = {pool_shift};\n"
+    + "    static const unsigned sum_bits = {sum_bits};\n}};\n"
 )
 
 _FLATTEN_CONFIG = """struct config{index} {{
@@ -257,8 +279,17 @@ class RequantConfig(_Config):
 
 
 class PoolConfig(_Config):
-    layers = (IntMaxPool2D,)
+    layers = (IntMaxPool2D, IntAvgPool2D)
     text = _POOL_CONFIG
+
+    def extra(self, node: Layer) -> dict[str, Any]:
+        """Max or mean; the mean's sum is exact in the code width plus ``log2`` of the area."""
+        shift = node.get_attr("shift", 0) if isinstance(node, IntAvgPool2D) else 0
+        return {
+            "pool_op": "af_pool_avg" if isinstance(node, IntAvgPool2D) else "af_pool_max",
+            "pool_shift": shift,
+            "sum_bits": node.get_attr("out_bits") + shift,
+        }
 
 
 class FlattenConfig(_Config):
@@ -291,9 +322,9 @@ class RequantCall(_Call):
 
 
 class PoolCall(_Call):
-    layers = (IntMaxPool2D,)
+    layers = (IntMaxPool2D, IntAvgPool2D)
     header = "nnet_adder_pool.h"
-    text = _CALL.format(kernel="af_maxpool2d")
+    text = _CALL.format(kernel="af_pool2d")
 
 
 class FlattenCall(_Call):

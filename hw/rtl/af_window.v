@@ -1,15 +1,19 @@
-// af_window: frame buffer and sliding-window generator, with max pooling on write.
+// af_window: frame buffer and sliding-window generator, with max or average pooling on write.
 //
 // Feeds a matrix-vector unit (af_mvu) with one convolution window per output pixel.
 // Load phase: takes one frame of H x W pixels, C channels, raster order, LANES channels per
 // beat (beat (y, x, g) carries channels g*LANES + i in bits [i*BITS +: BITS], the af_mvu /
 // af_requant output format), and stores it, max pooled over POOL x POOL blocks when
 // POOL > 1 (IntMaxPool with kernel = stride = POOL, fused here: a read-modify-write of the
-// stored word). Emit phase: for every output pixel (oy, ox) in raster order, every tap
-// (ky, kx) and every channel group g, one beat with channels g*LANES + i of input pixel
-// (oy*STRIDE - PAD + ky, ox*STRIDE - PAD + kx) of the pooled frame, or zeros where that
-// pixel lies in the padding (DESIGN.md rule 3: zero padding takes part in the sum).
-// So the window vector of one output pixel is ordered (ky, kx, c), channels fastest;
+// stored word). POOL_MODE "avg" (IntAvgPool, POOL a power of two) instead accumulates the
+// block's sum in a stored lane of BITS + log2(POOL*POOL) bits (exact: no sum of POOL*POOL
+// codes overflows it) and, on the block's last beat, stores round_half_even(sum >>
+// log2(POOL*POOL)) through af_round (the contract's rounding; the mean of codes fits BITS,
+// so its saturation never acts). Emit phase: for every output pixel (oy, ox) in raster
+// order, every tap (ky, kx) and every channel group g, one beat with channels g*LANES + i
+// of input pixel (oy*STRIDE - PAD + ky, ox*STRIDE - PAD + kx) of the pooled frame, or
+// zeros where that pixel lies in the padding (DESIGN.md rule 3: zero padding takes part in
+// the sum). So the window vector of one output pixel is ordered (ky, kx, c), channels fastest;
 // adderflow.hw.network orders the weight columns the same way. A dense layer after a
 // flatten is the window KH = FH, KW = FW, PAD = 0 over the whole frame.
 //
@@ -24,7 +28,8 @@ module af_window #(
     parameter integer C = 1,        // channels
     parameter integer H = 8,        // input frame, before pooling
     parameter integer W = 8,
-    parameter integer POOL = 1,     // max pool kernel = stride on the input; 1: none
+    parameter integer POOL = 1,     // pool kernel = stride on the input; 1: none
+    parameter POOL_MODE = "max",    // "max" (IntMaxPool) or "avg" (IntAvgPool)
     parameter integer LANES = 1,    // channels per beat, in and out
     parameter integer KH = 3,
     parameter integer KW = 3,
@@ -49,6 +54,11 @@ module af_window #(
     localparam integer A_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
     localparam integer CW = 16;     // signed counter and address width
     localparam integer D_W = LANES * BITS;
+    // Average pooling keeps a block's running sum in the buffer: LOG2A more bits a lane.
+    localparam AVG = (POOL_MODE == "avg") && (POOL > 1);
+    localparam integer LOG2A = 2 * $clog2(POOL);
+    localparam integer MW = AVG ? BITS + LOG2A : BITS;    // stored lane width
+    localparam integer M_W = LANES * MW;
 
     generate
         if (C % LANES != 0 || H % POOL != 0 || W % POOL != 0 || POOL < 1 || STRIDE < 1
@@ -56,6 +66,12 @@ module af_window #(
             || (FH + PAD) * FW * CG >= 2 ** (CW - 2))
         begin : g_bad_shape
             af_window_error_bad_shape_or_fold u_error ();
+        end
+        // The mean is a shift only for a power-of-two window area.
+        if ((POOL_MODE != "max" && POOL_MODE != "avg")
+            || (POOL_MODE == "avg" && (POOL & (POOL - 1)) != 0))
+        begin : g_bad_pool
+            af_window_error_bad_pool_mode u_error ();
         end
     endgenerate
 
@@ -83,7 +99,7 @@ module af_window #(
     /* verilator lint_on WIDTHTRUNC */
     localparam signed [CW-1:0] ZERO = 0;
 
-    reg [D_W-1:0] mem [0:DEPTH-1];
+    reg [M_W-1:0] mem [0:DEPTH-1];
     reg loading;                    // 1: load phase, 0: emit phase
 
     // ---- load: pooled address = row + col + g, kept by additions ------------------
@@ -100,14 +116,28 @@ module af_window #(
 
     assign in_ready = !rst && loading;
 
-    wire [D_W-1:0] stored = mem[l_addr[A_W-1:0]];
-    wire [D_W-1:0] merged;
+    wire [M_W-1:0] stored = mem[l_addr[A_W-1:0]];
+    wire [M_W-1:0] merged;
     genvar i;
     generate
-        for (i = 0; i < LANES; i = i + 1) begin : g_max
+        for (i = 0; i < LANES; i = i + 1) begin : g_lane
             wire signed [BITS-1:0] a = in_data[i*BITS +: BITS];
-            wire signed [BITS-1:0] b = stored[i*BITS +: BITS];
-            assign merged[i*BITS +: BITS] = (first_of_block || a > b) ? a : b;
+            if (AVG) begin : g_avg
+                wire last_of_block = (l_px == POOL_L) && (l_py == POOL_L);
+                wire signed [MW-1:0] a_ext = {{LOG2A{a[BITS-1]}}, a};
+                wire signed [MW-1:0] b = stored[i*MW +: MW];
+                // |sum| <= POOL*POOL * 2^(BITS-1) = 2^(MW-1): MW bits never wrap.
+                wire signed [MW-1:0] sum = first_of_block ? a_ext : a_ext + b;
+                wire [BITS-1:0] mean;
+                af_round #(.IN_BITS(MW), .SHIFT(LOG2A), .OUT_BITS(BITS), .RELU(0)) u_round (
+                    .v(sum),
+                    .q(mean)
+                );
+                assign merged[i*MW +: MW] = last_of_block ? {{LOG2A{mean[BITS-1]}}, mean} : sum;
+            end else begin : g_max
+                wire signed [BITS-1:0] b = stored[i*MW +: MW];
+                assign merged[i*MW +: MW] = (first_of_block || a > b) ? a : b;
+            end
         end
     endgenerate
 
@@ -148,7 +178,17 @@ module af_window #(
     /* verilator lint_off UNUSEDSIGNAL */
     wire signed [CW-1:0] e_addr = e_row + e_col + e_g;
     /* verilator lint_on UNUSEDSIGNAL */
-    wire [D_W-1:0] tap = mem[e_addr[A_W-1:0]];
+    // With average pooling a stored lane is the mean sign-extended to MW bits; the emit
+    // reads its low BITS only.
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [M_W-1:0] tap = mem[e_addr[A_W-1:0]];
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [D_W-1:0] tap_codes;
+    generate
+        for (i = 0; i < LANES; i = i + 1) begin : g_tap
+            assign tap_codes[i*BITS +: BITS] = tap[i*MW +: BITS];
+        end
+    endgenerate
     wire frame_out = (e_g == CG_L) && (e_kx == KW_L) && (e_ky == KH_L)
                      && (e_ox == OW_L) && (e_oy == OH_L);
 
@@ -217,7 +257,7 @@ module af_window #(
         .rst(rst),
         .in_valid(!rst && !loading),
         .in_ready(slot_free),
-        .in_data(in_frame ? tap : {D_W{1'b0}}),
+        .in_data(in_frame ? tap_codes : {D_W{1'b0}}),
         .out_valid(out_valid),
         .out_ready(out_ready),
         .out_data(out_data)

@@ -10,6 +10,7 @@ from adderflow.sim.ops.adder_conv import AdderConv
 from adderflow.sim.ops.adder_gemm import AdderGemm
 from adderflow.sim.ops.base import DOMAIN, IntegerOp
 from adderflow.sim.ops.binary_threshold import BinaryThreshold
+from adderflow.sim.ops.int_avg_pool import IntAvgPool
 from adderflow.sim.ops.int_conv import IntConv
 from adderflow.sim.ops.int_gemm import IntGemm
 from adderflow.sim.ops.int_max_pool import IntMaxPool
@@ -25,6 +26,7 @@ OPS: dict[str, type[IntegerOp]] = {
         IntConv,
         IntGemm,
         IntMaxPool,
+        IntAvgPool,
         Requant,
         XnorConv,
         XnorGemm,

@@ -54,6 +54,15 @@ def _requantize(layer: ComputeLayer, acc: Tensor) -> Tensor:
     return scaled.clamp(lo, layer.out_type.qmax)
 
 
+def pool_codes(layer: PoolLayer, h: Tensor) -> Tensor:
+    """A pool on float64 codes. Average: the window sum is exact and the area a power of
+    two, so ``avg_pool2d``'s division is exact too and ``torch.round`` (half to even) is
+    the contract's rounding; an independent twin of the reference's integer shift."""
+    if layer.mode == "avg":
+        return torch.round(F.avg_pool2d(h, layer.kernel, layer.strides))
+    return F.max_pool2d(h, layer.kernel, layer.strides)
+
+
 @torch.no_grad()
 def run_integer_model(net: QuantizedNetwork, x: Tensor | np.ndarray) -> dict[str, np.ndarray]:
     """Codes of every layer's output (``<name>_acc`` and ``<name>_out``), int64.
@@ -69,7 +78,7 @@ def run_integer_model(net: QuantizedNetwork, x: Tensor | np.ndarray) -> dict[str
             outs[f"{layer.name}_acc"] = acc
             h = _requantize(layer, acc)
         elif isinstance(layer, PoolLayer):
-            h = F.max_pool2d(h, layer.kernel, layer.strides)
+            h = pool_codes(layer, h)
         elif isinstance(layer, FlattenLayer):
             h = h.flatten(1)
         outs[f"{layer.name}_out"] = h

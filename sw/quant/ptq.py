@@ -19,6 +19,7 @@ from adderflow.fixed import (
     FixedType,
     Requant,
     adder_acc_bits,
+    avg_pool_shift,
     check_bits,
     fit_requant,
     frac_for_range,
@@ -305,6 +306,9 @@ def assemble_network(
         if isinstance(block, Flatten):
             layers.append(FlattenLayer(f"b{index}_flatten"))
             continue
+        if isinstance(block, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
+            layers.append(avg_pool_layer(index, block, input_shape, layers))
+            continue
         if not isinstance(block, (ConvBlock, DenseBlock)):
             raise NotImplementedError(f"block {index} ({type(block).__name__}) is not supported")
         name = _layer_name(index, block)
@@ -321,3 +325,75 @@ def assemble_network(
     return QuantizedNetwork(
         input_type=types[names[0]][0], input_shape=input_shape, layers=tuple(layers)
     )
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def spec_frame(input_shape: tuple[int, ...], layers: list) -> tuple[int, int] | None:
+    """The spatial size after ``layers`` (spec layers), or None once it is not a 2-D frame
+    (a 1-D input, a flatten, a dense layer): what a global pool needs to know its kernel."""
+    if len(input_shape) != 3:
+        return None
+    h, w = input_shape[1:]
+    for layer in layers:
+        if isinstance(layer, FlattenLayer) or (
+            isinstance(layer, ComputeLayer) and not layer.is_conv
+        ):
+            return None
+        if isinstance(layer, ComputeLayer):
+            (kh, kw), (sh, sw), (top, left, bottom, right) = (
+                layer.weight.shape[2:], layer.strides, layer.pads,
+            )  # fmt: skip
+            h, w = (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1
+        else:
+            (kh, kw), (sh, sw) = layer.kernel, layer.strides
+            h, w = (h - kh) // sh + 1, (w - kw) // sw + 1
+    return h, w
+
+
+def avg_pool_layer(
+    index: int, block: nn.Module, input_shape: tuple[int, ...], layers: list
+) -> PoolLayer:
+    """``nn.AvgPool2d`` (kernel = stride, no padding) or a global ``nn.AdaptiveAvgPool2d(1)``
+    over a known square frame as an ``IntAvgPool`` layer; anything else (padding, a stride
+    other than the kernel, an area that is not a power of two, an unknown frame, ±1 codes)
+    is refused naming the layer and its block."""
+    name = f"b{index}_avg_pool"
+    what = f"layer '{name}' (block {index}, {type(block).__name__})"
+    computes = [layer for layer in layers if isinstance(layer, ComputeLayer)]
+    if computes and computes[-1].thresholded:
+        raise QuantizationError(
+            f"{what}: averaging the ±1 codes of '{computes[-1].name}' gives codes a binary "
+            "layer cannot read; pool binary activations with max pooling"
+        )
+    if isinstance(block, nn.AdaptiveAvgPool2d):
+        kernel = _global_kernel(block, what, spec_frame(input_shape, layers))
+        avg_pool_shift(kernel, kernel, what)
+        return PoolLayer(name, kernel, kernel, "avg")
+    kernel = _pair(block.kernel_size)
+    strides = _pair(block.stride if block.stride is not None else block.kernel_size)
+    if _pair(block.padding) != (0, 0) or block.ceil_mode or block.divisor_override:
+        raise QuantizationError(
+            f"{what}: padding, ceil_mode and divisor_override are not on the hardware path "
+            "(IntAvgPool pools whole windows without padding)"
+        )
+    avg_pool_shift(kernel, strides, what)  # the power-of-two area, refused naming the block
+    return PoolLayer(name, kernel, strides, "avg")
+
+
+def _global_kernel(
+    block: nn.AdaptiveAvgPool2d, what: str, frame: tuple[int, int] | None
+) -> tuple[int, int]:
+    """The kernel of a global average pool: the whole frame, which must be known and square."""
+    if _pair(block.output_size) != (1, 1):
+        raise QuantizationError(
+            f"{what}: output size {block.output_size} is not 1; only global average pooling "
+            "(AdaptiveAvgPool2d(1)) maps to IntAvgPool"
+        )
+    if frame is None:
+        raise QuantizationError(f"{what}: the frame it pools is not known here (not a 2-D map)")
+    if frame[0] != frame[1]:
+        raise QuantizationError(f"{what}: frame {frame[0]}x{frame[1]} is not square")
+    return frame

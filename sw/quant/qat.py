@@ -31,7 +31,7 @@ from adderflow.errors import QuantizationError
 from adderflow.fixed import FixedType, check_bits, frac_for_range
 from adderflow.models import BlockNet, ConvBlock, DenseBlock
 from adderflow.nn import AdderConv2d, AdderLinear, adder_conv2d, adder_linear
-from adderflow.quant.integer_model import _requantize
+from adderflow.quant.integer_model import _requantize, pool_codes
 from adderflow.quant.ptq import (
     _compute_module,
     _layer_name,
@@ -292,7 +292,7 @@ def run_fake_quant(model: BlockNet, net: QuantizedNetwork, x: np.ndarray) -> dic
             outs[f"{spec.name}_acc"] = acc
             h = _requantize(spec, acc)
         elif isinstance(spec, PoolLayer):
-            h = nn.functional.max_pool2d(h, spec.kernel, spec.strides)
+            h = pool_codes(spec, h)
         elif isinstance(spec, FlattenLayer):
             h = h.flatten(1)
         outs[f"{spec.name}_out"] = h

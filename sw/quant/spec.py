@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adderflow.fixed import BipolarType, FixedType, Requant, Threshold
+from adderflow.errors import QuantizationError
+from adderflow.fixed import BipolarType, FixedType, Requant, Threshold, avg_pool_shift
 
 LAYER_KINDS = ("adder", "mul", "xnor")
 
@@ -55,11 +56,26 @@ class ComputeLayer:
         return int(np.prod(self.weight.shape[1:]))
 
 
+POOL_MODES = ("max", "avg")
+
+
 @dataclass(frozen=True)
 class PoolLayer:
+    """Pooling without padding: ``IntMaxPool`` (``mode="max"``) or ``IntAvgPool``
+    (``"avg"``: kernel = stride, power-of-two area, ``round_half_even(sum / area)``)."""
+
     name: str
     kernel: tuple[int, int]
     strides: tuple[int, int]
+    mode: str = "max"
+
+    def __post_init__(self) -> None:
+        if self.mode not in POOL_MODES:
+            raise QuantizationError(
+                f"layer '{self.name}': pool mode '{self.mode}' is not one of {POOL_MODES}"
+            )
+        if self.mode == "avg":
+            avg_pool_shift(self.kernel, self.strides, f"layer '{self.name}'")
 
 
 @dataclass(frozen=True)

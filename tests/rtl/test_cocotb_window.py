@@ -4,7 +4,10 @@ Each parameter set streams frames with random codes, one all-max and one all-min
 (padding must still read as zero next to them), under random input gaps and output
 back-pressure, then two frames at full rate whose measured cycles must equal
 ``WindowConfig.cycles``. The sets cover 3x3 padding 1, stride 2 without padding, 2x2 max
-pooling on write, a dense layer's whole-frame window, and code widths 2, 8 and 16.
+pooling on write, a dense layer's whole-frame window, and code widths 2, 8 and 16; and
+average pooling on write (2x2, 4x4 and a global 8x8 mean at 2, 8 and 16 bits) with a frame
+of rounding ties where half-to-even and half-up disagree (the AF_ROUND_HALF_UP mutation
+must fail on it).
 """
 
 from __future__ import annotations
@@ -31,7 +34,27 @@ CONFIGS = {
     "pool2_conv_pad1_2bit": WindowConfig(2, 4, 6, 4, (3, 3), 1, 1, 2, 4),
     "pool2_dense": WindowConfig(8, 4, 4, 4, (2, 2), 1, 0, 2, 2),
     "1x1_stride1": WindowConfig(8, 2, 3, 3, (1, 1), 1, 0, 1, 1),
+    "avg2_conv_pad1": WindowConfig(8, 4, 6, 4, (3, 3), 1, 1, 2, 2, "avg"),
+    "avg4_dense_16bit": WindowConfig(16, 3, 8, 8, (2, 2), 1, 0, 4, 3, "avg"),
+    "avg8_global_2bit": WindowConfig(2, 2, 8, 8, (1, 1), 1, 0, 8, 1, "avg"),
 }
+
+
+def tie_frame(cfg: WindowConfig, rng: np.random.Generator) -> np.ndarray:
+    """A frame whose every pooled block sums to ``area·m + area/2`` (a tie), ``m`` random
+    with checkerboard parity: for even ``m`` half-to-even rounds down where half-up rounds
+    up, for odd ``m`` it rounds up where truncation rounds down."""
+    fh, fw = cfg.frame
+    area, quarter = cfg.pool**2, 1 << (cfg.bits - 2)
+    c, y, x = np.indices((cfg.channels, fh, fw))
+    parity = (c + y + x) % 2
+    # m = 2r + parity within [qmin, qmax - 1], so that m + 1 is a code too.
+    m = 2 * rng.integers(-quarter, quarter - 1 - parity, endpoint=True) + parity
+    bump = np.zeros((cfg.channels, fh, fw, area), dtype=np.int64)
+    bump[..., : area // 2] = 1
+    bump = rng.permuted(bump, axis=-1).reshape(cfg.channels, fh, fw, cfg.pool, cfg.pool)
+    blocks = m[..., None, None] + bump  # [C, FH, FW, p, p]
+    return blocks.transpose(0, 1, 3, 2, 4).reshape(cfg.channels, cfg.height, cfg.width)
 
 
 def frames(cfg: WindowConfig, seed: int, count: int = 4) -> np.ndarray:
@@ -40,6 +63,8 @@ def frames(cfg: WindowConfig, seed: int, count: int = 4) -> np.ndarray:
     lo, hi = -(1 << (cfg.bits - 1)), (1 << (cfg.bits - 1)) - 1
     x = rng.integers(lo, hi, size=(count, cfg.channels, cfg.height, cfg.width), endpoint=True)
     x[0], x[1] = hi, lo
+    if cfg.pool_mode == "avg" and cfg.pool > 1:
+        x[2] = tie_frame(cfg, rng)  # in both scenarios (full rate streams x[2:])
     return x
 
 
@@ -91,6 +116,47 @@ def test_window_bench_detects_a_wrong_expected_value(hdl, tmp_path):
         assert "mismatch at output beat 7" in outcomes[name].message
 
 
+def test_window_bench_detects_half_up_average(hdl, sim, tmp_path):
+    """Built with ties rounding upwards, the bench must fail on the tie frame."""
+    cfg = CONFIGS["avg2_conv_pad1"]
+    case = write_case(tmp_path, cfg)
+    mutant = hdl.build(
+        sim, "af_window", rtl_sources(SOURCES), cfg.parameters(), defines={"AF_ROUND_HALF_UP": 1}
+    )
+    outcomes = hdl.run(mutant, "test_cocotb_window", tmp_path, case)
+    for name in TESTS:
+        assert not outcomes[name].passed, name
+        assert "mismatch at output beat" in outcomes[name].message
+
+
+def test_tie_frames_separate_half_even_from_half_up():
+    """The tie frame is all ties; half-up would change a third of them or more, and so
+    would truncation."""
+    for cfg in (c for c in CONFIGS.values() if c.pool_mode == "avg"):
+        x = tie_frame(cfg, np.random.default_rng(3))[None]
+        area = cfg.pool**2
+        sums = x.reshape(1, cfg.channels, *cfg.frame[:1], cfg.pool, cfg.frame[1], cfg.pool)
+        sums = sums.sum(axis=(3, 5))
+        assert np.all(sums % area == area // 2)
+        half_up = (sums + area // 2) // area
+        assert np.mean(cfg.pooled(x) != half_up) >= 1 / 3
+        assert np.mean(cfg.pooled(x) != sums // area) >= 1 / 3
+
+
+def test_window_reference_averages_half_to_even():
+    """2x2 blocks summing to 6, 10, -6, -10 (means 1.5, 2.5, -1.5, -2.5) give 2, 2, -2, -2;
+    the codes themselves at the extremes give the extremes back."""
+    cfg = WindowConfig(8, 1, 4, 4, (2, 2), 1, 0, 2, 1, "avg")
+    blocks = [[1, 1, 2, 2], [2, 2, 3, 3], [-1, -1, -2, -2], [-2, -2, -3, -3]]
+    x = np.array(blocks).reshape(2, 2, 2, 2).transpose(0, 2, 1, 3).reshape(1, 1, 4, 4)
+    assert cfg.pooled(x).tolist() == [[[[2, 2], [-2, -2]]]]
+    assert cfg.windows(x)[0, 0, 0].tolist() == [2, 2, -2, -2]
+    for bits in (2, 5, 8, 16):
+        c = WindowConfig(bits, 1, 4, 4, (1, 1), 1, 0, 4, 1, "avg")
+        for code in (-(1 << (bits - 1)), (1 << (bits - 1)) - 1):
+            assert c.pooled(np.full((1, 1, 4, 4), code)).item() == code
+
+
 def test_window_reference_pads_with_zeros_and_pools_with_max():
     """The NumPy reference itself, on a frame small enough to check by hand."""
     cfg = WindowConfig(8, 1, 4, 4, (2, 2), 1, 1, 2, 1)
@@ -111,6 +177,8 @@ def test_window_reference_pads_with_zeros_and_pools_with_max():
         ({"bits": 17}, "outside the supported range"),
         ({"height": 200, "width": 200, "channels": 8}, "too large"),
         ({"pad": -1}, "must not be negative"),
+        ({"height": 6, "width": 6, "pool": 3, "pool_mode": "avg"}, "area 9 is not a power of two"),
+        ({"pool_mode": "mean"}, "pool mode 'mean' is not one of"),
     ],
 )
 def test_window_config_refuses_what_the_rtl_cannot_build(kwargs, message):

@@ -4,7 +4,7 @@ Verilator ``--lint-only -Wall`` must print nothing (the waivers in the sources a
 documented where they stand) and Icarus must compile every top with ``-g2005``, for the
 defaults and for each parameter set the cocotb tests simulate. Parameters that the RTL
 cannot honour (unknown PE mode, K not a multiple of SIMD, a window larger than its
-padded frame) must stop elaboration in both
+padded frame, a threshold unit with CH not a multiple of PE) must stop elaboration in both
 tools, naming the problem.
 """
 
@@ -18,9 +18,11 @@ import pytest
 from adderflow.hw.rtlgen import (
     MVU_SOURCES,
     REQUANT_SOURCES,
+    THRESHOLD_SOURCES,
     WINDOW_SOURCES,
     MvuConfig,
     RequantConfig,
+    ThresholdConfig,
     WindowConfig,
     hdl_literal,
     rtl_sources,
@@ -35,6 +37,8 @@ MVU_SETS = [
     MvuConfig("adder", 16, k=16, out=3, pe=1, simd=16),
     MvuConfig("mac", 4, k=16, out=4, pe=2, simd=4),
     MvuConfig("xnor", 1, k=32, out=4, pe=2, simd=8),
+    MvuConfig("xnor", 2, k=27, out=6, pe=3, simd=9),  # binary codes, 1-bit weights
+    MvuConfig("xnor", 2, k=1, out=1),  # binary codes, every fold 1
     MvuConfig("adder", 4, k=1, out=1),  # every fold 1
 ]
 REQUANT_SETS = [
@@ -43,12 +47,22 @@ REQUANT_SETS = [
     RequantConfig(ch=3, pe=1, acc_bits=9, m_bits=4, b_bits=6, shift=0, out_bits=2, relu=True),
     RequantConfig(ch=1, pe=1, acc_bits=4, m_bits=2, b_bits=2, shift=40, out_bits=2),
 ]
+THRESHOLD_SETS = [
+    ThresholdConfig(ch=6, pe=2, acc_bits=7, t_bits=7),
+    ThresholdConfig(ch=5, pe=5, acc_bits=22, t_bits=16),
+    ThresholdConfig(ch=3, pe=1, acc_bits=3, t_bits=4),
+    ThresholdConfig(ch=1, pe=1, acc_bits=1, t_bits=2),  # narrowest: one word, 1-bit acc
+]
 WINDOW_SETS = [
     WindowConfig(8, 4, 5, 6, (3, 3), 1, 1, 1, 2),
     WindowConfig(16, 3, 7, 7, (3, 3), 2, 0, 1, 3),
     WindowConfig(2, 4, 6, 4, (3, 3), 1, 1, 2, 4),
     WindowConfig(8, 4, 4, 4, (2, 2), 1, 0, 2, 2),
     WindowConfig(8, 1, 1, 1, (1, 1), 1, 0, 1, 1),  # one-word buffer
+    WindowConfig(8, 4, 4, 4, (2, 2), 1, 0, 2, 2, "avg"),  # 2x2 average, dense window
+    WindowConfig(2, 2, 8, 8, (1, 1), 1, 0, 8, 1, "avg"),  # global 8x8 average, 2-bit codes
+    WindowConfig(16, 3, 8, 4, (3, 3), 1, 1, 4, 3, "avg"),  # 4x4 average, 16-bit codes
+    WindowConfig(8, 2, 3, 3, (3, 3), 1, 1, 1, 1, "avg"),  # avg with POOL 1: no pooling
 ]
 
 # (id, top, sources, parameters, defines)
@@ -56,6 +70,7 @@ CASES = [
     ("pe-default", "af_pe", PE, {}, {}),
     ("pe-mac16", "af_pe", PE, {"MODE": "mac", "BITS": 16, "K": 1000, "SIMD": 5}, {}),
     ("pe-xnor", "af_pe", PE, {"MODE": "xnor", "BITS": 1, "K": 64, "SIMD": 7}, {}),
+    ("pe-xnor2", "af_pe", PE, {"MODE": "xnor", "BITS": 2, "K": 64, "SIMD": 7}, {}),
     ("pe-bank", "af_pe_bank", PE, {}, {}),
     ("mvu-default", "af_mvu", MVU_SOURCES, {}, {}),
     *[
@@ -66,6 +81,17 @@ CASES = [
     *[
         (f"requant-s{c.shift}-o{c.out_bits}", "af_requant", REQUANT_SOURCES, c.parameters(), {})
         for c in REQUANT_SETS
+    ],
+    ("threshold-default", "af_threshold", THRESHOLD_SOURCES, {}, {}),
+    *[
+        (
+            f"threshold-a{c.acc_bits}-t{c.t_bits}",
+            "af_threshold",
+            THRESHOLD_SOURCES,
+            c.parameters(),
+            {},
+        )
+        for c in THRESHOLD_SETS
     ],
     ("window-default", "af_window", WINDOW_SOURCES, {}, {}),
     *[
@@ -127,8 +153,8 @@ def test_icarus_accepts_verilog_2005(iverilog_exe, tmp_path, top, names, paramet
 
 
 REFUSALS = [
-    ("af_pe", PE, {"MODE": "adderr"}, "af_pe_error_unknown_mode_or_xnor_bits_not_1"),
-    ("af_pe", PE, {"MODE": "xnor", "BITS": 2}, "af_pe_error_unknown_mode_or_xnor_bits_not_1"),
+    ("af_pe", PE, {"MODE": "adderr"}, "af_pe_error_unknown_mode_or_xnor_bits_not_1_or_2"),
+    ("af_pe", PE, {"MODE": "xnor", "BITS": 3}, "af_pe_error_unknown_mode_or_xnor_bits_not_1_or_2"),
     (
         "af_mvu",
         MVU_SOURCES,
@@ -143,9 +169,28 @@ REFUSALS = [
     ),
     ("af_requant", REQUANT_SOURCES, {"CH": 6, "PE": 4}, "af_requant_error_CH_not_multiple_of_PE"),
     ("af_requant", REQUANT_SOURCES, {"OUT_BITS": 1}, "af_round_error_OUT_BITS_below_2"),
+    (
+        "af_threshold",
+        THRESHOLD_SOURCES,
+        {"CH": 6, "PE": 4},
+        "af_threshold_error_CH_not_multiple_of_PE_or_bad_width",
+    ),
+    (
+        "af_threshold",
+        THRESHOLD_SOURCES,
+        {"T_BITS": 1},
+        "af_threshold_error_CH_not_multiple_of_PE_or_bad_width",
+    ),
     ("af_window", WINDOW_SOURCES, {"C": 6, "LANES": 4}, "af_window_error_bad_shape_or_fold"),
     ("af_window", WINDOW_SOURCES, {"H": 7, "POOL": 2}, "af_window_error_bad_shape_or_fold"),
     ("af_window", WINDOW_SOURCES, {"KH": 11, "PAD": 1}, "af_window_error_bad_shape_or_fold"),
+    (
+        "af_window",
+        WINDOW_SOURCES,
+        {"H": 6, "W": 6, "POOL": 3, "POOL_MODE": "avg", "PAD": 1},
+        "af_window_error_bad_pool_mode",
+    ),
+    ("af_window", WINDOW_SOURCES, {"POOL_MODE": "min"}, "af_window_error_bad_pool_mode"),
 ]
 
 
