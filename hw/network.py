@@ -44,7 +44,7 @@ import onnx
 from onnx import numpy_helper
 
 from adderflow.errors import AdderflowError, ConfigError, ModelFormatError
-from adderflow.fixed import signed_bits, unpack_bits
+from adderflow.fixed import avg_pool_shift, signed_bits, unpack_bits
 from adderflow.hw.rtlgen import (
     BINARY_CODE_BITS,
     MVU_LATENCY,
@@ -116,6 +116,7 @@ class Layer:
     relu: bool = False
     threshold: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     direction: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    pool_mode: str = "max"  # max | avg: the IntMaxPool / IntAvgPool fused into the window
 
     def window(self, lanes: int = 1, bits: int | None = None) -> WindowConfig:
         """The af_window that feeds this layer's MVU."""
@@ -129,6 +130,7 @@ class Layer:
             self.pad,
             self.pool,
             lanes,
+            self.pool_mode,
         )
 
     @property
@@ -203,7 +205,7 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
     frame = (c, h, w)
     layers: list[Layer] = []
     pending: dict | None = None  # an accumulating node waiting for its Requant/threshold
-    pool, flat, bits = 1, False, in_bits
+    pool, flat, bits, pool_mode = 1, False, in_bits, "max"
     for node in model.graph.node:
         op = node.op_type
         if op in PASS_THROUGH and not layers and pending is None:
@@ -219,8 +221,11 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
                     f"node '{node.name}' ({op}): a binary layer must read the ±1 codes of a "
                     "BinaryThreshold (through pools and flattens only)"
                 )
-            pending = {"node": node, "frame": frame, "pool": pool, "flat": flat, "bits": bits}
-            pool, flat = 1, False
+            pending = {
+                "node": node, "frame": frame, "pool": pool, "flat": flat, "bits": bits,
+                "pool_mode": pool_mode,
+            }  # fmt: skip
+            pool, flat, pool_mode = 1, False, "max"
         elif op in POST:
             if pending is None:
                 raise ConfigError(f"node '{node.name}': {op} without an accumulating layer")
@@ -228,8 +233,11 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
             layers.append(layer)
             frame = (layer.out, *layer.window().out_size)
             bits, pending = layer.out_bits, None
-        elif op == "IntMaxPool":
+        elif op in ("IntMaxPool", "IntAvgPool"):
             kernel, stride = _square(node, "kernel_shape"), _square(node, "strides")
+            if op == "IntAvgPool":
+                _check_avg_pool(node, kernel, stride, layers)
+                pool_mode = "avg"
             if kernel != stride or pool != 1 or flat:
                 raise ConfigError(
                     f"node '{node.name}': the RTL pools with kernel = stride once per layer, "
@@ -250,6 +258,20 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
     if pool != 1 or flat:
         raise ConfigError("the model ends with a pool or flatten the RTL has no layer for")
     return layers, (c, h, w), in_bits
+
+
+def _check_avg_pool(node: onnx.NodeProto, kernel: int, stride: int, layers: list) -> None:
+    """A power-of-two area (af_window's mean is a shift) over codes, not ±1 codes (an
+    average of ±1 codes is no ±1 code for a binary layer to read)."""
+    try:
+        avg_pool_shift((kernel, kernel), (stride, stride), f"node '{node.name}' (IntAvgPool)")
+    except AdderflowError as exc:
+        raise ConfigError(str(exc)) from None
+    if layers and layers[-1].post == "threshold":
+        raise ConfigError(
+            f"node '{node.name}' (IntAvgPool): averages the ±1 codes of layer "
+            f"'{layers[-1].name}'; binary activations are max pooled"
+        )
 
 
 def _weight(node: onnx.NodeProto, inits: dict[str, np.ndarray]) -> np.ndarray:
@@ -318,6 +340,7 @@ def _layer(pending: dict, post: onnx.NodeProto, inits: dict[str, np.ndarray]) ->
         height=fh * pool,
         width=fw * pool,
         pool=pool,
+        pool_mode=pending["pool_mode"],
         kernel=kernel,  # type: ignore[arg-type]
         stride=stride,
         pad=pad,
@@ -559,6 +582,7 @@ def _layer_summary(layer: Layer, mvu: MvuConfig, post: PostConfig) -> dict:
         "bits": mvu.bits,
         "acc_bits": mvu.acc_bits,
         "pool": layer.pool,
+        "pool_mode": layer.pool_mode,
         "cycles": layer.fold_cycles(mvu.pe, mvu.simd) + LAYER_LATENCY,
         "mvu_cycles": layer.fold_cycles(mvu.pe, mvu.simd),
         "ops": layer.vectors * layer.k * layer.out,

@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 import pytest
 from binary_networks import binary_images, binary_ir
-from networks import calibrated, images, random_network
+from networks import calibrated, images, random_network, tie_images, tie_network
 from onnx import helper
 
 from adderflow.errors import AdderflowError, ConfigError
@@ -97,6 +97,46 @@ def test_random_network_on_icarus(tmp_path):
     x = images(3, n=2)
     model = network(8, x, seed=3, channels=4)
     simulate_and_check(model, x, tmp_path / "rtl", "icarus", target=3000)
+
+
+AVG_CASES = [
+    # (bits, extreme, simulator): codes that are not ±1, pooled by af_window's mean
+    (8, None, "verilator"),
+    (2, None, "verilator"),
+    (8, "max", "verilator"),
+    (8, "min", "verilator"),
+    (16, None, "icarus"),
+]
+
+
+@pytest.mark.parametrize("bits, extreme, simulator", AVG_CASES)
+def test_average_pool_network(tmp_path, bits, extreme, simulator):
+    require(simulator)
+    lo, hi = (-1.0, 1.0) if extreme is None else ((1.0, 2.0) if extreme == "max" else (-2, -1))
+    x = images(bits, n=3 if simulator == "icarus" else 5, lo=lo, hi=hi)
+    model = network(bits, x, seed=bits, extreme=extreme, pool="avg")
+    assert "IntAvgPool" in {n.op_type for n in model.graph.node}
+    design, _ = simulate_and_check(model, x, tmp_path / "rtl", simulator)
+    assert [layer["pool_mode"] for layer in design.layers if layer["pool"] > 1] == ["avg"]
+
+
+@pytest.mark.parametrize("k, bits", [(2, 8), (4, 4)])
+def test_average_pool_ties_round_half_to_even_in_rtl(tmp_path, k, bits):
+    """Block sums on the tie k²·m + k²/2 for m of both parities: half-up or truncation
+    would differ from the reference on some of them."""
+    require("verilator")
+    model = build_qonnx(tie_network(k, bits))
+    simulate_and_check(model, tie_images(k, bits), tmp_path / "rtl", "verilator")
+
+
+def test_average_pool_refusals_name_the_node():
+    model = build_qonnx(random_network(8, pool="avg"))
+    node = next(n for n in model.graph.node if n.op_type == "IntAvgPool")
+    for attribute in node.attribute:
+        if attribute.name in ("kernel_shape", "strides"):
+            attribute.ints[:] = [3, 3]
+    with pytest.raises(ConfigError, match=f"node '{node.name}' \\(IntAvgPool\\).*area 9"):
+        read_layers(model)
 
 
 def test_folding_target_trades_lanes_for_cycles():
