@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from adderflow.hw.rtlgen import (
+    LINEWIN_SOURCES,
     MVU_SOURCES,
     REQUANT_SOURCES,
     THRESHOLD_SOURCES,
@@ -27,6 +28,7 @@ from adderflow.hw.rtlgen import (
     hdl_literal,
     rtl_sources,
 )
+from adderflow.hw.rtlgen import LineWindowConfig as LineWin
 
 BANK = Path(__file__).resolve().parent / "af_pe_bank.v"
 PE = ["af_pe.v"]
@@ -64,6 +66,19 @@ WINDOW_SETS = [
     WindowConfig(16, 3, 8, 4, (3, 3), 1, 1, 4, 3, "avg"),  # 4x4 average, 16-bit codes
     WindowConfig(8, 2, 3, 3, (3, 3), 1, 1, 1, 1, "avg"),  # avg with POOL 1: no pooling
 ]
+# The sets tests/rtl/test_cocotb_linewin.py simulates, then two it does not.
+LINEWIN_SETS = [
+    LineWin(8, 4, 6, 5, (3, 3), 1, 1, lanes=2),
+    LineWin(16, 3, 8, 7, (3, 3), 2, 0, lanes=3),
+    LineWin(8, 2, 9, 7, (5, 5), 1, 2, lanes=1),
+    LineWin(2, 4, 7, 6, (3, 3), 2, 1, lanes=4),
+    LineWin(8, 2, 4, 3, (1, 1), 1, 0, lanes=1),
+    LineWin(4, 2, 6, 6, (1, 1), 2, 0, lanes=2),
+    LineWin(8, 1, 3, 5, (3, 3), 1, 1, lanes=1),
+    LineWin(8, 2, 1, 4, (3, 3), 1, 1, lanes=2),
+    LineWin(8, 1, 1, 1, (1, 1), 1, 0, lanes=1),  # one-word ring
+    LineWin(8, 16, 32, 32, (3, 3), 1, 1, lanes=1),  # a frame af_window cannot address
+]
 
 # (id, top, sources, parameters, defines)
 CASES = [
@@ -97,6 +112,11 @@ CASES = [
     *[
         (f"window-{i}", "af_window", WINDOW_SOURCES, c.parameters(), {})
         for i, c in enumerate(WINDOW_SETS)
+    ],
+    ("linewin-default", "af_linewin", LINEWIN_SOURCES, {}, {}),
+    *[
+        (f"linewin-{i}", "af_linewin", LINEWIN_SOURCES, c.parameters(), {})
+        for i, c in enumerate(LINEWIN_SETS)
     ],
     (
         "requant-half-up",
@@ -191,6 +211,16 @@ REFUSALS = [
         "af_window_error_bad_pool_mode",
     ),
     ("af_window", WINDOW_SOURCES, {"POOL_MODE": "min"}, "af_window_error_bad_pool_mode"),
+    ("af_linewin", LINEWIN_SOURCES, {"C": 6, "LANES": 4}, "af_linewin_error_bad_shape_or_fold"),
+    ("af_linewin", LINEWIN_SOURCES, {"KH": 11, "PAD": 1}, "af_linewin_error_bad_shape_or_fold"),
+    ("af_linewin", LINEWIN_SOURCES, {"PAD": 3}, "af_linewin_error_bad_shape_or_fold"),
+    ("af_linewin", LINEWIN_SOURCES, {"STRIDE": 0}, "af_linewin_error_bad_shape_or_fold"),
+    (
+        "af_linewin",
+        LINEWIN_SOURCES,
+        {"W": 2000, "C": 4, "PAD": 0},
+        "af_linewin_error_bad_shape_or_fold",
+    ),
 ]
 
 
