@@ -30,6 +30,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from adderflow.errors import ModelFormatError
+from adderflow.fixed import avg_pool_shift
 from adderflow.sim.onnx_io import node_attr
 from adderflow.sim.ops import DOMAIN
 
@@ -249,6 +250,9 @@ def _avg_pool(lw: _Lowering, node: onnx.NodeProto) -> None:
     even), cast back. onnxruntime's ``AveragePool`` has no int64 or float64 kernel and
     float32 is exact only while the sum stays below ``2**24``; this is exact for any width."""
     name, k = node.name, int(node_attr(node, "kernel_shape")[0])
+    shift = avg_pool_shift(
+        node_attr(node, "kernel_shape"), node_attr(node, "strides"), f"node '{name}' (IntAvgPool)"
+    )
     _, c, oh, ow = lw.shapes[node.output[0]]
     crop = lw.add(
         "Slice",
@@ -269,7 +273,7 @@ def _avg_pool(lw: _Lowering, node: onnx.NodeProto) -> None:
         keepdims=0,
     )  # fmt: skip
     sf = lw.add("Cast", [total], f"{name}__sumf", to=TensorProto.DOUBLE)
-    scale = lw.const(f"{name}__scale", np.float64(1.0 / (k * k)))
+    scale = lw.const(f"{name}__scale", np.float64(2.0**-shift))
     rounded = lw.add("Round", [lw.add("Mul", [sf, scale], f"{name}__mean")], f"{name}__round")
     lw.nodes.append(
         helper.make_node(

@@ -216,6 +216,13 @@ def design_estimate(design, dsp: bool = True) -> tuple[Estimate, list[dict]]:
             f"no calibrated area estimate for binary layers ({', '.join(binary)}): xnor MVUs "
             "and af_threshold are not in the fit; synthesize the design (adderflow synth)"
         )
+    averaged = [ly["name"] for ly in design.layers if ly.get("pool_mode") == "avg"]
+    if averaged:
+        # An average-pool window stores wider lanes and rounds each one; not in the fit.
+        raise ConfigError(
+            f"no calibrated area estimate for average-pool windows ({', '.join(averaged)}): "
+            "synthesize the design (adderflow synth)"
+        )
     total, rows = Estimate(), []
     widths = requant_widths((Path(design.directory) / "af_network.v").read_text())
     c, h, w = design.frame

@@ -216,7 +216,8 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
                     f"node '{node.name}': {op} follows an accumulator without Requant or "
                     "BinaryThreshold"
                 )
-            if op.startswith("Xnor") and bits != BINARY_CODE_BITS:
+            binary_input = bool(layers) and layers[-1].post == "threshold"
+            if op.startswith("Xnor") and not binary_input:
                 raise ConfigError(
                     f"node '{node.name}' ({op}): a binary layer must read the ±1 codes of a "
                     "BinaryThreshold (through pools and flattens only)"

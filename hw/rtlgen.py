@@ -701,7 +701,8 @@ class WindowConfig:
         fh, fw = self.frame
         blocks = x.reshape(n, c, fh, self.pool, fw, self.pool)
         if self.pool_mode == "avg":
-            return round_shift(blocks.sum(axis=(3, 5)), 2 * (self.pool.bit_length() - 1))
+            area = (self.pool, self.pool)
+            return round_shift(blocks.sum(axis=(3, 5)), avg_pool_shift(area, area, "af_window"))
         return blocks.max(axis=(3, 5))
 
     def windows(self, x: np.ndarray) -> np.ndarray:

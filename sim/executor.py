@@ -163,7 +163,7 @@ def _check_custom(
             f"{label} ({op}): out_bits {out_bits} is outside {MIN_BITS}..{MAX_PRODUCT_BITS}"
         )
     if op == "IntAvgPool":
-        _check_avg_pool(node, label, widths, out_bits)
+        _check_avg_pool(node, label, widths, bipolar, out_bits)
         return
     if op == "Requant":
         shift = node_attr(node, "shift")
@@ -189,13 +189,19 @@ def _check_custom(
             )
 
 
-def _check_avg_pool(node, label: str, widths: dict, out_bits: int) -> None:
+def _check_avg_pool(node, label: str, widths: dict, bipolar: set, out_bits: int) -> None:
     """Square kernel = stride, power-of-two area (the mean is a shift), and an output as wide
-    as the input: the average of codes stays in their range, so nothing saturates."""
+    as the input: the average of codes stays in their range, so nothing saturates. Not over
+    ±1 codes: their mean is no ±1 code, and every other backend refuses it too."""
     avg_pool_shift(
         node_attr(node, "kernel_shape"), node_attr(node, "strides"), f"{label} (IntAvgPool)"
     )
     x = node.input[0] if node.input else ""
+    if x in bipolar:
+        raise QuantizationError(
+            f"{label} (IntAvgPool): averages the ±1 codes of '{x}'; binary activations are "
+            "max pooled (the mean of ±1 codes is not a ±1 code)"
+        )
     if x in widths and out_bits < widths[x][0]:
         bits, producer = widths[x]
         raise QuantizationError(

@@ -190,6 +190,26 @@ def test_ir_load_refuses_a_bad_avg_pool_naming_the_node(attrs, message):
         check_contract(model)
 
 
+def test_ir_load_refuses_an_average_of_binary_codes_naming_the_node():
+    from binary_networks import binary_images, binary_ir
+
+    model = binary_ir(binary_images(0, 4))
+    node = next(n for n in model.graph.node if n.op_type == "IntMaxPool")
+    node.op_type = "IntAvgPool"  # same attributes, over a BinaryThreshold's ±1 codes
+    with pytest.raises(QuantizationError, match=rf"node '{node.name}' \(IntAvgPool\).*±1 codes"):
+        check_contract(model)
+
+
+def test_lowering_refuses_a_non_power_of_two_area_naming_the_node():
+    from adderflow.export import lower_standard
+
+    model = build_qonnx(random_network(8, pool="avg"))
+    node = _set_attrs(model, "IntAvgPool", kernel_shape=[3, 3], strides=[3, 3])
+    lowering = lower_standard._Lowering.__new__(lower_standard._Lowering)
+    with pytest.raises(AdderflowError, match=rf"node '{node.name}' \(IntAvgPool\).*area 9"):
+        lower_standard._avg_pool(lowering, node)
+
+
 def test_qonnx_execution_refuses_a_non_power_of_two_area_naming_the_node():
     model = build_qonnx(random_network(8, pool="avg"))
     node = _set_attrs(model, "IntAvgPool", kernel_shape=[3, 3], strides=[3, 3])
@@ -247,6 +267,16 @@ def test_ptq_maps_avg_pool_and_global_average_pool():
     logits = model(torch.from_numpy(x)).detach().numpy()
     codes = ref["b5_mul_dense_out"] * 2.0**-net.output_type.frac
     assert np.mean(np.argmax(codes, 1) == np.argmax(logits, 1)) >= 0.8
+
+
+def test_ptq_layers_before_an_average_pool_do_not_saturate():
+    """The layer before a pool writes its codes in the next layer's input type; calibrated
+    on the pool's output alone (a mean, smaller than its inputs' peak) it would clip."""
+    model, x = avg_blocknet(), images(1, n=32)
+    net = quantize_network(model, x, bits=8)
+    codes = run_integer_model(net, x)
+    for name in ("b0_mul_conv_out", "b2_adder_conv_out"):  # ReLU outputs: 0..127
+        assert 0 <= codes[name].min() and codes[name].max() < 127, name
 
 
 @pytest.mark.parametrize(
@@ -311,3 +341,14 @@ def test_import_reads_an_ir_with_avg_pool(tmp_path):
     assert [layer.hardware for layer in report.layers] == ["mult", "adder", "adder", "mult"]
     assert report.cost.uncounted == []
     assert any(layer.op_type == "IntAvgPool" for layer in report.cost.layers)
+
+
+def test_area_estimate_refuses_average_pool_windows(tmp_path):
+    """Their wider lanes and rounding adders are not in the fitted coefficients."""
+    from adderflow.errors import ConfigError
+    from adderflow.hw.area_estimate import design_estimate
+    from adderflow.hw.network import generate
+
+    design = generate(build_qonnx(random_network(8, seed=1, pool="avg")), tmp_path / "rtl")
+    with pytest.raises(ConfigError, match=r"average-pool windows \(.*\).*adderflow synth"):
+        design_estimate(design)

@@ -331,12 +331,13 @@ def test_binary_layer_refusals_name_the_node(tmp_path):
     nodes = list(model.graph.node)
     # A binary layer fed by something other than a threshold's ±1 codes.
     i = next(i for i, n in enumerate(nodes) if n.op_type == "BinaryThreshold")
-    requant = helper.make_node(
-        "Requant", list(nodes[i].input), list(nodes[i].output), name="bad_requant",
-        domain=nodes[i].domain, shift=0, out_bits=8, relu=0,
-    )  # fmt: skip
-    with pytest.raises(ConfigError, match="node 'x1' \\(XnorConv\\): a binary layer must read"):
-        generate(_with_node(model, i, requant), tmp_path / "a")
+    for out_bits in (8, 2):  # 2 bits: as wide as ±1 codes, but -2 and 0 would not vote
+        requant = helper.make_node(
+            "Requant", list(nodes[i].input), list(nodes[i].output), name="bad_requant",
+            domain=nodes[i].domain, shift=0, out_bits=out_bits, relu=0,
+        )  # fmt: skip
+        with pytest.raises(ConfigError, match="node 'x1' \\(XnorConv\\): a binary layer must"):
+            generate(_with_node(model, i, requant), tmp_path / "a")
     # A packed weight with a non-zero tail bit (x1: K = 4*3*3 = 36 terms, 4 tail bits).
     broken = onnx.ModelProto()
     broken.CopyFrom(model)

@@ -34,19 +34,32 @@ from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, Quantize
 
 @torch.no_grad()
 def calibrate(model: BlockNet, x: np.ndarray, batch_size: int = 256) -> dict[str, float]:
-    """Largest ``|input|`` seen by each compute layer, keyed by block index."""
+    """Largest ``|input|`` seen by each compute layer, keyed by block index.
+
+    An average pool's input counts towards the next compute layer's peak: the layer before
+    the pool writes its codes in that layer's input type, and a mean has a smaller peak than
+    the values it averages, so the peak after the pool alone would saturate them (a max
+    pool keeps the peak, so it needs no such care).
+    """
     peaks: dict[str, float] = {}
     hooks = []
+
+    def record(key: str):
+        def hook(_module, inputs, _output):
+            peaks[key] = max(peaks.get(key, 0.0), float(inputs[0].abs().max()))
+
+        return hook
+
+    pools: list[str] = []  # average pools since the last compute layer
+    fold: dict[str, list[str]] = {}
     for index, block in enumerate(model.blocks):
         layer = _compute_module(block)
-        if layer is None:
-            continue
-
-        def hook(_module, inputs, _output, key=str(index)):
-            peak = float(inputs[0].abs().max())
-            peaks[key] = max(peaks.get(key, 0.0), peak)
-
-        hooks.append(layer.register_forward_hook(hook))
+        if isinstance(block, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
+            pools.append(f"pool{index}")
+            hooks.append(block.register_forward_hook(record(pools[-1])))
+        elif layer is not None:
+            fold[str(index)], pools = pools, []
+            hooks.append(layer.register_forward_hook(record(str(index))))
     model.eval()
     try:
         for i in range(0, len(x), batch_size):
@@ -54,7 +67,11 @@ def calibrate(model: BlockNet, x: np.ndarray, batch_size: int = 256) -> dict[str
     finally:
         for handle in hooks:
             handle.remove()
-    return peaks
+    return {
+        key: max([peak, *(peaks[p] for p in fold[key] if p in peaks)])
+        for key, peak in peaks.items()
+        if key in fold
+    }
 
 
 def _compute_module(block: nn.Module) -> nn.Module | None:
