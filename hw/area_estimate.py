@@ -223,6 +223,13 @@ def design_estimate(design, dsp: bool = True) -> tuple[Estimate, list[dict]]:
             f"no calibrated area estimate for average-pool windows ({', '.join(averaged)}): "
             "synthesize the design (adderflow synth)"
         )
+    lined = [ly["name"] for ly in design.layers if ly.get("window") == "line"]
+    if lined:
+        # af_linewin (a ring of rows, other counters) is not in the fit either.
+        raise ConfigError(
+            f"no calibrated area estimate for line-buffered windows ({', '.join(lined)}): "
+            "synthesize the design (adderflow synth)"
+        )
     total, rows = Estimate(), []
     widths = requant_widths((Path(design.directory) / "af_network.v").read_text())
     c, h, w = design.frame

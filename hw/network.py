@@ -26,6 +26,12 @@ input transfer to the last output transfer inclusive)::
 
 ``LAYER_LATENCY`` = 2 (window: last write → first window beat) + 3 (MVU) + 3 (requantizer
 or threshold unit, equally deep) − 1 (the window's first beat is the MVU's first issue).
+
+``generate(..., window="line")`` puts an ``af_linewin`` (a ring of rows, loading overlapped
+with emission) in place of the ``af_window`` of every layer ``Layer.line_window`` accepts.
+Layers then overlap and back-pressure each other, so no sum holds: the cycle model steps the
+units' handshakes (``adderflow.hw.handshake``, ``handshake_cycles``), which reduces to the
+sum above when every window is a frame window.
 Torch-free.
 """
 
@@ -45,12 +51,14 @@ from onnx import numpy_helper
 
 from adderflow.errors import AdderflowError, ConfigError, ModelFormatError
 from adderflow.fixed import avg_pool_shift, signed_bits, unpack_bits
+from adderflow.hw import handshake
 from adderflow.hw.rtlgen import (
     BINARY_CODE_BITS,
     MVU_LATENCY,
     REQUANT_LATENCY,
     THRESHOLD_LATENCY,
     WINDOW_LATENCY,
+    LineWindowConfig,
     MvuConfig,
     RequantConfig,
     ThresholdConfig,
@@ -68,6 +76,7 @@ LAYER_LATENCY = WINDOW_LATENCY + MVU_LATENCY + REQUANT_LATENCY - 1
 assert THRESHOLD_LATENCY == REQUANT_LATENCY
 NETWORK_SOURCES = (
     "af_window.v",
+    "af_linewin.v",
     "af_mvu.v",
     "af_pe.v",
     "af_requant.v",
@@ -87,6 +96,7 @@ ACCUMULATING = {
 POST = {"Requant": "requant", "BinaryThreshold": "threshold"}
 PASS_THROUGH = ("Quant", "Mul", "Cast")
 TOP = "af_network"
+WINDOWS = ("frame", "line")  # generate(window=...): af_window everywhere, or af_linewin
 
 
 @dataclass
@@ -132,6 +142,36 @@ class Layer:
             lanes,
             self.pool_mode,
         )
+
+    def line_window(self, lanes: int = 1, bits: int | None = None) -> LineWindowConfig | None:
+        """The af_linewin that can feed this layer's MVU, or None where only af_window can.
+
+        None with a pool before the layer (af_linewin does not pool), a padding not below
+        the kernel or a frame its counters cannot address (``LineWindowConfig`` refuses
+        them), and with stride leftovers (input rows below the last window): af_linewin
+        takes those after its last output row, so they would still be flowing through the
+        layers before it when the image has left, and the next image would not start
+        from an idle network (the cycle model is per image from idle).
+        """
+        if self.pool != 1:
+            return None
+        try:
+            config = LineWindowConfig(
+                bits or self.bits,
+                self.channels,
+                self.height,
+                self.width,
+                self.kernel,
+                self.stride,
+                self.pad,
+                lanes=lanes,
+            )
+        except ConfigError:
+            return None
+        (oh, _), kh = config.out_size, self.kernel[0]
+        if (oh - 1) * self.stride - self.pad + kh < self.height:
+            return None
+        return config
 
     @property
     def vectors(self) -> int:
@@ -368,11 +408,60 @@ def input_beats(frame: tuple[int, int, int], lanes: int) -> int:
     return h * w * (c // lanes)
 
 
-def network_cycles(layers: list[Layer], folding: Folding, frame: tuple[int, int, int]) -> int:
-    """Cycles for one image, first input transfer to last output transfer inclusive."""
+def window_kinds(layers: list[Layer], folding: Folding, window: str = "frame") -> list[str]:
+    """Per layer ``"line"`` (af_linewin) or ``"frame"`` (af_window): with
+    ``window="line"`` every layer ``Layer.line_window`` accepts gets a line window."""
+    if window not in WINDOWS:
+        raise ConfigError(f"unknown window kind {window!r}; valid: {', '.join(WINDOWS)}")
+    return [
+        "line" if window == "line" and layer.line_window(simd) is not None else "frame"
+        for layer, simd in zip(layers, folding.simd, strict=True)
+    ]
+
+
+def network_cycles(
+    layers: list[Layer],
+    folding: Folding,
+    frame: tuple[int, int, int],
+    windows: list[str] | None = None,
+) -> int:
+    """Cycles for one image, first input transfer to last output transfer inclusive.
+
+    Closed form while every window stores a whole frame; with a line window anywhere the
+    units' handshakes are stepped (``handshake_cycles``), since overlap and back-pressure
+    make a layer's timing depend on its neighbours'."""
+    if windows is not None and "line" in windows:
+        return handshake_cycles(layers, folding, frame, windows)
     return input_beats(frame, folding.simd[0]) + sum(
         layer.fold_cycles(pe, simd) + LAYER_LATENCY
         for layer, pe, simd in zip(layers, folding.pe, folding.simd, strict=True)
+    )
+
+
+def handshake_cycles(
+    layers: list[Layer],
+    folding: Folding,
+    frame: tuple[int, int, int],
+    windows: list[str] | None = None,
+) -> int:
+    """The cycle model by stepping every unit's handshake (``adderflow.hw.handshake``):
+    window → MVU → requantizer or threshold unit per layer, one image from idle. Equal to
+    the closed form when every window is a frame window."""
+    kinds = windows or ["frame"] * len(layers)
+    chain: list[handshake.Unit] = []
+    for layer, pe, simd, kind in zip(layers, folding.pe, folding.simd, kinds, strict=True):
+        line = layer.line_window(simd) if kind == "line" else None
+        if kind == "line" and line is None:
+            raise ConfigError(f"layer '{layer.name}' cannot take a line window")
+        chain += [
+            handshake.LineWindow(line) if line else handshake.FrameWindow(layer.window(simd)),
+            handshake.Mvu(layer.k // simd, layer.out // pe),
+            handshake.Post(),
+        ]
+    closed = network_cycles(layers, folding, frame)
+    out_beats = layers[-1].vectors * layers[-1].out // folding.pe[-1]
+    return handshake.chain_cycles(
+        chain, input_beats(frame, folding.simd[0]), out_beats, 4 * closed + 1000
     )
 
 
@@ -426,6 +515,7 @@ class Design:
     out_channels: int
     cycles: int  # per image, the model
     layers: list[dict]
+    window: str = "frame"  # generate(window=...): "frame" or "line"
 
     @property
     def in_width(self) -> int:
@@ -445,7 +535,18 @@ class Design:
 
     @property
     def sources(self) -> list[Path]:
-        return [*rtl_sources(NETWORK_SOURCES), self.directory / f"{TOP}.v"]
+        names = NETWORK_SOURCES
+        if all(layer.get("window", "frame") == "frame" for layer in self.layers):
+            names = tuple(n for n in names if n != "af_linewin.v")
+        return [*rtl_sources(names), self.directory / f"{TOP}.v"]
+
+    @property
+    def buffer_codes(self) -> int | None:
+        """Codes the windows store (frames for af_window, rings for af_linewin); None for a
+        design.json written before the figure was recorded."""
+        if any("buffer_codes" not in layer for layer in self.layers):
+            return None
+        return sum(int(layer["buffer_codes"]) for layer in self.layers)
 
     def input_words(self, codes: np.ndarray) -> list[int]:
         """Beats for images ``codes[N, C, H, W]``: raster order, ``in_lanes`` channels a beat."""
@@ -505,11 +606,20 @@ def _units(layers: list[Layer], folding: Folding) -> list[tuple[MvuConfig, PostC
 
 
 def generate(
-    model: onnx.ModelProto, directory: str | os.PathLike, target: int | None = None
+    model: onnx.ModelProto,
+    directory: str | os.PathLike,
+    target: int | None = None,
+    window: str = "frame",
 ) -> Design:
-    """Write ``af_network.v``, its memory files and ``design.json`` into ``directory``."""
+    """Write ``af_network.v``, its memory files and ``design.json`` into ``directory``.
+
+    ``window="frame"``: every layer reads an ``af_window`` frame buffer (closed-form cycle
+    model). ``window="line"``: layers ``Layer.line_window`` accepts (no pool before them,
+    padding below the kernel, no stride leftovers) read an ``af_linewin`` ring instead,
+    loading overlapped with emission; the others keep ``af_window``."""
     layers, frame, in_bits = read_layers(model)
     folding = choose_folding(layers, target)
+    kinds = window_kinds(layers, folding, window)
     units = _units(layers, folding)
     final = Path(directory)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -518,7 +628,7 @@ def generate(
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
     staging.chmod(0o755)
     try:
-        _write_files(staging, layers, units, folding, in_bits)
+        _write_files(staging, layers, units, folding, in_bits, kinds)
         last = layers[-1]
         design = Design(
             directory=staging,
@@ -528,8 +638,12 @@ def generate(
             out_lanes=folding.pe[-1],
             out_bits=last.out_bits,
             out_channels=last.out,
-            cycles=network_cycles(layers, folding, frame),
-            layers=[_layer_summary(ly, m, r) for ly, (m, r) in zip(layers, units, strict=True)],
+            cycles=network_cycles(layers, folding, frame, kinds),
+            layers=[
+                _layer_summary(ly, m, r, kind)
+                for ly, (m, r), kind in zip(layers, units, kinds, strict=True)
+            ],
+            window=window,
         )
         design.save()
         _replace_dir(staging, final)
@@ -547,7 +661,9 @@ def _post_files(layer: Layer) -> tuple[str, str]:
     return f"{layer.name}_mult.hex", f"{layer.name}_bias.hex"
 
 
-def _write_files(out: Path, layers, units, folding: Folding, in_bits: int) -> None:
+def _write_files(
+    out: Path, layers, units, folding: Folding, in_bits: int, kinds: list[str]
+) -> None:
     for layer, (mvu, post) in zip(layers, units, strict=True):
         mvu.write_weights(out / f"{layer.name}_weights.hex", layer.weight)
         first, second = _post_files(layer)
@@ -555,7 +671,7 @@ def _write_files(out: Path, layers, units, folding: Folding, in_bits: int) -> No
             post.write_params(out / first, out / second, layer.threshold, layer.direction)
         else:
             post.write_params(out / first, out / second, layer.multiplier, layer.bias)
-    _atomic_text(out / f"{TOP}.v", render_top(layers, units, folding, in_bits))
+    _atomic_text(out / f"{TOP}.v", render_top(layers, units, folding, in_bits, kinds))
 
 
 def _replace_dir(new: Path, final: Path) -> None:
@@ -569,7 +685,18 @@ def _replace_dir(new: Path, final: Path) -> None:
         new.rename(final)
 
 
-def _layer_summary(layer: Layer, mvu: MvuConfig, post: PostConfig) -> dict:
+def _window_config(layer: Layer, lanes: int, bits: int, kind: str) -> WindowConfig:
+    line = layer.line_window(lanes, bits) if kind == "line" else None
+    return line if line is not None else layer.window(lanes, bits)
+
+
+def _layer_summary(layer: Layer, mvu: MvuConfig, post: PostConfig, kind: str) -> dict:
+    config = _window_config(layer, mvu.simd, mvu.bits, kind)
+    buffer_codes = (
+        config.storage_codes
+        if isinstance(config, LineWindowConfig)
+        else config.channels * (config.height // config.pool) * (config.width // config.pool)
+    )
     return {
         "name": layer.name,
         "mode": layer.mode,
@@ -584,6 +711,8 @@ def _layer_summary(layer: Layer, mvu: MvuConfig, post: PostConfig) -> dict:
         "acc_bits": mvu.acc_bits,
         "pool": layer.pool,
         "pool_mode": layer.pool_mode,
+        "window": kind,
+        "buffer_codes": buffer_codes,
         "cycles": layer.fold_cycles(mvu.pe, mvu.simd) + LAYER_LATENCY,
         "mvu_cycles": layer.fold_cycles(mvu.pe, mvu.simd),
         "ops": layer.vectors * layer.k * layer.out,
@@ -640,16 +769,19 @@ def render_top(
     units: list[tuple[MvuConfig, PostConfig]],
     folding: Folding,
     in_bits: int,
+    kinds: list[str] | None = None,
 ) -> str:
-    """The top module: one window → MVU → requantizer (or threshold unit) chain per layer."""
+    """The top module: one window → MVU → requantizer (or threshold unit) chain per layer;
+    the window is an ``af_linewin`` where ``kinds`` says ``"line"``."""
+    kinds = kinds or ["frame"] * len(layers)
     in_w = folding.simd[0] * in_bits
     out_w = folding.pe[-1] * layers[-1].out_bits
     lines = [
         f"// {TOP}: generated by adderflow.hw.network from a QONNX run; do not edit.",
         "// Layers: "
         + ", ".join(
-            f"{ly.name} ({ly.mode}+{ly.post}, PE={m.pe}, SIMD={m.simd})"
-            for ly, (m, _) in zip(layers, units, strict=True)
+            f"{ly.name} ({ly.mode}+{ly.post}, PE={m.pe}, SIMD={m.simd}, {kind} window)"
+            for ly, (m, _), kind in zip(layers, units, kinds, strict=True)
         ),
         "`default_nettype none",
         "",
@@ -669,7 +801,7 @@ def render_top(
         "    assign s0_data = in_data;",
     ]
     src, src_bits = "s0", in_bits
-    for layer, (mvu, rq) in zip(layers, units, strict=True):
+    for layer, (mvu, rq), kind in zip(layers, units, kinds, strict=True):
         lanes = mvu.simd
         name = layer.name
         lines += ["", f"    // ---- {name}: {layer.mode} layer, {layer.post}"]
@@ -682,8 +814,11 @@ def render_top(
         lines += _stream_wires(f"{name}_win", lanes * mvu.bits)
         lines += _stream_wires(f"{name}_acc", mvu.out_word_bits)
         lines += _stream_wires(f"{name}_out", rq.pe * rq.out_bits)
-        window = layer.window(lanes, mvu.bits).parameters()
-        lines += _instance("af_window", f"u_{name}_window", window, f"{name}_x", f"{name}_win")
+        config = _window_config(layer, lanes, mvu.bits, kind)
+        module = "af_linewin" if isinstance(config, LineWindowConfig) else "af_window"
+        lines += _instance(
+            module, f"u_{name}_window", config.parameters(), f"{name}_x", f"{name}_win"
+        )
         lines += _instance(
             "af_mvu",
             f"u_{name}_mvu",

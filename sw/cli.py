@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
                 help="cycles per image the slowest layer may take (default: rtl.target_cycles, "
                 "0 = match the first layer's best rate)",
             )
+            p.add_argument(
+                "--window",
+                choices=("frame", "line"),
+                default="frame",
+                help="frame: af_window frame buffers (default); line: af_linewin line buffers "
+                "for the layers without a pool before them",
+            )
     _add_synth_parser(sub)
     _add_hls_parser(sub)
     return parser
@@ -298,12 +305,15 @@ def _rtl(args: argparse.Namespace) -> int:
 
     if args.target_cycles is not None and args.target_cycles < 1:
         raise ConfigError(f"--target-cycles must be positive, got {args.target_cycles}")
-    design = generate_design(pipeline.reopen_run(args.run_dir), args.target_cycles)
-    print(f"{'layer':<20} {'mode':<6} {'PE':>4} {'SIMD':>5} {'MVU cycles':>11}")
+    design = generate_design(pipeline.reopen_run(args.run_dir), args.target_cycles, args.window)
+    print(
+        f"{'layer':<20} {'mode':<6} {'PE':>4} {'SIMD':>5} {'MVU cycles':>11} {'window':>7} "
+        f"{'codes':>7}"
+    )
     for layer in design.layers:
         print(
             f"{layer['name']:<20} {layer['mode']:<6} {layer['pe']:>4} {layer['simd']:>5} "
-            f"{layer['mvu_cycles']:>11}"
+            f"{layer['mvu_cycles']:>11} {layer['window']:>7} {layer['buffer_codes']:>7}"
         )
     print(f"{design.cycles} cycles per image (cycle model); files in {design.directory}")
     return 0

@@ -23,19 +23,19 @@ def design_dir(run: Run):
     return run.out / "rtl"
 
 
-def generate_design(run: Run, target_cycles: int | None = None) -> Design:
+def generate_design(run: Run, target_cycles: int | None = None, window: str = "frame") -> Design:
     from adderflow.hw.network import generate
     from adderflow.sim.executor import load_model
 
     if not run.model_path.is_file():
         raise AdderflowError(f"{run.model_path} not found: export the run first")
     target = target_cycles if target_cycles is not None else run.cfg.rtl.target_cycles
-    design = generate(load_model(run.model_path), design_dir(run), target or None)
+    design = generate(load_model(run.model_path), design_dir(run), target or None, window)
     # A new design invalidates earlier simulation figures.
     run.update_metrics(rtl={"design": design_summary(design), "simulation": {}})
     run.log(
-        f"[rtl] wrote {design.directory}: {len(design.layers)} layers, "
-        f"{design.cycles} cycles per image (model)"
+        f"[rtl] wrote {design.directory}: {len(design.layers)} layers, {design.window} "
+        f"windows, {design.cycles} cycles per image (model)"
     )
     return design
 
@@ -43,6 +43,8 @@ def generate_design(run: Run, target_cycles: int | None = None) -> Design:
 def design_summary(design: Design) -> dict[str, Any]:
     return {
         "cycles_per_image": design.cycles,
+        "window": design.window,
+        "buffer_codes": design.buffer_codes,
         "layers": design.layers,
         "lanes": sum(layer["pe"] * layer["simd"] for layer in design.layers),
         "bottleneck": max(design.layers, key=lambda layer: layer["mvu_cycles"])["name"],

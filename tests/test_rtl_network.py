@@ -16,6 +16,7 @@ so ties (``direction·acc == threshold``, +1) occur.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -28,7 +29,14 @@ from onnx import helper
 
 from adderflow.errors import AdderflowError, ConfigError
 from adderflow.export.qonnx_builder import build_qonnx
-from adderflow.hw.network import choose_folding, generate, read_layers
+from adderflow.hw.network import (
+    Layer,
+    choose_folding,
+    generate,
+    network_cycles,
+    read_layers,
+    window_kinds,
+)
 from adderflow.hw.simulate import run_network, tool_path
 from adderflow.sim.executor import output_name, run_reference
 
@@ -52,8 +60,8 @@ def network(bits: int, x: np.ndarray, **kwargs) -> onnx.ModelProto:
     return model
 
 
-def simulate_and_check(model, x, directory, simulator, target=None):
-    design = generate(model, directory, target)
+def simulate_and_check(model, x, directory, simulator, target=None, window="frame"):
+    design = generate(model, directory, target, window)
     reference = run_reference(model, x)
     result = run_network(design, reference["input_codes"], simulator)
     np.testing.assert_array_equal(result.codes, reference[output_name(model)])
@@ -202,7 +210,7 @@ def test_a_failed_generation_keeps_the_previous_design(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rtl"]
 
 
-@pytest.mark.parametrize("kind", ["adder", "binary"])
+@pytest.mark.parametrize("kind", ["adder", "binary", "line"])
 def test_generated_top_is_lint_clean_verilog_2005(tmp_path, kind):
     """The generated top with its kernels: Verilator -Wall silent, Icarus -g2005 compiles."""
     require("verilator")
@@ -212,7 +220,9 @@ def test_generated_top_is_lint_clean_verilog_2005(tmp_path, kind):
         design = generate(binary_ir(x, 6, tail="requant"), tmp_path / "rtl")
     else:
         x = images(6, n=2)
-        design = generate(network(8, x, seed=6), tmp_path / "rtl")
+        window = "line" if kind == "line" else "frame"
+        design = generate(network(8, x, seed=6), tmp_path / "rtl", window=window)
+        assert ("af_linewin" in (design.directory / "af_network.v").read_text()) == (kind == "line")
     sources = [str(p) for p in design.sources]
     lint = subprocess.run(
         [
@@ -348,3 +358,121 @@ def test_binary_layer_refusals_name_the_node(tmp_path):
     init.CopyFrom(onnx.numpy_helper.from_array(packed, init.name))
     with pytest.raises(AdderflowError, match="node 'x1' \\(XnorConv\\).*tail bits"):
         generate(broken, tmp_path / "b")
+
+
+# ---- line-buffered windows (af_linewin) ------------------------------------------------
+
+
+def _frame_model(model: onnx.ModelProto, target: int | None) -> int:
+    """The same network's closed-form cycles with af_window everywhere."""
+    layers, frame, _ = read_layers(model)
+    return network_cycles(layers, choose_folding(layers, target), frame)
+
+
+@pytest.mark.parametrize("bits, geometry, extreme, target", CASES)
+def test_line_window_network_on_verilator(tmp_path, bits, geometry, extreme, target):
+    """window="line": the layers without a pool read af_linewin rings; codes equal the
+    reference and every image's cycles the handshake model's (producer rows, overlap and
+    a slow MVU's back-pressure: target 20000 folds the adder conv to PE = 1)."""
+    require("verilator")
+    k, stride, pad = geometry
+    lo, hi = (-1.0, 1.0) if extreme is None else ((1.0, 2.0) if extreme == "max" else (-2, -1))
+    x = images(bits, n=4, lo=lo, hi=hi)
+    model = network(bits, x, seed=bits + k, extreme=extreme, k=k, stride=stride, pad=pad)
+    design, _ = simulate_and_check(model, x, tmp_path / "rtl", "verilator", target, "line")
+    assert [layer["window"] for layer in design.layers] == ["line", "line", "frame", "line"]
+    assert design.window == "line"
+    assert design.cycles < _frame_model(model, target)
+
+
+@pytest.mark.parametrize("seed, geometry, channels, tail, target", [
+    (1, (3, 2, 1), (5, 4, 2), "requant", None),
+    (2, (5, 1, 2), (2, 8, 4), "dense", 3000),
+])  # fmt: skip
+def test_line_window_binary_network_on_verilator(tmp_path, seed, geometry, channels, tail, target):
+    require("verilator")
+    k, stride, pad = geometry
+    x = binary_images(seed, 4)
+    model = binary_ir(x, seed, k, stride, pad, channels, None, tail)
+    design, _ = simulate_and_check(model, x, tmp_path / "rtl", "verilator", target, "line")
+    windows = [layer["window"] for layer in design.layers]
+    assert windows[:2] == ["line", "line"] and "frame" in windows  # the pooled layer
+    assert design.cycles < _frame_model(model, target)
+
+
+def test_line_window_network_on_icarus(tmp_path):
+    require("icarus")
+    x = images(3, n=2)
+    model = network(8, x, seed=3, channels=4)
+    design, _ = simulate_and_check(model, x, tmp_path / "rtl", "icarus", 3000, "line")
+    assert "line" in {layer["window"] for layer in design.layers}
+
+
+def test_line_windows_store_fewer_codes_than_frames(tmp_path):
+    """design.json: the rings hold fewer codes than the frames for the same network, per
+    layer at most the frame; the pooled layer keeps its frame; the frame design never
+    instantiates af_linewin nor lists its source."""
+    model = build_qonnx(random_network(8, seed=1, channels=4))
+    frame = generate(model, tmp_path / "frame")
+    line = generate(model, tmp_path / "line", window="line")
+    saved = _design_json(line.directory)
+    assert saved["window"] == "line" and _design_json(frame.directory)["window"] == "frame"
+    assert line.buffer_codes is not None and frame.buffer_codes is not None
+    assert line.buffer_codes < frame.buffer_codes
+    for lf, ll in zip(frame.layers, line.layers, strict=True):
+        assert ll["buffer_codes"] <= lf["buffer_codes"]
+        assert (ll["window"] == "frame") == (ll["pool"] > 1)
+        if ll["window"] == "frame":
+            assert ll["buffer_codes"] == lf["buffer_codes"]
+    stem = line.layers[0]  # 8x8x1 input, 3x3 pad 1: a ring of 4 rows of 8
+    assert (stem["window"], stem["buffer_codes"], frame.layers[0]["buffer_codes"]) == (
+        "line",
+        4 * 8 * 1,
+        8 * 8 * 1,
+    )
+    assert "af_linewin" not in (frame.directory / "af_network.v").read_text()
+    assert all(p.name != "af_linewin.v" for p in frame.sources)
+    top = (line.directory / "af_network.v").read_text()
+    assert top.count("af_linewin #(") == sum(ly["window"] == "line" for ly in line.layers)
+    assert any(p.name == "af_linewin.v" for p in line.sources)
+    assert line.cycles < frame.cycles
+
+
+def test_area_estimate_refuses_line_windows(tmp_path):
+    """af_linewin is not in the area fit: the estimate names the line layers, not a guess."""
+    from adderflow.hw.area_estimate import design_estimate
+
+    model = build_qonnx(random_network(8, seed=1, channels=4))
+    design = generate(model, tmp_path / "rtl", window="line")
+    with pytest.raises(ConfigError, match="line-buffered windows \\(stem, adder, head\\)"):
+        design_estimate(design)
+    design_estimate(generate(model, tmp_path / "frame"))  # the frame design is estimated
+
+
+def _design_json(directory) -> dict:
+    return json.loads((directory / "design.json").read_text())
+
+
+def _layer(height: int, kernel: int, stride: int, pad: int, pool: int = 1) -> Layer:
+    return Layer(
+        name="l", mode="adder", channels=2, height=height, width=height, pool=pool,
+        kernel=(kernel, kernel), stride=stride, pad=pad, out=2, in_bits=8, weight_bits=8,
+        acc_bits=16, weight=np.zeros((2, kernel * kernel * 2), np.int64),
+    )  # fmt: skip
+
+
+def test_line_window_eligibility():
+    """af_linewin where it can stand in for af_window and keep the per-image model:
+    no pool, padding below the kernel, no stride leftovers (rows below the last window)."""
+    assert _layer(8, 3, 1, 1).line_window() is not None
+    assert _layer(8, 3, 2, 1).line_window() is not None  # rows -1..7: none left over
+    assert _layer(8, 3, 2, 0).line_window() is None  # row 7 is a stride leftover
+    assert _layer(8, 1, 2, 0).line_window() is None  # odd rows left over
+    assert _layer(8, 3, 1, 1, pool=2).line_window() is None
+    assert _layer(8, 3, 1, 3).line_window() is None  # a window row wholly in the padding
+    layers, _, _ = read_layers(build_qonnx(random_network(8, seed=1)))
+    folding = choose_folding(layers)
+    assert window_kinds(layers, folding) == ["frame"] * 4
+    assert window_kinds(layers, folding, "line") == ["line", "line", "frame", "line"]
+    with pytest.raises(ConfigError, match="unknown window kind 'ring'"):
+        window_kinds(layers, folding, "ring")

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from adderflow.errors import AdderflowError, ConfigError
 from adderflow.fixed import adder_acc_bits, mul_acc_bits
+from adderflow.hw import handshake
 from adderflow.hw.rtlgen import (
     MVU_LATENCY,
     THRESHOLD_LATENCY,
+    LineWindowConfig,
     MvuConfig,
     RequantConfig,
     ThresholdConfig,
+    WindowConfig,
     binary_codes,
     bipolar_to_bits,
     hdl_literal,
@@ -218,3 +224,79 @@ def test_threshold_config_widths_files_and_cycles(tmp_path):
         ThresholdConfig(ch=1, acc_bits=8, t_bits=1)
     with pytest.raises(ConfigError, match="-1 or \\+1"):
         cfg.write_params(tmp_path / "t.hex", tmp_path / "d.hex", [0] * 4, [1, 0, 1, 1])
+
+
+# ---- the handshake model (adderflow.hw.handshake) reduces to the closed forms --------------
+
+LINE_SETS = [  # the af_linewin sets of test_cocotb_linewin.py
+    LineWindowConfig(8, 4, 6, 5, (3, 3), 1, 1, lanes=2),
+    LineWindowConfig(16, 3, 8, 7, (3, 3), 2, 0, lanes=3),
+    LineWindowConfig(8, 2, 9, 7, (5, 5), 1, 2, lanes=1),
+    LineWindowConfig(2, 4, 7, 6, (3, 3), 2, 1, lanes=4),
+    LineWindowConfig(8, 2, 4, 3, (1, 1), 1, 0, lanes=1),
+    LineWindowConfig(4, 2, 6, 6, (1, 1), 2, 0, lanes=2),
+    LineWindowConfig(8, 1, 3, 5, (3, 3), 1, 1, lanes=1),
+    LineWindowConfig(8, 2, 1, 4, (3, 3), 1, 1, lanes=2),
+]
+
+
+@pytest.mark.parametrize("k, out, pe, simd, vectors", [
+    (4, 4, 1, 1, 1), (6, 4, 2, 3, 5), (9, 6, 6, 9, 3), (8, 1, 1, 8, 4), (12, 6, 3, 4, 7),
+])  # fmt: skip
+def test_handshake_mvu_and_post_units_match_their_cycle_formulas(k, out, pe, simd, vectors):
+    mvu = handshake.Mvu(k // simd, out // pe)
+    beats_in, beats_out = vectors * k // simd, vectors * out // pe
+    assert handshake.chain_cycles([mvu], beats_in, beats_out, 10**5) == mvu_cycles(
+        k, out, pe, simd, vectors
+    )
+    cycles = handshake.chain_cycles([handshake.Post()], beats_out, beats_out, 10**5)
+    assert cycles == requant_cycles(out, pe, vectors) == threshold_cycles(out, pe, vectors)
+
+
+@pytest.mark.parametrize("config", LINE_SETS, ids=lambda c: f"{c.height}x{c.width}")
+def test_handshake_windows_match_their_unit_models(config):
+    """One image, output always ready: af_linewin's row schedule and af_window's sum."""
+    line = handshake.LineWindow(config)
+    assert handshake.chain_cycles([line], config.in_beats, config.out_beats, 10**6) == (
+        config.cycles()
+    )
+    frame = WindowConfig(
+        config.bits, config.channels, config.height, config.width, config.kernel,
+        config.stride, config.pad, 1, config.lanes,
+    )  # fmt: skip
+    cycles = handshake.chain_cycles([handshake.FrameWindow(frame)], frame.in_beats,
+                                    frame.out_beats, 10**6)  # fmt: skip
+    assert cycles == frame.cycles()
+    pooled = WindowConfig(8, 2, 8, 8, (3, 3), 1, 1, 2, 2)
+    cycles = handshake.chain_cycles([handshake.FrameWindow(pooled)], pooled.in_beats,
+                                    pooled.out_beats, 10**6)  # fmt: skip
+    assert cycles == pooled.cycles()
+
+
+@pytest.mark.parametrize("target", [None, 2000, 5000, 20000])
+@pytest.mark.parametrize("geometry", [(3, 1, 1), (3, 2, 1), (5, 1, 2), (1, 1, 0)])
+def test_handshake_network_with_frame_windows_is_the_closed_form(geometry, target):
+    """Store-and-forward everywhere: stepping the handshakes gives the closed-form sum,
+    and line windows (where allowed) take fewer cycles."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/networks.py
+    from networks import random_network
+
+    from adderflow.export.qonnx_builder import build_qonnx
+    from adderflow.hw.network import (
+        choose_folding,
+        handshake_cycles,
+        network_cycles,
+        read_layers,
+        window_kinds,
+    )
+
+    k, stride, pad = geometry
+    layers, frame, _ = read_layers(
+        build_qonnx(random_network(8, seed=k + stride, k=k, stride=stride, pad=pad))
+    )
+    folding = choose_folding(layers, target)
+    closed = network_cycles(layers, folding, frame)
+    assert handshake_cycles(layers, folding, frame) == closed
+    kinds = window_kinds(layers, folding, "line")
+    assert "line" in kinds
+    assert network_cycles(layers, folding, frame, kinds) < closed
