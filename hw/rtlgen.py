@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -364,9 +365,34 @@ class MvuConfig:
         return np.concatenate(lanes).reshape(-1, self.out)
 
 
+class _ChannelStream:
+    """The stream of a unit after an MVU: beat ``c`` carries channels ``c·PE + p``,
+    accumulators in, ``out_bits`` codes out (af_requant, af_threshold)."""
+
+    unit: ClassVar[str]
+    ch: int
+    pe: int
+    acc_bits: int
+
+    def input_words(self, acc: np.ndarray) -> list[int]:
+        """Stream beats for accumulators ``acc[N, CH]``."""
+        acc = np.asarray(acc, dtype=np.int64)
+        if acc.ndim != 2 or acc.shape[1] != self.ch:
+            raise ConfigError(f"{self.unit} input has shape {acc.shape}, expected (N, {self.ch})")
+        return pack_lanes(acc.reshape(-1, self.pe), self.acc_bits, what="accumulator")
+
+    def output_values(self, words: Sequence[int]) -> np.ndarray:
+        """Output beats back to codes ``[N, CH]``."""
+        bits = self.out_bits  # type: ignore[attr-defined]
+        lanes = [unpack_lanes(word, self.pe, bits) for word in words]
+        return np.concatenate(lanes).reshape(-1, self.ch)
+
+
 @dataclass(frozen=True)
-class RequantConfig:
+class RequantConfig(_ChannelStream):
     """One af_requant instance: ``sat(round((acc*M + B) * 2**-shift))`` per channel."""
+
+    unit: ClassVar[str] = "requantizer"
 
     ch: int
     acc_bits: int
@@ -466,26 +492,17 @@ class RequantConfig:
         )
         return m, b
 
-    def input_words(self, acc: np.ndarray) -> list[int]:
-        """Stream beats for accumulators ``acc[N, CH]``."""
-        acc = np.asarray(acc, dtype=np.int64)
-        if acc.ndim != 2 or acc.shape[1] != self.ch:
-            raise ConfigError(f"requantizer input has shape {acc.shape}, expected (N, {self.ch})")
-        return pack_lanes(acc.reshape(-1, self.pe), self.acc_bits, what="accumulator")
-
-    def output_values(self, words: Sequence[int]) -> np.ndarray:
-        """Output beats back to codes ``[N, CH]``."""
-        lanes = [unpack_lanes(word, self.pe, self.out_bits) for word in words]
-        return np.concatenate(lanes).reshape(-1, self.ch)
 
 
 @dataclass(frozen=True)
-class ThresholdConfig:
+class ThresholdConfig(_ChannelStream):
     """One af_threshold instance: ``+1 if direction*acc >= threshold else -1`` per channel.
 
     The IR's ``BinaryThreshold`` (DESIGN.md rule 6, ``adderflow.fixed.binarize``); output
     beats carry ``BINARY_CODE_BITS``-bit codes (+1 = 01, -1 = 11), ``pe`` channels a beat.
     """
+
+    unit: ClassVar[str] = "threshold"
 
     ch: int
     acc_bits: int
@@ -567,17 +584,6 @@ class ThresholdConfig:
         d = write_memh(dir_path, self.channel_words(direction, "direction"), self.pe, note)
         return t, d
 
-    def input_words(self, acc: np.ndarray) -> list[int]:
-        """Stream beats for accumulators ``acc[N, CH]``."""
-        acc = np.asarray(acc, dtype=np.int64)
-        if acc.ndim != 2 or acc.shape[1] != self.ch:
-            raise ConfigError(f"threshold input has shape {acc.shape}, expected (N, {self.ch})")
-        return pack_lanes(acc.reshape(-1, self.pe), self.acc_bits, what="accumulator")
-
-    def output_values(self, words: Sequence[int]) -> np.ndarray:
-        """Output beats back to ±1 codes ``[N, CH]``."""
-        lanes = [unpack_lanes(word, self.pe, self.out_bits) for word in words]
-        return np.concatenate(lanes).reshape(-1, self.ch)
 
 
 # ---- window generator -------------------------------------------------------------------
