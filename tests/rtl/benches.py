@@ -120,13 +120,11 @@ def check_beats(got: list[int], expected: list[list[int]], lanes: int, bits: int
         assert have == want, f"mismatch at output beat {beat}: got {have}, expected {want}"
 
 
-async def run_stream(dut, scenario: dict) -> None:
-    """Stream a scenario through a ready/valid unit; check values and, if given, cycles.
-
-    Scenario keys: in_words, expected (list of beats, each a list of lane values), lanes,
-    lane_bits, p_gap, p_stall (probability a pause starts), longest (pause length bound),
-    seed, cycles (None or the model's prediction).
-    """
+async def stream_beats(dut, scenario: dict, all_inputs: bool = False):
+    """Drive a scenario's input beats and take its output beats (random gaps and
+    back-pressure) until every expected output is out (and, with ``all_inputs``, every
+    input taken), then check that nothing more comes out. Returns ``(source, sink,
+    cycles)``; the values are the caller's to check."""
     rng = np.random.default_rng(scenario["seed"])
     longest = scenario.get("longest", 1)
     source = Source(dut, scenario["in_words"], Bursts(scenario["p_gap"], longest, rng), rng)
@@ -135,7 +133,7 @@ async def run_stream(dut, scenario: dict) -> None:
     limit = (50 + 2 * longest) * (len(source.words) + len(expected)) + 100
     await start(dut)
     cycle = 0
-    while len(sink.words) < len(expected):
+    while len(sink.words) < len(expected) or (all_inputs and source.sent < len(source.words)):
         assert cycle < limit, (
             f"timeout after {cycle} cycles: {source.sent}/{len(source.words)} input beats "
             f"taken, {len(sink.words)}/{len(expected)} output beats"
@@ -154,8 +152,19 @@ async def run_stream(dut, scenario: dict) -> None:
         dut.out_ready.value = 1
         await ReadOnly()
         assert not dut.out_valid.value, "an output beat beyond the expected ones"
+    return source, sink, cycle
+
+
+async def run_stream(dut, scenario: dict) -> None:
+    """Stream a scenario through a ready/valid unit; check values and, if given, cycles.
+
+    Scenario keys: in_words, expected (list of beats, each a list of lane values), lanes,
+    lane_bits, p_gap, p_stall (probability a pause starts), longest (pause length bound),
+    seed, cycles (None or the model's prediction).
+    """
+    source, sink, cycle = await stream_beats(dut, scenario)
     assert source.sent == len(source.words), "outputs complete before all inputs were taken"
-    check_beats(sink.words, expected, scenario["lanes"], scenario["lane_bits"])
+    check_beats(sink.words, scenario["expected"], scenario["lanes"], scenario["lane_bits"])
     if scenario.get("cycles") is not None:
         measured = sink.cycles[-1] - source.cycles[0] + 1
         assert measured == scenario["cycles"], (

@@ -24,8 +24,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 import pytest
-from benches import DRAIN_CYCLES, Bursts, Sink, Source, check_beats, load_case, start
-from cocotb.triggers import FallingEdge, ReadOnly
+from benches import check_beats, load_case, stream_beats
 
 from adderflow.errors import AdderflowError
 from adderflow.hw import synth
@@ -45,34 +44,8 @@ async def run_linewin(dut, scenario: dict) -> None:
     at full rate, ``in_row_ends`` / ``out_row_ends``: the model's cycle (from the first
     input transfer) of each row's last input / output transfer.
     """
-    rng = np.random.default_rng(scenario["seed"])
-    longest = scenario["longest"]
-    source = Source(dut, scenario["in_words"], Bursts(scenario["p_gap"], longest, rng), rng)
-    sink = Sink(dut, Bursts(scenario["p_stall"], longest, rng))
-    expected = scenario["expected"]
-    limit = (50 + 2 * longest) * (len(source.words) + len(expected)) + 100
-    await start(dut)
-    cycle = 0
-    while len(sink.words) < len(expected) or source.sent < len(source.words):
-        assert cycle < limit, (
-            f"timeout after {cycle} cycles: {source.sent}/{len(source.words)} input beats "
-            f"taken, {len(sink.words)}/{len(expected)} output beats"
-        )
-        if cycle:
-            await FallingEdge(dut.clk)
-        source.drive()
-        sink.drive()
-        await ReadOnly()
-        source.sample(cycle)
-        sink.sample(cycle)
-        cycle += 1
-    for _ in range(DRAIN_CYCLES):
-        await FallingEdge(dut.clk)
-        dut.in_valid.value = 0
-        dut.out_ready.value = 1
-        await ReadOnly()
-        assert not dut.out_valid.value, "an output beat beyond the expected ones"
-    check_beats(sink.words, expected, scenario["lanes"], scenario["lane_bits"])
+    source, sink, cycle = await stream_beats(dut, scenario, all_inputs=True)
+    check_beats(sink.words, scenario["expected"], scenario["lanes"], scenario["lane_bits"])
     if scenario.get("cycles") is not None:
         t0 = source.cycles[0]
         ib, nb = scenario["in_row_beats"], scenario["out_row_beats"]
