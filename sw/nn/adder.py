@@ -35,7 +35,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 from torch.nn.modules.utils import _pair, _single
 
-from adderflow.nn import adder_kernels
+from adderflow.nn import adder_cpu, adder_kernels
 from adderflow.nn.adder_kernels import DEFAULT_CHUNK_ELEMS, GRADS
 
 IntOr2 = int | tuple[int, int]
@@ -66,10 +66,12 @@ class AdderArgumentError(ValueError, RuntimeError):
 
 
 def _kernels_for(x: Tensor) -> ModuleType:
-    """Triton for CUDA tensors it supports, the chunked torch kernels otherwise.
+    """Triton for CUDA tensors it supports, the compiled CPU kernels (``adder_cpu``) for
+    CPU float tensors, the chunked torch kernels otherwise.
 
-    ``ADDERFLOW_ADDER_BACKEND=torch|triton`` forces one (``triton`` on CPU needs
-    ``TRITON_INTERPRET=1``, which is how the tests run it).
+    ``ADDERFLOW_ADDER_BACKEND=torch|cpp|triton`` forces one (``triton`` on CPU needs
+    ``TRITON_INTERPRET=1``, which is how the tests run it; ``cpp`` raises where the
+    compiled kernel cannot be built, where ``auto`` warns once and falls back to torch).
     """
     choice = os.environ.get("ADDERFLOW_ADDER_BACKEND", "auto")
     if choice == "triton" or (choice == "auto" and x.is_cuda):
@@ -81,6 +83,9 @@ def _kernels_for(x: Tensor) -> ModuleType:
             return adder_kernels
         if x.dtype in adder_triton.DTYPES:
             return adder_triton
+    if choice in ("auto", "cpp") and not x.is_cuda and x.dtype in adder_cpu.DTYPES:
+        if choice == "cpp" or adder_cpu.load() is not None:
+            return adder_cpu
     return adder_kernels
 
 
@@ -247,10 +252,12 @@ def _check_conv_extent(x: Tensor, w: Tensor, padding: tuple, dilation: tuple, nd
 
 def _l1_conv_rows(x: Tensor, w: Tensor, groups: int, geo: tuple, grad: str, chunk: int) -> Tensor:
     """Negative ℓ1 distances of every patch to every filter, ``[N·Hout·Wout, O]``."""
-    if _kernels_for(x) is adder_kernels:  # channels-innermost, centered patches: patch_rows
+    kern = _kernels_for(x)
+    if kern in (adder_kernels, adder_cpu):  # channels-innermost patches: patch_rows
         kernel, outs = tuple(w.shape[2:]), []
         for xg, wg in zip(x.chunk(groups, 1), w.chunk(groups, 0), strict=True):
-            shift = adder_kernels.channel_center(wg)
+            # the torch kernel's min identity wants both sides centered (adder_kernels)
+            shift = adder_kernels.channel_center(wg) if kern is adder_kernels else None
             rows = adder_kernels.patch_rows(xg, kernel, geo, shift)
             filters = adder_kernels.filter_rows(wg, shift)
             outs.append(_AdderRowsFn.apply(rows, filters, grad, chunk, shift is not None))
