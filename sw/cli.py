@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from adderflow.errors import AdderflowError, ConfigError
+from adderflow.progress import run_summary
+from adderflow.threads import passive_openmp
 
 EXIT_USAGE = 2
 EXIT_MISMATCH = 1
@@ -25,6 +27,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bits", type=int, help="quantization bit width (2-16, default 8)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run")
     p.add_argument("--out", type=Path, help="run directory (default runs/<timestamp>)")
+    p.add_argument(
+        "--threads", type=int, help="torch training threads (config key threads; 0: auto)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -214,6 +219,8 @@ def _resolve_config(args: argparse.Namespace):
         overrides.append("hls.samples=0")
     if args.bits is not None:
         overrides.append(f"quant.bits={args.bits}")
+    if args.threads is not None:
+        overrides.append(f"threads={args.threads}")
     return load_config(args.config, overrides, quick=args.quick)
 
 
@@ -232,6 +239,7 @@ def _new_run(args: argparse.Namespace, flow: str) -> int:
             args.config
             or args.overrides
             or args.bits
+            or args.threads is not None
             or args.quick
             or getattr(args, "rtl_full", False)
             or getattr(args, "method", None)
@@ -245,6 +253,7 @@ def _new_run(args: argparse.Namespace, flow: str) -> int:
     metrics = pipeline.execute(run, flow)
     if flow == "run" and is_main():
         _print_summary(metrics)
+        print(run_summary(metrics, run.out))
     return 0
 
 
@@ -417,6 +426,7 @@ def _existing_run(run_dir: Path, flow: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    passive_openmp()  # before anything imports torch
     if argv[:1] == ["energy"]:
         from adderflow.sim.cost import main as energy_main  # torch-free, its own options
 

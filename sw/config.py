@@ -175,6 +175,9 @@ class HlsConfig:
 @dataclass
 class Config:
     seed: int = 0
+    # torch's training threads; 0: OMP_NUM_THREADS if set, else half the cores (adderflow/
+    # threads.py: more threads than free cores make epochs collapse under load).
+    threads: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     teacher: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20))
@@ -378,6 +381,8 @@ def rtl_simulators(cfg: Config) -> list[str]:
 
 def validate(cfg: Config) -> None:
     rtl_simulators(cfg)
+    if cfg.threads < 0:
+        raise ConfigError(f"threads must be 0 (auto) or a positive count, got {cfg.threads}")
     for key in ("samples", "target_cycles"):
         if getattr(cfg.rtl, key) < 0:
             raise ConfigError(f"rtl.{key} must not be negative, got {getattr(cfg.rtl, key)}")

@@ -9,7 +9,8 @@ Supported names (see :data:`DATASETS`):
 - ``digits``: scikit-learn's bundled 8x8 digits, pixel values 0..16 divided by 16 (exact in
   float32), a stratified split drawn with ``test_fraction`` and ``seed``. ``root`` is ignored.
 - ``cifar10`` / ``cifar100``: the "python version" pickle batches, the dataset's own split.
-- ``mnist``: the four IDX files, optionally gzipped, the dataset's own split.
+- ``mnist``: the four IDX files, optionally gzipped, the dataset's own split; any class
+  count (the largest training label + 1), so Fashion-MNIST and EMNIST files load too.
 - ``mnist1d``: MNIST-1D (Greydanus 2020), 4,000 train / 1,000 test signals of 40 samples,
   ``[N, 1, 40]`` float32 (signals, not scaled to [0, 1]), generated offline by the
   ``mnist1d`` package with its published default arguments (its seed 42; never its
@@ -297,11 +298,12 @@ def _mnist_part(root: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
         raise _err(
             "mnist", f"{img_path} has {len(images)} images but {lbl_path} has {len(labels)} labels"
         )
-    return images, _check_labels("mnist", labels, 10, lbl_path)
+    return images, labels.astype(np.int64)
 
 
 def _mnist(root: PathArg, test_fraction: float, seed: int) -> DataSplits:
-    """The dataset's own 60k/10k split; the image size is taken from the IDX headers."""
+    """The dataset's own 60k/10k split; the image size is taken from the IDX headers and the
+    class count from the training labels (MNIST's 10, EMNIST letters' 26, ...)."""
     path = _require_root("mnist", root, "a folder holding the four MNIST IDX files")
     tx, ty = _mnist_part(path, "train")
     vx, vy = _mnist_part(path, "t10k")
@@ -309,7 +311,10 @@ def _mnist(root: PathArg, test_fraction: float, seed: int) -> DataSplits:
         raise _err(
             "mnist", f"train images are {tx.shape[1:]} but test images are {vx.shape[1:]} in {path}"
         )
-    return DataSplits(_scale_u8(tx[:, None]), ty, _scale_u8(vx[:, None]), vy, 10, "mnist")
+    # The training labels define the classes; a test label beyond them is a broken file.
+    classes = int(ty.max(initial=0)) + 1
+    vy = _check_labels("mnist", vy, classes, _idx_file("mnist", path, "t10k-labels-idx1-ubyte"))
+    return DataSplits(_scale_u8(tx[:, None]), ty, _scale_u8(vx[:, None]), vy, classes, "mnist")
 
 
 # --------------------------------------------------------------------------- image folder

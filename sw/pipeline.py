@@ -25,6 +25,7 @@ from adderflow.checkpoint import atomic_write_bytes, atomic_write_json, atomic_w
 from adderflow.config import Config, dump_config
 from adderflow.distributed import is_main
 from adderflow.errors import AdderflowError, ConfigError
+from adderflow.progress import STATUS
 
 MODEL_FILE = "model.qonnx.onnx"
 STANDARD_MODEL_FILE = "model.standard.onnx"
@@ -54,7 +55,7 @@ class Run:
     def log(self, message: str) -> None:
         if not is_main():  # under torchrun, rank 0 speaks for every process
             return
-        print(message, flush=True)
+        STATUS.echo(message)
         with open(self.out / "log.txt", "a") as handle:
             handle.write(message + "\n")
 
@@ -190,7 +191,7 @@ def _model(run: Run, kind: str):
     elif len(shape) == 2:  # 1-D signals (MNIST-1D): model.width counts channels, 32 = 1.0
         model = mnist1d_net(base, run.cfg.model.width / 32, shape[1], classes, si=si)
     else:
-        model = digits_net(base, run.cfg.model.width, shape[0], classes, shape[1], si=si)
+        model = digits_net(base, run.cfg.model.width, shape[0], classes, shape[1:], si=si)
     if kind == "adder_l2":
         set_adder_p(model, 2.0)
     return model
@@ -252,8 +253,8 @@ def stage_teacher(run: Run) -> None:
 
     kind, _, co_trained = method_roles(run.cfg.distill)
     if kind is None or co_trained:
-        why = "no teacher" if kind is None else "the teacher is co-trained with the student"
-        run.log(f"[teacher] skipped: distill.method={run.cfg.distill.method} has {why}")
+        why = "trains no teacher" if kind is None else "co-trains its teacher with the student"
+        run.log(f"[teacher] skipped: distill.method={run.cfg.distill.method} {why}")
         return
     seed_everything(run.cfg.seed)
     model = _model(run, kind)
@@ -298,10 +299,26 @@ def stage_student(run: Run) -> None:
         run.log("[student] starts from the ℓ2 teacher's weights (distill.ngd_init=teacher)")
     method = make_method(run.cfg.distill, teacher, torch.from_numpy(run.data.train_x[:8]))
     model = DistillModel(student, teacher, method)
-    _fit(run, "student", model, model.loss, run.cfg.student, model.set_progress)
-    _record(run, "student", student, student_kind, method=run.cfg.distill.method)
+    watch = _stall_watch(run, teacher is not None and not co_trained)
+
+    def on_epoch(epoch: int, epochs: int) -> None:
+        model.set_progress(epoch, epochs)
+        watch()
+
+    _fit(run, "student", model, model.loss, run.cfg.student, on_epoch)
+    watch()
+    stalled = {"stalled": watch.note} if watch.note else {}
+    _record(run, "student", student, student_kind, method=run.cfg.distill.method, **stalled)
     if co_trained:
         _record(run, "teacher", teacher, teacher_kind, co_trained=True)
+
+
+def _stall_watch(run: Run, has_teacher: bool):
+    from adderflow.stall import StallWatch, chance
+
+    teacher = run.metrics().get("teacher", {}).get("accuracy") if has_teacher else None
+    level = chance(run.data.test_y)
+    return StallWatch(run.ckpt_dir / "student.csv", level, teacher, run.log)
 
 
 def quantized_network(run: Run, student=None):
@@ -672,12 +689,18 @@ FLOWS = {
 
 def execute(run: Run, flow: str) -> dict[str, Any]:
     """Run the stages of ``flow`` in order, timing each; returns the final metrics."""
+    from adderflow.threads import apply_threads
+
     d, q = run.cfg.data, run.cfg.quant
     run.update_metrics(dataset=d.name, bits=q.bits)
+    threads = apply_threads(run.cfg.threads)
+    if any(name in TRAINING_STAGES for name in FLOWS[flow]):
+        run.log(f"[adderflow] {threads} torch thread(s) (threads={run.cfg.threads}; 0: auto)")
     for name in FLOWS[flow]:
         if not is_main() and name not in TRAINING_STAGES:
             continue  # under torchrun only training is parallel; rank 0 does the rest
         start = time.perf_counter()
-        STAGES[name](run)
+        with STATUS.stage(name, ticker=name not in TRAINING_STAGES):
+            STAGES[name](run)
         run.update_metrics(seconds={name: round(time.perf_counter() - start, 3)})
     return run.metrics()

@@ -82,18 +82,24 @@ def digits_net(
     width: int = 16,
     in_channels: int = 1,
     num_classes: int = 10,
-    image_size: int = 8,
+    image_size: int | tuple[int, int] = 8,
     si: bool = False,
 ) -> BlockNet:
     """The main job's network for 8×8 digits: 3 conv blocks, 1 hidden dense, classifier.
 
     ``stem conv(1→w) → adder conv(w→w) → pool → adder conv(w→2w) → pool →
-    adder linear(2w·(s/4)²→4w) → linear(→classes)``.
+    adder linear(2w·(h/4)·(w/4)→4w) → linear(→classes)``. ``image_size`` is the side of a
+    square image or its ``(height, width)``.
     """
     check_kind(kind)
-    if image_size % 4:
-        raise ConfigError(f"digits_net needs an image size divisible by 4, got {image_size}")
-    flat = 2 * width * (image_size // 4) ** 2
+    height, wide = (image_size, image_size) if isinstance(image_size, int) else image_size
+    if height % 4 or wide % 4:
+        raise ConfigError(
+            f"digits_net needs image height and width divisible by 4 (two 2×2 poolings), "
+            f"got {height}×{wide}: resize the images, e.g. to {height // 4 * 4 or 4}×"
+            f"{wide // 4 * 4 or 4}"
+        )
+    flat = 2 * width * (height // 4) * (wide // 4)
 
     def hidden_conv(cin: int, cout: int) -> nn.Module:
         if si and kind == "binary":  # DGRL's Squeeze-and-Interaction unit
