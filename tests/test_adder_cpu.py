@@ -133,14 +133,15 @@ CONV_CASES = [  # (n, c, h, w, o, k, stride, padding, dilation, groups)
 ]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("case", CONV_CASES, ids=str)
 @pytest.mark.parametrize("mode", MODES)
-def test_conv_matches_torch_backend(compiled, case, mode, monkeypatch):
+def test_conv_matches_torch_backend(compiled, case, mode, dtype, monkeypatch):
     n, c, h, wd, o, k, stride, padding, dilation, groups = case
     kernel = k if isinstance(k, tuple) else (k, k)
     gen = torch.Generator().manual_seed(sum(map(hash, map(str, case))) % 2**31)
-    x = _quarters((n, c, h, wd), 4, gen, torch.float64)
-    w = _quarters((o, c // groups, *kernel), 4, gen, torch.float64)
+    x = _quarters((n, c, h, wd), 4, gen, dtype)
+    w = _quarters((o, c // groups, *kernel), 4, gen, dtype)
     geo = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, grad=mode)
     results = {}
     for backend in ("cpp", "torch"):

@@ -1,10 +1,12 @@
-// Compiled CPU kernels for the ℓ1 "adder" product on rows: a "distance GEMM".
+// Compiled CPU kernels for the ℓ1 "adder" product: a "distance GEMM" (direct convolution).
 //
-// Rows x [L, K] against filters w [O, K] (both row-major, float32 or float64):
-//   l1_distance:     d[l, o]  = sum_k |x[l, k] - w[o, k]|
-//   grad_input:      gx[l, k] = sum_o g[l, o] * phi(w[o, k] - x[l, k]),
-//                    phi = clamp(-1, 1) (AdderNet's HardTanh) or sign
-//   grad_weight_sign gw[o, k] = sum_l g[l, o] * sign(x[l, k] - w[o, k])
+// Rows x [L, K] against filters w [O, K] (float32 or float64):
+//   forward:          d[l, o]  = sum_k |x[l, k] - w[o, k]|
+//   grad_input:       gx[l, k] = sum_o g[l, o] * phi(w[o, k] - x[l, k]),
+//                     phi = clamp(-1, 1) (AdderNet's HardTanh) or sign
+//   grad_weight_sign: gw[o, k] = sum_l g[l, o] * sign(x[l, k] - w[o, k])
+// where the rows x are the patches of a padded channels-last image (see Geometry), read in
+// place: no patch matrix, and the input gradient is added straight into the image.
 // The full-precision filter gradient (sum_l g (x - w)) is two matrix products and stays in
 // torch (BLAS); so does the "full" input gradient.
 //
@@ -80,218 +82,312 @@ void run_tasks(int64_t n_tasks, const Task& task) {
   });
 }
 
+// ------------------------------------------------------------------------------ geometry
+
+// Rows are patches of a zero-padded channels-last image xp [N, Hp, Wp, C]: row l = (n, i, j)
+// starts at offset row_offset(l), and its K = kh·kw·C columns are kh·kw taps of C contiguous
+// channels, tap t at tap_offset(t) from there. Plain rows x [L, K] are the 1x1 case:
+// N = L images of one pixel with K channels. No patch matrix is ever built.
+struct Geometry {
+  int64_t n, hp, wp, c, kh, kw, sh, sw, dh, dw, ho, wo;
+
+  Geometry(const at::Tensor& xp, const std::vector<int64_t>& g)
+      : n(xp.size(0)), hp(xp.size(1)), wp(xp.size(2)), c(xp.size(3)), kh(g.at(0)), kw(g.at(1)),
+        sh(g.at(2)), sw(g.at(3)), dh(g.at(4)), dw(g.at(5)),
+        ho((hp - dh * (kh - 1) - 1) / sh + 1), wo((wp - dw * (kw - 1) - 1) / sw + 1) {}
+  int64_t taps() const { return kh * kw; }
+  int64_t k() const { return taps() * c; }
+  int64_t image_rows() const { return ho * wo; }
+  int64_t rows() const { return n * ho * wo; }
+  int64_t row_offset(int64_t l) const {
+    const int64_t img = l / image_rows(), r = l % image_rows();
+    return ((img * hp + (r / wo) * sh) * wp + (r % wo) * sw) * c;
+  }
+  int64_t tap_offset(int64_t t) const { return ((t / kw) * dh * wp + (t % kw) * dw) * c; }
+};
+
+// One reduction block of the forward: taps [t0, t0 + nt), channels [c0, c0 + len) of each.
+struct KBlock {
+  int64_t t0, nt, c0, len;
+};
+
+std::vector<KBlock> k_blocks(const Geometry& geo) {
+  std::vector<KBlock> blocks;
+  if (geo.c >= kForwardKc) {
+    for (int64_t t = 0; t < geo.taps(); ++t)
+      for (int64_t c0 = 0; c0 < geo.c; c0 += kForwardKc)
+        blocks.push_back({t, 1, c0, std::min(kForwardKc, geo.c - c0)});
+  } else {
+    const int64_t per = std::max<int64_t>(1, kForwardKc / geo.c);
+    for (int64_t t = 0; t < geo.taps(); t += per)
+      blocks.push_back({t, std::min(per, geo.taps() - t), 0, geo.c});
+  }
+  return blocks;
+}
+
 // ------------------------------------------------------------------------------ forward
 
-// acc[i] += sum_k |x_i[k] - panel[k]| for MR rows, one W-wide panel of filters.
+// acc[i] += sum over the block's columns of |x_i - panel| for MR rows and one W-wide panel
+// of filters; rows[i] point at channel c0 of row i's first pixel, tap t at toff[t] from it,
+// and the panel steps c·W a tap.
 template <typename T>
-inline void l1_micro(const T* const* rows, const T* panel, int64_t kc, T* acc) {
+inline void l1_micro(const T* const* rows, const int64_t* toff, const KBlock& b, int64_t c,
+                     const T* panel, T* acc) {
   using S = Simd<T>;
   using V = typename S::V;
   V a[kRows];
   for (int i = 0; i < kRows; ++i) a[i] = S::load(acc + i * S::W);
-  for (int64_t k = 0; k < kc; ++k) {
-    const V w = S::load(panel + k * S::W);
-    for (int i = 0; i < kRows; ++i) a[i] += S::abs(S::splat(rows[i][k]) - w);
+  for (int64_t tt = 0; tt < b.nt; ++tt) {
+    const T* r[kRows];
+    for (int i = 0; i < kRows; ++i) r[i] = rows[i] + toff[b.t0 + tt];
+    const T* pw = panel + tt * c * S::W;
+    for (int64_t j = 0; j < b.len; ++j) {
+      const V w = S::load(pw + j * S::W);
+      for (int i = 0; i < kRows; ++i) a[i] += S::abs(S::splat(r[i][j]) - w);
+    }
   }
   for (int i = 0; i < kRows; ++i) S::store(acc + i * S::W, a[i]);
 }
 
 template <typename T>
-void l1_distance_impl(const T* x, const T* w, T* out, int64_t n, int64_t o, int64_t k) {
+void forward_impl(const T* xp, const T* w, T* out, const Geometry& geo, int64_t o) {
   constexpr int W = Simd<T>::W;
-  const int64_t panels = (o + W - 1) / W;
+  const int64_t k = geo.k(), n = geo.rows(), panels = (o + W - 1) / W;
   // filters packed [panel][k][W], zero filters past o (their outputs are never stored)
   std::vector<T> packed(panels * k * W, T(0));
   for (int64_t f = 0; f < o; ++f)
     for (int64_t j = 0; j < k; ++j) packed[((f / W) * k + j) * W + f % W] = w[f * k + j];
-  const int64_t tasks = (n + kForwardRows - 1) / kForwardRows;
-  run_tasks(tasks, [&](int64_t t) {
-    const int64_t r0 = t * kForwardRows, r1 = std::min(n, r0 + kForwardRows);
+  std::vector<int64_t> toff(geo.taps());
+  for (int64_t t = 0; t < geo.taps(); ++t) toff[t] = geo.tap_offset(t);
+  const std::vector<KBlock> blocks = k_blocks(geo);
+  run_tasks((n + kForwardRows - 1) / kForwardRows, [&](int64_t task) {
+    const int64_t r0 = task * kForwardRows, r1 = std::min(n, r0 + kForwardRows);
     const int64_t groups = (r1 - r0 + kRows - 1) / kRows;
-    // per row group and panel, kRows x W accumulators
     std::vector<T> acc(groups * panels * kRows * W, T(0));
-    for (int64_t k0 = 0; k0 < k; k0 += kForwardKc) {
-      const int64_t kc = std::min(kForwardKc, k - k0);
+    std::vector<const T*> bases(groups * kRows);
+    for (int64_t i = 0; i < groups * kRows; ++i)  // past the last row: repeat it, never stored
+      bases[i] = xp + geo.row_offset(std::min(r0 + i, r1 - 1));
+    for (const KBlock& b : blocks)
       for (int64_t g = 0; g < groups; ++g) {
         const T* rows[kRows];
-        for (int i = 0; i < kRows; ++i)  // past the last row: repeat it, never stored
-          rows[i] = x + std::min(r0 + g * kRows + i, r1 - 1) * k + k0;
+        for (int i = 0; i < kRows; ++i) rows[i] = bases[g * kRows + i] + b.c0;
         for (int64_t p = 0; p < panels; ++p)
-          l1_micro<T>(rows, packed.data() + (p * k + k0) * W, kc,
+          l1_micro<T>(rows, toff.data(), b, geo.c,
+                      packed.data() + (p * k + b.t0 * geo.c + b.c0) * W,
                       acc.data() + (g * panels + p) * kRows * W);
       }
-    }
-    for (int64_t g = 0; g < groups; ++g)
-      for (int i = 0; i < kRows && r0 + g * kRows + i < r1; ++i)
-        for (int64_t p = 0; p < panels; ++p) {
-          const int64_t cols = std::min<int64_t>(W, o - p * W);
-          std::memcpy(out + (r0 + g * kRows + i) * o + p * W,
-                      acc.data() + ((g * panels + p) * kRows + i) * W, cols * sizeof(T));
-        }
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t p = 0; p < panels; ++p) {
+        const int64_t g = (r - r0) / kRows, i = (r - r0) % kRows;
+        std::memcpy(out + r * o + p * W, acc.data() + ((g * panels + p) * kRows + i) * W,
+                    std::min<int64_t>(W, o - p * W) * sizeof(T));
+      }
   });
 }
 
 // ------------------------------------------------------------------------ input gradient
 
-// Filters as rows of kp >= k columns, zero past k, so every column block loads whole vectors.
+// Filters [O, taps, C] as [O, taps, cp] with cp >= C a multiple of W, zero past C, so every
+// channel block loads whole vectors.
 template <typename T>
-std::vector<T> padded_rows(const T* w, int64_t o, int64_t k, int64_t kp) {
-  std::vector<T> out(o * kp, T(0));
-  for (int64_t f = 0; f < o; ++f) std::memcpy(out.data() + f * kp, w + f * k, k * sizeof(T));
+std::vector<T> padded_taps(const T* w, int64_t o, int64_t taps, int64_t c, int64_t cp) {
+  std::vector<T> out(o * taps * cp, T(0));
+  for (int64_t f = 0; f < o * taps; ++f)
+    std::memcpy(out.data() + f * cp, w + f * c, c * sizeof(T));
   return out;
 }
 
-// One vector of W columns from a row of k columns starting at k0, zero past k.
+// One vector of W channels from c0 of a pixel of c channels, zero past c.
 template <typename T>
-inline typename Simd<T>::V load_cols(const T* row, int64_t k0, int64_t k) {
+inline typename Simd<T>::V load_cols(const T* px, int64_t c0, int64_t c) {
   constexpr int W = Simd<T>::W;
-  if (k0 + W <= k) return Simd<T>::load(row + k0);
+  if (c0 + W <= c) return Simd<T>::load(px + c0);
   T buf[W] = {};
-  std::memcpy(buf, row + k0, (k - k0) * sizeof(T));
+  std::memcpy(buf, px + c0, (c - c0) * sizeof(T));
   return Simd<T>::load(buf);
 }
 
 template <typename T>
-inline void store_cols(T* row, int64_t k0, int64_t k, typename Simd<T>::V v) {
+inline void store_cols(T* px, int64_t c0, int64_t c, typename Simd<T>::V v) {
   constexpr int W = Simd<T>::W;
-  if (k0 + W <= k) return Simd<T>::store(row + k0, v);
+  if (c0 + W <= c) return Simd<T>::store(px + c0, v);
   T buf[W];
   Simd<T>::store(buf, v);
-  std::memcpy(row + k0, buf, (k - k0) * sizeof(T));
+  std::memcpy(px + c0, buf, (c - c0) * sizeof(T));
 }
 
-// gx[rows, k0:k0+W] = sum_o g[row, o] * phi(w[o, k0:] - x[row, k0:]) for MR rows.
+// gxp[rows, tap, c0:c0+W] += sum_o g[row, o] * phi(w[o, tap, c0:] - x[row, tap, c0:]) for MR
+// rows (offsets `rows`, already at the tap); a repeated last row is computed, not added.
 template <typename T, bool kSign>
-inline void grad_input_micro(const T* x, const T* g, const T* wp, T* gx, const int64_t* rows,
-                             int64_t k0, int64_t o, int64_t k, int64_t kp) {
+inline void grad_input_micro(const T* xp, const T* const* grow, const T* wt, int64_t wstride,
+                             T* gxp, const int64_t* rows, int64_t c0, int64_t c, int64_t o) {
   using S = Simd<T>;
   using V = typename S::V;
   V xv[kRows], a[kRows];
-  const T* grow[kRows];
   for (int i = 0; i < kRows; ++i) {
-    xv[i] = load_cols(x + rows[i] * k, k0, k);
-    grow[i] = g + rows[i] * o;
+    xv[i] = load_cols(xp + rows[i], c0, c);
     a[i] = V{};
   }
   for (int64_t f = 0; f < o; ++f) {
-    const V w = S::load(wp + f * kp + k0);
+    const V w = S::load(wt + f * wstride);
     for (int i = 0; i < kRows; ++i) {
       const V d = w - xv[i];
       a[i] += S::splat(grow[i][f]) * (kSign ? S::sign(d) : S::clamp1(d));
     }
   }
   for (int i = 0; i < kRows; ++i)
-    if (i == 0 || rows[i] != rows[i - 1]) store_cols(gx + rows[i] * k, k0, k, a[i]);
+    if (i == 0 || rows[i] != rows[i - 1])
+      store_cols(gxp + rows[i], c0, c, load_cols(gxp + rows[i], c0, c) + a[i]);
 }
 
 template <typename T, bool kSign>
-void grad_input_impl(const T* x, const T* w, const T* g, T* gx, int64_t n, int64_t o,
-                     int64_t k) {
+void grad_input_impl(const T* xp, const T* w, const T* g, T* gxp, const Geometry& geo,
+                     int64_t o) {
   constexpr int W = Simd<T>::W;
-  const int64_t kp = (k + W - 1) / W * W;
-  const std::vector<T> wp = padded_rows(w, o, k, kp);
-  const int64_t tasks = (n + kForwardRows - 1) / kForwardRows;
-  run_tasks(tasks, [&](int64_t t) {
-    const int64_t r0 = t * kForwardRows, r1 = std::min(n, r0 + kForwardRows);
-    // column blocks outermost: one block's filter strip (o x W) stays in L1 for all rows
-    for (int64_t k0 = 0; k0 < k; k0 += W)
-      for (int64_t r = r0; r < r1; r += kRows) {
-        int64_t rows[kRows];
-        for (int i = 0; i < kRows; ++i) rows[i] = std::min(r + i, r1 - 1);
-        grad_input_micro<T, kSign>(x, g, wp.data(), gx, rows, k0, o, k, kp);
-      }
+  const int64_t taps = geo.taps(), c = geo.c, cp = (c + W - 1) / W * W;
+  const std::vector<T> wp = padded_taps(w, o, taps, c, cp);
+  const int64_t pixels = geo.hp * geo.wp * c;  // one padded image
+  // Tasks are whole images, so no two threads add into the same pixel.
+  const int64_t per_task = std::max<int64_t>(1, kForwardRows / geo.image_rows());
+  run_tasks((geo.n + per_task - 1) / per_task, [&](int64_t task) {
+    const int64_t n0 = task * per_task, n1 = std::min(geo.n, n0 + per_task);
+    std::fill(gxp + n0 * pixels, gxp + n1 * pixels, T(0));
+    const int64_t r0 = n0 * geo.image_rows(), r1 = n1 * geo.image_rows();
+    std::vector<int64_t> base(r1 - r0);
+    for (int64_t r = r0; r < r1; ++r) base[r - r0] = geo.row_offset(r);
+    // channel blocks outside the rows: one block's filter strip (o x W) stays in L1
+    for (int64_t t = 0; t < taps; ++t) {
+      const int64_t toff = geo.tap_offset(t);
+      for (int64_t c0 = 0; c0 < c; c0 += W)
+        for (int64_t r = r0; r < r1; r += kRows) {
+          int64_t rows[kRows];
+          const T* grow[kRows];
+          for (int i = 0; i < kRows; ++i) {
+            const int64_t l = std::min(r + i, r1 - 1);
+            rows[i] = base[l - r0] + toff;
+            grow[i] = g + l * o;
+          }
+          grad_input_micro<T, kSign>(xp, grow, wp.data() + t * cp + c0, taps * cp, gxp, rows,
+                                     c0, c, o);
+        }
+    }
   });
 }
 
 // ----------------------------------------------------------------------- filter gradient
 
-// gw[filters, k0:k0+W] = sum_l g[l, f] * sign(x[l, k0:] - w[f, k0:]) for MR filters.
+// gw[filters, tap, c0:c0+W] = sum_l g[l, f] * sign(x[l, tap, c0:] - w[f, tap, c0:]) for MR
+// filters (a repeated last filter is computed, stored once).
 template <typename T>
-inline void grad_weight_sign_micro(const T* x, const T* g, const T* wp, T* gw,
-                                   const int64_t* filters, int64_t k0, int64_t n, int64_t o,
-                                   int64_t k, int64_t kp) {
+inline void grad_weight_sign_micro(const T* xp, const T* g, const T* const* wt,
+                                   const int64_t* filters, const int64_t* base, int64_t n,
+                                   int64_t o, int64_t c0, int64_t c, T* const* out) {
   using S = Simd<T>;
   using V = typename S::V;
   V wv[kRows], a[kRows];
   for (int i = 0; i < kRows; ++i) {
-    wv[i] = S::load(wp + filters[i] * kp + k0);
+    wv[i] = S::load(wt[i]);
     a[i] = V{};
   }
   for (int64_t l = 0; l < n; ++l) {
-    const V xv = load_cols(x + l * k, k0, k);
+    const V xv = load_cols(xp + base[l], c0, c);
     const T* grow = g + l * o;
     for (int i = 0; i < kRows; ++i) a[i] += S::splat(grow[filters[i]]) * S::sign(xv - wv[i]);
   }
   for (int i = 0; i < kRows; ++i)
-    if (i == 0 || filters[i] != filters[i - 1]) store_cols(gw + filters[i] * k, k0, k, a[i]);
+    if (i == 0 || filters[i] != filters[i - 1]) store_cols(out[i], c0, c, a[i]);
 }
 
 template <typename T>
-void grad_weight_sign_impl(const T* x, const T* w, const T* g, T* gw, int64_t n, int64_t o,
-                           int64_t k) {
+void grad_weight_sign_impl(const T* xp, const T* w, const T* g, T* gw, const Geometry& geo,
+                           int64_t o) {
   constexpr int W = Simd<T>::W;
-  const int64_t kp = (k + W - 1) / W * W;
-  const std::vector<T> wp = padded_rows(w, o, k, kp);
-  const int64_t filter_groups = (o + kRows - 1) / kRows, col_blocks = kp / W;
-  run_tasks(filter_groups * col_blocks, [&](int64_t t) {
-    const int64_t f0 = (t / col_blocks) * kRows, k0 = (t % col_blocks) * W;
+  const int64_t taps = geo.taps(), c = geo.c, cp = (c + W - 1) / W * W, n = geo.rows();
+  const std::vector<T> wp = padded_taps(w, o, taps, c, cp);
+  std::vector<int64_t> base(n);
+  for (int64_t l = 0; l < n; ++l) base[l] = geo.row_offset(l);
+  const int64_t filter_groups = (o + kRows - 1) / kRows, col_blocks = cp / W;
+  run_tasks(filter_groups * taps * col_blocks, [&](int64_t task) {
+    const int64_t f0 = task / (taps * col_blocks) * kRows;
+    const int64_t t = task / col_blocks % taps, c0 = task % col_blocks * W;
+    const int64_t toff = geo.tap_offset(t);
+    std::vector<int64_t> at_tap(n);
+    for (int64_t l = 0; l < n; ++l) at_tap[l] = base[l] + toff;
     int64_t filters[kRows];
-    for (int i = 0; i < kRows; ++i) filters[i] = std::min<int64_t>(f0 + i, o - 1);
-    grad_weight_sign_micro<T>(x, g, wp.data(), gw, filters, k0, n, o, k, kp);
+    const T* wt[kRows];
+    T* out[kRows];
+    for (int i = 0; i < kRows; ++i) {
+      filters[i] = std::min<int64_t>(f0 + i, o - 1);
+      wt[i] = wp.data() + (filters[i] * taps + t) * cp + c0;
+      out[i] = gw + (filters[i] * taps + t) * c;
+    }
+    grad_weight_sign_micro<T>(xp, g, wt, filters, at_tap.data(), n, o, c0, c, out);
   });
 }
 
 // --------------------------------------------------------------------------- bindings
 
-void check_rows(const at::Tensor& x, const at::Tensor& w) {
-  TORCH_CHECK(x.device().is_cpu() && w.device().is_cpu(), "adder_cpu: CPU tensors only");
-  TORCH_CHECK(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
-              "adder_cpu: wants x [L, K] and w [O, K]");
-  TORCH_CHECK(x.scalar_type() == w.scalar_type(), "adder_cpu: x and w differ in dtype");
+// xp [N, Hp, Wp, C] (padded, channels last), w [O, kh·kw·C] (taps major, channels minor),
+// geometry {kh, kw, sh, sw, dh, dw}; grads and outputs per row are [N·Ho·Wo, O].
+Geometry checked(const at::Tensor& xp, const at::Tensor& w, const std::vector<int64_t>& g) {
+  TORCH_CHECK(xp.device().is_cpu() && w.device().is_cpu(), "adder_cpu: CPU tensors only");
+  TORCH_CHECK(xp.dim() == 4 && w.dim() == 2, "adder_cpu: wants xp [N, Hp, Wp, C], w [O, K]");
+  TORCH_CHECK(xp.scalar_type() == w.scalar_type(), "adder_cpu: x and w differ in dtype");
+  TORCH_CHECK(g.size() == 6, "adder_cpu: geometry is {kh, kw, sh, sw, dh, dw}");
+  const Geometry geo(xp, g);
+  TORCH_CHECK(w.size(1) == geo.k(), "adder_cpu: filters have ", w.size(1), " columns, not ",
+              geo.k());
+  TORCH_CHECK(geo.kh > 0 && geo.kw > 0 && geo.sh > 0 && geo.sw > 0 && geo.dh > 0 &&
+                  geo.dw > 0 && geo.ho > 0 && geo.wo > 0,
+              "adder_cpu: bad geometry");
+  return geo;
 }
 
-at::Tensor l1_distance(const at::Tensor& x_in, const at::Tensor& w_in) {
-  check_rows(x_in, w_in);
-  const auto x = x_in.contiguous(), w = w_in.contiguous();
-  const int64_t n = x.size(0), o = w.size(0), k = x.size(1);
-  auto out = at::zeros({n, o}, x.options());
-  if (n == 0 || o == 0 || k == 0) return out;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "adder_l1_distance", [&] {
-    l1_distance_impl<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
-                               out.data_ptr<scalar_t>(), n, o, k);
+at::Tensor rows_grad(const at::Tensor& g, const Geometry& geo, const at::Tensor& w) {
+  auto out = g.to(w.scalar_type()).contiguous();
+  TORCH_CHECK(out.dim() == 2 && out.size(0) == geo.rows() && out.size(1) == w.size(0),
+              "adder_cpu: grad is not [rows, O]");
+  return out;
+}
+
+at::Tensor forward(const at::Tensor& xp_in, const at::Tensor& w_in, std::vector<int64_t> g) {
+  const auto xp = xp_in.contiguous(), w = w_in.contiguous();
+  const Geometry geo = checked(xp, w, g);
+  auto out = at::empty({geo.rows(), w.size(0)}, xp.options());  // every element is stored
+  if (out.numel() == 0 || geo.k() == 0) return out.zero_();
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "adder_forward", [&] {
+    forward_impl<scalar_t>(xp.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
+                           out.data_ptr<scalar_t>(), geo, w.size(0));
   });
   return out;
 }
 
-at::Tensor grad_input(const at::Tensor& x_in, const at::Tensor& w_in, const at::Tensor& g_in,
-                      bool sign) {
-  check_rows(x_in, w_in);
-  const auto x = x_in.contiguous(), w = w_in.contiguous();
-  const auto g = g_in.to(x.scalar_type()).contiguous();
-  const int64_t n = x.size(0), o = w.size(0), k = x.size(1);
-  TORCH_CHECK(g.dim() == 2 && g.size(0) == n && g.size(1) == o, "adder_cpu: grad is not [L, O]");
-  auto gx = at::zeros_like(x);
-  if (n == 0 || o == 0 || k == 0) return gx;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "adder_grad_input", [&] {
+at::Tensor grad_input(const at::Tensor& xp_in, const at::Tensor& w_in, const at::Tensor& g_in,
+                      std::vector<int64_t> g, bool sign) {
+  const auto xp = xp_in.contiguous(), w = w_in.contiguous();
+  const Geometry geo = checked(xp, w, g);
+  const auto grad = rows_grad(g_in, geo, w);
+  auto gxp = at::empty_like(xp);  // zeroed image by image by the task that adds into it
+  if (gxp.numel() == 0 || w.size(0) == 0) return gxp.zero_();
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "adder_grad_input", [&] {
     auto fn = sign ? grad_input_impl<scalar_t, true> : grad_input_impl<scalar_t, false>;
-    fn(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(),
-       gx.data_ptr<scalar_t>(), n, o, k);
+    fn(xp.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
+       gxp.data_ptr<scalar_t>(), geo, w.size(0));
   });
-  return gx;
+  return gxp;
 }
 
-at::Tensor grad_weight_sign(const at::Tensor& x_in, const at::Tensor& w_in,
-                            const at::Tensor& g_in) {
-  check_rows(x_in, w_in);
-  const auto x = x_in.contiguous(), w = w_in.contiguous();
-  const auto g = g_in.to(x.scalar_type()).contiguous();
-  const int64_t n = x.size(0), o = w.size(0), k = x.size(1);
-  TORCH_CHECK(g.dim() == 2 && g.size(0) == n && g.size(1) == o, "adder_cpu: grad is not [L, O]");
-  auto gw = at::zeros_like(w);
-  if (n == 0 || o == 0 || k == 0) return gw;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "adder_grad_weight_sign", [&] {
-    grad_weight_sign_impl<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
-                                    g.data_ptr<scalar_t>(), gw.data_ptr<scalar_t>(), n, o, k);
+at::Tensor grad_weight_sign(const at::Tensor& xp_in, const at::Tensor& w_in,
+                            const at::Tensor& g_in, std::vector<int64_t> g) {
+  const auto xp = xp_in.contiguous(), w = w_in.contiguous();
+  const Geometry geo = checked(xp, w, g);
+  const auto grad = rows_grad(g_in, geo, w);
+  auto gw = at::empty_like(w);  // every element is stored
+  if (gw.numel() == 0 || geo.rows() == 0) return gw.zero_();
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "adder_grad_weight_sign", [&] {
+    grad_weight_sign_impl<scalar_t>(xp.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
+                                    grad.data_ptr<scalar_t>(), gw.data_ptr<scalar_t>(), geo,
+                                    w.size(0));
   });
   return gw;
 }
@@ -299,8 +395,9 @@ at::Tensor grad_weight_sign(const at::Tensor& x_in, const at::Tensor& w_in,
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("l1_distance", &l1_distance, "d[l, o] = sum_k |x[l, k] - w[o, k]|");
-  m.def("grad_input", &grad_input, "sum_o g[l, o] * clamp or sign of (w[o, k] - x[l, k])");
+  m.def("forward", &forward, "d[l, o] = sum_k |x[l, k] - w[o, k]| over the patches of xp");
+  m.def("grad_input", &grad_input,
+        "into the padded image: sum_o g[l, o] * clamp or sign of (w[o, k] - x[l, k])");
   m.def("grad_weight_sign", &grad_weight_sign, "sum_l g[l, o] * sign(x[l, k] - w[o, k])");
   m.def("vector_isa", [] {
 #if defined(__AVX512F__)
