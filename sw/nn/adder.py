@@ -253,12 +253,6 @@ def _check_conv_extent(x: Tensor, w: Tensor, padding: tuple, dilation: tuple, nd
 def _l1_conv_rows(x: Tensor, w: Tensor, groups: int, geo: tuple, grad: str, chunk: int) -> Tensor:
     """Negative ℓ1 distances of every patch to every filter, ``[N·Hout·Wout, O]``."""
     kern = _kernels_for(x)
-    if kern is adder_cpu and grad != "full":  # patches read in place, no patch matrix
-        outs = [
-            adder_cpu.conv_rows(xg, wg, geo, grad)
-            for xg, wg in zip(x.chunk(groups, 1), w.chunk(groups, 0), strict=True)
-        ]
-        return outs[0] if groups == 1 else torch.cat(outs, dim=1)
     if kern in (adder_kernels, adder_cpu):  # channels-innermost patches: patch_rows
         kernel, outs = tuple(w.shape[2:]), []
         for xg, wg in zip(x.chunk(groups, 1), w.chunk(groups, 0), strict=True):
@@ -353,6 +347,12 @@ def _adder_conv(
     )
 
     def neg_l1() -> Tensor:
+        if grad != "full" and _kernels_for(x) is adder_cpu:  # no patch matrix, output as is
+            outs = [
+                adder_cpu.conv(xg, wg, geo, grad)
+                for xg, wg in zip(x.chunk(groups, 1), w.chunk(groups, 0), strict=True)
+            ]
+            return outs[0] if groups == 1 else torch.cat(outs, dim=1)
         rows = _l1_conv_rows(x, w, groups, geo, grad, chunk_elems)
         return rows.reshape(n, ho, wo, o).permute(0, 3, 1, 2).contiguous()
 

@@ -106,6 +106,20 @@ struct Geometry {
   int64_t tap_offset(int64_t t) const { return ((t / kw) * dh * wp + (t % kw) * dw) * c; }
 };
 
+// Where element (row l, filter f) of a per-row tensor [N, O, Ho, Wo] lives, any strides:
+// the output and its gradient stay NCHW (or channels-last), never copied to rows.
+struct RowLayout {
+  int64_t s_img, s_f, s_h, s_w, ho, wo;
+
+  RowLayout(const at::Tensor& t)
+      : s_img(t.stride(0)), s_f(t.stride(1)), s_h(t.stride(2)), s_w(t.stride(3)), ho(t.size(2)),
+        wo(t.size(3)) {}
+  int64_t offset(int64_t l) const {
+    const int64_t r = l % (ho * wo);
+    return l / (ho * wo) * s_img + (r / wo) * s_h + (r % wo) * s_w;
+  }
+};
+
 // One reduction block of the forward: taps [t0, t0 + nt), channels [c0, c0 + len) of each.
 struct KBlock {
   int64_t t0, nt, c0, len;
@@ -150,7 +164,8 @@ inline void l1_micro(const T* const* rows, const int64_t* toff, const KBlock& b,
 }
 
 template <typename T>
-void forward_impl(const T* xp, const T* w, T* out, const Geometry& geo, int64_t o) {
+void forward_impl(const T* xp, const T* w, T* out, const Geometry& geo, const RowLayout& lay,
+                  int64_t o, bool negate) {
   constexpr int W = Simd<T>::W;
   const int64_t k = geo.k(), n = geo.rows(), panels = (o + W - 1) / W;
   // filters packed [panel][k][W], zero filters past o (their outputs are never stored)
@@ -176,12 +191,12 @@ void forward_impl(const T* xp, const T* w, T* out, const Geometry& geo, int64_t 
                       packed.data() + (p * k + b.t0 * geo.c + b.c0) * W,
                       acc.data() + (g * panels + p) * kRows * W);
       }
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t p = 0; p < panels; ++p) {
-        const int64_t g = (r - r0) / kRows, i = (r - r0) % kRows;
-        std::memcpy(out + r * o + p * W, acc.data() + ((g * panels + p) * kRows + i) * W,
-                    std::min<int64_t>(W, o - p * W) * sizeof(T));
-      }
+    const T sign = negate ? T(-1) : T(1);
+    for (int64_t r = r0; r < r1; ++r) {
+      T* dst = out + lay.offset(r);
+      const T* src = acc.data() + (r - r0) / kRows * panels * kRows * W + (r - r0) % kRows * W;
+      for (int64_t f = 0; f < o; ++f) dst[f * lay.s_f] = sign * src[f / W * kRows * W + f % W];
+    }
   });
 }
 
@@ -219,8 +234,9 @@ inline void store_cols(T* px, int64_t c0, int64_t c, typename Simd<T>::V v) {
 // gxp[rows, tap, c0:c0+W] += sum_o g[row, o] * phi(w[o, tap, c0:] - x[row, tap, c0:]) for MR
 // rows (offsets `rows`, already at the tap); a repeated last row is computed, not added.
 template <typename T, bool kSign>
-inline void grad_input_micro(const T* xp, const T* const* grow, const T* wt, int64_t wstride,
-                             T* gxp, const int64_t* rows, int64_t c0, int64_t c, int64_t o) {
+inline void grad_input_micro(const T* xp, const T* const* grow, int64_t gs, const T* wt,
+                             int64_t wstride, T* gxp, const int64_t* rows, int64_t c0,
+                             int64_t c, int64_t o) {
   using S = Simd<T>;
   using V = typename S::V;
   V xv[kRows], a[kRows];
@@ -232,7 +248,7 @@ inline void grad_input_micro(const T* xp, const T* const* grow, const T* wt, int
     const V w = S::load(wt + f * wstride);
     for (int i = 0; i < kRows; ++i) {
       const V d = w - xv[i];
-      a[i] += S::splat(grow[i][f]) * (kSign ? S::sign(d) : S::clamp1(d));
+      a[i] += S::splat(grow[i][f * gs]) * (kSign ? S::sign(d) : S::clamp1(d));
     }
   }
   for (int i = 0; i < kRows; ++i)
@@ -242,7 +258,7 @@ inline void grad_input_micro(const T* xp, const T* const* grow, const T* wt, int
 
 template <typename T, bool kSign>
 void grad_input_impl(const T* xp, const T* w, const T* g, T* gxp, const Geometry& geo,
-                     int64_t o) {
+                     const RowLayout& lay, int64_t o) {
   constexpr int W = Simd<T>::W;
   const int64_t taps = geo.taps(), c = geo.c, cp = (c + W - 1) / W * W;
   const std::vector<T> wp = padded_taps(w, o, taps, c, cp);
@@ -265,10 +281,10 @@ void grad_input_impl(const T* xp, const T* w, const T* g, T* gxp, const Geometry
           for (int i = 0; i < kRows; ++i) {
             const int64_t l = std::min(r + i, r1 - 1);
             rows[i] = base[l - r0] + toff;
-            grow[i] = g + l * o;
+            grow[i] = g + lay.offset(l);
           }
-          grad_input_micro<T, kSign>(xp, grow, wp.data() + t * cp + c0, taps * cp, gxp, rows,
-                                     c0, c, o);
+          grad_input_micro<T, kSign>(xp, grow, lay.s_f, wp.data() + t * cp + c0, taps * cp,
+                                     gxp, rows, c0, c, o);
         }
     }
   });
@@ -279,9 +295,10 @@ void grad_input_impl(const T* xp, const T* w, const T* g, T* gxp, const Geometry
 // gw[filters, tap, c0:c0+W] = sum_l g[l, f] * sign(x[l, tap, c0:] - w[f, tap, c0:]) for MR
 // filters (a repeated last filter is computed, stored once).
 template <typename T>
-inline void grad_weight_sign_micro(const T* xp, const T* g, const T* const* wt,
-                                   const int64_t* filters, const int64_t* base, int64_t n,
-                                   int64_t o, int64_t c0, int64_t c, T* const* out) {
+inline void grad_weight_sign_micro(const T* xp, const T* g, const int64_t* goff, int64_t gs,
+                                   const T* const* wt, const int64_t* filters,
+                                   const int64_t* base, int64_t n, int64_t c0, int64_t c,
+                                   T* const* out) {
   using S = Simd<T>;
   using V = typename S::V;
   V wv[kRows], a[kRows];
@@ -291,8 +308,8 @@ inline void grad_weight_sign_micro(const T* xp, const T* g, const T* const* wt,
   }
   for (int64_t l = 0; l < n; ++l) {
     const V xv = load_cols(xp + base[l], c0, c);
-    const T* grow = g + l * o;
-    for (int i = 0; i < kRows; ++i) a[i] += S::splat(grow[filters[i]]) * S::sign(xv - wv[i]);
+    const T* grow = g + goff[l];
+    for (int i = 0; i < kRows; ++i) a[i] += S::splat(grow[filters[i] * gs]) * S::sign(xv - wv[i]);
   }
   for (int i = 0; i < kRows; ++i)
     if (i == 0 || filters[i] != filters[i - 1]) store_cols(out[i], c0, c, a[i]);
@@ -300,12 +317,12 @@ inline void grad_weight_sign_micro(const T* xp, const T* g, const T* const* wt,
 
 template <typename T>
 void grad_weight_sign_impl(const T* xp, const T* w, const T* g, T* gw, const Geometry& geo,
-                           int64_t o) {
+                           const RowLayout& lay, int64_t o) {
   constexpr int W = Simd<T>::W;
   const int64_t taps = geo.taps(), c = geo.c, cp = (c + W - 1) / W * W, n = geo.rows();
   const std::vector<T> wp = padded_taps(w, o, taps, c, cp);
-  std::vector<int64_t> base(n);
-  for (int64_t l = 0; l < n; ++l) base[l] = geo.row_offset(l);
+  std::vector<int64_t> base(n), goff(n);
+  for (int64_t l = 0; l < n; ++l) base[l] = geo.row_offset(l), goff[l] = lay.offset(l);
   const int64_t filter_groups = (o + kRows - 1) / kRows, col_blocks = cp / W;
   run_tasks(filter_groups * taps * col_blocks, [&](int64_t task) {
     const int64_t f0 = task / (taps * col_blocks) * kRows;
@@ -321,7 +338,8 @@ void grad_weight_sign_impl(const T* xp, const T* w, const T* g, T* gw, const Geo
       wt[i] = wp.data() + (filters[i] * taps + t) * cp + c0;
       out[i] = gw + (filters[i] * taps + t) * c;
     }
-    grad_weight_sign_micro<T>(xp, g, wt, filters, at_tap.data(), n, o, c0, c, out);
+    grad_weight_sign_micro<T>(xp, g, goff.data(), lay.s_f, wt, filters, at_tap.data(), n, c0, c,
+                              out);
   });
 }
 
@@ -343,36 +361,40 @@ Geometry checked(const at::Tensor& xp, const at::Tensor& w, const std::vector<in
   return geo;
 }
 
-at::Tensor rows_grad(const at::Tensor& g, const Geometry& geo, const at::Tensor& w) {
-  auto out = g.to(w.scalar_type()).contiguous();
-  TORCH_CHECK(out.dim() == 2 && out.size(0) == geo.rows() && out.size(1) == w.size(0),
-              "adder_cpu: grad is not [rows, O]");
-  return out;
+void check_rows_tensor(const at::Tensor& t, const Geometry& geo, const at::Tensor& w) {
+  TORCH_CHECK(t.dim() == 4 && t.size(0) == geo.n && t.size(1) == w.size(0) &&
+                  t.size(2) == geo.ho && t.size(3) == geo.wo,
+              "adder_cpu: per-row tensor is not [N, O, Ho, Wo]");
+  TORCH_CHECK(t.scalar_type() == w.scalar_type(), "adder_cpu: grad differs in dtype");
 }
 
-at::Tensor forward(const at::Tensor& xp_in, const at::Tensor& w_in, std::vector<int64_t> g) {
+// Writes into `out` [N, O, Ho, Wo] (any strides; e.g. NCHW or channels-last), negated if
+// asked: the layer's output is the negative distance.
+void forward(const at::Tensor& xp_in, const at::Tensor& w_in, std::vector<int64_t> g,
+             at::Tensor out, bool negate) {
   const auto xp = xp_in.contiguous(), w = w_in.contiguous();
   const Geometry geo = checked(xp, w, g);
-  auto out = at::empty({geo.rows(), w.size(0)}, xp.options());  // every element is stored
-  if (out.numel() == 0 || geo.k() == 0) return out.zero_();
+  check_rows_tensor(out, geo, w);
+  if (out.numel() == 0) return;
+  if (geo.k() == 0) return void(out.zero_());
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "adder_forward", [&] {
     forward_impl<scalar_t>(xp.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
-                           out.data_ptr<scalar_t>(), geo, w.size(0));
+                           out.data_ptr<scalar_t>(), geo, RowLayout(out), w.size(0), negate);
   });
-  return out;
 }
 
 at::Tensor grad_input(const at::Tensor& xp_in, const at::Tensor& w_in, const at::Tensor& g_in,
                       std::vector<int64_t> g, bool sign) {
   const auto xp = xp_in.contiguous(), w = w_in.contiguous();
   const Geometry geo = checked(xp, w, g);
-  const auto grad = rows_grad(g_in, geo, w);
+  const auto& grad = g_in;
+  check_rows_tensor(grad, geo, w);
   auto gxp = at::empty_like(xp);  // zeroed image by image by the task that adds into it
   if (gxp.numel() == 0 || w.size(0) == 0) return gxp.zero_();
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "adder_grad_input", [&] {
     auto fn = sign ? grad_input_impl<scalar_t, true> : grad_input_impl<scalar_t, false>;
     fn(xp.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
-       gxp.data_ptr<scalar_t>(), geo, w.size(0));
+       gxp.data_ptr<scalar_t>(), geo, RowLayout(grad), w.size(0));
   });
   return gxp;
 }
@@ -381,13 +403,14 @@ at::Tensor grad_weight_sign(const at::Tensor& xp_in, const at::Tensor& w_in,
                             const at::Tensor& g_in, std::vector<int64_t> g) {
   const auto xp = xp_in.contiguous(), w = w_in.contiguous();
   const Geometry geo = checked(xp, w, g);
-  const auto grad = rows_grad(g_in, geo, w);
+  const auto& grad = g_in;
+  check_rows_tensor(grad, geo, w);
   auto gw = at::empty_like(w);  // every element is stored
   if (gw.numel() == 0 || geo.rows() == 0) return gw.zero_();
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "adder_grad_weight_sign", [&] {
     grad_weight_sign_impl<scalar_t>(xp.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
                                     grad.data_ptr<scalar_t>(), gw.data_ptr<scalar_t>(), geo,
-                                    w.size(0));
+                                    RowLayout(grad), w.size(0));
   });
   return gw;
 }
@@ -395,7 +418,7 @@ at::Tensor grad_weight_sign(const at::Tensor& xp_in, const at::Tensor& w_in,
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &forward, "d[l, o] = sum_k |x[l, k] - w[o, k]| over the patches of xp");
+  m.def("forward", &forward, "out[n, o, i, j] = (-) sum_k |x[l, k] - w[o, k]| over xp's patches");
   m.def("grad_input", &grad_input,
         "into the padded image: sum_o g[l, o] * clamp or sign of (w[o, k] - x[l, k])");
   m.def("grad_weight_sign", &grad_weight_sign, "sum_l g[l, o] * sign(x[l, k] - w[o, k])");

@@ -85,41 +85,48 @@ def _ext() -> ModuleType:
     return ext
 
 
-ROWS_GEOMETRY = [1, 1, 1, 1, 1, 1]  # rows x [L, K] are L one-pixel images of K channels
+# Rows x [L, K] go to the C++ functions as L one-pixel images of K channels, [L, 1, 1, K],
+# and per-row tensors [L, O] as [L, O, 1, 1].
+ROWS_GEOMETRY = [1, 1, 1, 1, 1, 1]
 
 
 def l1_distance(x: Tensor, w: Tensor) -> Tensor:
     """``d[l, o] = sum_k |x[l, k] - w[o, k]|``."""
-    return _ext().forward(x[:, None, None, :], w, ROWS_GEOMETRY)
+    out = x.new_empty(x.shape[0], w.shape[0])
+    _ext().forward(x[:, None, None, :], w, ROWS_GEOMETRY, out[:, :, None, None], False)
+    return out
 
 
 def grad_input(x: Tensor, w: Tensor, grad: Tensor, mode: str) -> Tensor:
     """``sum_o g[l, o] · phi(w[o, k] - x[l, k])``, ``phi`` = clamp(-1, 1), identity or sign."""
     if mode == "full":
         return adder_kernels.grad_input(x, w, grad, mode)
-    return _ext().grad_input(x[:, None, None, :], w, grad, ROWS_GEOMETRY, mode == "sign")[:, 0, 0]
+    g = grad.to(x.dtype)[:, :, None, None]
+    return _ext().grad_input(x[:, None, None, :], w, g, ROWS_GEOMETRY, mode == "sign")[:, 0, 0]
 
 
 def grad_weight(x: Tensor, w: Tensor, grad: Tensor, mode: str) -> Tensor:
     """``sum_l g[l, o] · psi(x[l, k] - w[o, k])``, ``psi`` = identity, or sign for "sign"."""
     if mode != "sign":
         return adder_kernels.grad_weight(x, w, grad, mode)
-    return _ext().grad_weight_sign(x[:, None, None, :], w, grad, ROWS_GEOMETRY)
+    g = grad.to(x.dtype)[:, :, None, None]
+    return _ext().grad_weight_sign(x[:, None, None, :], w, g, ROWS_GEOMETRY)
 
 
 # ------------------------------------------------------------------------- convolution
 
 
-def conv_rows(x: Tensor, w: Tensor, geo: tuple, grad_mode: str) -> Tensor:
+def conv(x: Tensor, w: Tensor, geo: tuple, grad_mode: str) -> Tensor:
     """Negative ℓ1 distances of every patch of ``x [N, C, H, W]`` to every filter
-    ``w [O, C, kh, kw]`` (one group), ``[N·Hout·Wout, O]``, with the ``grad_mode`` backward.
+    ``w [O, C, kh, kw]`` (one group), ``[N, O, Hout, Wout]`` in ``x``'s memory format, with
+    the ``grad_mode`` ("hardtanh" or "sign") backward.
 
     The kernel reads the patches in place from a zero-padded channels-last copy of ``x``
-    (no patch matrix) and adds the input gradient straight into that image. The
-    full-precision filter gradient ``sum (x - w) g`` is a convolution's weight gradient
-    minus ``w`` times the summed grad, so torch's convolution backward computes it.
+    (no patch matrix), writes the output in its final layout, and adds the input gradient
+    straight into a padded image. The full-precision filter gradient ``sum (x - w) g`` is a
+    convolution's weight gradient minus ``w`` times the summed grad: torch computes it.
     """
-    return _ConvRows.apply(x, w, geo, grad_mode)
+    return _Conv.apply(x, w, geo, grad_mode)
 
 
 def _geometry(w: Tensor, geo: tuple) -> list[int]:
@@ -127,33 +134,40 @@ def _geometry(w: Tensor, geo: tuple) -> list[int]:
     return [w.shape[2], w.shape[3], sh, sw, dh, dw]
 
 
-class _ConvRows(torch.autograd.Function):
+def _memory_format(x: Tensor) -> torch.memory_format:
+    channels_last = x.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+class _Conv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, w: Tensor, geo: tuple, grad_mode: str) -> Tensor:
         (n, c, h, wd), (ph, pw) = x.shape, geo[1]
         padded = x.new_zeros(n, h + 2 * ph, wd + 2 * pw, c)
         padded[:, ph : ph + h, pw : pw + wd] = x.permute(0, 2, 3, 1)
         filters = w.permute(0, 2, 3, 1).reshape(w.shape[0], -1)
+        geometry = _geometry(w, geo)
+        ho, wo = (
+            (padded.shape[1 + a] - geometry[4 + a] * (geometry[a] - 1) - 1) // geometry[2 + a] + 1
+            for a in (0, 1)
+        )
+        out = torch.empty(n, w.shape[0], ho, wo, dtype=x.dtype, memory_format=_memory_format(x))
+        _ext().forward(padded, filters, geometry, out, True)
         ctx.save_for_backward(x, w, padded, filters)
         ctx.geo, ctx.grad_mode = geo, grad_mode
-        return _ext().forward(padded, filters, _geometry(w, geo)).neg_()
+        return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
         x, w, padded, filters = ctx.saved_tensors
-        geo, sign = ctx.geo, ctx.grad_mode == "sign"
-        grad = grad.to(x.dtype).contiguous()
+        geo, sign, grad = ctx.geo, ctx.grad_mode == "sign", grad.to(x.dtype)
         gx = gw = None
         if ctx.needs_input_grad[0]:
             (h, wd), (ph, pw) = x.shape[2:], geo[1]
             gxp = _ext().grad_input(padded, filters, grad, _geometry(w, geo), sign)
-            fmt = (
-                torch.channels_last
-                if x.is_contiguous(memory_format=torch.channels_last)
-                else (torch.contiguous_format)
-            )
-            gx = gxp[:, ph : ph + h, pw : pw + wd].permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+            gx = gxp[:, ph : ph + h, pw : pw + wd].permute(0, 3, 1, 2)
+            gx = gx.contiguous(memory_format=_memory_format(x))
         if ctx.needs_input_grad[1]:
             if sign:
                 gw = _ext().grad_weight_sign(padded, filters, grad, _geometry(w, geo))
@@ -163,19 +177,11 @@ class _ConvRows(torch.autograd.Function):
         return gx, gw, None, None
 
 
-def _full_weight_grad(x: Tensor, w: Tensor, grad_rows: Tensor, geo: tuple) -> Tensor:
-    """``sum_l g[l, o] (x[l, k] - w[o, k])`` as a convolution weight gradient minus ``g``'s
+def _full_weight_grad(x: Tensor, w: Tensor, grad: Tensor, geo: tuple) -> Tensor:
+    """``sum_l g[l, o] (x[l, k] - w[o, k])``: a convolution's weight gradient minus ``g``'s
     sum times ``w``."""
-    n, o = x.shape[0], w.shape[0]
-    ho = (grad_rows.shape[0] // n) // _out_width(x, w, geo)
-    g = grad_rows.reshape(n, ho, -1, o).permute(0, 3, 1, 2)  # a channels-last view
     stride, padding, dilation = (list(v) for v in geo)
     _, gw, _ = torch.ops.aten.convolution_backward(
-        g, x, w, None, stride, padding, dilation, False, [0, 0], 1, [False, True, False]
+        grad, x, w, None, stride, padding, dilation, False, [0, 0], 1, [False, True, False]
     )
-    return gw - grad_rows.sum(0)[:, None, None, None] * w
-
-
-def _out_width(x: Tensor, w: Tensor, geo: tuple) -> int:
-    (_, sw), (_, pw), (_, dw) = geo
-    return (x.shape[3] + 2 * pw - dw * (w.shape[3] - 1) - 1) // sw + 1
+    return gw - grad.sum((0, 2, 3))[:, None, None, None] * w
