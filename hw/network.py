@@ -49,6 +49,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from adderflow.atomic import atomic_write_text
 from adderflow.errors import AdderflowError, ConfigError, ModelFormatError
 from adderflow.fixed import avg_pool_shift, signed_bits, unpack_bits
 from adderflow.hw import handshake
@@ -565,7 +566,7 @@ class Design:
 
     def save(self) -> Path:
         info = {k: v for k, v in asdict(self).items() if k != "directory"}
-        return _atomic_text(self.directory / "design.json", json.dumps(info, indent=2) + "\n")
+        return atomic_write_text(self.directory / "design.json", json.dumps(info, indent=2) + "\n")
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> Design:
@@ -574,15 +575,9 @@ class Design:
             raise ConfigError(f"{path} not found: generate the design with `adderflow rtl` first")
         info = json.loads(path.read_text())
         info["frame"] = tuple(info["frame"])
-        return cls(directory=Path(directory), **info)
-
-
-def _atomic_text(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-    return path
+        # Absolute: the simulators run inside the design folder, where a relative path
+        # given from the caller's working directory would name nothing.
+        return cls(directory=Path(directory).resolve(), **info)
 
 
 PostConfig = RequantConfig | ThresholdConfig
@@ -621,7 +616,7 @@ def generate(
     folding = choose_folding(layers, target)
     kinds = window_kinds(layers, folding, window)
     units = _units(layers, folding)
-    final = Path(directory)
+    final = Path(directory).resolve()  # see Design.load
     final.parent.mkdir(parents=True, exist_ok=True)
     # Written into a fresh directory that replaces the old one only when complete, so a
     # failed generation never leaves memory files of one design beside another's top.
@@ -671,7 +666,7 @@ def _write_files(
             post.write_params(out / first, out / second, layer.threshold, layer.direction)
         else:
             post.write_params(out / first, out / second, layer.multiplier, layer.bias)
-    _atomic_text(out / f"{TOP}.v", render_top(layers, units, folding, in_bits, kinds))
+    atomic_write_text(out / f"{TOP}.v", render_top(layers, units, folding, in_bits, kinds))
 
 
 def _replace_dir(new: Path, final: Path) -> None:

@@ -15,7 +15,6 @@ Torch-free, NumPy only (DESIGN.md dependency rule 2). The Verilog kernels live i
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from adderflow.atomic import atomic_write_text
 from adderflow.errors import ConfigError, QuantizationError
 from adderflow.fixed import (
     MAX_SHIFT,
@@ -158,16 +158,7 @@ def write_memh(path: str | os.PathLike, words: Sequence[int], width: int, note: 
         if not 0 <= word < limit:
             raise ConfigError(f"{path}: word {i} = {word} does not fit {width} bits")
         lines.append(f"{word:0{digits}x}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def read_memh(path: str | os.PathLike) -> list[int]:

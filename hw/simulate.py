@@ -14,6 +14,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,23 @@ def _run(cmd: list[str], cwd: Path, what: str, env: dict | None = None) -> None:
         raise AdderflowError(f"{what} failed (exit {proc.returncode}):\n{tail}")
 
 
+def _from(cwd: Path, path: Path) -> str:
+    """``path`` relative to ``cwd``, where the tools run. Verilator writes paths into
+    Makefiles, which cannot quote a space; a relative path keeps only the folders the two
+    do not share (a run folder named "my run" holds no space below itself)."""
+    return os.path.relpath(path, cwd)
+
+
+def _build_dir(design: Design, key: str) -> Path:
+    """``<design>/build/<key>``; GNU Make cannot build in a folder whose path has a space
+    (Verilator's Makefiles), so such a design builds in a per-user temp folder instead
+    (the key hashes every source, so builds there never mix)."""
+    build = design.directory / "build" / key
+    if not any(c.isspace() for c in str(build)):
+        return build
+    return Path(tempfile.gettempdir()) / f"adderflow-{os.getuid()}" / "build" / key
+
+
 def _build_key(design: Design, params: dict[str, object]) -> str:
     text = (design.directory / f"{TOP}.v").read_text() + repr(sorted(params.items()))
     for source in design.sources[:-1]:
@@ -102,8 +120,9 @@ def _build_key(design: Design, params: dict[str, object]) -> str:
 
 def _build(simulator: str, design: Design, params: dict[str, object]) -> list[str]:
     """Compile the bench once per key; returns the command that runs it."""
-    build = design.directory / "build" / f"{simulator}-{_build_key(design, params)}"
-    sources = [str(p) for p in design.sources] + [str(RTL_DIR / f"{BENCH}.v")]
+    build = _build_dir(design, f"{simulator}-{_build_key(design, params)}")
+    here = design.directory
+    sources = [_from(here, p) for p in (*design.sources, RTL_DIR / f"{BENCH}.v")]
     tool = tool_path(simulator)
     if simulator == "icarus":
         image = build / "bench.vvp"
@@ -137,7 +156,7 @@ def _build(simulator: str, design: Design, params: dict[str, object]) -> list[st
                 "--top-module",
                 BENCH,
                 "-Mdir",
-                str(build),
+                _from(here, build),
                 "-j",
                 str(os.cpu_count() or 1),
                 *defs,
@@ -186,8 +205,8 @@ def run_network(
     out_file.unlink(missing_ok=True)
     command = _build(simulator, design, _bench_parameters(design))
     plusargs = [
-        f"+in={in_file}",
-        f"+out={out_file}",
+        f"+in={_from(design.directory, in_file)}",
+        f"+out={_from(design.directory, out_file)}",
         f"+images={images}",
         f"+serial={int(serial)}",
         f"+max_cycles={100 * images * design.cycles + 1000}",

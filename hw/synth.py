@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from adderflow.atomic import atomic_write_text
 from adderflow.errors import AdderflowError, ConfigError
 from adderflow.hw.rtlgen import hdl_literal
 
@@ -430,8 +431,8 @@ def synthesize(
     bitstream = out / f"af_network_{tgt.name}.{'bit' if tgt.family == 'ecp5' else 'bin'}"
     os.replace(build / ("top.bit" if tgt.family == "ecp5" else "top.bin"), bitstream)
     summary["bitstream"] = bitstream.name
-    _write_text(out / "utilization.json", json.dumps(summary, indent=2) + "\n")
-    _write_text(out / "utilization.txt", format_summary(summary))
+    atomic_write_text(out / "utilization.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "utilization.txt", format_summary(summary))
     _replace_dir(build, out / "build")
     log(f"[synth] wrote {bitstream} and {out / 'utilization.txt'}")
     # Placed cells of every type stay in utilization.json; the metrics keep the columns.
@@ -566,7 +567,7 @@ def emit_vivado(
     memories = _copy_inputs(sorted(Path(design.directory).glob("*.hex")), out)
     xdc = f"{top}.xdc"
     period = 1000.0 / clock_mhz
-    _write_text(
+    atomic_write_text(
         out / xdc,
         f"# {clock_mhz:g} MHz\ncreate_clock -period {period:.3f} -name clk [get_ports clk]\n",
     )
@@ -582,16 +583,7 @@ def emit_vivado(
     text = (VENDOR_DIR / "vivado_ooc.tcl").read_text()
     for key, value in fields.items():
         text = text.replace(f"@{key}@", value)
-    return _write_text(out / f"{top}.tcl", text)
-
-
-def _write_text(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from other users
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(out / f"{top}.tcl", text)
 
 
 def _replace_dir(new: Path, final: Path) -> None:

@@ -6,14 +6,18 @@ mid-write never leaves a half-written checkpoint behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from adderflow.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from adderflow.atomic import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
 from adderflow.errors import CheckpointError
 
 __all__ = [
@@ -21,28 +25,26 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "load_checkpoint",
+    "load_state",
     "save_checkpoint",
 ]
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Save plain tensors, numbers and dicts; anything else would fail ``weights_only``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # the refusal below is the message, not torch's
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several unrelated types for a damaged file
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not a weights-only checkpoint "
@@ -51,3 +53,16 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"checkpoint {path} holds no model state")
     return state
+
+
+def load_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    """``model.load_state_dict(state)``; a checkpoint of another model is one clear error."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0] if lines else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {path} is from another model ({detail}); delete it, or use the "
+            "config it was trained with"
+        ) from exc

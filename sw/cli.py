@@ -32,11 +32,21 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("adderflow")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="adderflow",
         description="Multiplication-free networks from PyTorch to FPGA, proven bit-exact.",
     )
+    parser.add_argument("--version", action="version", version=f"adderflow {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="train, distill, quantize, export, verify, rtl, report")
     _add_config_args(run)
@@ -132,9 +142,9 @@ def _quantize(args: argparse.Namespace) -> int:
             overrides.append(f"quant.{key}={value}")
     source = pipeline.reopen_run(args.run_dir)
     bits = args.bits if args.bits is not None else source.cfg.quant.bits
-    out = args.out or args.run_dir / "quantized" / f"{args.mode}-{bits}b"
-    run = pipeline.derive_run(args.run_dir, out, overrides)
-    run.log(f"[adderflow] quantize {args.run_dir} → {out}")
+    out = args.out or source.out / "quantized" / f"{args.mode}-{bits}b"
+    run = pipeline.derive_run(source.out, out, overrides)
+    run.log(f"[adderflow] quantize {source.out} → {run.out}")
     _print_summary(pipeline.execute(run, "quantize"))
     return 0
 
@@ -225,36 +235,42 @@ def _resolve_config(args: argparse.Namespace):
 
 
 def _new_run(args: argparse.Namespace, flow: str) -> int:
-    from adderflow import pipeline
+    from adderflow import pipeline, rundir
     from adderflow.distributed import env_world_size, is_main
 
     cfg = _resolve_config(args)
     if args.out is None and env_world_size() > 1:
         raise ConfigError("under torchrun pass --out: every process must open the same run")
-    if args.out is None:
-        out = pipeline.default_out_dir()
-    else:
-        out = args.out
-        if (out / "config.yaml").exists() and not (
-            args.config
-            or args.overrides
-            or args.bits
-            or args.threads is not None
-            or args.quick
-            or getattr(args, "rtl_full", False)
-            or getattr(args, "method", None)
-            or getattr(args, "hls_full", False)
-        ):
-            cfg = pipeline.reopen_run(out).cfg  # plain resume: keep the run's own config
-    run = pipeline.open_run(out, cfg)
-    if args.out is None or out.parent.name == "runs":
-        pipeline.link_latest(out)
-    run.log(f"[adderflow] {flow} → {out}")
-    metrics = pipeline.execute(run, flow)
+    unique = args.out is None
+    out = pipeline.default_out_dir() if unique else rundir.absolute(args.out)
+    if not unique and (out / "config.yaml").is_file() and not _changes_config(args):
+        cfg = pipeline.reopen_run(out).cfg  # plain resume: keep the run's own config
+    run = pipeline.open_run(out, cfg, unique)
+    if unique or run.out.parent.name == "runs":
+        pipeline.link_latest(run.out)
+    run.log(f"[adderflow] {flow} → {run.out}")
+    try:
+        metrics = pipeline.execute(run, flow)
+    except AdderflowError:
+        pipeline.discard_if_empty(run)
+        raise
     if flow == "run" and is_main():
         _print_summary(metrics)
         print(run_summary(metrics, run.out))
     return 0
+
+
+def _changes_config(args: argparse.Namespace) -> bool:
+    return bool(
+        args.config
+        or args.overrides
+        or args.bits
+        or args.threads is not None
+        or args.quick
+        or getattr(args, "rtl_full", False)
+        or getattr(args, "method", None)
+        or getattr(args, "hls_full", False)
+    )
 
 
 def _print_summary(metrics: dict) -> None:
@@ -331,6 +347,10 @@ def _rtl(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from adderflow import pipeline
 
+    if args.clock_mhz is not None and args.clock_mhz < 0:
+        raise ConfigError(f"--clock-mhz must not be negative, got {args.clock_mhz:g}")
+    if args.target_cycles is not None and args.target_cycles < 0:
+        raise ConfigError(f"--target-cycles must not be negative, got {args.target_cycles}")
     run = pipeline.reopen_run(args.run_dir)
     if args.vivado is not None:
         from adderflow.hw.synth import emit_vivado
@@ -404,6 +424,9 @@ def _import(args: argparse.Namespace) -> int:
     from adderflow.export.importer import import_model, write_json
     from adderflow.sim.energy import load_energy_table
 
+    if args.json is not None and args.json.is_dir():
+        raise ConfigError(f"--json {args.json} is a directory; name the JSON file to write")
+
     report = import_model(
         args.model,
         keep_first=args.keep_first,
@@ -432,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return energy_main(argv[1:])
     args = _parser().parse_args(argv)
+    from adderflow import rundir
+
     try:
         if args.command in ("run", "train"):
             return _new_run(args, args.command)
@@ -453,9 +478,15 @@ def main(argv: list[str] | None = None) -> int:
     except AdderflowError as exc:
         print(f"adderflow: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a read-only or full run directory, a path through a file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"adderflow: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("adderflow: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        rundir.release_all()
 
 
 if __name__ == "__main__":

@@ -225,7 +225,9 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     if typing.get_origin(annotation) is list:
         return _coerce_list(value, typing.get_args(annotation)[0], key)
     if isinstance(value, str) and annotation is not str:
-        value = yaml.safe_load(value)
+        value = _parse_value(value, key)
+    if annotation is float and isinstance(value, str):
+        value = _float_or_same(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if annotation in (int, float, str, bool) and type(value) is not annotation:
@@ -233,11 +235,34 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     return value
 
 
+def _parse_value(text: str, key: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = _yaml_problem(exc)
+        raise ConfigError(f"config key '{key}': {text!r} is not a value ({problem})") from None
+
+
+def _float_or_same(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: what is wrong and where (PyYAML's own message takes five to eight)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 def _coerce_list(value: Any, item: Any, key: str) -> list:
     """A YAML list, or on the command line ``[100, 150]``, ``100,150``, ``100`` or ``[]``."""
     if isinstance(value, str):
         text = value.strip()
-        value = yaml.safe_load(text) if text.startswith("[") else text.split(",") if text else []
+        value = _parse_value(text, key) if text.startswith("[") else text.split(",") if text else []
     if not isinstance(value, list):
         value = [value]
     return [_coerce(v.strip() if isinstance(v, str) else v, item, key) for v in value]
@@ -294,27 +319,60 @@ def load_config(
     quick: bool = False,
 ) -> Config:
     """Defaults, then ``--quick``, then the YAML file, then ``--set`` pairs, in that order."""
+    tree = read_yaml(path) if path is not None else {}
+    return config_from_tree(tree, str(path), overrides, quick)
+
+
+def config_from_tree(
+    tree: dict[str, Any],
+    source: str = "config",
+    overrides: list[str] | None = None,
+    quick: bool = False,
+) -> Config:
+    """Defaults, then ``--quick``, then ``tree`` (a YAML file's keys), then ``--set`` pairs."""
     cfg = Config()
     if quick:
         for key, value in QUICK_OVERRIDES.items():
             set_key(cfg, key, value)
-    if path is not None:
-        for key, value in _flatten(read_yaml(path)).items():
-            set_key(cfg, key, value)
+    for key, value in _flatten(tree).items():
+        set_key(cfg, key, value)
     for text in overrides or []:
         set_key(cfg, *parse_assignment(text))
     validate(cfg)
     return cfg
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping (YAML keeps the last)."""
+
+
+def _no_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"key '{key}' appears twice (line {key_node.start_mark.line + 1})")
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory, not a file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
+        tree = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text (YAML) file") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys")
     return tree
@@ -379,7 +437,28 @@ def rtl_simulators(cfg: Config) -> list[str]:
     return names
 
 
+def _validate_ranges(cfg: Config) -> None:
+    """Numbers outside the range that means something (seeds feed NumPy, which refuses
+    negatives; a negative sample count would silently drop the last images)."""
+    checks = [
+        ("seed", cfg.seed, 0), ("data.seed", cfg.data.seed, 0),
+        ("verify.samples", cfg.verify.samples, 0),
+        ("quant.calibration_samples", cfg.quant.calibration_samples, 1),
+    ]  # fmt: skip
+    for section in ("teacher", "student"):
+        t = getattr(cfg, section)
+        checks += [(f"{section}.momentum", t.momentum, 0), (f"{section}.eta", t.eta, 0),
+                   (f"{section}.weight_decay", t.weight_decay, 0)]  # fmt: skip
+    for key, value, low in checks:
+        if value < low:
+            bound = "negative" if low == 0 else f"below {low}"
+            raise ConfigError(f"{key} must not be {bound}, got {value}")
+    if not 0.0 < cfg.data.test_fraction < 1.0:
+        raise ConfigError(f"data.test_fraction must lie in (0, 1), got {cfg.data.test_fraction}")
+
+
 def validate(cfg: Config) -> None:
+    _validate_ranges(cfg)
     rtl_simulators(cfg)
     if cfg.threads < 0:
         raise ConfigError(f"threads must be 0 (auto) or a positive count, got {cfg.threads}")

@@ -13,15 +13,14 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
-import yaml
 
-from adderflow.checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
+from adderflow import rundir
+from adderflow.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from adderflow.config import Config, dump_config
 from adderflow.distributed import is_main
 from adderflow.errors import AdderflowError, ConfigError
@@ -52,17 +51,19 @@ class Run:
     def model_path(self) -> Path:
         return self.out / MODEL_FILE
 
-    def log(self, message: str) -> None:
+    def log(self, message: str, echo: bool = True) -> None:
+        """Print ``message`` (unless ``echo`` is off) and append it to ``log.txt``."""
         if not is_main():  # under torchrun, rank 0 speaks for every process
             return
-        STATUS.echo(message)
+        if echo:
+            STATUS.echo(message)
         with open(self.out / "log.txt", "a") as handle:
             handle.write(message + "\n")
 
     def metrics(self) -> dict[str, Any]:
         if not self.metrics_path.exists():
             return {}
-        return json.loads(self.metrics_path.read_text())
+        return read_json(self.metrics_path, "rerun the run's stages to rewrite it")
 
     def update_metrics(self, **entries: Any) -> None:
         if not is_main():
@@ -89,8 +90,17 @@ def load_data(cfg: Config):
     return load_dataset(d.name, d.root, test_fraction=d.test_fraction, seed=d.seed)
 
 
+def read_json(path: Path, remedy: str) -> Any:
+    """A JSON file of the run; a damaged one is an error naming it and what to do."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is damaged (not valid JSON): delete it and {remedy}") from exc
+
+
 def default_out_dir(root: Path = Path("runs")) -> Path:
-    return root / datetime.now().strftime("%Y%m%d-%H%M%S")
+    """``runs/<timestamp>``; ``open_run(..., unique=True)`` adds ``-2``, ... if it is taken."""
+    return rundir.default_name(root)
 
 
 def _config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -104,34 +114,100 @@ def _config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def open_run(out: Path, cfg: Config) -> Run:
+def open_run(out: Path, cfg: Config, unique: bool = False) -> Run:
     """Create ``out`` or reopen it; reopening with a different config is refused.
 
-    The data is loaded first, so a bad data path leaves no run directory behind.
+    Everything that can be checked first is: the target directory (a run, an empty folder
+    or a new one), the data, and that the models build and take the data, so a bad setting
+    leaves no run directory behind. ``unique``: ``out`` is a default name, never reused.
     """
+    out = rundir.absolute(out)
+    cfg = with_absolute_paths(cfg)
+    rundir.check_writable_target(out)
     data = load_data(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    saved = out / "config.yaml"
-    if saved.exists():
-        previous = yaml.safe_load(saved.read_text())
-        changed = _config_differences(previous, cfg.to_dict())
-        if changed:
-            raise ConfigError(
-                f"run {out} was started with a different config ({', '.join(changed)}); "
-                "resume it without overrides or choose a new --out"
-            )
+    check_models(cfg, data)
+    if unique or not rundir.is_run_dir(out):
+        out, _ = rundir.create(out, unique)
+    rundir.lock(out)
+    if (out / "config.yaml").is_file():
+        _check_same_config(out, cfg)
     elif is_main():
-        atomic_write_text(saved, dump_config(cfg))
+        atomic_write_text(out / "config.yaml", dump_config(cfg))
     return Run(out=out, cfg=cfg, _data=data)
+
+
+def with_absolute_paths(cfg: Config) -> Config:
+    """``cfg`` with ``data.root`` absolute (from the working directory), so the run's
+    ``config.yaml`` names the same files from anywhere."""
+    if cfg.data.root:
+        cfg.data.root = os.path.abspath(os.path.expanduser(cfg.data.root))
+    return cfg
+
+
+def _check_same_config(out: Path, cfg: Config) -> None:
+    previous = _saved_config(out)
+    changed = _config_differences(previous, cfg.to_dict())
+    if changed:
+        raise ConfigError(
+            f"run {out} was started with a different config ({', '.join(changed)}); "
+            "resume it without overrides or choose a new --out"
+        )
+
+
+def _saved_config(out: Path) -> dict:
+    from adderflow.config import read_yaml
+
+    saved = out / "config.yaml"
+    tree = read_yaml(saved)
+    if not tree:
+        raise ConfigError(f"{saved} is empty: the run's config is lost; start a new run")
+    return tree
+
+
+def check_models(cfg: Config, data) -> None:
+    """The teacher and student build, fit the training devices and take the data's inputs."""
+    import torch
+
+    from adderflow.distill import method_roles
+    from adderflow.train import resolve_device
+
+    for section in ("teacher", "student"):
+        resolve_device(getattr(cfg, section), section)
+    probe = Run(out=Path(), cfg=cfg, _data=data)
+    sample = torch.from_numpy(data.train_x[:2])
+    for kind in method_roles(cfg.distill)[:2]:
+        if kind is None:
+            continue
+        what = f"the {kind} model (model.arch={cfg.model.arch}, width {cfg.model.width}, " \
+            f"width_mult {cfg.model.width_mult:g})"  # fmt: skip
+        try:
+            model = _model(probe, kind).eval()
+            with torch.no_grad():
+                model(sample)
+        except AdderflowError:
+            raise
+        except (RuntimeError, ValueError, ZeroDivisionError, IndexError) as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"{what} cannot take {data.name} inputs of shape {tuple(data.input_shape)}: "
+                f"{detail}"
+            ) from exc
 
 
 def reopen_run(out: Path) -> Run:
     """A finished or interrupted run, with the config it was started with."""
-    from adderflow.config import load_config
+    from adderflow.config import config_from_tree
 
+    out = rundir.absolute(out)
+    if not out.exists():
+        raise ConfigError(f"run directory {out} does not exist")
+    if not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a run directory")
     if not (out / "config.yaml").is_file():
         raise ConfigError(f"{out} is not a run directory (no config.yaml)")
-    return Run(out=out, cfg=load_config(out / "config.yaml"))
+    cfg = config_from_tree(_saved_config(out), str(out / "config.yaml"))
+    rundir.lock(out)
+    return Run(out=out, cfg=cfg)
 
 
 def derive_run(source: Path, out: Path, overrides: list[str]) -> Run:
@@ -145,7 +221,7 @@ def derive_run(source: Path, out: Path, overrides: list[str]) -> Run:
     from adderflow.config import load_config
 
     base = reopen_run(source)
-    cfg = load_config(source / "config.yaml", overrides)
+    cfg = load_config(base.out / "config.yaml", overrides)
     changed = _config_differences(base.cfg.to_dict(), cfg.to_dict())
     trained = [k for k in changed if k.split(".")[0] in ("seed", "data", "model", "teacher",
                                                           "student", "distill")]  # fmt: skip
@@ -153,6 +229,7 @@ def derive_run(source: Path, out: Path, overrides: list[str]) -> Run:
         raise ConfigError(f"{', '.join(trained)} change training: train a new run instead")
     if not (base.ckpt_dir / "student.pt").is_file():
         raise AdderflowError(f"{source} has no trained student: run `adderflow train` first")
+    trained_model(base, "student")  # a refused checkpoint stops here, before `out` exists
     run = open_run(out, cfg)
     run.ckpt_dir.mkdir(parents=True, exist_ok=True)
     for path in base.ckpt_dir.glob("*"):
@@ -163,10 +240,22 @@ def derive_run(source: Path, out: Path, overrides: list[str]) -> Run:
     return run
 
 
+def discard_if_empty(run: Run) -> None:
+    """After an error: remove a run directory this command made if no stage finished in it
+    (the error was in the settings, so the folder could not even be resumed)."""
+    if not is_main() or run.metrics().get("seconds"):
+        return
+    link = run.out.parent / "latest"
+    rundir.remove_new(run.out)
+    if link.is_symlink() and not link.exists():
+        link.unlink()
+
+
 def link_latest(out: Path) -> None:
     """Point ``<parent>/latest`` at ``out`` atomically (symlink, then rename)."""
     if not is_main():
         return
+    out = rundir.absolute(out)
     link = out.parent / "latest"
     tmp = out.parent / f".latest.{os.getpid()}"
     tmp.unlink(missing_ok=True)
@@ -269,7 +358,7 @@ def stage_teacher(run: Run) -> None:
 
 def trained_model(run: Run, role: str):
     """A trained teacher or student, read from its checkpoint (distillation wrappers too)."""
-    from adderflow.checkpoint import load_checkpoint
+    from adderflow.checkpoint import load_checkpoint, load_state
     from adderflow.distill import method_roles, student_state
 
     teacher_kind, student_kind, co_trained = method_roles(run.cfg.distill)
@@ -278,8 +367,8 @@ def trained_model(run: Run, role: str):
     model = _model(run, teacher_kind if role == "teacher" else student_kind)
     # A co-trained teacher lives in the student's distillation checkpoint.
     file = "student" if role == "teacher" and co_trained else role
-    state = load_checkpoint(run.ckpt_dir / f"{file}.pt")["model"]
-    model.load_state_dict(student_state(state, role))
+    path = run.ckpt_dir / f"{file}.pt"
+    load_state(model, student_state(load_checkpoint(path)["model"], role), path)
     return model.eval()
 
 
@@ -355,13 +444,13 @@ def _qat_start(run: Run, student=None):
 
 def qat_model(run: Run, student=None):
     """The QAT-fine-tuned student, read from its checkpoint."""
-    from adderflow.checkpoint import load_checkpoint
+    from adderflow.checkpoint import load_checkpoint, load_state
 
     path = run.ckpt_dir / f"{QAT_CHECKPOINT}.pt"
     if not path.is_file():
         raise AdderflowError(f"{path} not found: run the quantize stage with quant.mode=qat")
     model = _qat_start(run, student)
-    model.load_state_dict(load_checkpoint(path)["model"])
+    load_state(model, load_checkpoint(path)["model"], path)
     return model.eval()
 
 
@@ -466,7 +555,7 @@ def verify_run(run: Run) -> dict[str, Any]:
 
     Records the ``equivalence`` metrics and returns the full layer-by-layer comparisons.
     """
-    from adderflow.export.lower_standard import lower_to_standard_onnx, run_onnxruntime
+    from adderflow.export.lower_standard import run_onnxruntime
     from adderflow.quant.integer_model import run_integer_model
     from adderflow.sim.compare import compare
     from adderflow.sim.executor import load_model, run_qonnx, run_reference
@@ -479,7 +568,7 @@ def verify_run(run: Run) -> dict[str, Any]:
         "torch_vs_reference": compare(model, reference, run_integer_model(net, x)),
         "qonnx_exec": compare(model, reference, run_qonnx(model, x)),
         "onnxruntime": compare(
-            model, reference, run_onnxruntime(lower_to_standard_onnx(model, True), x)
+            model, reference, run_onnxruntime(standard_for_check(run, model), x)
         ),
     }
     if run.cfg.quant.mode == "qat":
@@ -492,6 +581,22 @@ def verify_run(run: Run) -> dict[str, Any]:
         if comparison.first is not None:
             run.log(comparison.first.describe("reference", name))
     return results
+
+
+def standard_for_check(run: Run, model: onnx.ModelProto) -> onnx.ModelProto:
+    """The standard-ONNX model onnxruntime checks, every layer exposed: the run's shipped
+    ``model.standard.onnx`` (so a changed weight in it fails), or, for an export from
+    before that file shipped, ``model`` lowered again."""
+    from onnx import shape_inference
+
+    from adderflow.export.lower_standard import lower_to_standard_onnx, standard_model
+    from adderflow.sim.onnx_io import read_onnx
+
+    path = run.out / STANDARD_MODEL_FILE
+    if not path.exists():
+        return lower_to_standard_onnx(model, True)
+    # The shipped file keeps no value_info; inference names every layer's tensor again.
+    return standard_model(shape_inference.infer_shapes(read_onnx(path)), expose_layers=True)
 
 
 def stage_verify(run: Run) -> None:
@@ -656,8 +761,9 @@ def _skip_binary(run: Run, stage: str, why: str) -> bool:
 def stage_report(run: Run) -> None:
     from adderflow.report import render_report, reproduce_commands
     from adderflow.report_html import render_html
+    from adderflow.sim.onnx_io import read_onnx
 
-    model = onnx.load(str(run.model_path)) if run.model_path.exists() else None
+    model = read_onnx(run.model_path) if run.model_path.exists() else None
     metrics = run.metrics()
     atomic_write_text(run.out / "report.md", render_report(metrics, run.cfg, model))
     page = render_html(metrics, reproduce_commands(run.cfg))
@@ -688,7 +794,11 @@ FLOWS = {
 
 
 def execute(run: Run, flow: str) -> dict[str, Any]:
-    """Run the stages of ``flow`` in order, timing each; returns the final metrics."""
+    """Run the stages of ``flow`` in order, timing each; returns the final metrics.
+
+    A stage's error is written to ``log.txt`` too, and ``metrics.json`` names the stage
+    (``failed``); a later successful pass over that stage clears it.
+    """
     from adderflow.threads import apply_threads
 
     d, q = run.cfg.data, run.cfg.quant
@@ -700,7 +810,30 @@ def execute(run: Run, flow: str) -> dict[str, Any]:
         if not is_main() and name not in TRAINING_STAGES:
             continue  # under torchrun only training is parallel; rank 0 does the rest
         start = time.perf_counter()
-        with STATUS.stage(name, ticker=name not in TRAINING_STAGES):
-            STAGES[name](run)
+        try:
+            with STATUS.stage(name, ticker=name not in TRAINING_STAGES):
+                STAGES[name](run)
+        except (AdderflowError, OSError) as exc:
+            _record_failure(run, name, exc)
+            raise
         run.update_metrics(seconds={name: round(time.perf_counter() - start, 3)})
+        if run.metrics().get("failed", {}).get("stage") == name:
+            _clear_failure(run)
     return run.metrics()
+
+
+def _record_failure(run: Run, stage: str, exc: BaseException) -> None:
+    """Best effort: the run directory itself may be what failed (read-only, full disk)."""
+    message = str(exc) if isinstance(exc, AdderflowError) else f"{exc.strerror}: {exc.filename}"
+    try:
+        run.log(f"[{stage}] error: {message}", echo=False)
+        run.update_metrics(failed={"stage": stage, "error": message})
+    except (OSError, AdderflowError):
+        pass
+
+
+def _clear_failure(run: Run) -> None:
+    metrics = run.metrics()
+    metrics.pop("failed", None)
+    if is_main():
+        atomic_write_json(run.metrics_path, metrics)

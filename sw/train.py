@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from adderflow import distributed as dist
-from adderflow.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from adderflow.checkpoint import atomic_write_text, load_checkpoint, load_state, save_checkpoint
 from adderflow.config import TrainConfig
 from adderflow.data import make_loader
 from adderflow.errors import AdderflowError
@@ -118,11 +118,11 @@ def _make_optimizer(model: nn.Module, cfg: TrainConfig, epochs: int):
 # ------------------------------------------------------------- device and mixed precision
 
 
-def resolve_device(cfg: TrainConfig) -> torch.device:
-    """``train.device``; under torchrun on CUDA, this process's GPU (``LOCAL_RANK``)."""
+def resolve_device(cfg: TrainConfig, section: str = "student") -> torch.device:
+    """``<section>.device``; under torchrun on CUDA, this process's GPU (``LOCAL_RANK``)."""
     want = cfg.device
     if want == "cuda" and not torch.cuda.is_available():
-        raise AdderflowError("train.device is cuda but no CUDA device is available")
+        raise AdderflowError(f"{section}.device is cuda but no CUDA device is available")
     if want == "cpu" or (want == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     return torch.device("cuda", dist.local_rank() if dist.env_world_size() > 1 else 0)
@@ -418,7 +418,7 @@ def fit(
     ``batch_size`` is the global batch: under torchrun each process takes its slice.
     ``augment`` is ``data.augment`` (``augment_batch``), drawn from ``seed`` and the epoch.
     """
-    device = resolve_device(cfg)
+    device = resolve_device(cfg, "teacher" if name == "teacher" else "student")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     distributed = dist.init_from_env(device)
@@ -430,7 +430,7 @@ def fit(
     history, start = History(), 0
     if ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
-        model.load_state_dict(state["model"])
+        load_state(model, state["model"], ckpt_path)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
@@ -521,5 +521,5 @@ def fit(
 
 
 def load_trained(model: nn.Module, ckpt_path: Path) -> nn.Module:
-    model.load_state_dict(load_checkpoint(ckpt_path)["model"])
+    load_state(model, load_checkpoint(ckpt_path)["model"], ckpt_path)
     return model.eval()

@@ -189,7 +189,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 def test_verify_on_a_missing_run_is_exit_2(tmp_path):
     done = adderflow("verify", str(tmp_path / "nothing"))
-    assert done.returncode == 2 and "not a run directory" in done.stderr
+    assert done.returncode == 2 and "nothing does not exist" in done.stderr
 
 
 def test_corrupt_checkpoint_is_exit_2(quick_run: Path, tmp_path: Path):
