@@ -40,6 +40,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -541,6 +542,12 @@ class Design:
             names = tuple(n for n in names if n != "af_linewin.v")
         return [*rtl_sources(names), self.directory / f"{TOP}.v"]
 
+    def memory_files(self) -> list[Path]:
+        """The ``$readmemh`` files ``af_network.v`` names (a missing one is an error, not
+        a simulation of zeros)."""
+        top = (self.directory / f"{TOP}.v").read_text()
+        return [self.directory / name for name in sorted(set(re.findall(r'"(\w+\.hex)"', top)))]
+
     @property
     def buffer_codes(self) -> int | None:
         """Codes the windows store (frames for af_window, rings for af_linewin); None for a
@@ -573,8 +580,13 @@ class Design:
         path = Path(directory) / "design.json"
         if not path.is_file():
             raise ConfigError(f"{path} not found: generate the design with `adderflow rtl` first")
-        info = json.loads(path.read_text())
-        info["frame"] = tuple(info["frame"])
+        try:
+            info = json.loads(path.read_text())
+            info["frame"] = tuple(info["frame"])
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            raise ConfigError(
+                f"{path} is damaged: generate the design again with `adderflow rtl`"
+            ) from None
         # Absolute: the simulators run inside the design folder, where a relative path
         # given from the caller's working directory would name nothing.
         return cls(directory=Path(directory).resolve(), **info)
