@@ -1,12 +1,13 @@
 """Adder convolution kernels against the obvious formulations and a plain convolution.
 
-    python bench/adder_kernels.py --json OUT.json [--device cpu|cuda] [--batch N]
+    python bench/adder_kernels.py --json OUT.json [--device cpu|cuda] [--batch N] [--load]
 
 For each shape (ResNet-20's three stages, ResNet-18's 256-channel 14x14 stage) and each
 implementation, measures the median forward time, the median forward+backward time, and
 the peak memory of one forward+backward. Implementations:
 
-- ``adder``: ``adderflow.nn.adder_conv2d`` (AdderNet backward);
+- ``adder``: ``adderflow.nn.adder_conv2d`` (AdderNet backward; on CPU the compiled kernel
+  of ``adderflow.nn.adder_cpu`` unless ``ADDERFLOW_ADDER_BACKEND=torch``);
 - ``cdist_addernet``: the kernel it replaced (``torch.cdist(p=1)`` forward, AdderNet
   backward on ``[rows, O, K]`` chunks of 2**24 elements reduced with ``bmm``);
 - ``cdist``: unfold then ``torch.cdist(p=1)`` with torch's own (sign) backward;
@@ -26,6 +27,11 @@ torch profiler's allocation events (``profile_memory=True``: every tensor alloca
 free of the c10 CPU allocator, replayed in time order), on CUDA from
 ``torch.cuda.max_memory_allocated``. It is measured in a separate, untimed run because the
 profiler slows the ops down.
+
+``--load`` measures every shape twice, quiet and then with one CPU-bound process (a Python
+busy loop) running beside the benchmark, and adds a table of each implementation's
+slowdown (loaded over quiet fwd+bwd time): a kernel that needs all its threads at many
+short synchronisation points slows down far more than one that can hand work around.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -200,9 +207,12 @@ def measure(shape: Shape, impls: list[str], args: argparse.Namespace) -> list[di
     load = os.getloadavg()[0]
     ms = _interleaved_ms(calls, args.device, args.budget_s, args.rounds)
     print(f"{shape.name}: load average {load:.2f} -> {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    loaded = _loaded_ms(calls, args) if args.load else {}
     records = []
     for impl in impls:
         record = {"shape": shape.label(), "impl": impl}
+        if loaded and impl not in skipped:
+            record["loaded_fwdbwd_ms"] = round(loaded[f"{impl} fwdbwd"], 2)
         if impl in skipped:
             records.append(record | {"fwd_ms": None, "fwdbwd_ms": None, "peak_mb": None})
             continue
@@ -217,16 +227,31 @@ def measure(shape: Shape, impls: list[str], args: argparse.Namespace) -> list[di
     return records
 
 
+BUSY_LOOP = "while True: pass"
+
+
+def _loaded_ms(calls: dict[str, Callable[[], None]], args: argparse.Namespace) -> dict[str, float]:
+    """The same interleaved timing with one CPU-bound process running beside it."""
+    busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+    try:
+        time.sleep(0.5)  # let it get scheduled
+        return _interleaved_ms(calls, args.device, args.budget_s, args.rounds)
+    finally:
+        busy.kill()
+        busy.wait()
+
+
 def _ratio(a: float | None, b: float | None) -> str:
     return "-" if a is None or b is None else f"{a / b:.2f}"
 
 
 def table(records: list[dict]) -> str:
     """Markdown table; ratios are this implementation's fwd+bwd time over cdist's and
-    conv2d's, and its peak memory over unfold+broadcast's."""
+    conv2d's, and its peak memory over conv2d's and unfold+broadcast's."""
     head = (
         "| shape | impl | fwd ms | fwd+bwd ms | peak MiB | fwd+bwd / cdist "
-        "| fwd+bwd / conv2d | peak / unfold_bcast |\n|---|---|---:|---:|---:|---:|---:|---:|"
+        "| fwd+bwd / conv2d | peak / conv2d | peak / unfold_bcast |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|"
     )
     by = {(r["shape"], r["impl"]): r for r in records}
     lines = [head]
@@ -238,7 +263,31 @@ def table(records: list[dict]) -> str:
             *("-" if r[k] is None else f"{r[k]:g}" for k in ("fwd_ms", "fwdbwd_ms", "peak_mb")),
             _ratio(r["fwdbwd_ms"], ref["cdist"].get("fwdbwd_ms")),
             _ratio(r["fwdbwd_ms"], ref["conv2d"].get("fwdbwd_ms")),
+            _ratio(r["peak_mb"], ref["conv2d"].get("peak_mb")),
             _ratio(r["peak_mb"], ref["unfold_bcast"].get("peak_mb")),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def load_table(records: list[dict]) -> str:
+    """Markdown table of fwd+bwd time quiet and beside a CPU-bound process (``--load``)."""
+    lines = [
+        "| shape | impl | quiet fwd+bwd ms | loaded fwd+bwd ms | slowdown | loaded / conv2d |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    by = {(r["shape"], r["impl"]): r for r in records}
+    for r in records:
+        if "loaded_fwdbwd_ms" not in r:
+            continue
+        conv = by.get((r["shape"], "conv2d"), {}).get("loaded_fwdbwd_ms")
+        cells = [
+            r["shape"],
+            r["impl"],
+            f"{r['fwdbwd_ms']:g}",
+            f"{r['loaded_fwdbwd_ms']:g}",
+            _ratio(r["loaded_fwdbwd_ms"], r["fwdbwd_ms"]),
+            _ratio(r["loaded_fwdbwd_ms"], conv),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -255,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=2.0, help="timing budget per cell")
     parser.add_argument("--rounds", type=int, default=15, help="most timing rounds per shape")
     parser.add_argument("--max-temp-gb", type=float, default=4.0)
+    parser.add_argument(
+        "--load", action="store_true", help="also time beside one CPU-bound process"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     shapes = [s for s in SHAPES if args.shapes is None or s.name in args.shapes]
@@ -266,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.json, "w") as f:
         json.dump(records, f, indent=1)
     print(table(records))
+    if args.load:
+        print()
+        print(load_table(records))
     return 0
 
 
