@@ -8,7 +8,9 @@ the peak memory of one forward+backward. Implementations:
 
 - ``adder``: ``adderflow.nn.adder_conv2d`` (AdderNet backward; on CPU the compiled kernel
   of ``adderflow.nn.adder_cpu`` unless ``ADDERFLOW_ADDER_BACKEND=torch``);
-- ``cdist_addernet``: the kernel it replaced (``torch.cdist(p=1)`` forward, AdderNet
+- ``adder_torch``: the same with ``ADDERFLOW_ADDER_BACKEND=torch``, the pure-torch kernel
+  of ``adderflow.nn.adder_kernels`` (the fallback, and the CPU kernel before the compiled one);
+- ``cdist_addernet``: the kernel the torch kernel replaced (``torch.cdist(p=1)`` forward, AdderNet
   backward on ``[rows, O, K]`` chunks of 2**24 elements reduced with ``bmm``);
 - ``cdist``: unfold then ``torch.cdist(p=1)`` with torch's own (sign) backward;
 - ``unfold_bcast``: unfold then ``(x[:, None] - w[None]).abs().sum(-1)`` with autograd;
@@ -107,8 +109,22 @@ class _CdistAdderNet(torch.autograd.Function):
         return gx, grad.t() @ x - grad.sum(0)[:, None] * w
 
 
+def _torch_backend(x: Tensor, w: Tensor) -> Tensor:
+    previous = os.environ.get(BACKEND)
+    os.environ[BACKEND] = "torch"
+    try:
+        return adder_conv2d(x, w, padding=1)
+    finally:
+        if previous is None:
+            del os.environ[BACKEND]
+        else:
+            os.environ[BACKEND] = previous
+
+
+BACKEND = "ADDERFLOW_ADDER_BACKEND"
 IMPLS: dict[str, Impl] = {
     "adder": lambda x, w: adder_conv2d(x, w, padding=1),
+    "adder_torch": _torch_backend,
     "cdist_addernet": lambda x, w: _to_image(-_CdistAdderNet.apply(_rows(x), w.flatten(1)), x),
     "cdist": lambda x, w: _to_image(-torch.cdist(_rows(x), w.flatten(1), p=1.0), x),
     "unfold_bcast": lambda x, w: _to_image(

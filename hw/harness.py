@@ -1,0 +1,159 @@
+"""A plain C++ Verilator harness for a generated network, compiled once per design.
+
+``hw/harness/af_network_harness.cpp`` drives ``af_network`` directly from C++ (two
+``eval()`` calls a clock cycle, no ``--timing`` coroutines, no Verilog bench), with the
+protocol and output file of ``hw/rtl/af_network_tb.v``, so ``adderflow.hw.simulate``'s
+reader checks its output the same way. It is the fast path for long simulations
+(``bench/rtl_throughput.py``).
+
+Builds are cached by content, not by path: the key hashes every RTL source of the design,
+the harness, the bench parameters and the Verilator version, and the executable lives in
+``$ADDERFLOW_CACHE/verilator/<key>`` (default ``~/.cache/adderflow``). A design generated
+again, in another directory, with the same RTL starts at once. A build goes to a temporary
+directory first and is renamed into place, so a killed build never leaves a stale binary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from adderflow.errors import AdderflowError
+from adderflow.hw.network import Design
+from adderflow.hw.simulate import (
+    RtlResult,
+    _bench_parameters,
+    _read_outputs,
+    tool_path,
+    verilator_env,
+)
+
+HARNESS = Path(__file__).with_name("harness") / "af_network_harness.cpp"
+EXE = "Vaf_network"
+OPT_FAST = "-O2"
+
+
+@dataclass(frozen=True)
+class Build:
+    executable: Path
+    seconds: float  # compile time of this call: 0.0 when the cache had it
+    cached: bool
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("ADDERFLOW_CACHE", Path.home() / ".cache" / "adderflow"))
+
+
+def _verilator_version() -> str:
+    done = subprocess.run(
+        [str(tool_path("verilator")), "--version"],
+        capture_output=True,
+        text=True,
+        env=verilator_env(),
+    )
+    return done.stdout.strip()
+
+
+def build_key(design: Design) -> str:
+    """Hash of what the executable depends on: RTL, harness, parameters, Verilator."""
+    digest = hashlib.sha256()
+    for source in [*design.sources, HARNESS]:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    digest.update(repr(sorted(_bench_parameters(design).items())).encode())
+    digest.update(_verilator_version().encode() + OPT_FAST.encode())
+    return digest.hexdigest()[:20]
+
+
+def build(design: Design) -> Build:
+    """The design's harness executable, compiled unless the cache already holds it."""
+    final = cache_root() / "verilator" / build_key(design)
+    exe = final / EXE
+    if exe.is_file():
+        return Build(exe, 0.0, True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        _compile(design, work)
+        try:
+            os.replace(work, final)
+        except OSError:  # another process finished the same build first: use theirs
+            if not exe.is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Build(exe, time.perf_counter() - start, False)
+
+
+def _compile(design: Design, work: Path) -> None:
+    defines = " ".join(f"-D{k}={v}" for k, v in _bench_parameters(design).items())
+    cmd = [
+        str(tool_path("verilator")),
+        "--cc",
+        "--exe",
+        "--build",
+        "-O3",
+        "-Wno-fatal",
+        "--top-module",
+        "af_network",
+        "-Mdir",
+        str(work),
+        "-j",
+        str(os.cpu_count() or 1),
+        "--x-assign",
+        "fast",
+        "--x-initial",
+        "fast",
+        "-CFLAGS",
+        f"-std=c++17 {defines}",
+        # the model's own files build with OPT_FAST (-Os by default): a simulation this
+        # long wants them optimised for speed
+        "-MAKEFLAGS",
+        f"OPT_FAST={OPT_FAST}",
+        *[str(p) for p in design.sources],
+        str(HARNESS),
+    ]
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=verilator_env())
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-3000:]
+        raise AdderflowError(f"verilator harness build failed (exit {proc.returncode}):\n{tail}")
+
+
+def run(design: Design, codes: np.ndarray, serial: bool = True) -> tuple[RtlResult, Build]:
+    """Simulate ``codes[N, C, H, W]`` through the design with the C++ harness."""
+    codes = np.asarray(codes, dtype=np.int64)
+    images = len(codes)
+    if images == 0:
+        raise AdderflowError("no images to simulate")
+    built = build(design)
+    with tempfile.TemporaryDirectory(prefix="adderflow-harness-") as tmp:
+        in_file, out_file = Path(tmp) / "inputs.hex", Path(tmp) / "outputs.txt"
+        in_file.write_text("".join(f"{w:x}\n" for w in design.input_words(codes)))
+        plusargs = [
+            f"+in={in_file}",
+            f"+out={out_file}",
+            f"+images={images}",
+            f"+serial={int(serial)}",
+            f"+max_cycles={100 * images * design.cycles + 1000}",
+        ]
+        start = time.perf_counter()
+        # the design's weight and threshold memories are read at run time, relative to it
+        proc = subprocess.run(
+            [str(built.executable), *plusargs],
+            cwd=design.directory,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise AdderflowError(f"harness simulation failed: {proc.stderr.strip()[-2000:]}")
+        words, latencies, cycles = _read_outputs(out_file, design, images)
+    return RtlResult(design.output_codes(words), latencies, cycles, seconds), built
