@@ -89,8 +89,8 @@ def _kernels_for(x: Tensor) -> ModuleType:
     return adder_kernels
 
 
-def _kernel_args(x: Tensor, chunk_elems: int) -> dict:
-    return {"chunk_elems": chunk_elems} if _kernels_for(x) is adder_kernels else {}
+def _kernel_args(kern: ModuleType, chunk_elems: int) -> dict:
+    return {"chunk_elems": chunk_elems} if kern is adder_kernels else {}
 
 
 class _AdderRowsFn(torch.autograd.Function):
@@ -102,7 +102,9 @@ class _AdderRowsFn(torch.autograd.Function):
     ) -> Tensor:
         ctx.save_for_backward(x, w)
         ctx.grad_mode, ctx.chunk_elems = grad_mode, chunk_elems
-        kern, extra = _kernels_for(x), _kernel_args(x, chunk_elems)
+        kern = _kernels_for(x)
+        extra = _kernel_args(kern, chunk_elems)
+        ctx.kern = kern  # the backward runs on the forward's backend, whatever changed since
         if centered and kern is adder_kernels:  # both sides already shifted: patch_rows
             extra["centered"] = True
         return kern.l1_distance(x, w, **extra).neg_()
@@ -113,7 +115,8 @@ class _AdderRowsFn(torch.autograd.Function):
         x, w = ctx.saved_tensors
         # The kernels' phi(w - x) and psi(x - w) already stand for d(-|x - w|)/dx and /dw.
         grad = grad.to(x.dtype)
-        kern, extra = _kernels_for(x), _kernel_args(x, ctx.chunk_elems)
+        kern = ctx.kern
+        extra = _kernel_args(kern, ctx.chunk_elems)
         gx = gw = None
         if ctx.grad_mode == "sign" and kern is adder_kernels and all(ctx.needs_input_grad[:2]):
             return (*adder_kernels.sign_grads(x, w, grad, **extra), None, None, None)
