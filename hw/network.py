@@ -52,7 +52,7 @@ from onnx import numpy_helper
 
 from adderflow.atomic import atomic_write_text
 from adderflow.errors import AdderflowError, ConfigError, ModelFormatError
-from adderflow.fixed import avg_pool_shift, signed_bits, unpack_bits
+from adderflow.fixed import avg_pool_shift, code_bits, unpack_bits
 from adderflow.hw import handshake
 from adderflow.hw.rtlgen import (
     BINARY_CODE_BITS,
@@ -230,7 +230,8 @@ def _square(node: onnx.NodeProto, name: str, default: list[int] | None = None) -
 
 
 def _weight_bits(w: np.ndarray) -> int:
-    return max(2, signed_bits(int(np.max(np.abs(w), initial=0))))
+    # code_bits: a 16-bit weight of -32768 is 16 bits (the PE widens x - w to b+1 itself).
+    return max(2, code_bits(w))
 
 
 def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, int], int]:
@@ -300,6 +301,14 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
         )
     if pool != 1 or flat:
         raise ConfigError("the model ends with a pool or flatten the RTL has no layer for")
+    last = layers[-1]
+    if last.vectors != 1:
+        oh, ow = last.window().out_size
+        raise ConfigError(
+            f"node '{last.name}': the RTL network's last layer must give one output vector "
+            f"per image (a dense layer, or a conv whose output is 1x1); this one gives "
+            f"{last.out}x{oh}x{ow}, which the output stream cannot carry"
+        )
     return layers, (c, h, w), in_bits
 
 

@@ -18,10 +18,11 @@ from qonnx.custom_op.general.quant import quant
 from adderflow.errors import ModelFormatError, QuantizationError
 from adderflow.fixed import (
     MAX_PRODUCT_BITS,
-    MAX_SHIFT,
     MIN_BITS,
+    acc_bits_needed,
     avg_pool_shift,
     check_bits,
+    check_requant_limits,
     unpack_bits,
     xnor_acc_bits,
 )
@@ -63,13 +64,20 @@ def check_supported(model: onnx.ModelProto) -> None:
 def check_contract(model: onnx.ModelProto) -> None:
     """Bit widths, scales and shifts of an adderflow model are ones the contract allows.
 
+    The one load-time check of DESIGN.md's limits (rule 9) that every backend relies on.
     The input quantizer's bit width is 2..16, its scale (and the ``Mul`` turning values
-    into codes) a power of two, its zero point 0. Every operand of an accumulating op
-    (activation and weight) is 2..16 bits wide: an activation's width is its producer's
-    (the input quantizer's bit width, an op's ``out_bits``), a weight's its ``INTn``
-    annotation, whose range its values must respect. Accumulators and requantized outputs
-    (the last layer keeps its full accumulator) are 2..``MAX_PRODUCT_BITS`` bits;
-    requantization shifts are 0..``MAX_SHIFT``.
+    into codes) a power of two, its zero point 0, and it is ``signed=1, narrow=0,
+    rounding_mode=ROUND`` (the only input rounding every backend implements). Every
+    operand of an accumulating op (activation and weight) is 2..16 bits wide: an
+    activation's width is its producer's (the input quantizer's bit width, an op's
+    ``out_bits``; a pool's output is at least its input's width), a weight's its ``INTn``
+    annotation, whose range its values must respect. Convolutions have kernels and strides
+    of at least 1 and pads of at least 0 (any, also ``>= k``). Every accumulator's
+    ``out_bits`` holds the largest ``|acc|`` of its input width and weights
+    (``fixed.acc_bits_needed``); requantizations have shifts 0..``MAX_SHIFT``, integer
+    ``M`` and ``B`` and ``|acc·M + B|`` within ``MAX_PRODUCT_BITS`` bits
+    (``fixed.check_requant_limits``). Accumulators and requantized outputs (the last layer
+    keeps its full accumulator) are 2..``MAX_PRODUCT_BITS`` bits.
     """
     consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     datatypes = {
@@ -92,6 +100,8 @@ def check_contract(model: onnx.ModelProto) -> None:
             widths[node.output[0]] = (node_attr(node, "out_bits"), node_label(node))
             if node.op_type == "IntMaxPool" and node.input and node.input[0] in bipolar:
                 bipolar.add(node.output[0])
+            elif node.op_type == "IntMaxPool" and node.input and node.input[0] in widths:
+                _check_pool_width(node, label, widths)
         elif node.op_type == "Quant":
             widths[node.output[0]] = (_check_quant(node, label, consts), node_label(node))
         elif node.op_type == "Mul":
@@ -133,6 +143,14 @@ def _check_quant(node, label: str, consts: dict) -> int:
     if bits.size != 1 or float(bits.ravel()[0]) != round(float(bits.ravel()[0])):
         raise QuantizationError(f"{label} (Quant): bit width {_show(bits)} is not an integer")
     width = check_bits(int(bits.ravel()[0]), f"{label} (Quant): bit width")
+    for name, allowed in _INPUT_QUANT_ATTRS.items():
+        value = node_attr(node, name, allowed)
+        if value != allowed:
+            raise QuantizationError(
+                f"{label} (Quant): {name}={value} is not supported; the contract's input "
+                f"quantizer is signed=1, narrow=0, rounding_mode=ROUND (round half to even, "
+                "saturating), which every backend implements"
+            )
     scale = _const(node, label, consts, 1, "scale")
     if not power_of_two(scale):
         raise QuantizationError(
@@ -144,6 +162,9 @@ def _check_quant(node, label: str, consts: dict) -> int:
         raise QuantizationError(f"{label} (Quant): zero point {_show(zeropt)} is not 0")
     return width
 
+
+# The input quantizer every backend implements (DESIGN.md rule 5); anything else is refused.
+_INPUT_QUANT_ATTRS = {"signed": 1, "narrow": 0, "rounding_mode": "ROUND"}
 
 _ACCUMULATING = ("AdderConv", "AdderGemm", "IntConv", "IntGemm")
 
@@ -165,28 +186,73 @@ def _check_custom(
     if op == "IntAvgPool":
         _check_avg_pool(node, label, widths, bipolar, out_bits)
         return
-    if op == "Requant":
-        shift = node_attr(node, "shift")
-        if not 0 <= shift <= MAX_SHIFT:
-            raise QuantizationError(f"{label} (Requant): shift {shift} is outside 0..{MAX_SHIFT}")
+    if op == "Requant" and len(node.input) == 3:
+        acc_bits = widths[node.input[0]][0] if node.input[0] in widths else MAX_PRODUCT_BITS
+        check_requant_limits(
+            acc_bits,
+            _const(node, label, consts, 1, "multiplier"),
+            _const(node, label, consts, 2, "bias"),
+            node_attr(node, "shift"),
+            f"{label} (Requant)",
+        )
     if op in BINARY_LAYERS and len(node.input) >= 2:
         _check_binary_layer(node, label, consts, widths, bipolar, out_bits)
         return
     if op not in _ACCUMULATING or len(node.input) < 2:
         return  # a wrong input count is verify_node's error, raised when the op runs
     x, weight = node.input[:2]
+    if op.endswith("Conv"):
+        _check_window(node, label)
+    x_bits = None
     if x in widths:
         bits, producer = widths[x]
-        check_bits(bits, f"{label} ({op}): input '{x}' (set by node '{producer}') width")
+        x_bits = check_bits(bits, f"{label} ({op}): input '{x}' (set by node '{producer}') width")
     datatype = datatypes.get(weight, "")
+    w = consts.get(weight)
     if datatype.startswith("INT") and datatype[3:].isdigit():
         bits = check_bits(int(datatype[3:]), f"{label} ({op}): weight '{weight}' width")
-        w = consts.get(weight)
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         if w is not None and w.size and (w.min() < lo or w.max() > hi):
             raise QuantizationError(
                 f"{label} ({op}): weight '{weight}' has values outside {datatype}"
             )
+    if x_bits is not None and w is not None and w.size:
+        if w.dtype.kind not in "iu":
+            raise ModelFormatError(f"{label} ({op}): weight '{weight}' is not integer codes")
+        kind = "adder" if op.startswith("Adder") else "mul"
+        needed = acc_bits_needed(kind, x_bits, w)
+        if out_bits < needed:
+            raise QuantizationError(
+                f"{label} ({op}): out_bits {out_bits} cannot hold its accumulators: "
+                f"{x_bits}-bit inputs and these weights reach {needed} bits (DESIGN.md rules "
+                "2 and 9: accumulators never wrap)"
+            )
+
+
+def _check_window(node, label: str) -> None:
+    """Kernels and strides of at least 1, pads of at least 0 (rule 9: any ``p``, also
+    ``p >= k``: an output that sees only padding is ``-Σ|w|``)."""
+    kernel = list(node_attr(node, "kernel_shape"))
+    strides = list(node_attr(node, "strides", [1, 1]))
+    pads = list(node_attr(node, "pads", [0, 0, 0, 0]))
+    what = f"{label} ({node.op_type})"
+    if len(kernel) != 2 or min(kernel) < 1:
+        raise QuantizationError(f"{what}: kernel_shape {kernel} is not 2 sizes >= 1")
+    if len(strides) != 2 or min(strides) < 1:
+        raise QuantizationError(f"{what}: strides {strides} are not 2 values >= 1")
+    if len(pads) != 4 or min(pads) < 0:
+        raise QuantizationError(f"{what}: pads {pads} are not 4 values >= 0")
+
+
+def _check_pool_width(node, label: str, widths: dict) -> None:
+    """The max of codes fits their width: a narrower ``out_bits`` would hide a wider input
+    (e.g. a 40-bit requantized output) from the next layer's operand check."""
+    bits, producer = widths[node.input[0]]
+    if node_attr(node, "out_bits") < bits:
+        raise QuantizationError(
+            f"{label} ({node.op_type}): out_bits {node_attr(node, 'out_bits')} is narrower than "
+            f"its input '{node.input[0]}' ({bits} bits, set by node '{producer}')"
+        )
 
 
 def _check_avg_pool(node, label: str, widths: dict, bipolar: set, out_bits: int) -> None:

@@ -9,6 +9,20 @@ nothing here goes through floating point once values are integer codes.
 - Accumulator widths are derived from bounds, never guessed.
 - Binary layers (rule 6): codes ``{-1, +1}``, weights packed as bits, ``2·popcount(xnor) −
   K`` accumulators, batch norm + sign folded into integer thresholds.
+- Limits (rule 9), checked once at IR load (``adderflow.sim.executor.check_contract``) for
+  every backend: shifts ``0 <= s <= MAX_SHIFT`` (a left shift is folded into ``M``); any
+  padding ``p >= 0``, also ``p >= k`` (an output that sees only padding is ``-Σ|w|``);
+  every accumulator's declared width holds the bound of the layer's input width and
+  weights (``acc_bits_needed``); ``|acc·M + B|`` fits ``MAX_PRODUCT_BITS`` signed bits for
+  any accumulator of its declared width (``requant_product_bits``), so int64 never
+  overflows and float64 (the onnxruntime lowering) never rounds; ReLU is requantization's
+  lower clamp at zero. Outside the limits a model is refused naming the node and limit.
+- Joins and global pooling (rule 10): a residual add aligns both power-of-two scales by
+  left shifts to the finer one and adds exactly (``join_add``), then requantizes by rule 4;
+  average pooling over a power-of-two area is a round-half-even shift (``avg_pool_shift``),
+  over any other area the window sum followed by a rule-4 requantization. The IR has no
+  join op yet, and ``IntAvgPool`` takes power-of-two areas only: others are refused by
+  name.
 """
 
 from __future__ import annotations
@@ -73,6 +87,19 @@ def signed_bits(max_abs: int) -> int:
     if max_abs < 0:
         raise ValueError("max_abs must be non-negative")
     return int(max_abs).bit_length() + 1
+
+
+def code_bits(values: np.ndarray) -> int:
+    """Fewest signed two's complement bits holding every integer in ``values`` exactly.
+
+    Unlike ``signed_bits(max |v|)`` this knows that ``-2**(b-1)`` fits ``b`` bits: a 16-bit
+    weight of -32768 is 16 bits wide, not 17.
+    """
+    values = np.asarray(values)
+    if values.size == 0:
+        return 1
+    lo, hi = int(values.min()), int(values.max())
+    return max(hi.bit_length() if hi > 0 else 0, (-lo - 1).bit_length() if lo < 0 else 0) + 1
 
 
 def ceil_log2(k: int) -> int:
@@ -237,7 +264,7 @@ def fit_requant(
         multiplier = _multipliers(gain, shift, shift_only)
         bias = np.round(offset * 2.0**shift - multiplier * center).astype(np.int64)
         fits = np.max(np.abs(multiplier), initial=0) <= limit
-        if fits and _product_bits(acc_bits, multiplier, bias) <= MAX_PRODUCT_BITS:
+        if fits and requant_product_bits(acc_bits, multiplier, bias) <= MAX_PRODUCT_BITS:
             return Requant(multiplier=multiplier, bias=bias, shift=shift)
         shift -= 1
     raise QuantizationError(
@@ -256,10 +283,68 @@ def _multipliers(gain: np.ndarray, shift: int, shift_only: bool) -> np.ndarray:
     return (np.sign(scaled) * power).astype(np.int64)
 
 
-def _product_bits(acc_bits: int, multiplier: np.ndarray, bias: np.ndarray) -> int:
-    """Signed width of ``acc * M + B`` for any ``acc`` of ``acc_bits`` bits."""
-    m_max = int(np.max(np.abs(multiplier), initial=0))
-    b_max = int(np.max(np.abs(bias), initial=0))
+def acc_bits_needed(kind: str, x_bits: int, weight: np.ndarray) -> int:
+    """Signed width of the largest ``|acc|`` a layer can produce (rules 2 and 9).
+
+    ``kind`` is ``"adder"`` (``-Σ|x - w|``) or ``"mul"`` (``Σ x·w``); ``x`` is any
+    ``x_bits``-bit code (zero padding included), ``weight`` is ``[O, ...]`` with one row of
+    ``K`` terms per output. Exact for the given weights, so never wider than rule 2's
+    ``adder_acc_bits``/``mul_acc_bits`` of the same widths, and a declared accumulator at
+    least this wide never wraps.
+    """
+    w = np.asarray(weight, dtype=np.int64)
+    w = w.reshape(len(w), -1) if w.ndim else w.reshape(1, 1)
+    lo, hi = -(1 << (x_bits - 1)), (1 << (x_bits - 1)) - 1
+    if kind == "adder":
+        term = np.maximum(hi - w, w - lo)
+    elif kind == "mul":
+        term = np.maximum(np.abs(lo * w), np.abs(hi * w))
+    else:
+        raise ValueError(f"unknown layer kind {kind!r}")
+    peak = int(term.sum(axis=1).max(initial=0)) if w.size else 0
+    return signed_bits(peak)
+
+
+def join_add(a: np.ndarray, a_frac: int, b: np.ndarray, b_frac: int) -> tuple[np.ndarray, int]:
+    """A residual add (rule 10): both codes left-shifted to the finer scale, added exactly.
+
+    Returns the sum's codes and fraction bits; a rule-4 requantization follows.
+    """
+    frac = max(a_frac, b_frac)
+    a = np.asarray(a, dtype=np.int64) << (frac - a_frac)
+    b = np.asarray(b, dtype=np.int64) << (frac - b_frac)
+    return a + b, frac
+
+
+def check_requant_limits(
+    acc_bits: int, multiplier: np.ndarray, bias: np.ndarray, shift: int, what: str
+) -> None:
+    """Rule 9's requantization limits, raising naming ``what``: ``0 <= shift <= MAX_SHIFT``,
+    integer ``M`` and ``B``, and ``|acc·M + B|`` within ``MAX_PRODUCT_BITS`` signed bits
+    for every ``acc`` of ``acc_bits`` bits (int64 never overflows, float64 never rounds)."""
+    if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)):
+        raise QuantizationError(f"{what}: shift must be an integer, got {shift!r}")
+    if not 0 <= shift <= MAX_SHIFT:
+        raise QuantizationError(
+            f"{what}: shift {shift} is outside 0..{MAX_SHIFT} (a left shift is folded into M)"
+        )
+    for name, value in (("multiplier", multiplier), ("bias", bias)):
+        if np.asarray(value).dtype.kind not in "iu":
+            raise QuantizationError(f"{what}: {name} must be integers, got {value.dtype}")
+    bits = requant_product_bits(acc_bits, multiplier, bias)
+    if bits > MAX_PRODUCT_BITS:
+        raise QuantizationError(
+            f"{what}: acc·M + B needs {bits} bits for {acc_bits}-bit accumulators "
+            f"(|M| <= {int(np.max(np.abs(multiplier), initial=0))}, "
+            f"|B| <= {int(np.max(np.abs(bias), initial=0))}); the limit is {MAX_PRODUCT_BITS} "
+            "bits (int64 without overflow, float64 without rounding)"
+        )
+
+
+def requant_product_bits(acc_bits: int, multiplier: np.ndarray, bias: np.ndarray) -> int:
+    """Signed width of ``acc * M + B`` for any ``acc`` of ``acc_bits`` bits (rule 9)."""
+    m_max = max((abs(int(v)) for v in np.ravel(multiplier)), default=0)
+    b_max = max((abs(int(v)) for v in np.ravel(bias)), default=0)
     return signed_bits((1 << (acc_bits - 1)) * m_max + b_max)
 
 

@@ -177,3 +177,55 @@ def test_run_and_hls_command_record_csim_equivalence(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["hls4ml"]["io_stream"]["samples"] == 5
     assert metrics["equivalence"]["hls4ml_csim"] == {"samples": 5, "mismatches": 0}
+
+
+# --- issue 18: padding >= kernel in io_stream, and an empty-stream read fails the run ------
+
+
+def _pad_beyond_kernel(pads=(1, 1, 1, 1), shape=(1, 1, 1), k: int = 1) -> onnx.ModelProto:
+    t = FixedType(4, 0)
+    conv = ComputeLayer("conv", "adder", np.full((1, shape[0], k, k), 2, np.int64), t, t,
+                        8, Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0),
+                        FixedType(8, 0), False, (1, 1), pads)  # fmt: skip
+    return build_qonnx(QuantizedNetwork(t, shape, (conv,)))
+
+
+@pytest.mark.parametrize("io_type", ["io_stream", "io_parallel"])
+def test_padding_at_least_kernel(tmp_path, io_type):
+    """x=3, w=2, k=1, pad=1: io_stream returned all zeros with a stderr warning (issue 18)."""
+    _require_hls4ml()
+    model = _pad_beyond_kernel()
+    project = HlsProject(model, tmp_path / "prj", HlsSettings(io_type=io_type))
+    project.compile()
+    out = project.predict(np.full((1, 1, 1, 1), 3))
+    np.testing.assert_array_equal(out[0, 0], [[-2, -2, -2], [-2, -1, -2], [-2, -2, -2]])
+
+
+def test_padding_beyond_kernel_uneven_io_stream(tmp_path):
+    """Top padding past a 2x2 kernel on a 3x2 frame: every row comes out, codes exact."""
+    _require_hls4ml()
+    model = _pad_beyond_kernel(pads=(4, 1, 3, 0), shape=(1, 3, 2), k=2)
+    x = np.arange(-3, 3, dtype=np.float32).reshape(1, 1, 3, 2)
+    _csim_equals_reference(model, x, tmp_path, io_type="io_stream")
+
+
+def test_max_rows_per_input_clips_above_the_image():
+    from adderflow.hw.hls4ml_backend.convert import _max_rows_per_input, last_input_row
+
+    a = dict(out_height=3, stride_height=1, filt_height=1, pad_top=1, in_height=1)
+    assert [last_input_row(a, oh) for oh in range(3)] == [0, 0, 0]
+    assert _max_rows_per_input(a) == 3
+
+
+def test_reading_an_empty_stream_fails_the_run(tmp_path):
+    """hls::stream's read-while-empty warning, printed by native code, raises."""
+    import ctypes
+
+    from adderflow.hw.hls4ml_backend.project import checked_streams
+
+    libc = ctypes.CDLL(None)
+    with pytest.raises(AdderflowError, match="read the empty stream.*layer2_out"):
+        with checked_streams(tmp_path):
+            libc.printf(b"WARNING: Hls::stream 'layer2_out' is read while empty\n")
+    with checked_streams(tmp_path):  # other output passes through
+        libc.printf(b"a harmless line\n")

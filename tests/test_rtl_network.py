@@ -476,3 +476,39 @@ def test_line_window_eligibility():
     assert window_kinds(layers, folding, "line") == ["line", "line", "frame", "line"]
     with pytest.raises(ConfigError, match="unknown window kind 'ring'"):
         window_kinds(layers, folding, "ring")
+
+
+# --- issue 18: a 16-bit weight of -32768, and a conv as the last layer -------------------
+
+
+def test_16_bit_adder_layer_with_weight_minus_32768(tmp_path):
+    """The lane was sized from |w| = 32768 (17 bits) and refused; -32768 is a 16-bit code."""
+    require("icarus")
+    from adderflow.fixed import FixedType, Requant, adder_acc_bits
+    from adderflow.quant.spec import ComputeLayer, FlattenLayer, QuantizedNetwork
+
+    t = FixedType(16, 0)
+    weight = np.array([[-32768, 32767, -32768, 5]], np.int64)
+    dense = ComputeLayer("dense", "adder", weight, t, t, adder_acc_bits(16, 4),
+                         Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0),
+                         FixedType(20, 0), False)  # fmt: skip
+    model = build_qonnx(QuantizedNetwork(t, (1, 2, 2), (FlattenLayer("flat"), dense)))
+    layers, _, _ = read_layers(model)
+    assert layers[0].bits == 16
+    x = np.array([[[[32767, -32768], [32767, -32768]]], [[[-32768] * 2] * 2]], np.float32)
+    simulate_and_check(model, x, tmp_path / "rtl", "icarus")
+
+
+def test_conv_as_last_layer_is_refused_naming_it(tmp_path):
+    """It returned (2, 3) codes instead of (2, 3, 4, 4), with wrong latencies, silently."""
+    from adderflow.fixed import FixedType, Requant
+    from adderflow.quant.spec import ComputeLayer, QuantizedNetwork
+
+    t = FixedType(4, 0)
+    conv = ComputeLayer("last_conv", "adder", np.ones((3, 1, 3, 3), np.int64), t, t, 10,
+                        Requant(np.ones(3, np.int64), np.zeros(3, np.int64), 0),
+                        FixedType(8, 0), False, (1, 1), (1, 1, 1, 1))  # fmt: skip
+    model = build_qonnx(QuantizedNetwork(t, (1, 4, 4), (conv,)))
+    with pytest.raises(ConfigError, match=r"node 'last_conv': the RTL network's last layer"):
+        generate(model, tmp_path / "rtl")
+    assert not (tmp_path / "rtl").exists()

@@ -62,12 +62,16 @@ Reuse:
 }
 
 // Is input row `row` the last one output row `oh` needs? Rows below the image are padding,
-// so the bottom output rows all become ready with the last input row.
+// so the bottom output rows all become ready with the last input row; rows above it are
+// padding too, so an output row that sees only top padding (pad_top >= filt_height) is ready
+// with the first input row (adderflow.hw.hls4ml_backend.convert.last_input_row, the Python
+// twin that sizes the loop, clips the same way).
 template <typename CONFIG_T> bool af_row_ready(unsigned oh, unsigned row) {
     #pragma HLS INLINE
     const int last = int(oh * CONFIG_T::stride_height + CONFIG_T::filt_height) - 1 -
                      int(CONFIG_T::pad_top);
-    const int clipped = last < int(CONFIG_T::in_height) ? last : int(CONFIG_T::in_height) - 1;
+    const int below = last < int(CONFIG_T::in_height) ? last : int(CONFIG_T::in_height) - 1;
+    const int clipped = below < 0 ? 0 : below;
     return clipped == int(row);
 }
 

@@ -28,7 +28,7 @@ import onnx
 from onnx import numpy_helper
 
 from adderflow.errors import AdderflowError, ModelFormatError, QuantizationError
-from adderflow.fixed import avg_pool_shift, signed_bits
+from adderflow.fixed import avg_pool_shift, code_bits
 from adderflow.sim.onnx_io import node_attr
 from adderflow.sim.ops import DOMAIN, first_binary_node
 
@@ -116,7 +116,7 @@ def _check_bits(bits: int, node: onnx.NodeProto, what: str) -> None:
 
 
 def _weight_bits(node: onnx.NodeProto, w: np.ndarray) -> int:
-    bits = signed_bits(int(np.max(np.abs(w), initial=0)))
+    bits = code_bits(w)
     bits = max(bits, MIN_TENSOR_BITS)
     _check_bits(bits, node, "weight")
     return bits
@@ -140,12 +140,18 @@ def _window_attrs(node: onnx.NodeProto, src: _Tensor, kh: int, kw: int) -> dict[
     return attrs
 
 
+def last_input_row(a: dict[str, int], oh: int) -> int:
+    """The input row after which io_stream emits output row ``oh`` (``af_row_ready``): the
+    last row its window covers, clipped into the image (padding rows above or below it)."""
+    last = oh * a["stride_height"] + a["filt_height"] - 1 - a["pad_top"]
+    return max(0, min(last, a["in_height"] - 1))
+
+
 def _max_rows_per_input(a: dict[str, int]) -> int:
     """Most output rows one input row completes (io_stream's line-buffer loop bound)."""
     counts: dict[int, int] = {}
     for oh in range(a["out_height"]):
-        last = oh * a["stride_height"] + a["filt_height"] - 1 - a["pad_top"]
-        last = min(last, a["in_height"] - 1)
+        last = last_input_row(a, oh)
         counts[last] = counts.get(last, 0) + 1
     return max(counts.values())
 

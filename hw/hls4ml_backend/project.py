@@ -9,7 +9,14 @@ builds the g++ C-simulation library and ``trace()`` returns every layer's output
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import re
 import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -63,6 +70,46 @@ def register() -> None:
 
 def kernel_path(name: str) -> Path:
     return Path(str(resources.files("adderflow.hw") / "hls" / name))
+
+
+# --- a C-simulation run that reads an empty stream fails --------------------------------
+
+_EMPTY_READ = re.compile(r"stream '([^']*)' is read while empty")
+
+
+@contextlib.contextmanager
+def checked_streams(directory: Path) -> Iterator[None]:
+    """Run a C-simulation call with the process's stdout/stderr captured, pass the output
+    on, and raise if hls4ml's ``hls::stream`` reported a read while empty.
+
+    The C-simulation stream then returns a default value (zeros) and goes on: a kernel that
+    reads too few or too many rows computes wrong codes silently, with only a warning on
+    the console. That must fail the run, naming the stream.
+    """
+    libc = ctypes.CDLL(None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        try:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield
+        finally:
+            libc.fflush(None)  # std::cout shares C stdio's buffer
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            log.seek(0)
+            text = log.read().decode(errors="replace")
+            sys.stderr.write(text)
+        empty = sorted(set(_EMPTY_READ.findall(text)))
+    if empty:
+        raise AdderflowError(
+            f"hls4ml C-simulation of {directory} read the empty stream(s) {', '.join(empty)}: "
+            "a kernel consumed more data than its producer wrote, so its codes are wrong"
+        )
 
 
 # --- building, compiling and running a project ---------------------------------------------
@@ -153,7 +200,9 @@ class HlsProject:
 
     def predict(self, codes: np.ndarray) -> np.ndarray:
         """The model output on NCHW integer ``codes`` (a batch), in the IR's layout."""
-        out = self._compiled().predict(self._to_channels_last(codes))
+        graph = self._compiled()
+        with checked_streams(self.directory):
+            out = graph.predict(self._to_channels_last(codes))
         out = np.asarray(out).reshape(len(codes), -1)
         return self.conversion.to_reference_layout(self.conversion.output, out)
 
@@ -166,7 +215,8 @@ class HlsProject:
             raise AdderflowError(f"write the hls4ml project {self.directory} first")
         if shutil.which("g++") is None:
             raise AdderflowError("g++ not found; install it with: apt-get install -y g++")
-        _, traces = self._graph.trace(self._to_channels_last(codes))
+        with checked_streams(self.directory):
+            _, traces = self._graph.trace(self._to_channels_last(codes))
         self._compiled_ok = True
         return {
             name: self.conversion.to_reference_layout(name, np.asarray(values))

@@ -1,0 +1,243 @@
+"""DESIGN.md rule 9's limits, enforced by the one load check (``check_contract``).
+
+Each test first builds the network an independent check found computed wrong or agreed on
+by wrapping alike (issue 18), then demands the named refusal; in-contract edge cases
+(padding >= kernel, a 16-bit weight of -32768, the tightest accumulator) are accepted and
+computed exactly by the reference, qonnx and onnxruntime.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from adderflow.errors import QuantizationError
+from adderflow.export.lower_standard import lower_to_standard_onnx, run_onnxruntime
+from adderflow.export.qonnx_builder import build_qonnx
+from adderflow.fixed import (
+    MAX_PRODUCT_BITS,
+    FixedType,
+    Requant,
+    acc_bits_needed,
+    adder_acc_bits,
+    check_requant_limits,
+    code_bits,
+    join_add,
+    mul_acc_bits,
+)
+from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
+from adderflow.sim.executor import check_contract, output_name, run_qonnx, run_reference
+
+
+def one_layer(
+    x_bits: int,
+    weight: np.ndarray,
+    *,
+    kind: str = "adder",
+    pads=(0, 0, 0, 0),
+    acc_bits: int | None = None,
+    m=None,
+    b=None,
+    shift: int = 0,
+    out_bits: int = 16,
+    shape=(1, 1, 1),
+    w_bits: int | None = None,
+) -> onnx.ModelProto:
+    """input Quant → one conv (or dense for a 2-D weight) → Requant, frac 0."""
+    t = FixedType(x_bits, 0)
+    w_type = t if kind == "adder" else FixedType(w_bits or x_bits, 0)
+    terms = int(np.prod(weight.shape[1:]))
+    if acc_bits is None:
+        acc_bits = (
+            adder_acc_bits(x_bits, terms)
+            if kind == "adder"
+            else mul_acc_bits(x_bits, w_type.bits, terms)
+        )
+    out = weight.shape[0]
+    m = np.ones(out, np.int64) if m is None else np.asarray(m, np.int64)
+    b = np.zeros(out, np.int64) if b is None else np.asarray(b, np.int64)
+    layers: list = []
+    if weight.ndim == 2:
+        layers.append(FlattenLayer("flat"))
+    layers.append(
+        ComputeLayer("layer", kind, weight.astype(np.int64), t, w_type, acc_bits,
+                     Requant(m, b, shift), FixedType(out_bits, 0), False, (1, 1), tuple(pads))
+    )  # fmt: skip
+    return build_qonnx(QuantizedNetwork(t, shape, tuple(layers)))
+
+
+def codes_everywhere(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """The output codes, demanded equal from the reference, qonnx and onnxruntime."""
+    check_contract(model)
+    name = output_name(model)
+    ref = run_reference(model, x)[name]
+    np.testing.assert_array_equal(run_qonnx(model, x)[name], ref)
+    lowered = run_onnxruntime(lower_to_standard_onnx(model), x)[name]
+    np.testing.assert_array_equal(lowered, ref)
+    return ref
+
+
+# --- padding >= kernel (rule 9) -----------------------------------------------------------
+
+
+def test_padding_at_least_kernel_is_in_contract():
+    """x=3, w=2, k=1, pad=1: the border sees only padding, |0 - 2| (issue 18, item 1)."""
+    model = one_layer(4, np.full((1, 1, 1, 1), 2), pads=(1, 1, 1, 1))
+    out = codes_everywhere(model, np.full((1, 1, 1, 1), 3.0, np.float32))
+    np.testing.assert_array_equal(out[0, 0], [[-2, -2, -2], [-2, -1, -2], [-2, -2, -2]])
+
+
+def test_padding_beyond_kernel_on_one_side():
+    model = one_layer(3, np.array([[[[1, -2]]]]), pads=(3, 0, 0, 2), shape=(1, 2, 2))
+    x = np.array([[[[1, 2], [3, -4]]]], np.float32)
+    out = codes_everywhere(model, x)
+    assert out.shape == (1, 1, 5, 3)
+    assert np.all(out[0, 0, :3] == -3)  # rows of padding only: -(|0-1| + |0+2|)
+
+
+# --- accumulators hold rule 2's bound ------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["adder", "mul"])
+def test_accumulator_narrower_than_the_bound_is_refused(kind):
+    weight = np.full((1, 1, 3, 3), -8 if kind == "adder" else 7)
+    needed = acc_bits_needed(kind, 4, weight)
+    model = one_layer(4, weight, kind=kind, acc_bits=needed - 1, shape=(1, 3, 3))
+    op = "AdderConv" if kind == "adder" else "IntConv"
+    with pytest.raises(QuantizationError, match=rf"node 'layer' \({op}\): out_bits {needed - 1}"):
+        check_contract(model)
+    # The exact bound itself is accepted, and the extremes it was derived for reach it.
+    exact = one_layer(4, weight, kind=kind, acc_bits=needed, shape=(1, 3, 3))
+    x = np.full((1, 1, 3, 3), 7.0 if kind == "adder" else -8.0, np.float32)
+    acc = run_reference(exact, x)["layer_acc"]
+    assert code_bits(acc) == needed
+
+
+def test_acc_bits_needed_never_exceeds_rule_2():
+    rng = np.random.default_rng(0)
+    for bits in range(2, 17):
+        for terms in (1, 3, 9, 75):
+            lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+            for w in (rng.integers(lo, hi + 1, (3, terms)), np.full((1, terms), lo)):
+                assert acc_bits_needed("adder", bits, w) <= adder_acc_bits(bits, terms)
+                assert acc_bits_needed("mul", bits, w) <= mul_acc_bits(bits, bits, terms)
+    # One term: all-min weight against the max input is rule 2's bound itself.
+    assert acc_bits_needed("adder", 16, np.full((1, 1), -32768)) == adder_acc_bits(16, 1)
+
+
+# --- requantization widths -----------------------------------------------------------------
+
+
+def test_42_bit_multiplier_is_refused_not_wrapped_alike():
+    """A 42-bit M: the reference, qonnx and onnxruntime would all wrap int64 the same way."""
+    weight = np.full((1, 1, 3, 3), 5)
+    model = one_layer(8, weight, m=[(1 << 41) - 1], shape=(1, 3, 3))
+    with pytest.raises(QuantizationError, match=r"node 'layer_requant' \(Requant\): acc·M \+ B"):
+        check_contract(model)
+
+
+def test_product_past_2_53_is_refused():
+    """|acc·M + B| past 2**53: the float64 lowering would round it."""
+    model = one_layer(8, np.full((1, 1, 1, 1), 3), b=[1 << 53])
+    with pytest.raises(QuantizationError, match=r"needs 55 bits .* limit is 52 bits"):
+        check_contract(model)
+
+
+def test_largest_product_in_contract_is_exact_everywhere():
+    """|acc·M + B| just inside the limit: the reference, qonnx and onnxruntime agree."""
+    weight = np.full((1, 1, 1, 1), -128)
+    acc_bits = adder_acc_bits(8, 1)
+    m_max = ((1 << (MAX_PRODUCT_BITS - 1)) - 1 - 3) >> (acc_bits - 1)
+    model = one_layer(8, weight, m=[m_max], b=[3], shift=40, out_bits=16)
+    check_requant_limits(acc_bits, np.array([m_max]), np.array([3]), 40, "probe")
+    x = np.array([[[[127.0]]], [[[-128.0]]], [[[0.0]]]], np.float32)
+    codes_everywhere(model, x)
+
+
+def test_negative_and_huge_shifts_are_refused():
+    for shift, match in ((-1, "shift -1 is outside 0..40"), (41, "shift 41 is outside")):
+        model = one_layer(4, np.ones((1, 1, 1, 1)), shift=0)
+        requant = next(n for n in model.graph.node if n.op_type == "Requant")
+        next(a for a in requant.attribute if a.name == "shift").i = shift
+        with pytest.raises(QuantizationError, match=rf"node 'layer_requant' \(Requant\): {match}"):
+            check_contract(model)
+
+
+def test_wide_requant_output_hidden_behind_a_pool_is_refused():
+    """Requant out_bits 40 feeding a max pool whose out_bits claims 8 (issue 17, item 6)."""
+    t = FixedType(4, 0)
+    conv = ComputeLayer("c", "adder", np.ones((1, 1, 1, 1), np.int64), t, t, 6,
+                        Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0),
+                        FixedType(8, 0), False)  # fmt: skip
+    unit = Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0)
+    dense = ComputeLayer("d", "mul", np.ones((1, 4), np.int64), FixedType(8, 0),
+                         FixedType(4, 0), 16, unit, FixedType(16, 0), False)  # fmt: skip
+    net = QuantizedNetwork(
+        t, (1, 4, 4), (conv, PoolLayer("p", (2, 2), (2, 2)), FlattenLayer("f"), dense)
+    )
+    model = build_qonnx(net)
+    requant = next(n for n in model.graph.node if n.name == "c_requant")
+    next(a for a in requant.attribute if a.name == "out_bits").i = 40
+    with pytest.raises(QuantizationError, match=r"node 'p' \(IntMaxPool\): out_bits 8 is narrower"):
+        check_contract(model)
+
+
+# --- the input quantizer (rule 5) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "attr,value",
+    [("rounding_mode", "FLOOR"), ("rounding_mode", "HALF_UP"), ("narrow", 1), ("signed", 0)],
+)
+def test_input_quant_attributes_other_than_the_contract_are_refused(attr, value):
+    """fixed<4,1>, x = -3.25: FLOOR would give -7 where the contract gives -6 (issue 18 item 5)."""
+    model = one_layer(4, np.ones((1, 1, 1, 1)))
+    quant = next(n for n in model.graph.node if n.op_type == "Quant")
+    for a in quant.attribute:
+        if a.name == attr:
+            quant.attribute.remove(a)
+            break
+    quant.attribute.append(onnx.helper.make_attribute(attr, value))
+    with pytest.raises(
+        QuantizationError, match=rf"node 'input_quant' \(Quant\): {attr}={value} is not"
+    ):
+        check_contract(model)
+
+
+def test_input_quant_rounds_half_even_everywhere():
+    model = one_layer(4, np.zeros((1, 1, 1, 1)), shape=(1, 1, 1))
+    x = np.array([-3.25, -2.5, 2.5, 0.5, 1.5], np.float32).reshape(-1, 1, 1, 1) / 2.0
+    out = codes_everywhere(model, x)  # frac 0: codes -2 (−1.625), -1, 1, 0, 1 → -|x - 0|
+    np.testing.assert_array_equal(out.ravel(), [-2, -1, -1, 0, -1])
+
+
+# --- widths ---------------------------------------------------------------------------------
+
+
+def test_code_bits_knows_the_most_negative_code():
+    assert code_bits(np.array([-32768])) == 16
+    assert code_bits(np.array([32767])) == 16
+    assert code_bits(np.array([32768])) == 17
+    assert code_bits(np.array([-1, 0])) == 1
+    assert code_bits(np.array([-2, 1])) == 2
+
+
+def test_join_add_aligns_scales_by_left_shifts():
+    """Rule 10: 3·2^-1 + 5·2^-3 = 17·2^-3, exactly."""
+    total, frac = join_add(np.array([3]), 1, np.array([5]), 3)
+    assert frac == 3 and total.tolist() == [17]
+
+
+def test_rule_9_is_in_the_docs():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "ir.md").read_text()
+    for needle in ("Rule 9", "p >= k", "2**53", "Rule 10", "rounding_mode"):
+        assert needle in text, needle
+
+
+def test_multiplier_weight_values_annotated_wider_are_refused():
+    model = one_layer(4, np.full((1, 1, 1, 1), 9), kind="mul", w_bits=4)
+    with pytest.raises(QuantizationError, match="has values outside INT4"):
+        check_contract(model)
