@@ -45,10 +45,10 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
 from adderflow.errors import AdderflowError, ModelFormatError, QuantizationError
-from adderflow.fixed import MAX_BITS, MIN_BITS
+from adderflow.fixed import MAX_BITS, MIN_BITS, code_bits
 from adderflow.sim.cost import DEFAULT_MEMORY, CostResult, _align, _fmt_pj, estimate
 from adderflow.sim.energy import EnergyTable
-from adderflow.sim.executor import power_of_two
+from adderflow.sim.executor import check_contract, check_supported, power_of_two
 from adderflow.sim.onnx_io import STANDARD_DOMAINS, node_attr, one_line, read_onnx
 from adderflow.sim.ops import DOMAIN, OPS
 
@@ -70,6 +70,9 @@ SHAPE_OPS = frozenset({"Flatten", "Reshape", "Transpose", "Identity", "Squeeze",
 ACT_TRANSPARENT = SHAPE_OPS | {"Relu", "MaxPool", "Pad", "Dropout"}
 WEIGHT_TRANSPARENT = SHAPE_OPS | {"Cast"}
 RULE_7 = "kept as a multiplication layer (DESIGN.md rule 7)"
+# The widest quantizer a float QONNX tensor carries here (brevitas' 32-bit bias quantizers);
+# wider ones, and widths that are not positive integers, are errors for import and energy.
+MAX_QUANT_BITS = 32
 _INT_ELEM = {
     TensorProto.INT4: (4, True),
     TensorProto.UINT4: (4, False),
@@ -269,11 +272,19 @@ def load_foreign(path: str | Path) -> ModelWrapper:
     """Read ``path`` and tidy it for the walk, with one clear error when that is impossible."""
     where = f"model file {path}"
     model = read_onnx(path)  # missing/broken file, missing initializer, non-ONNX op
+    if any(node.domain == DOMAIN for node in model.graph.node):
+        # adderflow's own IR: the one load check every backend and `verify` run (rule 9).
+        try:
+            check_supported(model)
+            check_contract(model)
+        except AdderflowError as exc:
+            raise type(exc)(f"{where}: {exc}") from exc
     _name_nodes(model)
     for node in model.graph.node:  # qonnx cleanup's domain fix (older brevitas exports)
         if node.op_type in QUANTIZERS and node.domain not in (*QONNX_DOMAINS, DOMAIN):
             node.domain = QONNX_DOMAIN
     _check_ops(model, where)
+    ranges = clip_ranges(model)
     wrapper = ModelWrapper(model)
     from qonnx.transformation.fold_constants import FoldConstants
     from qonnx.transformation.general import (
@@ -307,6 +318,7 @@ def load_foreign(path: str | Path) -> ModelWrapper:
             raise ModelFormatError(
                 f"{where}: qonnx {type(transformation).__name__} failed: {one_line(exc)}"
             ) from exc
+    wrapper.clip_ranges = ranges  # read_quantizer's QCDQ widths (node names are kept)
     return wrapper
 
 
@@ -386,7 +398,9 @@ def read_quantizer(wrapper: ModelWrapper, node: onnx.NodeProto, where: str) -> Q
             raise QuantizationError(
                 f"{label}: input '{node.input[0]}' is not an integer tensor of 4, 8, 16 or 32 bits"
             )
-        bits, signed = _INT_ELEM[elem]
+        # A QCDQ export (brevitas export_onnx_qcdq) stores 4-bit weights and 6-bit
+        # activations in int8/uint8 and narrows them with a Clip between Q and DQ.
+        bits, signed = getattr(wrapper, "clip_ranges", {}).get(node.name) or _INT_ELEM[elem]
         scale, zeropt = _input(node, 1), _input(node, 2)
     else:
         if op == "BipolarQuant":
@@ -409,8 +423,11 @@ def read_quantizer(wrapper: ModelWrapper, node: onnx.NodeProto, where: str) -> Q
                     f"{label}: bit width {flat.tolist()} is not one positive integer"
                 )
             bits = int(flat[0])
-            if bits < 1:
-                raise QuantizationError(f"{label}: bit width {bits} is not a positive integer")
+            if not 1 <= bits <= MAX_QUANT_BITS:
+                raise QuantizationError(
+                    f"{label}: bit width {bits} is outside 1..{MAX_QUANT_BITS} (a positive "
+                    "integer a float tensor's quantizer can carry)"
+                )
         signed = op == "BipolarQuant" or bool(node_attr(node, "signed", 1))
     scale_value = _const(wrapper, scale)
     if scale_value is None and op == "DequantizeLinear" and not scale:
@@ -426,6 +443,35 @@ def read_quantizer(wrapper: ModelWrapper, node: onnx.NodeProto, where: str) -> Q
         per_channel=scale_value is not None and scale_value.size > 1,
         zero_point_zero=(not zeropt) or (zp_value is not None and not np.any(zp_value)),
     )
+
+
+def clip_ranges(model: onnx.ModelProto) -> dict[str, tuple[int, bool]]:
+    """``(bits, signed)`` per ``DequantizeLinear`` fed by a constant-bound ``Clip``.
+
+    A QCDQ export (brevitas ``export_onnx_qcdq``) stores 4-bit weights and 6-bit activations
+    in int8/uint8 and narrows them with a Clip between Q and DQ: ``[-8, 7]`` and ``[-7, 7]``
+    are 4 signed bits, ``[0, 63]`` 6 unsigned bits. Read on the file as written, before the
+    tidy folds a weight's Clip into its initializer.
+    """
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.output:
+            tensor = next((a.t for a in node.attribute if a.name == "value"), None)
+            if tensor is not None:
+                consts[node.output[0]] = numpy_helper.to_array(tensor)
+    clips = {n.output[0]: n for n in model.graph.node if n.op_type == "Clip" and n.output}
+    ranges = {}
+    for node in model.graph.node:
+        clip = clips.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
+        bounds = [consts.get(_input(clip, i)) for i in (1, 2)] if clip is not None else []
+        if len(bounds) != 2 or any(b is None or b.size != 1 for b in bounds):
+            continue
+        lo, hi = (int(np.ravel(b)[0]) for b in bounds)
+        if lo < 0:
+            ranges[node.name] = (code_bits(np.array([lo, hi])), True)
+        else:
+            ranges[node.name] = (max(1, hi.bit_length()), False)
+    return ranges
 
 
 def _feeding_quantizer(
@@ -582,6 +628,31 @@ def import_model(
     memory: str = DEFAULT_MEMORY,
 ) -> ImportReport:
     """Read ``path``, report its accumulating layers and cost them (see the module doc)."""
+    wrapper, nodes, layers = _analyse(path, keep_first, keep_last, strict)
+    cost = estimate(_costing_model(wrapper, nodes, layers), "ann", table=table, memory=memory)
+    by_name = {item.node: item for item in cost.layers}
+    for layer in layers:
+        counted = by_name.get(layer.name)
+        if counted is not None:
+            layer.counted = True
+            layer.mults, layer.adds = counted.count("mul"), counted.count("add")
+            layer.xnors = counted.count("xnor")
+            layer.energy_pj = counted.energy_pj
+    return ImportReport(str(path), layers, cost, keep_first, keep_last)
+
+
+def costing_model(path: str | Path) -> onnx.ModelProto:
+    """The model ``adderflow energy`` and ``adderflow import`` both price: read with the same
+    checks (every quantizer's width; the IR's load check), tidied (shapes of qonnx ops
+    known), its quantized layers' operands annotated with their integer widths. One cost
+    path, so the two commands give one answer for one file."""
+    wrapper, nodes, layers = _analyse(path, True, True, False)
+    return _costing_model(wrapper, nodes, layers)
+
+
+def _analyse(
+    path: str | Path, keep_first: bool, keep_last: bool, strict: bool
+) -> tuple[ModelWrapper, list[onnx.NodeProto], list[ImportedLayer]]:
     where = f"model file {path}"
     wrapper = load_foreign(path)
     quantizers = {
@@ -605,16 +676,7 @@ def import_model(
                 layer.reasons.append(f"last layer: {RULE_7}")
         layer.eligible = not layer.reasons
         layers.append(layer)
-    cost = estimate(_costing_model(wrapper, nodes, layers), "ann", table=table, memory=memory)
-    by_name = {item.node: item for item in cost.layers}
-    for layer in layers:
-        counted = by_name.get(layer.name)
-        if counted is not None:
-            layer.counted = True
-            layer.mults, layer.adds = counted.count("mul"), counted.count("add")
-            layer.xnors = counted.count("xnor")
-            layer.energy_pj = counted.energy_pj
-    return ImportReport(str(path), layers, cost, keep_first, keep_last)
+    return wrapper, nodes, layers
 
 
 def _layer(

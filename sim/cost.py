@@ -902,11 +902,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``adderflow energy MODEL.onnx``: per-layer table, then the views' totals side by side."""
+def main(argv: list[str] | None = None, load=load_model_file) -> int:
+    """``adderflow energy MODEL.onnx``: per-layer table, then the views' totals side by side.
+
+    ``load`` reads the file; ``adderflow energy`` passes the importer's ``costing_model``,
+    so energy and ``adderflow import`` price one model through one path."""
     args = _parser().parse_args(argv)
     try:
-        model = load_model_file(args.model)
+        model = load(args.model)
         table = load_energy_table(args.table)
         result = twins(model, table=table, precision=args.precision, memory=args.memory)
     except AdderflowError as exc:

@@ -17,6 +17,7 @@ from qonnx.custom_op.general.quant import quant
 
 from adderflow.errors import ModelFormatError, QuantizationError
 from adderflow.fixed import (
+    MAX_BITS,
     MAX_PRODUCT_BITS,
     MIN_BITS,
     acc_bits_needed,
@@ -89,8 +90,11 @@ def check_contract(model: onnx.ModelProto) -> None:
     # activation tensor -> (bits, the node that set them)
     widths: dict[str, tuple[int, str]] = {}
     bipolar: set[str] = set()  # tensors of ±1 codes (a BinaryThreshold's, pooled, flattened)
+    requantized: dict[str, onnx.NodeProto] = {}  # a Requant's output -> the Requant
     for node in model.graph.node:
         label = f"node '{node_label(node)}'"
+        if node.input and node.input[0] in requantized:
+            _check_code_width(node, requantized[node.input[0]])
         if node.domain == DOMAIN:
             _check_custom(node, label, consts, datatypes, widths, bipolar)
             if node.op_type == "BinaryThreshold":
@@ -111,6 +115,8 @@ def check_contract(model: onnx.ModelProto) -> None:
                     f"{label} (Mul): factor {_show(factor)} is not a power of two; "
                     "the hardware path scales by shifts only"
                 )
+        if node.op_type == "Requant" and node.domain == DOMAIN:
+            requantized[node.output[0]] = node
         if node.domain != DOMAIN and node.input and node.input[0] in widths:
             widths[node.output[0]] = widths[node.input[0]]  # Mul by 2**f, Cast, Flatten
             if node.op_type == "Flatten" and node.input[0] in bipolar:
@@ -242,6 +248,21 @@ def _check_window(node, label: str) -> None:
         raise QuantizationError(f"{what}: strides {strides} are not 2 values >= 1")
     if len(pads) != 4 or min(pads) < 0:
         raise QuantizationError(f"{what}: pads {pads} are not 4 values >= 0")
+
+
+def _check_code_width(consumer, requant) -> None:
+    """A requantized tensor another node reads is a code: 2..16 bits (only the graph's
+    output, the logits, may keep a wider requantized width). A layer reading it names the
+    width as its own operand's; pools and flattens pass it on, so it is named here."""
+    if consumer.op_type in _ACCUMULATING:
+        return
+    bits = node_attr(requant, "out_bits")
+    if not MIN_BITS <= bits <= MAX_BITS:
+        raise QuantizationError(
+            f"node '{node_label(requant)}' (Requant): out_bits {bits} is outside "
+            f"{MIN_BITS}..{MAX_BITS}, but node '{node_label(consumer)}' reads its output as "
+            "codes (only the graph's output may keep a wider requantized width)"
+        )
 
 
 def _check_pool_width(node, label: str, widths: dict) -> None:

@@ -451,9 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     passive_openmp()  # before anything imports torch
     if argv[:1] == ["energy"]:
-        from adderflow.sim.cost import main as energy_main  # torch-free, its own options
+        from adderflow.export.importer import costing_model  # torch-free
+        from adderflow.sim.cost import main as energy_main  # its own options
 
-        return energy_main(argv[1:])
+        return energy_main(argv[1:], load=costing_model)
     args = _parser().parse_args(argv)
     from adderflow import rundir
 

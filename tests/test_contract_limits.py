@@ -179,7 +179,13 @@ def test_wide_requant_output_hidden_behind_a_pool_is_refused():
     model = build_qonnx(net)
     requant = next(n for n in model.graph.node if n.name == "c_requant")
     next(a for a in requant.attribute if a.name == "out_bits").i = 40
-    with pytest.raises(QuantizationError, match=r"node 'p' \(IntMaxPool\): out_bits 8 is narrower"):
+    with pytest.raises(QuantizationError, match=r"node 'c_requant' \(Requant\): out_bits 40 .*'p'"):
+        check_contract(model)
+    # A pool narrower than an in-range input is refused too (the width would be lost).
+    next(a for a in requant.attribute if a.name == "out_bits").i = 8
+    pool = next(n for n in model.graph.node if n.name == "p")
+    next(a for a in pool.attribute if a.name == "out_bits").i = 4
+    with pytest.raises(QuantizationError, match=r"node 'p' \(IntMaxPool\): out_bits 4 is narrower"):
         check_contract(model)
 
 

@@ -522,3 +522,139 @@ def test_ir_loader_accepts_every_contract_width(tmp_path):
     for bits in (2, 16):
         path = save(build_qonnx(random_network(bits)), tmp_path / f"ok{bits}.onnx")
         assert "AdderConv" in [node.op_type for node in load_model(path).graph.node]
+
+
+# --------------------------------------------------------------------------- one cost path
+# Issues 16 and 17: `energy` and `import` priced one file 2.7x apart (energy costed quantized
+# convs as fp32, and a Quant -> MatMul model at 0 pJ, "shape unknown"); energy accepted
+# quantizer widths 0, -3, 3.5 and 40; QCDQ widths were read from the int8 storage type.
+
+
+def _energy_cli_pj(path: Path) -> float:
+    """The ANN energy total `adderflow energy` prints, through the real CLI dispatch."""
+    import contextlib
+    import io
+
+    from adderflow.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["energy", str(path)]) == 0
+    row = next(line for line in out.getvalue().splitlines() if line.startswith("energy "))
+    return row.split()[1:3]
+
+
+def test_energy_and_import_give_one_answer_on_brevitas_qonnx(brevitas_cnn):
+    from adderflow.export.importer import costing_model
+    from adderflow.sim.cost import _fmt_pj, twins
+
+    report = import_model(brevitas_cnn)
+    energy = twins(costing_model(brevitas_cnn)).ann
+    assert energy.energy_pj == report.cost.energy_pj
+    # Quantized convs are priced at their integer widths, never as fp32 multiplications.
+    c2 = next(layer for layer in energy.layers if layer.node == "/c2/Conv")
+    assert set(c2.ops["mul"]) == {"int8"}, c2.ops
+    assert " ".join(_energy_cli_pj(brevitas_cnn)) == _fmt_pj(report.cost.energy_pj)
+
+
+def test_plain_quant_matmul_is_priced_by_energy_too(tmp_path):
+    inits: list = [numpy_helper.from_array(np.ones((6, 3), np.float32), "w")]
+    nodes = [
+        _quant("q_in", "x", 2.0**-4, 8, inits),
+        _quant("q_w", "w", 2.0**-4, 4, inits),
+        helper.make_node("MatMul", ["q_in_out", "q_w_out"], ["y"], name="mm"),
+    ]
+    graph = helper.make_graph(
+        nodes, "mm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits,
+    )  # fmt: skip
+    opsets = [helper.make_opsetid("", 13), helper.make_opsetid(QONNX, 1)]
+    path = save(helper.make_model(graph, opset_imports=opsets), tmp_path / "mm.onnx")
+    from adderflow.export.importer import costing_model
+    from adderflow.sim.cost import twins
+
+    energy = twins(costing_model(path)).ann
+    assert not energy.uncounted, energy.uncounted
+    assert energy.energy_pj == import_model(path).cost.energy_pj > 0
+
+
+@pytest.mark.parametrize("bits", [0, -3, 3.5, 40])
+def test_energy_and_import_refuse_impossible_quant_widths(tmp_path, bits):
+    path = save(qonnx_chain(w2_bits=bits), tmp_path / "bits.onnx")
+    with pytest.raises(QuantizationError, match=r"node 'q_w2' \(Quant\): bit width"):
+        import_model(path)
+    done = subprocess.run([*CLI, "energy", str(path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "node 'q_w2' (Quant): bit width" in done.stderr and done.stdout == ""
+
+
+def _ir_with(tmp_path: Path, **edit) -> Path:
+    """Our own IR (tests/networks.py) with one attribute of one node changed."""
+    model = build_qonnx(random_network(4, seed=1))
+    node_name, attr, value = edit["node"], edit["attr"], edit["value"]
+    node = next(n for n in model.graph.node if n.name == node_name)
+    for a in node.attribute:
+        if a.name == attr:
+            node.attribute.remove(a)
+            break
+    node.attribute.append(helper.make_attribute(attr, value))
+    return save(model, tmp_path / "ir.onnx")
+
+
+@pytest.mark.parametrize(
+    "edit,needle",
+    [
+        ({"node": "adder_requant", "attr": "out_bits", "value": 40}, "out_bits 40"),
+        ({"node": "input_quant", "attr": "rounding_mode", "value": "FLOOR"}, "FLOOR"),
+    ],
+)
+def test_ir_width_errors_refused_by_verify_import_and_energy(tmp_path, edit, needle):
+    """One load check (check_contract) for `verify` (load_model), `import` and `energy`."""
+    path = _ir_with(tmp_path, **edit)
+    with pytest.raises(QuantizationError, match=needle):
+        load_model(path)
+    for strict in (False, True):
+        with pytest.raises(QuantizationError, match=needle):
+            import_model(path, strict=strict)
+    done = subprocess.run([*CLI, "energy", str(path)], capture_output=True, text=True)
+    assert done.returncode == 2 and needle in done.stderr, done.stderr
+
+
+def test_qcdq_widths_come_from_the_clip_bounds(tmp_path):
+    """brevitas export_onnx_qcdq: 4-bit weights and 6-bit unsigned activations live in
+    int8/uint8 tensors narrowed by a Clip; they were read as 8 bits and u8."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("brevitas")
+    from brevitas.export import export_onnx_qcdq
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import (
+        Int8ActPerTensorFixedPoint,
+        Int8WeightPerTensorFixedPoint,
+        Uint8ActPerTensorFixedPoint,
+    )
+
+    w4 = {"weight_quant": Int8WeightPerTensorFixedPoint, "weight_bit_width": 4, "bias": False}
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=8)
+            self.c1 = QuantConv2d(1, 4, 3, padding=1, **w4)
+            self.r1 = QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=6)
+            self.c2 = QuantConv2d(4, 4, 3, padding=1, **w4)
+            self.r2 = QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=6)
+            self.fc = QuantLinear(64, 3, weight_quant=Int8WeightPerTensorFixedPoint, bias=False)
+
+        def forward(self, x):
+            x = self.r2(self.c2(self.r1(self.c1(self.inp(x)))))
+            return self.fc(x.flatten(1))
+
+    torch.manual_seed(0)
+    path = tmp_path / "qcdq.onnx"
+    export_onnx_qcdq(Net().eval(), args=torch.randn(1, 1, 4, 4), export_path=str(path),
+                     dynamo=False)  # fmt: skip
+    layers = by_name(import_model(path))
+    c2 = layers["/c2/Conv"]
+    assert (c2.weight.bits, c2.weight.signed) == (4, True)
+    assert (c2.activation.bits, c2.activation.signed) == (6, False)
+    assert (layers["/fc/MatMul"].weight.bits, layers["/fc/MatMul"].activation.bits) == (8, 6)
