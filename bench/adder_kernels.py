@@ -30,6 +30,9 @@ free of the c10 CPU allocator, replayed in time order), on CUDA from
 ``torch.cuda.max_memory_allocated``. It is measured in a separate, untimed run because the
 profiler slows the ops down.
 
+``--clock cpu`` (with ``--threads 1``) times with the calling thread's CPU time instead of
+the wall clock: on a shared machine, the figure other processes' load moves least.
+
 ``--load`` measures every shape twice, quiet and then with one CPU-bound process (a Python
 busy loop) running beside the benchmark, and adds a table of each implementation's
 slowdown (loaded over quiet fwd+bwd time): a kernel that needs all its threads at many
@@ -154,10 +157,10 @@ def _interleaved_ms(
         n < rounds and spent < budget_s * len(fns)
     ):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = CLOCK()
             fn()
             _sync(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(CLOCK() - start)
             spent += times[name][-1]
     return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
@@ -244,6 +247,7 @@ def measure(shape: Shape, impls: list[str], args: argparse.Namespace) -> list[di
 
 
 BUSY_LOOP = "while True: pass"
+CLOCK = time.perf_counter  # --clock cpu: time.thread_time
 
 
 def _loaded_ms(calls: dict[str, Callable[[], None]], args: argparse.Namespace) -> dict[str, float]:
@@ -323,7 +327,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--load", action="store_true", help="also time beside one CPU-bound process"
     )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="cpu: the calling thread's CPU time (with --threads 1, where all the work runs "
+        "in it; a measure that other processes' load barely moves)",
+    )
     args = parser.parse_args(argv)
+    if args.clock == "cpu" and (args.threads != 1 or args.device != "cpu"):
+        parser.error("--clock cpu needs --threads 1 and --device cpu")
+    global CLOCK
+    CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     shapes = [s for s in SHAPES if args.shapes is None or s.name in args.shapes]
     records = []
