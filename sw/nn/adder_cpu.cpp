@@ -7,8 +7,8 @@
 //   grad_weight_sign: gw[o, k] = sum_l g[l, o] * sign(x[l, k] - w[o, k])
 // where the rows x are the patches of a padded channels-last image (see Geometry), read in
 // place: no patch matrix, and the input gradient is added straight into the image.
-// The full-precision filter gradient (sum_l g (x - w)) is two matrix products and stays in
-// torch (BLAS); so does the "full" input gradient.
+// The full-precision filter gradient (sum_l g (x - w)) is a convolution's weight gradient
+// (or two matrix products for rows) and stays in torch; so does the "full" input gradient.
 //
 // Blocking follows a GEMM's: the operand a micro-kernel streams over its reduction axis is
 // packed (filters into [panel][k][W] for the forward, zero-padded filter rows for the
@@ -32,6 +32,10 @@
 #include <cstring>
 #include <type_traits>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace {
 
@@ -57,7 +61,9 @@ struct Simd {
     return v;
   }
   static void store(T* p, V v) { std::memcpy(p, &v, sizeof v); }
-  static V splat(T s) { return V{} + s; }
+  // s - 0 is s for every s (V{} + s would compute 0 + s, which -0.0 keeps the compiler
+  // from folding: a scalar add before every broadcast)
+  static V splat(T s) { return s - V{}; }
   // V{} + s would turn -0.0 into +0.0, so the sign bit is made as an integer
   static V abs(V v) { return (V)((IV)v & ~(IV{} + (I(1) << (8 * sizeof(T) - 1)))); }
   static V clamp1(V v) {
@@ -141,9 +147,35 @@ std::vector<KBlock> k_blocks(const Geometry& geo) {
 
 // ------------------------------------------------------------------------------ forward
 
-// acc[i] += sum over the block's columns of |x_i - panel| for MR rows and one W-wide panel
-// of filters; rows[i] point at channel c0 of row i's first pixel, tap t at toff[t] from it,
-// and the panel steps c·W a tap.
+// The difference x - w of one row value and one panel vector. The panel holds -w, so it is
+// x + (-w) (the same rounding as x - w); with AVX-512 it is fma(x, 1, -w), also the same
+// value (the product is exact), which moves the subtraction from the two add ports to the
+// two FMA ports, leaving the add ports to the accumulation: 1.4-1.5x on Zen 4.
+template <typename T>
+struct Diff {
+  using V = typename Simd<T>::V;
+  static V of(const T* x, V nw) { return Simd<T>::splat(*x) + nw; }
+};
+#if defined(__AVX512F__)
+template <>
+struct Diff<float> {
+  using V = Simd<float>::V;
+  static V of(const float* x, V nw) {
+    return (V)_mm512_fmadd_ps(_mm512_set1_ps(*x), _mm512_set1_ps(1.0f), (__m512)nw);
+  }
+};
+template <>
+struct Diff<double> {
+  using V = Simd<double>::V;
+  static V of(const double* x, V nw) {
+    return (V)_mm512_fmadd_pd(_mm512_set1_pd(*x), _mm512_set1_pd(1.0), (__m512d)nw);
+  }
+};
+#endif
+
+// acc[i] += sum over the block's columns of |x_i - w| for MR rows and one W-wide panel of
+// negated filters; rows[i] point at channel c0 of row i's first pixel, tap t at toff[t]
+// from it, and the panel steps c·W a tap.
 template <typename T>
 inline void l1_micro(const T* const* rows, const int64_t* toff, const KBlock& b, int64_t c,
                      const T* panel, T* acc) {
@@ -156,8 +188,8 @@ inline void l1_micro(const T* const* rows, const int64_t* toff, const KBlock& b,
     for (int i = 0; i < kRows; ++i) r[i] = rows[i] + toff[b.t0 + tt];
     const T* pw = panel + tt * c * S::W;
     for (int64_t j = 0; j < b.len; ++j) {
-      const V w = S::load(pw + j * S::W);
-      for (int i = 0; i < kRows; ++i) a[i] += S::abs(S::splat(r[i][j]) - w);
+      const V nw = S::load(pw + j * S::W);
+      for (int i = 0; i < kRows; ++i) a[i] += S::abs(Diff<T>::of(r[i] + j, nw));
     }
   }
   for (int i = 0; i < kRows; ++i) S::store(acc + i * S::W, a[i]);
@@ -168,10 +200,10 @@ void forward_impl(const T* xp, const T* w, T* out, const Geometry& geo, const Ro
                   int64_t o, bool negate) {
   constexpr int W = Simd<T>::W;
   const int64_t k = geo.k(), n = geo.rows(), panels = (o + W - 1) / W;
-  // filters packed [panel][k][W], zero filters past o (their outputs are never stored)
+  // negated filters packed [panel][k][W], zero past o (their outputs are never stored)
   std::vector<T> packed(panels * k * W, T(0));
   for (int64_t f = 0; f < o; ++f)
-    for (int64_t j = 0; j < k; ++j) packed[((f / W) * k + j) * W + f % W] = w[f * k + j];
+    for (int64_t j = 0; j < k; ++j) packed[((f / W) * k + j) * W + f % W] = -w[f * k + j];
   std::vector<int64_t> toff(geo.taps());
   for (int64_t t = 0; t < geo.taps(); ++t) toff[t] = geo.tap_offset(t);
   const std::vector<KBlock> blocks = k_blocks(geo);
