@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -34,6 +35,7 @@ from typing import Any
 
 from adderflow.atomic import atomic_write_text
 from adderflow.errors import AdderflowError, ConfigError
+from adderflow.hw.bitcache import design_key, lookup, restore, store, tool_identity
 from adderflow.hw.rtlgen import hdl_literal
 
 BOARD_DIR = Path(__file__).resolve().parent / "board"
@@ -155,6 +157,23 @@ def tool(name: str) -> list[str]:
     )
 
 
+# Tools running now, so that an early synthesis can be stopped when a later stage fails.
+_RUNNING: set[subprocess.Popen] = set()
+_STOPPED = threading.Event()
+
+
+def stop_tools() -> None:
+    """Terminate every running tool and refuse new ones (until ``run_tool`` is reset)."""
+    _STOPPED.set()
+    for process in list(_RUNNING):
+        process.terminate()
+
+
+def allow_tools() -> None:
+    """Undo ``stop_tools`` once the stopped synthesis has ended."""
+    _STOPPED.clear()
+
+
 def run_tool(name: str, args: list[str], cwd: Path, log: Log) -> float:
     """Run ``name args`` in ``cwd`` logging to ``cwd/<name>.log``; seconds taken.
 
@@ -167,17 +186,25 @@ def run_tool(name: str, args: list[str], cwd: Path, log: Log) -> float:
     log_path = cwd / f"{name}.log"
     start = time.perf_counter()
     STATUS.step(name)
+    if _STOPPED.is_set():
+        raise AdderflowError(f"{name} not started: synthesis was stopped")
     with open(log_path, "w") as handle:
         with subprocess.Popen(
             command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             errors="replace", bufsize=1,
         ) as process:  # fmt: skip
-            assert process.stdout is not None
-            for line in process.stdout:
-                handle.write(line)
-                STATUS.tool_line(name, line)
+            _RUNNING.add(process)
+            try:
+                assert process.stdout is not None
+                for line in process.stdout:
+                    handle.write(line)
+                    STATUS.tool_line(name, line)
+            finally:
+                _RUNNING.discard(process)
         returncode = process.returncode
     seconds = time.perf_counter() - start
+    if _STOPPED.is_set():
+        raise AdderflowError(f"{name} stopped (synthesis was cancelled)")
     if returncode != 0:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
         raise AdderflowError(
@@ -429,7 +456,7 @@ def synthesize(
         log(f"[synth] failed; logs kept in {build}")
         raise
     bitstream = out / f"af_network_{tgt.name}.{'bit' if tgt.family == 'ecp5' else 'bin'}"
-    os.replace(build / ("top.bit" if tgt.family == "ecp5" else "top.bin"), bitstream)
+    os.replace(build / _bitstream_file(tgt), bitstream)
     summary["bitstream"] = bitstream.name
     atomic_write_text(out / "utilization.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(out / "utilization.txt", format_summary(summary))
@@ -439,15 +466,46 @@ def synthesize(
     return {k: v for k, v in summary.items() if k != "placed"}
 
 
+def _design_key(build: Path, inputs: list[str], tgt: Target, clock: float) -> str:
+    """The cache key of a prepared build folder (``adderflow.hw.bitcache``)."""
+    tools = [
+        tool_identity(tool(name), PIP_PACKAGES[name]) for name in ("yosys", tgt.pnr, tgt.packer)
+    ]
+    settings = [*_pnr_args(tgt, clock), *_pack_args(tgt), *tools]
+    return design_key(build, [*inputs, "synth.ys"], settings)
+
+
 def _flow(design, build: Path, tgt: Target, clock: float, log: Log) -> dict[str, Any]:
     data = sorted(Path(design.directory).glob("*.hex"))
     sources = [*design.sources, BOARD_DIR / f"{SHIM}.v"]
     names = _copy_inputs(sources, build)
-    _copy_inputs([*data, BOARD_DIR / tgt.constraints], build)
+    inputs = [*names, *_copy_inputs([*data, BOARD_DIR / tgt.constraints], build)]
     # The shim's UART divides the clock the board runs at, the oscillator.
     params = shim_parameters(design, tgt.osc_mhz)
     script = yosys_script(names, SHIM, tgt.family, params, netlist="top.json")
     (build / "synth.ys").write_text(script)
+    key = _design_key(build, inputs, tgt, clock)
+    entry = lookup(key)
+    if entry is not None:
+        _, summary = restore(entry, build)
+        log(
+            f"[synth] cache hit: design hash {key[:12]} was built before; reusing its bitstream "
+            f"from {entry} without running yosys or {tgt.pnr} (ADDERFLOW_CACHE=off rebuilds)"
+        )
+        return {**summary, "cached": True}
+    summary = _build(design, build, tgt, clock, log)
+    entry = store(key, build, _bitstream_file(tgt), summary)
+    if entry is not None:
+        log(f"[synth] cached as design hash {key[:12]} ({entry}): the same design again is instant")
+    return {**summary, "cached": False}
+
+
+def _bitstream_file(tgt: Target) -> str:
+    return "top.bit" if tgt.family == "ecp5" else "top.bin"
+
+
+def _build(design, build: Path, tgt: Target, clock: float, log: Log) -> dict[str, Any]:
+    """yosys, the fit check, nextpnr and the packer in a prepared build folder."""
     seconds: dict[str, float] = {}
     log(f"[synth] yosys synth_{tgt.family}: {len(design.layers)}-layer network + UART shim")
     seconds["yosys"] = run_tool("yosys", YOSYS_ARGS, build, log)

@@ -214,7 +214,12 @@ def _add_verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--samples", type=int, help="RTL: test images to simulate (default rtl.samples; 0: all)"
     )
-    p.add_argument("--full", action="store_true", help="RTL: simulate the whole test split")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="the whole test split: every image through qonnx and onnxruntime "
+        "(default verify.backend_samples) and, for RTL, through the simulator",
+    )
 
 
 def _resolve_config(args: argparse.Namespace):
@@ -291,6 +296,8 @@ def _verify(args: argparse.Namespace) -> int:
     from adderflow.sim.compare import format_table
 
     run = pipeline.reopen_run(args.run_dir)
+    if args.full:  # this check only: config.yaml keeps the run's own setting
+        run.cfg.verify.backend_samples = 0
     results = {}
     if args.backend in ("software", "all"):
         results.update(pipeline.verify_run(run))

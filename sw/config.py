@@ -127,8 +127,11 @@ class QuantConfig:
 
 @dataclass
 class VerifyConfig:
-    # 0 means the full test split.
+    # Test images the quantized PyTorch model is compared on; 0 means the full test split.
     samples: int = 0
+    # Of those, how many also go through qonnx execution and onnxruntime (each far slower
+    # per image); 0: all. `adderflow verify RUN --full` checks all of them.
+    backend_samples: int = 1000
 
 
 @dataclass
@@ -460,6 +463,8 @@ def _validate_ranges(cfg: Config) -> None:
 def validate(cfg: Config) -> None:
     _validate_ranges(cfg)
     rtl_simulators(cfg)
+    if cfg.verify.samples < 0 or cfg.verify.backend_samples < 0:
+        raise ConfigError("verify.samples and verify.backend_samples must not be negative")
     if cfg.threads < 0:
         raise ConfigError(f"threads must be 0 (auto) or a positive count, got {cfg.threads}")
     for key in ("samples", "target_cycles"):

@@ -550,6 +550,19 @@ def verify_samples(run: Run) -> tuple[np.ndarray, np.ndarray]:
     return run.data.test_x[:n], run.data.test_y[:n]
 
 
+def backend_sample(run: Run, model, x: np.ndarray, reference: dict):
+    """The images qonnx and onnxruntime check (``verify.backend_samples``) and their
+    reference; logs the estimated time first when it is long."""
+    from adderflow.sim.executor import run_reference
+    from adderflow.verify_budget import announce
+
+    n = min(run.cfg.verify.backend_samples or len(x), len(x))
+    announce(run.log, model, x, n)
+    if n == len(x):
+        return x, reference
+    return x[:n], run_reference(model, x[:n])
+
+
 def verify_run(run: Run) -> dict[str, Any]:
     """The NumPy reference against quantized PyTorch, qonnx execution and onnxruntime.
 
@@ -564,12 +577,11 @@ def verify_run(run: Run) -> dict[str, Any]:
     x, _ = verify_samples(run)
     reference = run_reference(model, x)
     net = quantized_network(run)
+    xb, ref_b = backend_sample(run, model, x, reference)
     results = {
         "torch_vs_reference": compare(model, reference, run_integer_model(net, x)),
-        "qonnx_exec": compare(model, reference, run_qonnx(model, x)),
-        "onnxruntime": compare(
-            model, reference, run_onnxruntime(standard_for_check(run, model), x)
-        ),
+        "qonnx_exec": compare(model, ref_b, run_qonnx(model, xb)),
+        "onnxruntime": compare(model, ref_b, run_onnxruntime(standard_for_check(run, model), xb)),
     }
     if run.cfg.quant.mode == "qat":
         from adderflow.quant.qat import run_fake_quant
@@ -636,15 +648,14 @@ def synth_design(run: Run, target_cycles: int | None = None):
     return design, False
 
 
-def synthesize_run(
+def synth_settings(
     run: Run,
     target: str | None = None,
     clock_mhz: float | None = None,
     target_cycles: int | None = None,
-) -> dict[str, Any]:
-    """Bitstream and utilization of the run's network; records ``metrics["fpga"]``."""
+):
+    """The run's ``synth`` config with the given values in place of its own, validated."""
     from adderflow.config import validate_synth
-    from adderflow.hw.synth import synthesize
 
     cfg = run.cfg.synth
     settings = type(cfg)(
@@ -654,8 +665,11 @@ def synthesize_run(
         cfg.target_cycles if target_cycles is None else target_cycles,
     )
     validate_synth(settings)
-    design, simulated = synth_design(run, settings.target_cycles)
-    fpga = synthesize(design, run.out / "fpga", settings.target, settings.clock_mhz, run.log)
+    return settings
+
+
+def record_synthesis(run: Run, fpga: dict, design, simulated: bool, settings) -> dict:
+    """``metrics["fpga"]``: the synthesis summary with the design's folding."""
     fpga.update(
         bitstream=str(Path("fpga") / fpga["bitstream"]),
         lanes=sum(layer["pe"] * layer["simd"] for layer in design.layers),
@@ -666,6 +680,21 @@ def synthesize_run(
     )
     run.update_metrics(fpga=fpga)
     return fpga
+
+
+def synthesize_run(
+    run: Run,
+    target: str | None = None,
+    clock_mhz: float | None = None,
+    target_cycles: int | None = None,
+) -> dict[str, Any]:
+    """Bitstream and utilization of the run's network; records ``metrics["fpga"]``."""
+    from adderflow.hw.synth import synthesize
+
+    settings = synth_settings(run, target, clock_mhz, target_cycles)
+    design, simulated = synth_design(run, settings.target_cycles)
+    fpga = synthesize(design, run.out / "fpga", settings.target, settings.clock_mhz, run.log)
+    return record_synthesis(run, fpga, design, simulated, settings)
 
 
 def _csim_one(run: Run, model, reference: dict, io_type: str):
@@ -797,8 +826,10 @@ def execute(run: Run, flow: str) -> dict[str, Any]:
     """Run the stages of ``flow`` in order, timing each; returns the final metrics.
 
     A stage's error is written to ``log.txt`` too, and ``metrics.json`` names the stage
-    (``failed``); a later successful pass over that stage clears it.
+    (``failed``); a later successful pass over that stage clears it. The synthesis of
+    ``run`` starts with the RTL stage (``adderflow.early_synth``); ``synth`` waits for it.
     """
+    from adderflow.early_synth import start_early
     from adderflow.threads import apply_threads
 
     d, q = run.cfg.data, run.cfg.quant
@@ -806,19 +837,30 @@ def execute(run: Run, flow: str) -> dict[str, Any]:
     threads = apply_threads(run.cfg.threads)
     if any(name in TRAINING_STAGES for name in FLOWS[flow]):
         run.log(f"[adderflow] {threads} torch thread(s) (threads={run.cfg.threads}; 0: auto)")
-    for name in FLOWS[flow]:
-        if not is_main() and name not in TRAINING_STAGES:
-            continue  # under torchrun only training is parallel; rank 0 does the rest
-        start = time.perf_counter()
-        try:
-            with STATUS.stage(name, ticker=name not in TRAINING_STAGES):
-                STAGES[name](run)
-        except (AdderflowError, OSError) as exc:
-            _record_failure(run, name, exc)
-            raise
-        run.update_metrics(seconds={name: round(time.perf_counter() - start, 3)})
-        if run.metrics().get("failed", {}).get("stage") == name:
-            _clear_failure(run)
+    early = None
+    try:
+        for name in FLOWS[flow]:
+            if not is_main() and name not in TRAINING_STAGES:
+                continue  # under torchrun only training is parallel; rank 0 does the rest
+            start = time.perf_counter()
+            try:
+                with STATUS.stage(name, ticker=name not in TRAINING_STAGES):
+                    if name == "rtl":
+                        early = start_early(run, FLOWS[flow])
+                    if name == "synth" and early is not None:
+                        early, waiting = None, early
+                        waiting.finish()
+                    else:
+                        STAGES[name](run)
+            except (AdderflowError, OSError) as exc:
+                _record_failure(run, name, exc)
+                raise
+            run.update_metrics(seconds={name: round(time.perf_counter() - start, 3)})
+            if run.metrics().get("failed", {}).get("stage") == name:
+                _clear_failure(run)
+    finally:
+        if early is not None:  # a stage after rtl failed: stop yosys/nextpnr first
+            early.cancel()
     return run.metrics()
 
 

@@ -17,6 +17,7 @@ fed through ``tool_line`` (yosys' passes, nextpnr's placer and router iterations
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 import threading
 import time
@@ -49,6 +50,10 @@ class Status:
         self._drawn = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        # A job in a background thread (the early synthesis): its own step and detail,
+        # shown after the foreground stage's.
+        self._local = threading.local()
+        self._bg = {"name": "", "start": 0.0, "step": "", "detail": ""}
 
     @property
     def stream(self) -> TextIO:
@@ -62,8 +67,34 @@ class Status:
 
     def line(self) -> str:
         head = f"[{self._stage} {clock(time.monotonic() - self._start)}]"
-        text = " ".join(part for part in (head, self._step, self._detail) if part)
-        return text[:WIDTH]
+        step = self._step or "running"
+        text = " ".join(part for part in (head, step, self._detail) if part)
+        if self._bg["name"]:
+            bg = self._bg
+            text += f" | {bg['name']} {clock(time.monotonic() - bg['start'])}: {bg['step']}"
+            text += f" {bg['detail']}" if bg["detail"] else ""
+        return text[: self._width()]
+
+    def _width(self) -> int:
+        if not self.live:
+            return 2 * WIDTH
+        return max(40, shutil.get_terminal_size((WIDTH + 1, 24)).columns - 1)
+
+    def _in_background(self) -> bool:
+        return bool(getattr(self._local, "name", ""))
+
+    @contextmanager
+    def background(self, name: str) -> Iterator[Status]:
+        """Steps reported from this thread are job ``name``'s, shown beside the stage's."""
+        self._local.name = name
+        with self._lock:
+            self._bg.update(name=name, start=time.monotonic(), step="", detail="")
+        try:
+            yield self
+        finally:
+            self._local.name = ""
+            with self._lock:
+                self._bg["name"] = ""
 
     # ---- stage and steps
 
@@ -92,6 +123,13 @@ class Status:
     def step(self, text: str, detail: str = "") -> None:
         """A new step of the running stage (a plain line without a terminal)."""
         with self._lock:
+            if self._in_background():
+                changed = text != self._bg["step"]
+                self._bg.update(step=text, detail=detail)
+                if not self.live and changed:
+                    elapsed = clock(time.monotonic() - self._bg["start"])
+                    print(f"[{self._bg['name']} {elapsed}] {text}", file=self.stream, flush=True)
+                return
             changed = text != self._step
             self._step, self._detail = text, detail
             if self._stage and not self.live and changed:
@@ -100,7 +138,10 @@ class Status:
     def detail(self, text: str) -> None:
         """The current step's latest detail (in the next heartbeat line without a terminal)."""
         with self._lock:
-            self._detail = text
+            if self._in_background():
+                self._bg["detail"] = text
+            else:
+                self._detail = text
 
     def tool_line(self, tool: str, line: str) -> None:
         """One output line of an external tool: its step and detail, if it says one."""
@@ -116,7 +157,9 @@ class Status:
             self._clear()
             print(message, file=stream or sys.stdout, flush=True)
             self._said = time.monotonic()
-            if self._stage:
+            if self._in_background():
+                self._bg.update(step=_short(message), detail="")
+            elif self._stage:
                 self._detail = ""
                 self._step = _short(message)
 

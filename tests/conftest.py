@@ -1,4 +1,5 @@
-"""Fixtures shared by test modules: the README's main job, made once per session."""
+"""Fixtures shared by test modules: the README's main job, made once per session; no
+bitstream cache."""
 
 from __future__ import annotations
 
@@ -48,3 +49,11 @@ def readme_run(tmp_path_factory) -> Path:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return clone / "runs" / "latest"
+
+
+@pytest.fixture(autouse=True)
+def _no_bitstream_cache(monkeypatch):
+    """Every synthesis in a test runs the tools: a bitstream cached by an earlier run (the
+    user's ~/.cache/adderflow) must not stand in for the flow under test. A test of the
+    cache itself points ADDERFLOW_CACHE at its own folder."""
+    monkeypatch.setenv("ADDERFLOW_CACHE", "off")

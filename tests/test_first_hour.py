@@ -92,6 +92,33 @@ def test_live_status_redraws_one_line_and_log_messages_clear_it(monkeypatch, cap
     assert out.getvalue().endswith("\r\x1b[K")
 
 
+def test_a_background_job_is_shown_beside_the_stage():
+    """The early synthesis reports from its own thread: its steps go beside the foreground
+    stage's, never over them."""
+    import threading
+
+    out = io.StringIO()
+    status = Status(stream=out, live=False)
+    seen: list[str] = []
+    with status.stage("hls"):
+        status.step("io_parallel: compiling")
+
+        def job() -> None:
+            with status.background("synth"):
+                status.step("yosys")
+                status.detail("PROC pass")
+                seen.append(status.line())
+
+        thread = threading.Thread(target=job)
+        thread.start()
+        thread.join()
+        seen.append(status.line())
+    assert seen[0] == "[hls 0:00] io_parallel: compiling | synth 0:00: yosys PROC pass"
+    assert seen[1] == "[hls 0:00] io_parallel: compiling"
+    lines = ["[hls 0:00] io_parallel: compiling", "[synth 0:00] yosys"]
+    assert out.getvalue().splitlines() == lines
+
+
 def test_run_tool_streams_yosys_passes_into_the_status(tmp_path, monkeypatch):
     from adderflow.hw import synth
 
@@ -181,23 +208,45 @@ def _separable_folder(root: Path, classes: int, height: int, width: int) -> None
                 Image.fromarray(pixels).save(path)
 
 
-def test_non_square_three_class_folder_runs_end_to_end(tmp_path):
+def test_non_square_three_class_folder_runs_end_to_end(tmp_path, monkeypatch):
     """Non-square 8×12 images, 3 classes: train, quantize, verify, RTL simulation, report;
-    the run ends with the summary naming report.html."""
+    the run ends with the summary naming report.html. qonnx and onnxruntime check
+    ``verify.backend_samples`` images, ``verify --full`` all, and a long check is estimated
+    in the log first."""
+    from adderflow import pipeline, verify_budget
+    from adderflow.sim.executor import load_model
+
     _separable_folder(tmp_path / "data", 3, 8, 12)
     out = tmp_path / "run"
     done = adderflow(
         "run", "--quick", "--out", str(out), "--set", "data.name=folder",
         "--set", f"data.root={tmp_path / 'data'}", "--set", "hls.enabled=false",
-        "--set", "rtl.samples=4",
+        "--set", "rtl.samples=4", "--set", "verify.backend_samples=5",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     for name, comparison in metrics["equivalence"].items():
         assert comparison["mismatches"] == 0, name
-    assert metrics["equivalence"]["rtl_verilator"]["samples"] == 4
+    equivalence = metrics["equivalence"]
+    assert equivalence["rtl_verilator"]["samples"] == 4
+    assert equivalence["torch_vs_reference"]["samples"] == 12  # 4 test images a class
+    assert equivalence["qonnx_exec"]["samples"] == equivalence["onnxruntime"]["samples"] == 5
+    log = (out / "log.txt").read_text()
+    assert "qonnx and onnxruntime check the first 5 of 12 test images" in log
     assert f"report    {out.resolve() / 'report.html'}" in done.stdout
-    assert "torch thread(s)" in (out / "log.txt").read_text()
+    assert "torch thread(s)" in log
+
+    done = adderflow("verify", str(out), "--full")
+    assert done.returncode == 0, done.stdout + done.stderr
+    equivalence = json.loads((out / "metrics.json").read_text())["equivalence"]
+    assert equivalence["qonnx_exec"] == {"samples": 12, "mismatches": 0}
+    assert equivalence["onnxruntime"] == {"samples": 12, "mismatches": 0}
+
+    monkeypatch.setattr(verify_budget, "ESTIMATE_FROM", 10)
+    said: list[str] = []
+    x = pipeline.reopen_run(out).data.test_x
+    verify_budget.announce(said.append, load_model(out / "model.qonnx.onnx"), x, 12)
+    assert said and said[-1].startswith("[verify] qonnx + onnxruntime on 12 images: about ")
 
 
 # --------------------------------------------------------------------------- log lines
@@ -227,3 +276,44 @@ def test_co_trained_teacher_log_line_reads(tmp_path):
     assert (tmp_path / "r" / "log.txt").read_text() == (
         "[teacher] skipped: distill.method=pkkd co-trains its teacher with the student\n"
     )
+
+
+def test_stop_tools_ends_a_running_synthesis_tool(tmp_path):
+    """A failed stage after an early synthesis stops yosys at once (hw.synth.stop_tools)."""
+    import threading
+
+    from adderflow.errors import AdderflowError
+    from adderflow.hw import synth
+
+    try:
+        synth.tool("yosys")
+    except AdderflowError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"{exc}")
+    # A loop of passes that would run for minutes.
+    (tmp_path / "spin.ys").write_text("read_verilog -sv spin.v\n" + "opt -full\n" * 100000)
+    (tmp_path / "spin.v").write_text("module spin(input a, output y);\nassign y = a;\nendmodule\n")
+    errors: list[Exception] = []
+
+    def work() -> None:
+        try:
+            synth.run_tool("yosys", ["-q", "-s", "spin.ys"], tmp_path, lambda _: None)
+        except AdderflowError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    time.sleep(3.0)
+    start = time.perf_counter()
+    synth.stop_tools()
+    thread.join(timeout=30)
+    synth.allow_tools()
+    assert not thread.is_alive() and time.perf_counter() - start < 30
+    assert errors and "stopped" in str(errors[0])
+    with pytest.raises(AdderflowError, match="stopped"):
+        synth.stop_tools()
+        try:
+            synth.run_tool("yosys", ["-q", "-p", "help"], tmp_path, lambda _: None)
+        finally:
+            synth.allow_tools()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -344,8 +346,10 @@ def test_uart_shim_is_verilator_lint_clean(tmp_path, case):
 # ---- the whole flow ------------------------------------------------------------------
 
 
-def test_synth_command_writes_a_bitstream_and_metrics(tmp_path, capsys):
-    """A small network through `adderflow synth`: ECP5 bitstream, summary, metrics."""
+def test_synth_command_writes_a_bitstream_and_metrics(tmp_path, capsys, monkeypatch):
+    """A small network through `adderflow synth`: ECP5 bitstream, summary, metrics; then
+    the same again from the bitstream cache."""
+    monkeypatch.setenv("ADDERFLOW_CACHE", str(tmp_path / "cache"))
     require_synth_tool("yosys", YOSYS_INSTALL)
     require_synth_tool("nextpnr-ecp5", NEXTPNR_INSTALL)
     run = tmp_path / "run"
@@ -373,6 +377,43 @@ def test_synth_command_writes_a_bitstream_and_metrics(tmp_path, capsys):
     placed = json.loads((run / "fpga" / "utilization.json").read_text())["placed"]
     assert placed["TRELLIS_COMB"]["used"] == fpga["luts"]
     assert yaml.safe_load((run / "config.yaml").read_text())["synth"]["target"] == "ecp5-25k"
+    assert fpga["cached"] is False and "cached as design hash" in out
+    # The same design again: a cache hit, said in the log, the same bitstream and summary.
+    first_bit, first = bit.read_bytes(), {k: v for k, v in fpga.items() if k != "cached"}
+    start = time.perf_counter()
+    assert main(["synth", str(run), "--target-cycles", "20000", "--clock-mhz", "20"]) == code
+    assert time.perf_counter() - start < 15
+    out = capsys.readouterr().out
+    assert "cache hit: design hash" in out and "without running yosys" in out
+    fpga = json.loads((run / "metrics.json").read_text())["fpga"]
+    assert fpga.pop("cached") is True and fpga == first and bit.read_bytes() == first_bit
+    assert (run / "fpga" / "build" / "nextpnr-ecp5.log").is_file()
+
+
+def test_design_key_covers_weights_clock_and_tools(tmp_path):
+    """A changed weight file, clock or tool version is a new design hash (a cache miss)."""
+    require_synth_tool("yosys", YOSYS_INSTALL)
+    require_synth_tool("nextpnr-ecp5", NEXTPNR_INSTALL)
+    model, _ = small_model()
+    design = Design.load(generate(model, tmp_path / "rtl", 20000).directory)
+    key = _design_key_of(design, tmp_path / "k1")
+    assert _design_key_of(design, tmp_path / "k2") == key
+    assert _design_key_of(design, tmp_path / "k3", clock=21.0) != key
+    weights = sorted(Path(design.directory).glob("*_weights.hex"))[0]
+    text = weights.read_text()
+    weights.write_text(text.replace("0", "1", 1) if "0" in text else "0" + text[1:])
+    assert _design_key_of(design, tmp_path / "k4") != key
+
+
+def _design_key_of(design, build: Path, clock: float = 20.0) -> str:
+    from adderflow.hw.synth import BOARD_DIR, SHIM, TARGETS, _copy_inputs, _design_key
+
+    build.mkdir()
+    tgt = TARGETS["ecp5-25k"]
+    data = sorted(Path(design.directory).glob("*.hex"))
+    inputs = _copy_inputs([*design.sources, BOARD_DIR / f"{SHIM}.v", *data], build)
+    (build / "synth.ys").write_text("same script")
+    return _design_key(build, inputs, tgt, clock)
 
 
 def test_shim_parameters_cover_every_output_channel(tmp_path):
