@@ -923,6 +923,3 @@ def main(argv: list[str] | None = None, load=load_model_file) -> int:
     print(result.format_table())
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
