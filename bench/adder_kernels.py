@@ -67,8 +67,9 @@ class Shape:
     size: int
     out_channels: int
 
-    def label(self) -> str:
-        return f"{self.name} {self.batch}x{self.channels}x{self.size}^2->{self.out_channels}"
+    def label(self, batch: int | None = None) -> str:
+        n = batch or self.batch
+        return f"{self.name} {n}x{self.channels}x{self.size}^2->{self.out_channels}"
 
 
 SHAPES = [
@@ -229,7 +230,7 @@ def measure(shape: Shape, impls: list[str], args: argparse.Namespace) -> list[di
     loaded = _loaded_ms(calls, args) if args.load else {}
     records = []
     for impl in impls:
-        record = {"shape": shape.label(), "impl": impl}
+        record = {"shape": shape.label(args.batch), "impl": impl}
         if loaded and impl not in skipped:
             record["loaded_fwdbwd_ms"] = round(loaded[f"{impl} fwdbwd"], 2)
         if impl in skipped:
