@@ -14,10 +14,13 @@ exact gradient, both for ablations. ``p=2`` swaps the ℓ1 distance for the squa
 autograd handles it); ``1 < p < 2`` interpolates the two outputs linearly,
 ``(2 - p)·ℓ1 + (p - 1)·ℓ2``, which is what ``PNormSchedule`` walks from ℓ2 to ℓ1.
 
-Convolutions unfold patches into rows and run the row kernels of
+On CPU float tensors the compiled kernel of ``adderflow.nn.adder_cpu`` runs the layers (a
+direct convolution: patches read in place, no patch matrix); elsewhere, or where it cannot
+be built, convolutions unfold patches into rows and run the row kernels of
 ``adderflow.nn.adder_kernels`` (or ``adder_triton`` for CUDA tensors), which never hold
-more than one tile of the ``N·O·K`` terms; on CPU the rows are built channels-innermost
-and centered (``adder_kernels.patch_rows``), which spares two transposing copies.
+more than one tile of the ``N·O·K`` terms; those rows are built channels-innermost and
+centered (``adder_kernels.patch_rows``), which spares two transposing copies. See
+docs/adder-kernels.md.
 Everything is computed in the input dtype, so float64 on integer values is exact
 (``adderflow.quant.integer_model`` relies on that).
 """
