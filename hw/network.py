@@ -249,6 +249,7 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
     layers: list[Layer] = []
     pending: dict | None = None  # an accumulating node waiting for its Requant/threshold
     pool, flat, bits, pool_mode = 1, False, in_bits, "max"
+    trailing = ""  # the last pool or flatten node, named if the model ends with it
     for node in model.graph.node:
         op = node.op_type
         if op in PASS_THROUGH and not layers and pending is None:
@@ -291,8 +292,9 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
             if h_ % kernel or w_ % kernel:
                 raise ConfigError(f"node '{node.name}': frame {h_}x{w_} not divisible by {kernel}")
             pool, frame = kernel, (c_, h_ // kernel, w_ // kernel)
+            trailing = node.name
         elif op == "Flatten":
-            flat = True
+            flat, trailing = True, node.name
         else:
             raise ConfigError(f"node '{node.name}': op {op} has no RTL unit")
     if pending is not None or not layers:
@@ -300,7 +302,9 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
             "the model must end with a Requant or BinaryThreshold after its last layer"
         )
     if pool != 1 or flat:
-        raise ConfigError("the model ends with a pool or flatten the RTL has no layer for")
+        raise ConfigError(
+            f"node '{trailing}': the model ends with a pool or flatten the RTL has no layer for"
+        )
     last = layers[-1]
     if last.vectors != 1:
         oh, ow = last.window().out_size

@@ -512,3 +512,16 @@ def test_conv_as_last_layer_is_refused_naming_it(tmp_path):
     with pytest.raises(ConfigError, match=r"node 'last_conv': the RTL network's last layer"):
         generate(model, tmp_path / "rtl")
     assert not (tmp_path / "rtl").exists()
+
+
+def test_trailing_pool_is_refused_naming_it(tmp_path):
+    from adderflow.fixed import FixedType, Requant
+    from adderflow.quant.spec import ComputeLayer, PoolLayer, QuantizedNetwork
+
+    t = FixedType(4, 0)
+    conv = ComputeLayer("c", "adder", np.ones((2, 1, 3, 3), np.int64), t, t, 10,
+                        Requant(np.ones(2, np.int64), np.zeros(2, np.int64), 0),
+                        FixedType(8, 0), False, (1, 1), (1, 1, 1, 1))  # fmt: skip
+    model = build_qonnx(QuantizedNetwork(t, (1, 4, 4), (conv, PoolLayer("tail", (2, 2), (2, 2)))))
+    with pytest.raises(ConfigError, match=r"node 'tail': the model ends with a pool"):
+        generate(model, tmp_path / "rtl")
