@@ -42,15 +42,19 @@ import onnx
 from adderflow.errors import AdderflowError
 from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.fixed import (
+    BIPOLAR,
     MAX_BITS,
     MAX_PRODUCT_BITS,
     MAX_SHIFT,
+    BipolarType,
     FixedType,
     Requant,
+    Threshold,
     acc_bits_needed,
     adder_acc_bits,
     mul_acc_bits,
     requant_product_bits,
+    xnor_acc_bits,
 )
 from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
 from adderflow.sim.executor import check_contract, check_supported, output_name, run_reference
@@ -128,7 +132,7 @@ class Case:
     def __post_init__(self) -> None:
         self.model = build_qonnx(self.net, batch=len(self.images))
         if self.violation is not None:
-            _violate(self.model, self.violation, self.net)
+            self.violation = _violate(self.model, self.violation, self.net)
 
 
 def draw_case(d: Draws, allow_violations: bool = True) -> Case:
@@ -142,12 +146,14 @@ def draw_case(d: Draws, allow_violations: bool = True) -> Case:
     flat = False
     for i in range(d.int(1, 3)):
         choice = 3 if flat else d.int(0, 3)
+        binary = isinstance(t, BipolarType)  # ±1 codes: only a binary layer reads them
         if choice <= 1:
-            layer = _conv(d, f"l{i}_conv", t, c, h, w, "adder" if choice == 0 else "mul")
+            kind = "xnor" if binary else ("adder" if choice == 0 else "mul")
+            layer = _conv(d, f"l{i}_conv", t, c, h, w, kind)
             _, c, h, w = _out_shape(layer, (c, h, w))
         elif choice == 2 and min(h, w) >= 2:
             k = d.int(2, min(h, w, 4))
-            mode = "avg" if k in (2, 4) and d.bool() else "max"
+            mode = "avg" if k in (2, 4) and not binary and d.bool() else "max"
             layers.append(PoolLayer(f"l{i}_pool", (k, k), (k, k), mode))
             h, w = h // k, w // k
             continue
@@ -155,14 +161,16 @@ def draw_case(d: Draws, allow_violations: bool = True) -> Case:
             if not flat:
                 layers.append(FlattenLayer(f"l{i}_flatten"))
                 flat = True
-            layer = _dense(d, f"l{i}_dense", t, c * h * w, "adder" if d.bool() else "mul")
+            kind = "xnor" if binary else ("adder" if d.bool() else "mul")
+            layer = _dense(d, f"l{i}_dense", t, c * h * w, kind)
             c, h, w = layer.weight.shape[0], 1, 1
         layers.append(layer)
         t = layer.out_type
     if not any(isinstance(layer, ComputeLayer) for layer in layers):
         if not flat:
             layers.append(FlattenLayer("tail_flatten"))
-        layers.append(_dense(d, "tail_dense", t, c * h * w, "adder" if d.bool() else "mul"))
+        kind = "xnor" if isinstance(t, BipolarType) else ("adder" if d.bool() else "mul")
+        layers.append(_dense(d, "tail_dense", t, c * h * w, kind))
     layers = _widen_last(d, layers)
     net = QuantizedNetwork(in_type, shape, tuple(layers))
     violation = None
@@ -190,24 +198,32 @@ def _dense(d: Draws, name: str, t: FixedType, k: int, kind: str) -> ComputeLayer
     return _compute(d, name, t, (d.int(1, 4), k), kind, (1, 1), (0, 0, 0, 0))
 
 
-def _compute(d, name, t: FixedType, wshape, kind: str, strides, pads) -> ComputeLayer:
-    """A layer, its accumulator width and its requantization (``M``, ``B``, shift within
-    rule 9's product limit, output 2..16 bits, ReLU or not)."""
+def _compute(d, name, t, wshape, kind: str, strides, pads) -> ComputeLayer:
+    """A layer, its accumulator width and what ends it: a requantization (``M``, ``B``,
+    shift within rule 9's product limit, output 2..16 bits, ReLU or not) or, one time in
+    five, a sign threshold (rule 6) whose ±1 codes only a binary layer may read."""
     terms = int(np.prod(wshape[1:]))
-    if kind == "adder":
-        w_type = t  # subtracted from the input: one type (rule 2)
+    if kind == "xnor":
+        w_type = BIPOLAR
+        weight = d.array(wshape, 0, 1) * 2 - 1
+        acc_bits = xnor_acc_bits(terms)
     else:
-        w_type = FixedType(d.int(2, MAX_BITS), d.int(0, 3))
-    weight = d.array(wshape, w_type.qmin, w_type.qmax)
-    acc_bits = (
-        adder_acc_bits(t.bits, terms)
-        if kind == "adder"
-        else mul_acc_bits(t.bits, w_type.bits, terms)
-    )
-    # The tightest honest width sometimes (the load check's exact bound), else rule 2's.
-    if d.bool(30):
-        acc_bits = max(2, acc_bits_needed(kind, t.bits, weight))
+        w_type = t if kind == "adder" else FixedType(d.int(2, MAX_BITS), d.int(0, 3))
+        weight = d.array(wshape, w_type.qmin, w_type.qmax)
+        acc_bits = (
+            adder_acc_bits(t.bits, terms)
+            if kind == "adder"
+            else mul_acc_bits(t.bits, w_type.bits, terms)
+        )
+        # The tightest honest width sometimes (the load check's exact bound), else rule 2's.
+        if d.bool(30):
+            acc_bits = max(2, acc_bits_needed(kind, t.bits, weight))
     out = wshape[0]
+    if d.int(0, 99) >= 80:  # choice 0 (what shrinking tends to) is a requantization
+        bound = terms if kind == "xnor" else 1 << (acc_bits - 1)
+        ends = Threshold(d.array((out,), -bound, bound + 1), d.array((out,), 0, 1) * 2 - 1)
+        return ComputeLayer(name, kind, weight, t, w_type, acc_bits, ends, BIPOLAR, False,
+                            tuple(strides), tuple(pads))  # fmt: skip
     m_bits = d.int(1, 16)
     m_lim = (1 << (m_bits - 1)) - 1 if m_bits > 1 else 1
     multiplier = d.array((out,), -m_lim, m_lim)
@@ -230,6 +246,8 @@ def _widen_last(d: Draws, layers: list) -> list:
     index = max(i for i, layer in enumerate(layers) if isinstance(layer, ComputeLayer))
     layer = layers[index]
     later = layers[index + 1 :]
+    if isinstance(layer.out_type, BipolarType):
+        return layers
     if d.bool(30) and not later:  # only the graph's output may be wider than a code
         t = FixedType(d.int(layer.out_type.bits, 24), layer.out_type.frac)
         layers = [*layers[:index], replace(layer, out_type=t), *later]
@@ -254,13 +272,15 @@ def _images(d: Draws, t: FixedType, shape: tuple[int, int, int]) -> np.ndarray:
     return (np.stack(images) * 2.0**-t.frac).astype(np.float32)
 
 
-def _violate(model: onnx.ModelProto, violation: str, net: QuantizedNetwork) -> None:
+def _violate(model: onnx.ModelProto, violation: str, net: QuantizedNetwork) -> str:
     """Step outside one limit of rule 9 (or rule 5's input quantizer) in place."""
     from onnx import numpy_helper
 
     nodes = {n.op_type: n for n in model.graph.node}
     inits = {t.name: t for t in model.graph.initializer}
-    requant = next(n for n in model.graph.node if n.op_type == "Requant")
+    requant = next((n for n in model.graph.node if n.op_type == "Requant"), None)
+    if requant is None and violation in ("wide_product", "negative_shift"):
+        violation = "narrow_acc"  # thresholds only: no requantization to break
     if violation == "narrow_acc":
         # One bit below the exact bound of the first layer's inputs and weights (1 bit, out
         # of every range, where that bound is already the 2-bit minimum).
@@ -278,6 +298,7 @@ def _violate(model: onnx.ModelProto, violation: str, net: QuantizedNetwork) -> N
         _set_attr(nodes["Quant"], "rounding_mode", "FLOOR")
     elif violation == "quant_narrow":
         _set_attr(nodes["Quant"], "narrow", 1)
+    return violation
 
 
 _LAYER_OPS = ("AdderConv", "IntConv", "AdderGemm", "IntGemm")
@@ -298,11 +319,16 @@ def describe(case: Case) -> str:
     for layer in net.layers:
         if isinstance(layer, ComputeLayer):
             rq = layer.requant
+            ends = (
+                f"threshold {rq.threshold.tolist()} direction {rq.direction.tolist()}"
+                if isinstance(rq, Threshold)
+                else f"M {rq.multiplier.tolist()} B {rq.bias.tolist()} s {rq.shift}"
+            )
             lines.append(
                 f"{layer.name}: {layer.kind} weight {list(layer.weight.shape)} "
                 f"strides {layer.strides} pads {layer.pads} acc_bits {layer.acc_bits} "
-                f"w {layer.weight.ravel().tolist()[:16]} | M {rq.multiplier.tolist()} "
-                f"B {rq.bias.tolist()} s {rq.shift} -> {layer.out_type} relu {layer.relu}"
+                f"w {layer.weight.ravel().tolist()[:16]} | {ends} -> {layer.out_type} "
+                f"relu {layer.relu}"
             )
         else:
             lines.append(f"{layer.name}: {layer}")
@@ -532,6 +558,35 @@ def random_cases(seed: int, count: int, allow_violations: bool = True) -> list[C
 # --------------------------------------------------------------------------- families
 
 
+def _redrawn_ends(ends, redraw):
+    if isinstance(ends, Threshold):
+        return Threshold(redraw(ends.threshold), redraw(ends.direction, signs=True))
+    return Requant(redraw(ends.multiplier), redraw(ends.bias), ends.shift)
+
+
+def _revalued_layer(layer: ComputeLayer, redraw) -> ComputeLayer:
+    """New values for one layer. Accumulators take rule 2's width (binary: ``K``), which
+    holds any weights of the type; the exact bound of the base's weights might not hold
+    the redrawn ones. ``M`` and ``B`` are halved, as drawn, until the product fits."""
+    from dataclasses import replace
+
+    signs = layer.kind == "xnor"
+    if signs:
+        acc_bits = xnor_acc_bits(layer.terms)
+    elif layer.kind == "adder":
+        acc_bits = adder_acc_bits(layer.in_type.bits, layer.terms)
+    else:
+        acc_bits = mul_acc_bits(layer.in_type.bits, layer.w_type.bits, layer.terms)
+    ends = layer.requant
+    if isinstance(ends, Requant):
+        m, b = ends.multiplier, ends.bias
+        while requant_product_bits(acc_bits, m, b) > MAX_PRODUCT_BITS:
+            m, b = m // 2, b // 2
+        ends = Requant(m, b, ends.shift)
+    return replace(layer, weight=redraw(layer.weight, signs), acc_bits=acc_bits,
+                   requant=_redrawn_ends(ends, redraw))  # fmt: skip
+
+
 def revalued(case: Case, rng: np.random.Generator) -> Case:
     """``case``'s structure with new weights, multipliers, biases and images, drawn over
     the same ranges with each array's minimum and maximum kept in place: every width the
@@ -540,25 +595,22 @@ def revalued(case: Case, rng: np.random.Generator) -> Case:
     """
     from dataclasses import replace
 
-    def redraw(a: np.ndarray) -> np.ndarray:
+    def redraw(a: np.ndarray, signs: bool = False) -> np.ndarray:
         a = np.asarray(a, np.int64)
         if a.size == 0:
             return a
         lo, hi = int(a.min()), int(a.max())
-        new = rng.integers(lo, hi + 1, size=a.shape, dtype=np.int64)
+        if signs:  # ±1 codes: no 0 between them
+            new = rng.choice(np.array(sorted({lo, hi}), np.int64), size=a.shape)
+        else:
+            new = rng.integers(lo, hi + 1, size=a.shape, dtype=np.int64)
         new.flat[int(a.argmin())], new.flat[int(a.argmax())] = lo, hi
         return new
 
-    layers = []
-    for layer in case.net.layers:
-        if isinstance(layer, ComputeLayer):
-            rq = layer.requant
-            layer = replace(
-                layer,
-                weight=redraw(layer.weight),
-                requant=Requant(redraw(rq.multiplier), redraw(rq.bias), rq.shift),
-            )
-        layers.append(layer)  # fmt: skip
+    layers = [
+        _revalued_layer(layer, redraw) if isinstance(layer, ComputeLayer) else layer
+        for layer in case.net.layers
+    ]
     net = replace(case.net, layers=tuple(layers))
     t = net.input_type
     codes = rng.integers(t.qmin, t.qmax + 1, size=case.images.shape, dtype=np.int64)
