@@ -5,7 +5,8 @@ drawn from the whole contract domain: input widths 2..16 with rounding ties and
 saturating values, adder and multiplication convs (kernels 1..5, non-square, strides 1..3,
 pads 0..k+1 per side, so windows that see only padding occur), max and average pools,
 flatten + adder or multiplication dense layers, requantization with negative multipliers,
-large shifts, ReLU and saturation, any of them last. A few cases in every hundred step
+large shifts, ReLU and saturation, sign thresholds feeding binary (XNOR) convs and dense
+layers, any of them last. A few cases in every hundred step
 outside the limits on purpose (an accumulator narrower than rule 2's bound, a product
 ``acc·M + B`` past 52 bits, a negative shift, an input quantizer with another rounding
 mode); those must be refused by the one load check, naming the node.
