@@ -189,7 +189,8 @@ def _read_outputs(path: Path, design: Design, images: int) -> tuple[list[int], l
     return words, latencies, cycles
 
 
-def _check_files(design: Design) -> None:
+def check_design_files(design: Design) -> None:
+    """``af_network.v`` and every memory file it reads are there."""
     if not (design.directory / f"{TOP}.v").is_file():
         raise ConfigError(f"{design.directory / f'{TOP}.v'} not found: run `adderflow rtl` again")
     missing = [p.name for p in design.memory_files() if not p.is_file()]
@@ -208,7 +209,7 @@ def run_network(
     images = len(codes)
     if images == 0:
         raise ConfigError("no images to simulate")
-    _check_files(design)
+    check_design_files(design)
     work = design.directory / "build"
     work.mkdir(parents=True, exist_ok=True)
     digits = -(-design.in_width // 4)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from adderflow.errors import ConfigError
+from adderflow.errors import ConfigError, require_file
 
 _WIDTH = re.compile(r"^(int|fp|bf)(\d+)$")
 # Costed 0 pJ unless a table prices them: abs is the accumulator's add/subtract select (a
@@ -179,9 +179,7 @@ def load_energy_table(path: str | Path | None = None) -> EnergyTable:
     """A user's YAML table, or the default 45 nm table (package data) when ``path`` is None."""
     if path is None:
         return default_energy_table()
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"energy table {path} does not exist")
+    path = require_file(path, "energy table", ConfigError)
     try:
         data = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

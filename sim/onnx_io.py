@@ -6,7 +6,7 @@ from pathlib import Path
 
 import onnx
 
-from adderflow.errors import ModelFormatError
+from adderflow.errors import ModelFormatError, require_file
 
 STANDARD_DOMAINS = ("", "ai.onnx")
 
@@ -18,9 +18,7 @@ def read_onnx(path: str | Path) -> onnx.ModelProto:
     the node: an input nothing defines (a missing initializer) and a standard-domain op
     ONNX does not have. Every message is one line (the CLI prints it as is).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFormatError(f"model file {path} does not exist")
+    path = require_file(path, "model file", ModelFormatError)
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf DecodeError, ...

@@ -18,7 +18,7 @@ from adderflow.atomic import (
     atomic_write_json,
     atomic_write_text,
 )
-from adderflow.errors import CheckpointError
+from adderflow.errors import CheckpointError, require_file
 
 __all__ = [
     "atomic_write_bytes",
@@ -37,10 +37,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    if path.is_dir():
-        raise CheckpointError(f"checkpoint {path} is a directory, not a file")
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+    path = require_file(path, "checkpoint", CheckpointError)
     try:
         with warnings.catch_warnings():  # the refusal below is the message, not torch's
             warnings.simplefilter("ignore")

@@ -431,8 +431,8 @@ def _import(args: argparse.Namespace) -> int:
     from adderflow.export.importer import import_model, write_json
     from adderflow.sim.energy import load_energy_table
 
-    if args.json is not None and args.json.is_dir():
-        raise ConfigError(f"--json {args.json} is a directory; name the JSON file to write")
+    if args.json is not None:
+        _check_output_file(args.json, "--json")
 
     report = import_model(
         args.model,
@@ -445,6 +445,17 @@ def _import(args: argparse.Namespace) -> int:
     if args.json is not None:
         print(f"wrote {write_json(args.json, report)}")
     return 0
+
+
+def _check_output_file(path: Path, what: str) -> None:
+    """Refuse an output path that cannot become a file, before any work is done."""
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a directory; name the file to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{what} {path}: {parent} is a file, not a directory")
+            return
 
 
 def _existing_run(run_dir: Path, flow: str) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from adderflow.errors import ConfigError
+from adderflow.errors import ConfigError, require_file
 from adderflow.fixed import check_bits
 
 
@@ -363,11 +363,7 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"config file {path} is a directory, not a file")
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+    path = require_file(path, "config file", ConfigError)
     try:
         tree = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except UnicodeDecodeError:

@@ -23,3 +23,16 @@ class ModelFormatError(AdderflowError):
 
 class QuantizationError(AdderflowError):
     """A bit width or scale the numeric contract cannot express."""
+
+
+def require_file(path, what: str, error: type[AdderflowError] = AdderflowError):
+    """``path`` as a ``Path`` if it is a file; else ``error`` naming ``what`` and why not
+    (a directory given for a file is said so, not reported as missing)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{what} {path} is a directory, not a file")
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist")
+    return path

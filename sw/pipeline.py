@@ -207,7 +207,9 @@ def reopen_run(out: Path) -> Run:
         raise ConfigError(f"{out} is not a run directory (no config.yaml)")
     cfg = config_from_tree(_saved_config(out), str(out / "config.yaml"))
     rundir.lock(out)
-    return Run(out=out, cfg=cfg)
+    run = Run(out=out, cfg=cfg)
+    run.metrics()  # a damaged metrics.json stops the command before it writes anything
+    return run
 
 
 def derive_run(source: Path, out: Path, overrides: list[str]) -> Run:

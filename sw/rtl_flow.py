@@ -63,12 +63,13 @@ def verify_rtl(
     run: Run, simulators: list[str], samples: int | None = None
 ) -> dict[str, Comparison]:
     """Simulate ``samples`` test images (0: all) and record exactness and cycles."""
-    from adderflow.hw.simulate import run_network
+    from adderflow.hw.simulate import check_design_files, run_network
     from adderflow.sim.compare import compare
     from adderflow.sim.executor import load_model, output_name, run_reference
 
     model = load_model(run.model_path)
     design = load_or_generate(run)
+    check_design_files(design)
     count = run.cfg.rtl.samples if samples is None else samples
     x = run.data.test_x[: count or None]
     reference = run_reference(model, x)

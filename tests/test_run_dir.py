@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,26 +13,12 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
+from runs import copy_run
 
 from adderflow import rundir
 from adderflow.cli import main
 from adderflow.config import Config
 from adderflow.pipeline import with_absolute_paths
-
-RUN_FILES = (".adderflow-run", "config.yaml", "checkpoints", "model.qonnx.onnx",
-             "model.standard.onnx", "metrics.json", "rtl")  # fmt: skip
-
-
-def copy_run(source: Path, dest: Path) -> Path:
-    """The files of a run other commands read (no build folders), copied to ``dest``."""
-    dest.mkdir(parents=True)
-    for name in RUN_FILES:
-        path = source / name
-        if path.is_dir():
-            shutil.copytree(path, dest / name, ignore=shutil.ignore_patterns("build"))
-        elif path.exists():
-            shutil.copy2(path, dest / name)
-    return dest
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
