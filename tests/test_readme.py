@@ -76,3 +76,28 @@ def test_new_runs_and_files_take_relative_paths_with_spaces(spaced_run, monkeypa
     assert _cli("energy", str(model)) == 0
     assert _cli("import", str(model), "--json", "out dir/report.json") == 0
     assert json.loads((work / "out dir" / "report.json").read_text())
+
+
+def test_generate_and_simulate_a_design_in_a_relative_folder(spaced_run, tmp_path, monkeypatch):
+    """hw.network.generate with a relative folder, simulated from another directory."""
+    from adderflow.hw.network import Design, generate
+    from adderflow.hw.simulate import run_network
+    from adderflow.sim.executor import load_model, run_reference
+
+    model = load_model(spaced_run / "model.qonnx.onnx")
+    monkeypatch.chdir(tmp_path)
+    design = generate(model, "rel rtl")
+    assert design.directory == tmp_path / "rel rtl"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    loaded = Design.load("../rel rtl")
+    codes = run_reference(model, _test_images(spaced_run, 2))
+    sim = run_network(loaded, codes["input_codes"])
+    assert (sim.codes == codes[model.graph.output[0].name]).all()
+
+
+def _test_images(run: Path, count: int):
+    from adderflow.config import load_config
+    from adderflow.pipeline import load_data
+
+    return load_data(load_config(run / "config.yaml")).test_x[:count]
