@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from adderflow.errors import AdderflowError, ConfigError
+from adderflow.errors import AdderflowError, ConfigError, require_creatable
 from adderflow.progress import run_summary
 from adderflow.threads import passive_openmp
 
@@ -451,11 +451,7 @@ def _check_output_file(path: Path, what: str) -> None:
     """Refuse an output path that cannot become a file, before any work is done."""
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a directory; name the file to write")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"{what} {path}: {parent} is a file, not a directory")
-            return
+    require_creatable(path, what)
 
 
 def _existing_run(run_dir: Path, flow: str) -> int:

@@ -36,3 +36,14 @@ def require_file(path, what: str, error: type[AdderflowError] = AdderflowError):
     if not path.is_file():
         raise error(f"{what} {path} does not exist")
     return path
+
+
+def require_creatable(path, what: str) -> None:
+    """Refuse ``path`` if a file sits where one of its folders must be made."""
+    from pathlib import Path
+
+    for parent in Path(path).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{what} {path}: {parent} is a file, not a directory")
+            return

@@ -17,7 +17,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-from adderflow.errors import ConfigError
+from adderflow.errors import ConfigError, require_creatable
 
 RUN_MARK = ".adderflow-run"
 LOCK_FILE = ".adderflow-lock"
@@ -43,11 +43,7 @@ def check_writable_target(out: Path) -> None:
     """Refuse ``out`` unless it is a run, an empty directory, or not there yet."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"run directory {out} is a file, not a directory")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"run directory {out}: {parent} is a file, not a directory")
-            break
+    require_creatable(out, "run directory")
     if out.is_dir() and not is_run_dir(out) and any(out.iterdir()):
         raise ConfigError(
             f"{out} is not empty and not an adderflow run: adderflow writes only into a run "
