@@ -37,6 +37,12 @@ class ModelConfig:
     # resnet32, resnet18, resnet50, ghostnet, ...) scaled by `width_mult`.
     arch: str = "auto"
     width: int = 16
+    # The auto image network's head: gap (conv blocks → global average pool →
+    # multiplication classifier, the AdderNet papers' form) | dense (an adder hidden dense
+    # layer on the flattened frame, the default before the recipe ablation in
+    # docs/results.md) | auto (gap; dense for binary students, whose export has no global
+    # pooling yet).
+    head: str = "auto"
     width_mult: float = 1.0
 
 
@@ -49,6 +55,14 @@ class TrainConfig:
     # AdderNet's adaptive learning-rate coefficient (0.2 in the reference CIFAR recipe).
     eta: float = 0.2
     grad_clip: float = 5.0
+    # Also clip adder weights' gradients (after the adaptive LR has set their norms). Off:
+    # clipping them shrank every step of the network and stalled small-data students
+    # (docs/results.md); on reproduces the behaviour before that finding.
+    grad_clip_adders: bool = False
+    # Networks with adder layers: after each epoch, batch-norm statistics are recomputed on
+    # this many training samples with the weights frozen (0: keep the running averages,
+    # which trail adder weights by ~10 steps; docs/results.md).
+    bn_recompute: int = 2048
     # Learning-rate schedule, stepped per epoch: cosine (to 0 at the last epoch) | step
     # (multiplied by `gamma` at each epoch in `milestones`; empty: at 50% and 75%).
     schedule: str = "cosine"
@@ -406,17 +420,20 @@ def validate_train(t: TrainConfig, section: str = "student") -> None:
         )
     if t.gamma <= 0:
         raise ConfigError(f"{section}.gamma must be positive, got {t.gamma}")
-    for key in ("lr", "grad_clip"):
+    for key in ("lr", "grad_clip", "bn_recompute"):
         if getattr(t, key) < 0:
             raise ConfigError(f"{section}.{key} must not be negative, got {getattr(t, key)}")
 
 
 AUGMENTS = ("none", "flip", "crop_flip")
+DIGITS_HEADS = ("auto", "gap", "dense")  # auto, or adderflow.models.digits_net's heads
 
 
 def validate_model(m: ModelConfig) -> None:
     if m.arch != "auto" and m.arch not in MODEL_ARCHS:
         raise ConfigError(f"model.arch '{m.arch}' is not auto or one of {', '.join(MODEL_ARCHS)}")
+    if m.head not in DIGITS_HEADS:
+        raise ConfigError(f"model.head '{m.head}' is not one of {', '.join(DIGITS_HEADS)}")
     if m.width_mult <= 0:
         raise ConfigError(f"model.width_mult must be positive, got {m.width_mult}")
 

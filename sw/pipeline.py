@@ -282,10 +282,22 @@ def _model(run: Run, kind: str):
     elif len(shape) == 2:  # 1-D signals (MNIST-1D): model.width counts channels, 32 = 1.0
         model = mnist1d_net(base, run.cfg.model.width / 32, shape[1], classes, si=si)
     else:
-        model = digits_net(base, run.cfg.model.width, shape[0], classes, shape[1:], si=si)
+        head = _digits_head(run)
+        model = digits_net(base, run.cfg.model.width, shape[0], classes, shape[1:], si=si, head=head)
     if kind == "adder_l2":
         set_adder_p(model, 2.0)
     return model
+
+
+def _digits_head(run: Run) -> str:
+    """``model.head``, with auto resolved for the student's kind and the image: a binary
+    student's CNN teacher gets the student's head (block-wise distillation pairs blocks)."""
+    from adderflow.distill import method_roles
+    from adderflow.models.digits import default_head
+
+    if run.cfg.model.head != "auto":
+        return run.cfg.model.head
+    return default_head(method_roles(run.cfg.distill)[1], run.data.input_shape[1:])
 
 
 def zoo_model(arch: str, kind: str, width: float, num_classes: int, si: bool = False):

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from adderflow import distributed as dist
+from adderflow.bn_stats import recompute_batch_norm
 from adderflow.checkpoint import atomic_write_text, load_checkpoint, load_state, save_checkpoint
 from adderflow.config import TrainConfig
 from adderflow.data import make_loader
@@ -80,6 +81,13 @@ def predict(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarra
         for i in range(0, len(x), batch_size)
     ]
     return torch.cat(outs).argmax(1).numpy()
+
+
+def trained_networks(model: nn.Module) -> list[nn.Module]:
+    """The networks a training wrapper trains, each runnable on its own (a distillation
+    wrapper lists its student, and its teacher when co-trained); a plain model is itself."""
+    listed = getattr(model, "trained_networks", None)
+    return list(listed()) if callable(listed) else [model]
 
 
 def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
@@ -242,6 +250,20 @@ def find_nonfinite(
     return None
 
 
+def _clipped_params(
+    params: list[nn.Parameter], adders: list[nn.Parameter], clip_adders: bool
+) -> list[nn.Parameter]:
+    """The parameters ``grad_clip`` bounds. Adder weights are left out by default: the
+    adaptive LR has just set each adder gradient's norm to ``eta·sqrt(k)`` (13.6 for a
+    16→32 3×3 layer), so a clip of 5 over all parameters would shrink every gradient of the
+    network, multiplication layers and batch norms included, by 3–8× on every step; on small
+    data sets that stalled students at chance for tens of epochs (docs/results.md)."""
+    if clip_adders:
+        return params
+    adder_ids = {id(p) for p in adders}
+    return [p for p in params if id(p) not in adder_ids]
+
+
 def _nonfinite_error(
     net: nn.Module, x: Tensor, precision: Precision, what: str, where: str
 ) -> AdderflowError:
@@ -319,6 +341,7 @@ def _train_epoch(
     model.train()
     adders = adder_weights(net)
     params = [p for p in net.parameters() if p.requires_grad]
+    clipped = _clipped_params(params, adders, cfg.grad_clip_adders)
     _, size = dist.world()
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(
@@ -358,7 +381,7 @@ def _train_epoch(
             raise _nonfinite_error(net, x, precision, f"{name}: gradients became non-finite", where)
         scale_adder_gradients(adders, cfg.eta)
         if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            nn.utils.clip_grad_norm_(clipped, cfg.grad_clip)
         if scaler is not None:
             scaler.step(opt)  # skipped (and the scale lowered) on fp16 overflow
             scaler.update()
@@ -476,6 +499,9 @@ def fit(
                 net=model, device=device, precision=precision, augment=augmenter,
             )  # fmt: skip
             sched.step()
+            if cfg.bn_recompute and adder_weights(model):
+                for network in trained_networks(model):
+                    recompute_batch_norm(network, data.train_x, cfg.bn_recompute)
             test_acc = accuracy(model, data.test_x, data.test_y)
             row = {
                 "epoch": epoch + 1,

@@ -17,10 +17,10 @@ from adderflow.sim.compare import compare
 from adderflow.sim.executor import run_reference
 
 
-def _randomized(kind: str, seed: int = 0):
+def _randomized(kind: str, seed: int = 0, head: str = "dense"):
     """A digits net with non-trivial batch-norm statistics, as after training."""
     torch.manual_seed(seed)
-    model = digits_net(kind, width=8)
+    model = digits_net(kind, width=8, head=head)
     for m in model.modules():
         if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
             m.running_mean.uniform_(-30, -5 if kind == "adder" else 5)
@@ -64,8 +64,9 @@ def test_eight_bit_model_tracks_the_float_model():
 
 @pytest.mark.parametrize("bits", [2, 4, 6, 8, 12, 16])
 @pytest.mark.parametrize("kind", ["adder", "cnn"])
-def test_exported_model_equals_quantized_torch_model(bits, kind):
-    model = _randomized(kind, seed=bits)
+@pytest.mark.parametrize("head", ["dense", "gap"])
+def test_exported_model_equals_quantized_torch_model(bits, kind, head):
+    model = _randomized(kind, seed=bits, head=head)
     x = _images(32, seed=bits)
     net = quantize_network(model, x, bits)
     onnx_model = build_qonnx(net)
@@ -76,8 +77,8 @@ def test_exported_model_equals_quantized_torch_model(bits, kind):
 
 def test_op_counts_follow_the_addernet_convention():
     cnn, ann = (
-        count_ops(digits_net("cnn", 16), (1, 8, 8)),
-        count_ops(digits_net("adder", 16), (1, 8, 8)),
+        count_ops(digits_net("cnn", 16, head="dense"), (1, 8, 8)),
+        count_ops(digits_net("adder", 16, head="dense"), (1, 8, 8)),
     )
     stem = 1 * 9 * 16 * 64  # first conv: multiplication layer in both
     head = 64 * 10

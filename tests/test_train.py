@@ -240,6 +240,60 @@ def test_gradient_clipping_bounds_the_step(tmp_path):
     assert torch.linalg.vector_norm(after - before).item() == pytest.approx(1e-3, rel=1e-4)
 
 
+def _one_adder_step(tmp_path, clip_adders: bool) -> tuple[float, float]:
+    """One SGD step (lr 1, no momentum or decay) of a stem conv → adder conv → BN → linear
+    net with a tiny grad_clip; returns the norms of the adder and the linear weights' steps."""
+    from adderflow.nn import AdderConv2d
+
+    torch.manual_seed(0)
+    adder = AdderConv2d(2, 4, 3, padding=1)
+    head = nn.Linear(4 * 16, 3)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), adder, nn.BatchNorm2d(4), nn.Flatten(), head
+    )
+    before = [adder.weight.detach().clone(), head.weight.detach().clone()]
+    x = torch.rand(32, 1, 4, 4)
+    data = DataSplits(x.numpy(), np.arange(32) % 3, x[:8].numpy(), np.arange(8) % 3, 3, "t")
+    cfg = TrainConfig(epochs=1, lr=1.0, momentum=0.0, weight_decay=0.0, grad_clip=1e-3,
+                      eta=0.2, grad_clip_adders=clip_adders, bn_recompute=0, tensorboard=False)
+    fit(net, data, cfg, loss_fn=lambda z, _x, y: F.cross_entropy(z, y),
+        ckpt_path=tmp_path / f"m{clip_adders}.pt", name="t", batch_size=32, seed=0,
+        log=lambda _m: None)  # fmt: skip
+    after = [adder.weight.detach(), head.weight.detach()]
+    return tuple(float(torch.linalg.vector_norm(a - b)) for a, b in zip(after, before, strict=True))
+
+
+def test_grad_clip_leaves_the_adaptive_adder_step_alone(tmp_path):
+    adder_step, head_step = _one_adder_step(tmp_path, clip_adders=False)
+    # The adaptive LR's step: eta·sqrt(k) for the adder weight; the clip bounds the rest.
+    assert adder_step == pytest.approx(0.2 * math.sqrt(4 * 2 * 9), rel=1e-4)
+    assert head_step <= 1e-3 * (1 + 1e-4)
+    # grad_clip_adders=true (the behaviour before docs/results.md's ablation) clips both.
+    adder_step, head_step = _one_adder_step(tmp_path, clip_adders=True)
+    assert adder_step <= 1e-3 * (1 + 1e-4) and head_step < 1e-3
+
+
+def test_batch_norm_statistics_are_recomputed_for_the_current_weights():
+    from adderflow.bn_stats import recompute_batch_norm
+
+    torch.manual_seed(0)
+    student = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3))
+    frozen = nn.BatchNorm2d(3)
+    frozen.requires_grad_(False)
+    frozen.running_mean.fill_(7.0)
+    net = nn.Sequential(student, frozen).train()
+    x = np.random.default_rng(0).normal(2.0, 3.0, (300, 1, 6, 6)).astype(np.float32)
+    recompute_batch_norm(net, x, samples=260, batch_size=64)  # 5 batches of 52
+    with torch.no_grad():
+        feats = student[0](torch.from_numpy(x[:260])).reshape(5, 52, 3, 4, 4)
+    bn = student[1]
+    assert torch.allclose(bn.running_mean, feats.mean((0, 1, 3, 4)), atol=1e-5)
+    batch_var = feats.transpose(1, 2).reshape(5, 3, -1).var(-1, unbiased=True).mean(0)
+    assert torch.allclose(bn.running_var, batch_var, rtol=1e-4)
+    assert bn.momentum == 0.1 and net.training and bn.training  # modes restored
+    assert torch.all(frozen.running_mean == 7.0)  # a frozen (teacher's) norm is left alone
+
+
 # --- mixed precision ----------------------------------------------------------------------
 
 
@@ -328,6 +382,8 @@ def test_trainer_keys_from_yaml_survive_a_dump(tmp_path):
         ("model.arch=vgg", "model.arch 'vgg' is not auto or one of"),
         ("model.width_mult=0", "model.width_mult must be positive"),
         ("data.augment=mixup", "data.augment 'mixup' is not one of none, flip, crop_flip"),
+        ("model.head=pool", "model.head 'pool' is not one of auto, gap, dense"),
+        ("student.bn_recompute=-1", "student.bn_recompute must not be negative"),
     ],
 )
 def test_bad_trainer_keys_name_the_key(assignment, message):

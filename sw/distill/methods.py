@@ -206,6 +206,11 @@ class DistillModel(nn.Module):
             self.teacher.eval()  # a frozen teacher keeps its batch-norm statistics
         return self
 
+    def trained_networks(self) -> list[nn.Module]:
+        """The networks this wrapper trains: the student, and a co-trained teacher."""
+        co_trained = self.teacher is not None and self.method.co_train
+        return [self.student, self.teacher] if co_trained else [self.student]
+
     def _features(self, tap: FeatureTap | None) -> list[Tensor]:
         return tap.features() if tap is not None else []
 

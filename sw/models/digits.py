@@ -77,6 +77,14 @@ class BlockNet(nn.Module):
         ]
 
 
+def default_head(kind: str, image: tuple[int, int]) -> str:
+    """``gap``, unless the network is binary (binary export has no global pooling yet) or
+    the pooled frame's area is not a power of two (``IntAvgPool`` divides by shifting; a
+    28×28 MNIST image pools 14×14): then ``dense``."""
+    area = (image[0] // 2) * (image[1] // 2)
+    return "dense" if kind == "binary" or area & (area - 1) else "gap"
+
+
 def digits_net(
     kind: str,
     width: int = 16,
@@ -84,12 +92,17 @@ def digits_net(
     num_classes: int = 10,
     image_size: int | tuple[int, int] = 8,
     si: bool = False,
+    head: str = "auto",
 ) -> BlockNet:
-    """The main job's network for 8×8 digits: 3 conv blocks, 1 hidden dense, classifier.
+    """The main job's network for 8×8 digits.
 
-    ``stem conv(1→w) → adder conv(w→w) → pool → adder conv(w→2w) → pool →
-    adder linear(2w·(h/4)·(w/4)→4w) → linear(→classes)``. ``image_size`` is the side of a
-    square image or its ``(height, width)``.
+    ``head="auto"`` is ``default_head(kind, image)``; a binary student's teacher needs
+    ``head="dense"`` too, so that block-wise distillation pairs the same blocks.
+    ``head="dense"``: ``stem conv(1→w) → adder conv(w→w) → pool → adder conv(w→2w) → pool →
+    adder linear(2w·(h/4)·(w/4)→4w) → linear(→classes)``.
+    ``head="gap"``: ``stem conv(1→w) → adder conv(w→2w) → pool → adder conv(2w→2w) →
+    global average pool → linear(2w→classes)``.
+    ``image_size`` is the side of a square image or its ``(height, width)``.
     """
     check_kind(kind)
     height, wide = (image_size, image_size) if isinstance(image_size, int) else image_size
@@ -99,15 +112,30 @@ def digits_net(
             f"got {height}×{wide}: resize the images, e.g. to {height // 4 * 4 or 4}×"
             f"{wide // 4 * 4 or 4}"
         )
-    flat = 2 * width * (height // 4) * (wide // 4)
+    if head == "auto":
+        head = default_head(kind, (height, wide))
+    if head not in ("gap", "dense"):
+        raise ConfigError(f"digits_net head '{head}' is not auto, gap or dense")
 
     def hidden_conv(cin: int, cout: int) -> nn.Module:
         if si and kind == "binary":  # DGRL's Squeeze-and-Interaction unit
             return SqueezeInteraction(cin, cout, 3, 1)
         return make_conv(kind, cin, cout, 3)
 
+    stem = ConvBlock(nn.Conv2d(in_channels, width, 3, padding=1, bias=False), kind=kind)
+    if head == "gap":
+        blocks = [
+            stem,
+            ConvBlock(hidden_conv(width, 2 * width), pool=2, kind=kind),
+            ConvBlock(hidden_conv(2 * width, 2 * width), kind=kind),
+            nn.AdaptiveAvgPool2d(1),
+            Flatten(),
+            DenseBlock(nn.Linear(2 * width, num_classes), hidden=False),
+        ]
+        return BlockNet(blocks, kind)
+    flat = 2 * width * (height // 4) * (wide // 4)
     blocks = [
-        ConvBlock(nn.Conv2d(in_channels, width, 3, padding=1, bias=False), kind=kind),
+        stem,
         ConvBlock(hidden_conv(width, width), pool=2, kind=kind),
         ConvBlock(hidden_conv(width, 2 * width), pool=2, kind=kind),
         Flatten(),

@@ -63,4 +63,4 @@ def mnist1d_net(
 
 def fpga_net(kind: str = "adder", num_classes: int = 10) -> BlockNet:
     """The digits network at width 8: sized for a small FPGA (ECP5-25k) at full folding."""
-    return digits_net(kind, width=8, num_classes=num_classes)
+    return digits_net(kind, width=8, num_classes=num_classes, head="dense")
