@@ -283,7 +283,9 @@ def _model(run: Run, kind: str):
         model = mnist1d_net(base, run.cfg.model.width / 32, shape[1], classes, si=si)
     else:
         head = _digits_head(run)
-        model = digits_net(base, run.cfg.model.width, shape[0], classes, shape[1:], si=si, head=head)
+        model = digits_net(
+            base, run.cfg.model.width, shape[0], classes, shape[1:], si=si, head=head
+        )
     if kind == "adder_l2":
         set_adder_p(model, 2.0)
     return model

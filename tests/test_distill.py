@@ -85,8 +85,10 @@ def _batch(n: int = 16):
 def _wrapper(method: str, teacher_kind: str, student_kind: str = "adder", **cfg):
     torch.manual_seed(0)
     x, _ = _batch()
-    student = digits_net(student_kind, width=4, si=student_kind == "binary")
-    teacher = digits_net(teacher_kind, width=4) if teacher_kind else None
+    # A binary student has the dense head; its teacher must have the same blocks.
+    head = "dense" if student_kind == "binary" else "gap"
+    student = digits_net(student_kind, width=4, si=student_kind == "binary", head=head)
+    teacher = digits_net(teacher_kind, width=4, head=head) if teacher_kind else None
     distill = DistillConfig(method=method, **cfg)
     model = DistillModel(student, teacher, make_method(distill, teacher, x[:4]))
     return model.train()
