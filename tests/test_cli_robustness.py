@@ -63,6 +63,20 @@ def _other_width_student(ws: Path) -> None:
     torch.save(state, path)
 
 
+def _requant_out_bits_40(ws: Path) -> None:
+    """A Requant promising 40-bit codes: wider than any code (helper L's load check)."""
+    import onnx
+    from onnx import helper
+
+    path = ws / "run" / "model.qonnx.onnx"
+    model = onnx.load(str(path))
+    node = next(n for n in model.graph.node if n.op_type == "Requant")
+    for attr in node.attribute:
+        if attr.name == "out_bits":
+            attr.CopyFrom(helper.make_attribute("out_bits", 40))
+    onnx.save(model, str(path))
+
+
 GARBAGE = bytes(range(256)) * 4
 RUN_DIR_COMMANDS = ("export", "verify", "rtl", "report", "synth", "hls", "quantize")
 NEW_RUN = ("run", "--quick", "--out", f"{WS}/new")
@@ -210,6 +224,16 @@ def _model_cells() -> dict[str, Cell]:
                 f"{WS}/empty is a directory",
             ),
         }  # fmt: skip
+    model = f"{WS}/run/model.qonnx.onnx"
+    cells |= {  # widths: one load-time check for every command (issue 17 item 6)
+        f"{cmd}-requant-40-bits": Cell(argv, "width 40 is outside", _requant_out_bits_40)
+        for cmd, argv in (
+            ("verify", ("verify", f"{WS}/run")),
+            ("rtl", ("rtl", f"{WS}/run")),
+            ("import", ("import", model, "--strict")),
+            ("energy", ("energy", model)),
+        )
+    }
     cells |= {
         "import-json-dir": Cell(("import", f"{WS}/run/model.qonnx.onnx", "--json", f"{WS}/empty"),
                                 f"{WS}/empty is a directory"),
