@@ -459,6 +459,7 @@ def _validate_ranges(cfg: Config) -> None:
     checks = [
         ("seed", cfg.seed, 0), ("data.seed", cfg.data.seed, 0),
         ("verify.samples", cfg.verify.samples, 0),
+        ("verify.backend_samples", cfg.verify.backend_samples, 0),
         ("quant.calibration_samples", cfg.quant.calibration_samples, 1),
     ]  # fmt: skip
     for section in ("teacher", "student"):
@@ -476,8 +477,6 @@ def _validate_ranges(cfg: Config) -> None:
 def validate(cfg: Config) -> None:
     _validate_ranges(cfg)
     rtl_simulators(cfg)
-    if cfg.verify.samples < 0 or cfg.verify.backend_samples < 0:
-        raise ConfigError("verify.samples and verify.backend_samples must not be negative")
     if cfg.threads < 0:
         raise ConfigError(f"threads must be 0 (auto) or a positive count, got {cfg.threads}")
     for key in ("samples", "target_cycles"):

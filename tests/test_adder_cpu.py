@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zlib
 
 import pytest
 import torch
@@ -139,7 +140,7 @@ CONV_CASES = [  # (n, c, h, w, o, k, stride, padding, dilation, groups)
 def test_conv_matches_torch_backend(compiled, case, mode, dtype, monkeypatch):
     n, c, h, wd, o, k, stride, padding, dilation, groups = case
     kernel = k if isinstance(k, tuple) else (k, k)
-    gen = torch.Generator().manual_seed(sum(map(hash, map(str, case))) % 2**31)
+    gen = torch.Generator().manual_seed(zlib.crc32(repr(case).encode()))
     x = _quarters((n, c, h, wd), 4, gen, dtype)
     w = _quarters((o, c // groups, *kernel), 4, gen, dtype)
     geo = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, grad=mode)

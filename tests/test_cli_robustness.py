@@ -164,6 +164,9 @@ def _new_run_cells() -> dict[str, Cell]:
         "calibration": ("quant.calibration_samples=0", "quant.calibration_samples"),
         "calibration-negative": ("quant.calibration_samples=-1", "quant.calibration_samples"),
         "verify-samples": ("verify.samples=-5", "verify.samples must not be negative"),
+        "verify-backend-samples": (
+            "verify.backend_samples=-1", "verify.backend_samples must not be negative"
+        ),
         "unparsable": ("student.lr=[1,", "config key 'student.lr'"),
         "wrong-type": ("student.lr=fast", "config key 'student.lr' needs a float"),
         "arch-data-mismatch": ("model.arch=resnet50", "model.arch=resnet50"),
