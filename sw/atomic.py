@@ -17,10 +17,15 @@ from pathlib import Path
 from typing import Any
 
 
-def _file_mode() -> int:
-    umask = os.umask(0)
+def _read_umask() -> int:
+    # os.umask can only read the mask by setting it, process-wide: done once, at import,
+    # never while another thread (the early synthesis) may be creating files.
+    umask = os.umask(0o022)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+FILE_MODE = 0o666 & ~_read_umask()
 
 
 @contextmanager
@@ -33,7 +38,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, _file_mode())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

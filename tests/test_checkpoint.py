@@ -56,3 +56,15 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_text(path, "second")
     assert path.read_text() == "second"
     assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_atomic_write_never_touches_the_process_umask(tmp_path, monkeypatch):
+    # Another thread may create files meanwhile: the umask must not flip to 0 for a moment.
+    from adderflow import atomic
+
+    def refuse(_mask: int) -> int:
+        raise AssertionError("os.umask called while writing")
+
+    monkeypatch.setattr(atomic.os, "umask", refuse)
+    path = atomic_write_text(tmp_path / "out.txt", "text")
+    assert path.stat().st_mode & 0o777 == atomic.FILE_MODE
