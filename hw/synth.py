@@ -159,14 +159,25 @@ def tool(name: str) -> list[str]:
 
 # Tools running now, so that an early synthesis can be stopped when a later stage fails.
 _RUNNING: set[subprocess.Popen] = set()
+_RUNNING_LOCK = threading.Lock()
 _STOPPED = threading.Event()
 
 
 def stop_tools() -> None:
     """Terminate every running tool and refuse new ones (until ``run_tool`` is reset)."""
     _STOPPED.set()
-    for process in list(_RUNNING):
-        process.terminate()
+    with _RUNNING_LOCK:
+        for process in list(_RUNNING):
+            process.terminate()
+
+
+def _register(process: subprocess.Popen) -> None:
+    """Track a started tool; terminate it at once if ``stop_tools`` ran before it was
+    tracked (between the caller's check and here)."""
+    with _RUNNING_LOCK:
+        _RUNNING.add(process)
+        if _STOPPED.is_set():
+            process.terminate()
 
 
 def allow_tools() -> None:
@@ -193,14 +204,15 @@ def run_tool(name: str, args: list[str], cwd: Path, log: Log) -> float:
             command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             errors="replace", bufsize=1,
         ) as process:  # fmt: skip
-            _RUNNING.add(process)
+            _register(process)
             try:
                 assert process.stdout is not None
                 for line in process.stdout:
                     handle.write(line)
                     STATUS.tool_line(name, line)
             finally:
-                _RUNNING.discard(process)
+                with _RUNNING_LOCK:
+                    _RUNNING.discard(process)
         returncode = process.returncode
     seconds = time.perf_counter() - start
     if _STOPPED.is_set():

@@ -454,3 +454,18 @@ def test_estimate_reads_every_requantizer_and_counts_bram_shapes(tmp_path):
     assert const[0] == 0 < const[1] and rom[1] == 0 < rom[0]
     with pytest.raises(ValueError, match="unknown calibration parts"):
         est.calibrate(["pe", "bogus"])
+
+
+def test_a_tool_started_while_stopping_is_terminated_at_once():
+    # stop_tools() between run_tool's check and its registration must still end the tool.
+    process = subprocess.Popen(["sleep", "60"])
+    try:
+        synth.stop_tools()
+        synth._register(process)
+        assert process.wait(timeout=10) != 0
+    finally:
+        synth.allow_tools()
+        with synth._RUNNING_LOCK:
+            synth._RUNNING.discard(process)
+        process.kill()
+        process.wait()
