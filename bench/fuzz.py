@@ -1,13 +1,14 @@
 """Long mode of the differential fuzzer (tests/fuzz.py; CI runs tests/test_fuzz.py).
 
-    python bench/fuzz.py [--networks 125000] [--rtl 2000] [--hls 50] [--seed 1]
+    python bench/fuzz.py [--networks 125000] [--rtl 2000] [--hls 2000] [--seed 1]
                          [--minutes 60]
 
 ``--networks`` random networks (``fuzz.IMAGES`` images each, so 125,000 networks are
 1,000,000 network-image cases) through the reference, qonnx and onnxruntime, about 4 % of
 them outside the contract (each must be refused by name); ``--rtl`` cases per simulator
 (Verilator and Icarus: structures compiled once, parameter sets redrawn, codes and
-per-image cycles against the model); ``--hls`` cases per hls4ml io type (each compiled).
+per-image cycles against the model); ``--hls`` cases per hls4ml io type (structures
+compiled once, weight files swapped, as for the RTL).
 Stops at the first mismatch and prints the shrunk network; ``--minutes`` caps each stage's
 wall time, and the summary says how far each got. Prints one table (markdown) to paste
 into docs/benchmarks.md.
@@ -88,8 +89,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--networks", type=int, default=125_000)
     p.add_argument("--rtl", type=int, default=2000)
-    p.add_argument("--hls", type=int, default=50)
-    p.add_argument("--variants", type=int, default=20, help="parameter sets per RTL structure")
+    p.add_argument("--hls", type=int, default=2000)
+    p.add_argument("--variants", type=int, default=20, help="parameter sets per structure")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--minutes", type=float, default=60.0, help="wall-time cap per stage")
     args = p.parse_args()
@@ -102,10 +103,10 @@ def main() -> int:
         ("icarus", _families(args.seed + 1, args.variants), _backend("icarus", work), args.rtl),
         ("verilator", _families(args.seed + 2, args.variants), _backend("verilator", work),
          args.rtl),
-        ("hls4ml io_parallel", _networks(args.seed + 3, args.hls),
+        ("hls4ml io_parallel", _families(args.seed + 3, args.variants),
          _backend("hls_parallel", work), args.hls),
-        ("hls4ml io_stream", _networks(args.seed + 4, args.hls), _backend("hls_stream", work),
-         args.hls),
+        ("hls4ml io_stream", _families(args.seed + 4, args.variants),
+         _backend("hls_stream", work), args.hls),
     ]  # fmt: skip
     for name, cases, run, count in stages:
         if count <= 0:
