@@ -197,3 +197,29 @@ def test_without_a_compiler_falls_back_with_one_warning(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "using the pure-torch kernel" in done.stdout
+
+
+def test_a_lock_left_by_a_killed_build_is_removed_and_said(tmp_path, capsys):
+    lock = tmp_path / "lock"
+    lock.touch()
+    assert not adder_cpu.clear_stale_lock(tmp_path)  # fresh: a build may be running
+    old = lock.stat().st_mtime - adder_cpu.STALE_LOCK_SECONDS - 60
+    os.utime(lock, (old, old))
+    builder = subprocess.Popen(["sleep", "60"], cwd=tmp_path)
+    try:
+        assert not adder_cpu.clear_stale_lock(tmp_path)  # old, but a builder works there
+    finally:
+        builder.kill()
+        builder.wait()
+    assert lock.exists()
+    assert adder_cpu.clear_stale_lock(tmp_path) and not lock.exists()
+    assert f"removed {lock}" in capsys.readouterr().err
+
+
+def test_a_first_build_says_so_on_stderr(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    adder_cpu._prepare("adderflow_probe")
+    assert "building the compiled CPU adder kernel (once, ~1 min)" in capsys.readouterr().err
+    (tmp_path / "adderflow_probe" / "adderflow_probe.so").touch()
+    adder_cpu._prepare("adderflow_probe")
+    assert capsys.readouterr().err == ""  # built: nothing to say

@@ -11,6 +11,7 @@ a minute instead of three); everything else is the document's text.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -67,5 +68,10 @@ def test_every_command_block_runs(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"report    {(tmp_path / 'runs').resolve()}" in done.stdout
     assert (tmp_path / "runs" / "latest" / "report.html").is_file()
-    assert (tmp_path / "runs" / "my-images" / "metrics.json").is_file()
-    assert "'mismatches': 0" in done.stdout
+    for run in ("latest", "my-images"):
+        equivalence = json.loads((tmp_path / "runs" / run / "metrics.json").read_text())[
+            "equivalence"
+        ]
+        assert equivalence, run
+        for name, comparison in equivalence.items():
+            assert comparison["mismatches"] == 0 and comparison["samples"] > 0, (run, name)

@@ -12,12 +12,20 @@ carries a hash of the source, the flags and the CPU, so a change of any of them 
 afresh and a rerun loads the cached library at once. ``ADDERFLOW_ADDER_BACKEND=torch``
 skips it; when it cannot be built (no compiler, no ninja) ``load`` warns once, in one
 line, and the layers run the pure-torch kernels instead.
+
+The first build takes a minute or more and torch prints nothing, so one line on stderr says
+it is happening. A build killed midway (a CI timeout, OOM) leaves torch's ``lock`` file
+behind, on which every later ``load`` would wait forever: a lock older than
+``STALE_LOCK_SECONDS`` with no process building in that folder is removed, and said so.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
+import sys
+import time
 import warnings
 from functools import cache
 from pathlib import Path
@@ -32,6 +40,7 @@ from adderflow.nn import adder_kernels
 SOURCE = Path(__file__).with_name("adder_cpu.cpp")
 CFLAGS = ("-O3", "-march=native", "-fno-math-errno")
 DTYPES = (torch.float32, torch.float64)
+STALE_LOCK_SECONDS = 600.0  # a build takes 40-160 s; a lock this old was left by a killed one
 
 
 def _cpu_id() -> str:
@@ -53,12 +62,58 @@ def build_name() -> str:
     return f"adderflow_adder_cpu_{digest.hexdigest()[:16]}"
 
 
+def _builder_running(build_dir: Path) -> bool:
+    """Whether any process works in ``build_dir`` (ninja and the compiler run there)."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path(os.readlink(proc / "cwd")) == build_dir:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def clear_stale_lock(build_dir: Path) -> bool:
+    """Remove torch's build ``lock`` in ``build_dir`` if a killed build left it; whether so."""
+    lock = build_dir / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except OSError:
+        return False
+    if age < STALE_LOCK_SECONDS or _builder_running(build_dir):
+        return False
+    lock.unlink(missing_ok=True)
+    print(
+        f"adderflow: removed {lock}, left {age / 60:.0f} min ago by a build that was killed",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _prepare(name: str) -> None:
+    """Clear a stale lock and, when the library is not built yet, say that it is built."""
+    from torch.utils import cpp_extension
+
+    try:
+        build_dir = Path(cpp_extension._get_build_directory(name, False))
+    except (AttributeError, OSError):  # torch moved its private helper: load() still works
+        return
+    clear_stale_lock(build_dir)
+    if not (build_dir / f"{name}.so").is_file():
+        print(
+            f"adderflow: building the compiled CPU adder kernel (once, ~1 min) in {build_dir} ...",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 @cache
 def load() -> ModuleType | None:
     """The compiled module, building it on the first call; ``None`` (warned) if it cannot be."""
     from torch.utils import cpp_extension
 
     try:
+        _prepare(build_name())
         return cpp_extension.load(
             name=build_name(), sources=[str(SOURCE)], extra_cflags=list(CFLAGS), verbose=False
         )
