@@ -8,13 +8,17 @@ reader checks its output the same way. It is the fast path for long simulations
 
 Builds are cached by content, not by path: the key hashes every RTL source of the design,
 the harness, the bench parameters and the Verilator version, and the executable lives in
-``$ADDERFLOW_CACHE/verilator/<key>`` (default ``~/.cache/adderflow``). A design generated
-again, in another directory, with the same RTL starts at once. A build goes to a temporary
-directory first and is renamed into place, so a killed build never leaves a stale binary.
+``cache_dir("verilator")/<key>`` (``$ADDERFLOW_CACHE/verilator``, else
+``$XDG_CACHE_HOME/adderflow/verilator``, else ``~/.cache/adderflow/verilator``). A design
+generated again, in another directory, with the same RTL starts at once. A build goes to a
+temporary directory first and is renamed into place, so a killed build never leaves a stale
+binary. With ``ADDERFLOW_CACHE=off`` every build goes to a temporary directory removed when
+the process exits.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
@@ -27,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from adderflow.errors import AdderflowError
+from adderflow.hw.bitcache import cache_dir
 from adderflow.hw.network import Design
 from adderflow.hw.simulate import (
     RtlResult,
@@ -48,8 +53,13 @@ class Build:
     cached: bool
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("ADDERFLOW_CACHE", Path.home() / ".cache" / "adderflow"))
+def _build_root() -> Path:
+    """The Verilator cache, or (caching off) a private folder removed at exit."""
+    root = cache_dir("verilator")
+    if root is None:
+        root = Path(tempfile.mkdtemp(prefix="adderflow-harness-build-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
 
 
 def _verilator_version() -> str:
@@ -74,7 +84,7 @@ def build_key(design: Design) -> str:
 
 def build(design: Design) -> Build:
     """The design's harness executable, compiled unless the cache already holds it."""
-    final = cache_root() / "verilator" / build_key(design)
+    final = _build_root() / build_key(design)
     exe = final / EXE
     if exe.is_file():
         return Build(exe, 0.0, True)
