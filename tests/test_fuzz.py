@@ -31,7 +31,7 @@ from fuzz import (
     run_one,
     shrink,
 )
-from tools import require_tool
+from tools import require_module, require_tool
 
 from adderflow.sim.onnx_io import node_attr
 
@@ -112,7 +112,7 @@ def test_verilator(tmp_path):
 def test_hls4ml(tmp_path, io_type):
     """100 cases per io type: structures compiled once each (``fuzz.hls_codes`` reloads the
     library with the next case's weight files), binary ones refused by name."""
-    pytest.importorskip("hls4ml")
+    require_module("hls4ml", "pip install -e '.[hls]'")
     require_tool("g++", "apt-get install -y g++")
     seed = 21 if io_type == "hls_parallel" else 22
     ran, refused = _families(io_type, seed, target=100, variants=100, tmp_path=tmp_path)

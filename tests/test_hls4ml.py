@@ -6,14 +6,12 @@ tensor hls4ml traces with the NumPy reference, integer for integer.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import onnx
 import pytest
 from networks import calibrated, images, random_network, tie_images, tie_network
 from onnx import helper
-from tools import require_tool
+from tools import require_module, require_tool
 
 from adderflow.errors import AdderflowError, ModelFormatError
 from adderflow.export.qonnx_builder import build_qonnx
@@ -25,13 +23,7 @@ from adderflow.sim.executor import run_reference
 
 
 def _require_hls4ml() -> None:
-    try:
-        import hls4ml  # noqa: F401
-    except ImportError:
-        message = "hls4ml not installed; install it with: pip install -e '.[hls]'"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_module("hls4ml", "pip install -e '.[hls]'")
     require_tool("g++", "apt-get install -y g++")
 
 
