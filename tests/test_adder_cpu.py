@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import zlib
 
 import pytest
@@ -199,21 +200,30 @@ def test_without_a_compiler_falls_back_with_one_warning(tmp_path):
     assert "using the pure-torch kernel" in done.stdout
 
 
-def test_a_lock_left_by_a_killed_build_is_removed_and_said(tmp_path, capsys):
+def test_a_lock_left_by_a_killed_build_is_removed_and_said(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(adder_cpu, "IDLE_SECONDS", 0.5)
+    monkeypatch.setattr(adder_cpu, "POLL_SECONDS", 0.05)
     lock = tmp_path / "lock"
     lock.touch()
-    assert not adder_cpu.clear_stale_lock(tmp_path)  # fresh: a build may be running
-    old = lock.stat().st_mtime - adder_cpu.STALE_LOCK_SECONDS - 60
-    os.utime(lock, (old, old))
-    builder = subprocess.Popen(["sleep", "60"], cwd=tmp_path)
-    try:
-        assert not adder_cpu.clear_stale_lock(tmp_path)  # old, but a builder works there
-    finally:
-        builder.kill()
-        builder.wait()
-    assert lock.exists()
-    assert adder_cpu.clear_stale_lock(tmp_path) and not lock.exists()
+    start = time.monotonic()
+    assert adder_cpu.wait_for_build_lock(tmp_path) and not lock.exists()
+    assert time.monotonic() - start >= 0.5  # no builder for IDLE_SECONDS in a row
     assert f"removed {lock}" in capsys.readouterr().err
+
+
+def test_a_live_build_is_waited_for_not_broken(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(adder_cpu, "IDLE_SECONDS", 0.5)
+    monkeypatch.setattr(adder_cpu, "POLL_SECONDS", 0.05)
+    lock = tmp_path / "lock"
+    lock.touch()
+    # A "build" working in the folder for 1.5 s (three idle spans), then releasing the lock.
+    builder = subprocess.Popen(["sh", "-c", "sleep 1.5; rm lock"], cwd=tmp_path)
+    try:
+        assert not adder_cpu.wait_for_build_lock(tmp_path)  # never removed it
+    finally:
+        builder.wait()
+    err = capsys.readouterr().err
+    assert "waiting for another process building" in err and "removed" not in err
 
 
 def test_a_first_build_says_so_on_stderr(tmp_path, monkeypatch, capsys):

@@ -15,8 +15,10 @@ line, and the layers run the pure-torch kernels instead.
 
 The first build takes a minute or more and torch prints nothing, so one line on stderr says
 it is happening. A build killed midway (a CI timeout, OOM) leaves torch's ``lock`` file
-behind, on which every later ``load`` would wait forever: a lock older than
-``STALE_LOCK_SECONDS`` with no process building in that folder is removed, and said so.
+behind, on which every later ``load`` would wait forever (torch's wait has no timeout).
+So ``load`` waits on the lock itself first: while a process builds in that folder (ninja and
+the compiler run there) it waits, saying so once; a lock with no builder for
+``IDLE_SECONDS`` in a row was left by a killed build and is removed, and said so.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ from adderflow.nn import adder_kernels
 SOURCE = Path(__file__).with_name("adder_cpu.cpp")
 CFLAGS = ("-O3", "-march=native", "-fno-math-errno")
 DTYPES = (torch.float32, torch.float64)
-STALE_LOCK_SECONDS = 600.0  # a build takes 40-160 s; a lock this old was left by a killed one
+# A live build has ninja or the compiler working in its folder all but a second or so.
+IDLE_SECONDS = 30.0
+POLL_SECONDS = 2.0
 
 
 def _cpu_id() -> str:
@@ -73,21 +77,24 @@ def _builder_running(build_dir: Path) -> bool:
     return False
 
 
-def clear_stale_lock(build_dir: Path) -> bool:
-    """Remove torch's build ``lock`` in ``build_dir`` if a killed build left it; whether so."""
-    lock = build_dir / "lock"
-    try:
-        age = time.time() - lock.stat().st_mtime
-    except OSError:
-        return False
-    if age < STALE_LOCK_SECONDS or _builder_running(build_dir):
-        return False
-    lock.unlink(missing_ok=True)
-    print(
-        f"adderflow: removed {lock}, left {age / 60:.0f} min ago by a build that was killed",
-        file=sys.stderr,
-    )
-    return True
+def wait_for_build_lock(build_dir: Path) -> bool:
+    """Return once torch's build ``lock`` in ``build_dir`` is gone: wait while a process
+    builds there; remove a lock no process has worked on for ``IDLE_SECONDS`` (a killed
+    build's). Whether a lock was removed."""
+    lock, said, idle_since = build_dir / "lock", False, time.monotonic()
+    while lock.exists():
+        if _builder_running(build_dir):
+            idle_since = time.monotonic()
+            if not said:
+                print(f"adderflow: waiting for another process building in {build_dir} ...",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                said = True
+        elif time.monotonic() - idle_since >= IDLE_SECONDS:
+            lock.unlink(missing_ok=True)
+            print(f"adderflow: removed {lock}, left by a build that was killed", file=sys.stderr)
+            return True
+        time.sleep(POLL_SECONDS)
+    return False
 
 
 def _prepare(name: str) -> None:
@@ -98,7 +105,7 @@ def _prepare(name: str) -> None:
         build_dir = Path(cpp_extension._get_build_directory(name, False))
     except (AttributeError, OSError):  # torch moved its private helper: load() still works
         return
-    clear_stale_lock(build_dir)
+    wait_for_build_lock(build_dir)
     if not (build_dir / f"{name}.so").is_file():
         print(
             f"adderflow: building the compiled CPU adder kernel (once, ~1 min) in {build_dir} ...",
