@@ -3,20 +3,14 @@ bitstream cache."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tools import missing
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _skip_or_fail(message: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -33,11 +27,11 @@ def readme_run(tmp_path_factory) -> Path:
     folder are the fresh clone's, which is what broke for new users.
     """
     if not (REPO / ".git").exists():
-        _skip_or_fail(f"{REPO} is not a git checkout: the fresh-clone test clones it")
+        missing(f"{REPO} is not a git checkout: the fresh-clone test clones it")
     venv = Path(sys.prefix)
     stamp = venv / ".adderflow-installed"
     if not stamp.is_file():
-        _skip_or_fail(f"{venv} is not a `make install` venv (no {stamp.name}); run make install")
+        missing(f"{venv} is not a `make install` venv (no {stamp.name}); run make install")
     clone = tmp_path_factory.mktemp("fresh") / "a clone" / "adderflow"
     subprocess.run(["git", "clone", "-q", "--local", str(REPO), str(clone)], check=True)
     done = subprocess.run(

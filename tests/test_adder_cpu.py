@@ -16,6 +16,7 @@ import zlib
 
 import pytest
 import torch
+from tools import missing
 
 from adderflow.nn import adder_conv2d, adder_cpu, adder_kernels, adder_linear
 
@@ -31,9 +32,10 @@ ROW_SHAPES = [
 @pytest.fixture(scope="module")
 def compiled():
     if adder_cpu.load() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the compiled CPU adder kernel did not build under CI")
-        pytest.skip("no C++ compiler or ninja: apt-get install g++; pip install ninja")
+        missing(
+            "the compiled CPU adder kernel did not build: "
+            "apt-get install g++; pip install ninja"
+        )
     return adder_cpu
 
 
