@@ -22,6 +22,9 @@ class IntegerOp(CustomOp):
     """An op on int64 code tensors whose output width is the ``out_bits`` attribute."""
 
     input_names: tuple[str, ...] = ()
+    # Traits the backends ask instead of naming ops.
+    bipolar_output = False  # its output is ±1 codes (2-bit)
+    keeps_bipolar = False  # ±1 codes in give ±1 codes out (a max pool picks one of them)
 
     def out_bits(self) -> int:
         return int(self.get_nodeattr("out_bits"))

@@ -14,6 +14,7 @@ from adderflow.sim.ops.base import IntegerOp
 
 class BinaryThreshold(IntegerOp):
     input_names = ("acc", "threshold", "direction")
+    bipolar_output = True
 
     def get_nodeattr_types(self):
         return {}

@@ -8,6 +8,7 @@ from adderflow.sim.ops.base import IntegerOp
 
 class IntMaxPool(IntegerOp):
     input_names = ("x",)
+    keeps_bipolar = True
 
     def get_nodeattr_types(self):
         return {
