@@ -108,7 +108,7 @@ class Node:
         if index >= len(self.inputs) or self.inputs[index].value is None:
             name = self.proto.input[index] if index < len(self.proto.input) else f"#{index}"
             label = what or f"input '{name}'"
-            raise ModelFormatError(f"node '{self.label}' ({self.op}): {label} is not an initializer")
+            raise ModelFormatError(f"{self.where()}: {label} is not an initializer")
         return self.inputs[index].value  # type: ignore[return-value]
 
     def where(self) -> str:
@@ -323,4 +323,3 @@ def _custom_shapes(graph: onnx.GraphProto, shapes: dict, consts: dict) -> None:
             shapes[proto.output[0]] = tuple(OPS[proto.op_type](proto).output_shape(ins))
         except Exception:  # a malformed node: its checks name it later
             continue
-

@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from fuzz import random_cases
 from onnx import helper
 
 from adderflow.errors import ModelFormatError
 from adderflow.sim.executor import run_reference
 from adderflow.sim.view import read_view
-from fuzz import random_cases
 
 CASES = random_cases(seed=11, count=60, allow_violations=False)
 
