@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tools
 
 SIMULATORS = ("verilator", "icarus")
 INSTALL = {
@@ -36,16 +37,9 @@ TESTBENCH_DIR = Path(__file__).resolve().parent
 VERILATOR_RUNTIME = ("verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated_threads.o")
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 def missing(what: str) -> None:
     """Skip (outside CI) or fail (under CI) because ``what`` is not installed."""
-    message = f"{what} not found; install it with: {INSTALL[what]}"
-    if in_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    tools.missing(f"{what} not found; install it with: {INSTALL[what]}")
 
 
 def verilator_bin() -> str | None:
