@@ -223,7 +223,7 @@ def requantize(
 
 
 @dataclass(frozen=True)
-class Requant:
+class RequantParams:
     """Integer parameters of one per-channel affine requantization."""
 
     multiplier: np.ndarray  # int64 [C]
@@ -239,7 +239,7 @@ def fit_requant(
     layer: str = "layer",
     shift_only: bool = False,
     center: np.ndarray | float = 0.0,
-) -> Requant:
+) -> RequantParams:
     """Integer ``M, B, s`` approximating ``out = gain * (acc - center) + offset``.
 
     All in output codes. ``center`` is where a channel's output equals ``offset`` (batch
@@ -265,7 +265,7 @@ def fit_requant(
         bias = np.round(offset * 2.0**shift - multiplier * center).astype(np.int64)
         fits = np.max(np.abs(multiplier), initial=0) <= limit
         if fits and requant_product_bits(acc_bits, multiplier, bias) <= MAX_PRODUCT_BITS:
-            return Requant(multiplier=multiplier, bias=bias, shift=shift)
+            return RequantParams(multiplier=multiplier, bias=bias, shift=shift)
         shift -= 1
     raise QuantizationError(
         f"{layer}: requantization gain {peak:.3g} does not fit {multiplier_bits} multiplier "

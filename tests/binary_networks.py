@@ -18,7 +18,7 @@ from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.fixed import (
     BIPOLAR,
     FixedType,
-    Requant,
+    RequantParams,
     Threshold,
     mul_acc_bits,
     signed_bits,
@@ -59,7 +59,7 @@ def _binary_layers(rng, k, stride, pad, channels, extreme, tail):
     pool = PoolLayer("pool", (2, 2), (2, 2))
     hp = h2 // 2
     act = FixedType(8, 7)
-    one = Requant(np.ones(6, np.int64), np.zeros(6, np.int64), 0)
+    one = RequantParams(np.ones(6, np.int64), np.zeros(6, np.int64), 0)
     # (no second pool on ±1 codes before the dense layer: the max of 2x2 blocks of ±1 is
     # nearly always +1, which would leave the dense layer nothing to tell images apart by)
     if tail == "dense":  # x2 1x1 -> threshold -> flatten -> XnorGemm -> Requant -> head
@@ -75,7 +75,7 @@ def _binary_layers(rng, k, stride, pad, channels, extreme, tail):
     else:  # the digits network's shape: x2 3x3 pad 1 -> Requant -> pool -> flatten -> IntGemm
         x2 = ComputeLayer(
             "x2", "xnor", pm((c3, c2, 3, 3)), BIPOLAR, BIPOLAR, xnor_acc_bits(c2 * 9),
-            Requant(np.ones(c3, np.int64), np.zeros(c3, np.int64), 0), act, False, (1, 1),
+            RequantParams(np.ones(c3, np.int64), np.zeros(c3, np.int64), 0), act, False, (1, 1),
             (1,) * 4,
         )  # fmt: skip
         flat = c3 * (hp // 2) ** 2
@@ -88,7 +88,7 @@ def _binary_layers(rng, k, stride, pad, channels, extreme, tail):
     bias = rng.integers(-100, 100, 3)
     head = ComputeLayer(
         "head", "mul", rng.integers(-128, 128, (3, 6)), act, act, head_acc,
-        Requant(np.ones(3, np.int64), bias, 0),
+        RequantParams(np.ones(3, np.int64), bias, 0),
         FixedType(signed_bits(2 ** (head_acc - 1) + 100), 10), False,
     )  # fmt: skip
     return QuantizedNetwork(t, (1, 8, 8), (*body, head))
@@ -131,7 +131,7 @@ def binary_ir(
             gain = layer.out_type.qmax / (2.5 * std)
             m = np.clip(np.round(gain * 2**shift), 2**shift, 2**15 - 1).astype(np.int64)
             b = np.round(-mean * m).astype(np.int64)
-            requant = Requant(m, b, shift)
+            requant = RequantParams(m, b, shift)
         layers[i] = replace(layer, requant=requant)
     return build_qonnx(replace(net, layers=tuple(layers)))
 

@@ -49,7 +49,7 @@ from adderflow.fixed import (
     MAX_SHIFT,
     BipolarType,
     FixedType,
-    Requant,
+    RequantParams,
     Threshold,
     acc_bits_needed,
     adder_acc_bits,
@@ -235,7 +235,7 @@ def _compute(d, name, t, wshape, kind: str, strides, pads) -> ComputeLayer:
         multiplier, bias = multiplier // 2, bias // 2
     out_type = FixedType(d.int(2, MAX_BITS), d.int(0, 3))
     return ComputeLayer(
-        name, kind, weight, t, w_type, acc_bits, Requant(multiplier, bias, shift),
+        name, kind, weight, t, w_type, acc_bits, RequantParams(multiplier, bias, shift),
         out_type, d.bool(40), tuple(strides), tuple(pads),
     )  # fmt: skip
 
@@ -610,7 +610,7 @@ def random_cases(seed: int, count: int, allow_violations: bool = True) -> list[C
 def _redrawn_ends(ends, redraw):
     if isinstance(ends, Threshold):
         return Threshold(redraw(ends.threshold), redraw(ends.direction, signs=True))
-    return Requant(redraw(ends.multiplier), redraw(ends.bias), ends.shift)
+    return RequantParams(redraw(ends.multiplier), redraw(ends.bias), ends.shift)
 
 
 def _revalued_layer(layer: ComputeLayer, redraw) -> ComputeLayer:
@@ -627,11 +627,11 @@ def _revalued_layer(layer: ComputeLayer, redraw) -> ComputeLayer:
     else:
         acc_bits = mul_acc_bits(layer.in_type.bits, layer.w_type.bits, layer.terms)
     ends = layer.requant
-    if isinstance(ends, Requant):
+    if isinstance(ends, RequantParams):
         m, b = ends.multiplier, ends.bias
         while requant_product_bits(acc_bits, m, b) > MAX_PRODUCT_BITS:
             m, b = m // 2, b // 2
-        ends = Requant(m, b, ends.shift)
+        ends = RequantParams(m, b, ends.shift)
     return replace(layer, weight=redraw(layer.weight, signs), acc_bits=acc_bits,
                    requant=_redrawn_ends(ends, redraw))  # fmt: skip
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from adderflow.fixed import FixedType, Requant, adder_acc_bits, mul_acc_bits, signed_bits
+from adderflow.fixed import FixedType, RequantParams, adder_acc_bits, mul_acc_bits, signed_bits
 from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
 
 
@@ -18,8 +18,8 @@ def _codes(rng, shape, t: FixedType, extreme: str | None = None):
     return rng.integers(t.qmin, t.qmax + 1, size=shape, dtype=np.int64)
 
 
-def _requant(rng, channels: int, relu: bool = True) -> Requant:
-    return Requant(
+def _requant(rng, channels: int, relu: bool = True) -> RequantParams:
+    return RequantParams(
         rng.integers(-(2**14), 2**14, channels), rng.integers(-(2**20), 2**20, channels), 18
     )
 
@@ -98,7 +98,7 @@ def random_network(
         t,
         t,
         acc_bits,
-        Requant(np.ones(3, np.int64), bias, 0),
+        RequantParams(np.ones(3, np.int64), bias, 0),
         FixedType(signed_bits(2 ** (acc_bits - 1) + 100), 6),
         False,
     )
@@ -121,7 +121,7 @@ def tie_network(k: int = 2, bits: int = 8) -> QuantizedNetwork:
     acc_bits = mul_acc_bits(bits, bits, n)
     head = ComputeLayer(
         "head", "mul", np.eye(n, dtype=np.int64), t, t, acc_bits,
-        Requant(np.ones(n, np.int64), np.zeros(n, np.int64), 0),
+        RequantParams(np.ones(n, np.int64), np.zeros(n, np.int64), 0),
         FixedType(signed_bits(1 << (acc_bits - 1)), 0), False,
     )  # fmt: skip
     layers = (PoolLayer("pool", (k, k), (k, k), "avg"), FlattenLayer("flat"), head)
@@ -172,5 +172,5 @@ def calibrated(net: QuantizedNetwork, x: np.ndarray, seed: int = 0) -> Quantized
         m = np.clip(np.round(gain * 2**shift), 1, 2**15 - 1).astype(np.int64)
         centre = layer.out_type.qmax / 4 if layer.relu else 0.0
         b = np.round((centre - mean * m / 2**shift) * 2**shift).astype(np.int64)
-        layers[i] = replace(layer, requant=Requant(m, b, shift))
+        layers[i] = replace(layer, requant=RequantParams(m, b, shift))
     return replace(net, layers=tuple(layers))

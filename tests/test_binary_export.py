@@ -20,7 +20,7 @@ from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.fixed import (
     BIPOLAR,
     FixedType,
-    Requant,
+    RequantParams,
     Threshold,
     binarize,
     fit_threshold,
@@ -121,13 +121,13 @@ def binary_network(
     act = FixedType(8, 7)
     xg = ComputeLayer(
         "xg", "xnor", pm((6, flat)), BIPOLAR, BIPOLAR, xnor_acc_bits(flat),
-        Requant(rng.integers(1, 2**10, 6), rng.integers(-(2**10), 2**10, 6), 6), act, False,
+        RequantParams(rng.integers(1, 2**10, 6), rng.integers(-(2**10), 2**10, 6), 6), act, False,
     )  # fmt: skip
     head_acc = mul_acc_bits(8, 8, 6)
     bias = rng.integers(-100, 100, 3)
     head = ComputeLayer(
         "head", "mul", rng.integers(-128, 128, (3, 6)), act, t, head_acc,
-        Requant(np.ones(3, np.int64), bias, 0),
+        RequantParams(np.ones(3, np.int64), bias, 0),
         FixedType(signed_bits(2 ** (head_acc - 1) + 100), 10), False,
     )  # fmt: skip
     layers = (stem, x1, PoolLayer("pool", (2, 2), (2, 2)), x2, FlattenLayer("flat"), xg, head)
@@ -355,7 +355,7 @@ def _set_init(model, name, value):
 def test_contract_refuses_a_binary_layer_on_multi_bit_codes():
     net = binary_network()
     stem = net.layers[0]
-    model = build_qonnx(replace(net, layers=(replace(stem, requant=Requant(
+    model = build_qonnx(replace(net, layers=(replace(stem, requant=RequantParams(
         np.ones(5, np.int64), np.zeros(5, np.int64), 0), out_type=FixedType(8, 0)),
         *net.layers[1:])))  # fmt: skip
     with pytest.raises(QuantizationError, match=r"node 'x1' \(XnorConv\): input 'stem_out'.*±1"):

@@ -18,7 +18,7 @@ from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.fixed import (
     MAX_PRODUCT_BITS,
     FixedType,
-    Requant,
+    RequantParams,
     acc_bits_needed,
     adder_acc_bits,
     check_requant_limits,
@@ -62,7 +62,7 @@ def one_layer(
         layers.append(FlattenLayer("flat"))
     layers.append(
         ComputeLayer("layer", kind, weight.astype(np.int64), t, w_type, acc_bits,
-                     Requant(m, b, shift), FixedType(out_bits, 0), False, (1, 1), tuple(pads))
+                     RequantParams(m, b, shift), FixedType(out_bits, 0), False, (1, 1), tuple(pads))
     )  # fmt: skip
     return build_qonnx(QuantizedNetwork(t, shape, tuple(layers)))
 
@@ -168,9 +168,9 @@ def test_wide_requant_output_hidden_behind_a_pool_is_refused():
     """Requant out_bits 40 feeding a max pool whose out_bits claims 8 (issue 17, item 6)."""
     t = FixedType(4, 0)
     conv = ComputeLayer("c", "adder", np.ones((1, 1, 1, 1), np.int64), t, t, 6,
-                        Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0),
+                        RequantParams(np.ones(1, np.int64), np.zeros(1, np.int64), 0),
                         FixedType(8, 0), False)  # fmt: skip
-    unit = Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0)
+    unit = RequantParams(np.ones(1, np.int64), np.zeros(1, np.int64), 0)
     dense = ComputeLayer("d", "mul", np.ones((1, 4), np.int64), FixedType(8, 0),
                          FixedType(4, 0), 16, unit, FixedType(16, 0), False)  # fmt: skip
     net = QuantizedNetwork(

@@ -15,7 +15,7 @@ from tools import require_module, require_tool
 
 from adderflow.errors import AdderflowError, ModelFormatError
 from adderflow.export.qonnx_builder import build_qonnx
-from adderflow.fixed import FixedType, Requant
+from adderflow.fixed import FixedType, RequantParams
 from adderflow.hw.hls4ml_backend import HlsProject, HlsSettings, convert
 from adderflow.quant.spec import ComputeLayer, FlattenLayer, QuantizedNetwork
 from adderflow.sim.compare import compare, format_table
@@ -74,7 +74,7 @@ def _requant_net(multiplier: np.ndarray, bias: np.ndarray, shift: int, relu: boo
     t = FixedType(8, 0)
     head = ComputeLayer(
         "head", "mul", np.eye(16, dtype=np.int64), t, t, 20,
-        Requant(multiplier, bias, shift), FixedType(5, 0), relu,
+        RequantParams(multiplier, bias, shift), FixedType(5, 0), relu,
     )  # fmt: skip
     return QuantizedNetwork(t, (1, 4, 4), (FlattenLayer("flat"), head))
 
@@ -177,7 +177,7 @@ def test_run_and_hls_command_record_csim_equivalence(tmp_path):
 def _pad_beyond_kernel(pads=(1, 1, 1, 1), shape=(1, 1, 1), k: int = 1) -> onnx.ModelProto:
     t = FixedType(4, 0)
     conv = ComputeLayer("conv", "adder", np.full((1, shape[0], k, k), 2, np.int64), t, t,
-                        8, Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0),
+                        8, RequantParams(np.ones(1, np.int64), np.zeros(1, np.int64), 0),
                         FixedType(8, 0), False, (1, 1), pads)  # fmt: skip
     return build_qonnx(QuantizedNetwork(t, shape, (conv,)))
 

@@ -482,13 +482,13 @@ def test_line_window_eligibility():
 def test_16_bit_adder_layer_with_weight_minus_32768(tmp_path):
     """The lane was sized from |w| = 32768 (17 bits) and refused; -32768 is a 16-bit code."""
     require("icarus")
-    from adderflow.fixed import FixedType, Requant, adder_acc_bits
+    from adderflow.fixed import FixedType, RequantParams, adder_acc_bits
     from adderflow.quant.spec import ComputeLayer, FlattenLayer, QuantizedNetwork
 
     t = FixedType(16, 0)
     weight = np.array([[-32768, 32767, -32768, 5]], np.int64)
     dense = ComputeLayer("dense", "adder", weight, t, t, adder_acc_bits(16, 4),
-                         Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0),
+                         RequantParams(np.ones(1, np.int64), np.zeros(1, np.int64), 0),
                          FixedType(20, 0), False)  # fmt: skip
     model = build_qonnx(QuantizedNetwork(t, (1, 2, 2), (FlattenLayer("flat"), dense)))
     layers, _, _ = read_layers(model)
@@ -499,12 +499,12 @@ def test_16_bit_adder_layer_with_weight_minus_32768(tmp_path):
 
 def test_conv_as_last_layer_is_refused_naming_it(tmp_path):
     """It returned (2, 3) codes instead of (2, 3, 4, 4), with wrong latencies, silently."""
-    from adderflow.fixed import FixedType, Requant
+    from adderflow.fixed import FixedType, RequantParams
     from adderflow.quant.spec import ComputeLayer, QuantizedNetwork
 
     t = FixedType(4, 0)
     conv = ComputeLayer("last_conv", "adder", np.ones((3, 1, 3, 3), np.int64), t, t, 10,
-                        Requant(np.ones(3, np.int64), np.zeros(3, np.int64), 0),
+                        RequantParams(np.ones(3, np.int64), np.zeros(3, np.int64), 0),
                         FixedType(8, 0), False, (1, 1), (1, 1, 1, 1))  # fmt: skip
     model = build_qonnx(QuantizedNetwork(t, (1, 4, 4), (conv,)))
     with pytest.raises(ConfigError, match=r"node 'last_conv': the RTL network's last layer"):
@@ -513,12 +513,12 @@ def test_conv_as_last_layer_is_refused_naming_it(tmp_path):
 
 
 def test_trailing_pool_is_refused_naming_it(tmp_path):
-    from adderflow.fixed import FixedType, Requant
+    from adderflow.fixed import FixedType, RequantParams
     from adderflow.quant.spec import ComputeLayer, PoolLayer, QuantizedNetwork
 
     t = FixedType(4, 0)
     conv = ComputeLayer("c", "adder", np.ones((2, 1, 3, 3), np.int64), t, t, 10,
-                        Requant(np.ones(2, np.int64), np.zeros(2, np.int64), 0),
+                        RequantParams(np.ones(2, np.int64), np.zeros(2, np.int64), 0),
                         FixedType(8, 0), False, (1, 1), (1, 1, 1, 1))  # fmt: skip
     model = build_qonnx(QuantizedNetwork(t, (1, 4, 4), (conv, PoolLayer("tail", (2, 2), (2, 2)))))
     with pytest.raises(ConfigError, match=r"node 'tail': the model ends with a pool"):

@@ -40,7 +40,7 @@ from adderflow.fixed import (
     BIPOLAR,
     BipolarType,
     FixedType,
-    Requant,
+    RequantParams,
     Threshold,
     check_bits,
     fit_requant,
@@ -157,7 +157,7 @@ def fold_requant(
     out_type: FixedType,
     multiplier_bits: int,
     shift_only: bool,
-) -> Requant:
+) -> RequantParams:
     """``gain·(scale·acc + bias − mean) + beta`` in ``out_type`` codes, as ``fit_requant``
     does it for PTQ: centred on each channel's mean, in accumulator codes."""
     live = scale > 0

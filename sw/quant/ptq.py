@@ -17,7 +17,7 @@ from torch import nn
 from adderflow.errors import QuantizationError
 from adderflow.fixed import (
     FixedType,
-    Requant,
+    RequantParams,
     adder_acc_bits,
     avg_pool_shift,
     check_bits,
@@ -245,7 +245,7 @@ def classifier_layer(name: str, weight: np.ndarray, bias: np.ndarray, types: tup
     in_type, w_type = types
     acc_bits = mul_acc_bits(in_type.bits, w_type.bits, weight.shape[1])
     out_bits = signed_bits((1 << (acc_bits - 1)) + int(np.abs(bias).max(initial=0)))
-    requant = Requant(np.ones(weight.shape[0], dtype=np.int64), bias.astype(np.int64), 0)
+    requant = RequantParams(np.ones(weight.shape[0], dtype=np.int64), bias.astype(np.int64), 0)
     return ComputeLayer(
         name=name,
         kind="mul",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adderflow.errors import QuantizationError
-from adderflow.fixed import BipolarType, FixedType, Requant, Threshold, avg_pool_shift
+from adderflow.fixed import BipolarType, FixedType, RequantParams, Threshold, avg_pool_shift
 
 LAYER_KINDS = ("adder", "mul", "xnor")
 
@@ -35,7 +35,7 @@ class ComputeLayer:
     in_type: FixedType | BipolarType
     w_type: FixedType | BipolarType
     acc_bits: int
-    requant: Requant | Threshold
+    requant: RequantParams | Threshold
     out_type: FixedType | BipolarType
     relu: bool
     strides: tuple[int, int] = (1, 1)
