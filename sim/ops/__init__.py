@@ -1,65 +1,88 @@
 """adderflow's custom ops, registered with qonnx under the ONNX domain ``adderflow``.
 
-Importing this package registers them; qonnx then finds each by domain and class name,
-so ``qonnx.core.onnx_exec.execute_onnx`` runs adderflow models unchanged.
+Every module of this package is imported and each concrete ``IntegerOp`` subclass it
+defines becomes an op of the IR, named by its class (a name defined twice is refused), so
+adding an op is adding its module. Importing the package registers them with qonnx, which
+then finds each by domain and class name, so ``qonnx.core.onnx_exec.execute_onnx`` runs
+adderflow models unchanged.
 """
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
 
 from qonnx.custom_op.registry import add_op_to_domain
 
-from adderflow.sim.ops.adder_conv import AdderConv
-from adderflow.sim.ops.adder_gemm import AdderGemm
 from adderflow.sim.ops.base import DOMAIN, IntegerOp
-from adderflow.sim.ops.binary_threshold import BinaryThreshold
-from adderflow.sim.ops.int_avg_pool import IntAvgPool
-from adderflow.sim.ops.int_conv import IntConv
-from adderflow.sim.ops.int_gemm import IntGemm
-from adderflow.sim.ops.int_max_pool import IntMaxPool
-from adderflow.sim.ops.requant import Requant
-from adderflow.sim.ops.xnor_conv import XnorConv
-from adderflow.sim.ops.xnor_gemm import XnorGemm
 
-OPS: dict[str, type[IntegerOp]] = {
-    cls.__name__: cls
-    for cls in (
-        AdderConv,
-        AdderGemm,
-        IntConv,
-        IntGemm,
-        IntMaxPool,
-        IntAvgPool,
-        Requant,
-        XnorConv,
-        XnorGemm,
-        BinaryThreshold,
+
+class DuplicateOp(RuntimeError):
+    """Two modules of ``sim.ops`` define an op of the same name."""
+
+
+def _discover() -> dict[str, type[IntegerOp]]:
+    ops: dict[str, type[IntegerOp]] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for cls in vars(module).values():
+            if not _defines_op(cls, module.__name__):
+                continue
+            if cls.__name__ in ops:
+                raise DuplicateOp(
+                    f"op '{cls.__name__}' is defined twice: in {ops[cls.__name__].__module__} "
+                    f"and in {module.__name__}"
+                )
+            ops[cls.__name__] = cls
+    return ops
+
+
+def _defines_op(cls: object, module: str) -> bool:
+    return (
+        inspect.isclass(cls)
+        and issubclass(cls, IntegerOp)
+        and cls.__module__ == module
+        and not cls.__dict__.get("abstract", False)
     )
-}
-# Binary layers (DESIGN.md rule 6) and the threshold that feeds them ±1 codes.
-BINARY_LAYERS = ("XnorConv", "XnorGemm")
-BINARY_OPS = (*BINARY_LAYERS, "BinaryThreshold")
 
+
+OPS: dict[str, type[IntegerOp]] = _discover()
 for _cls in OPS.values():
     add_op_to_domain(DOMAIN, _cls)
+globals().update(OPS)  # ``from adderflow.sim.ops import <Op>`` keeps working
+
+# Binary layers (DESIGN.md rule 6) and the ops feeding them ±1 codes, from the ops' traits.
+BINARY_LAYERS = tuple(name for name, cls in OPS.items() if cls.binary())
+BINARY_OPS = (*BINARY_LAYERS, *(name for name, cls in OPS.items() if cls.bipolar_output))
+
+
+def op_class(node) -> type[IntegerOp] | None:
+    """The op class of an ONNX node of the adderflow domain (None for any other node)."""
+    return OPS.get(node.op_type) if node.domain == DOMAIN else None
 
 
 def binary_layers(model) -> list[str]:
-    """Names of the binary layers (``XnorConv``/``XnorGemm`` nodes) of an IR model."""
-    return [
-        node.name or node.output[0]
-        for node in model.graph.node
-        if node.domain == DOMAIN and node.op_type in BINARY_LAYERS
-    ]
+    """Names of the binary layers of an IR model."""
+    return [node.name or node.output[0] for node in model.graph.node if _is_binary_layer(node)]
+
+
+def _is_binary_layer(node) -> bool:
+    cls = op_class(node)
+    return cls is not None and cls.binary()
 
 
 def first_binary_node(model):
     """The node a backend without binary support should name, or ``None``: the first binary
-    layer where there is one, else the first threshold (not the threshold feeding a layer).
-    """
+    layer where there is one, else the first op producing ±1 codes (not the one feeding a
+    layer)."""
     binary = [n for n in model.graph.node if n.domain == DOMAIN and n.op_type in BINARY_OPS]
     if not binary:
         return None
-    return min(binary, key=lambda n: n.op_type == "BinaryThreshold")
+    return min(binary, key=lambda n: not _is_binary_layer(n))
 
 
 __all__ = [
-    "BINARY_LAYERS", "BINARY_OPS", "DOMAIN", "OPS", "binary_layers", "first_binary_node", *OPS
+    "BINARY_LAYERS", "BINARY_OPS", "DOMAIN", "OPS", "binary_layers", "first_binary_node",
+    "op_class", *OPS,
 ]  # fmt: skip

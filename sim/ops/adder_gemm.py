@@ -1,8 +1,14 @@
 """``AdderGemm``: ``acc[n, o] = -sum_k |x[n, k] - w[o, k]|`` (a 1x1 adder layer)."""
 
 from adderflow.sim import reference
+from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import DenseOp
 
 
 class AdderGemm(DenseOp):
+    arithmetic = "adder"
     compute = staticmethod(reference.adder_gemm)
+
+    @classmethod
+    def check(cls, node) -> None:
+        checks.operands(node, "adder", windowed=False)

@@ -1,9 +1,15 @@
 """Shared plumbing of adderflow's QONNX custom ops (domain ``adderflow``).
 
-Each op is one small class in its own module: typed attributes, a shape stand-in, datatype
-inference, and an ``execute_node`` that only unpacks the context and calls the NumPy
-reference. ``verify_node`` raises instead of returning strings, so a malformed node is
-an error naming the node, never a silently ignored message.
+Each op is one class in its own module holding everything the simulation and export side
+knows of it: typed attributes, a shape stand-in, datatype inference, an ``execute_node``
+that unpacks the context and calls the NumPy reference, and the three concerns the generic
+walkers dispatch to: ``check`` (its load-time checks, every width bound of the numeric
+contract; ``executor.check_contract``), ``cost`` (its counting rule; ``sim.cost``) and
+``lower`` (its standard-ONNX subgraph; ``export.lower_standard``). The walkers never name an
+op: they ask the op class, and its traits below, instead. An op lacking a concern is refused
+by name at the walker that needs it (``IntegerOp.concern``). ``verify_node`` raises instead
+of returning strings, so a malformed node is an error naming the node, never a silently
+ignored message.
 """
 
 from __future__ import annotations
@@ -18,13 +24,48 @@ from adderflow.errors import ModelFormatError
 DOMAIN = "adderflow"
 
 
+# What each concern is called in the error refusing an op that lacks it.
+CONCERNS = {"check": "load-time check", "cost": "cost rule", "lower": "standard-ONNX lowering"}
+
+
 class IntegerOp(CustomOp):
     """An op on int64 code tensors whose output width is the ``out_bits`` attribute."""
 
+    abstract = True  # a shared base, not an op of the IR (``sim.ops`` skips it)
     input_names: tuple[str, ...] = ()
     # Traits the backends ask instead of naming ops.
     bipolar_output = False  # its output is ±1 codes (2-bit)
     keeps_bipolar = False  # ±1 codes in give ±1 codes out (a max pool picks one of them)
+    # An accumulating layer: (activation, weight) in, one accumulator per output.
+    arithmetic = ""  # "adder" (-Σ|x - w|), "mac" (Σ x·w) or "xnor" (2·popcount − K)
+    layout = ""  # "window" (a convolution) or "dense" (a matrix product)
+    requantizes = False  # turns an accumulator into codes (rescale, round, saturate)
+    integer_cost = False  # its counted operations stay integer under a precision override
+
+    # The concerns, each a classmethod the op module defines (None: the op lacks it).
+    # check(node: view.Node) -> None; cost(node: view.Node, g: cost_rules.CountGraph,
+    # counted_as: str | None) -> Ops; lower(lw: export.lowering.Lowering, node: view.Node).
+    check = None
+    cost = None
+    lower = None
+
+    @classmethod
+    def concern(cls, name: str, where: str = ""):
+        """The op's ``check``/``cost``/``lower``; one it lacks is refused naming the op."""
+        impl = getattr(cls, name, None)
+        if impl is None:
+            prefix = f"{where}: " if where else ""
+            raise ModelFormatError(f"{prefix}op '{cls.__name__}' has no {CONCERNS[name]}")
+        return impl
+
+    @classmethod
+    def accumulating(cls) -> bool:
+        return bool(cls.arithmetic)
+
+    @classmethod
+    def binary(cls) -> bool:
+        """A binary layer (DESIGN.md rule 6): ±1 codes in, packed 1-bit weights."""
+        return cls.arithmetic == "xnor"
 
     def out_bits(self) -> int:
         return int(self.get_nodeattr("out_bits"))
@@ -82,6 +123,8 @@ CONV_ATTRS = {
 class WindowOp(IntegerOp):
     """A convolution-shaped op: ``compute(x, weight, strides, pads)`` from the reference."""
 
+    abstract = True
+    layout = "window"
     input_names = ("x", "weight")
 
     @staticmethod
@@ -105,6 +148,8 @@ class WindowOp(IntegerOp):
 class DenseOp(IntegerOp):
     """A matrix-shaped op: ``compute(x [N,K], weight [O,K]) -> [N,O]`` from the reference."""
 
+    abstract = True
+    layout = "dense"
     input_names = ("x", "weight")
 
     @staticmethod

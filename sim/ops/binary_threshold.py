@@ -6,15 +6,19 @@ int64 ``[C]`` of ±1. The output is ±1 codes (qonnx datatype ``BIPOLAR``), what
 ``XnorConv``/``XnorGemm`` reads.
 """
 
+import numpy as np
 from qonnx.core.datatype import DataType
 
+from adderflow.errors import ModelFormatError, QuantizationError
 from adderflow.sim import reference
+from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
 
 
 class BinaryThreshold(IntegerOp):
     input_names = ("acc", "threshold", "direction")
     bipolar_output = True
+    integer_cost = True
 
     def get_nodeattr_types(self):
         return {}
@@ -31,3 +35,24 @@ class BinaryThreshold(IntegerOp):
     def execute_node(self, context, graph):
         acc, threshold, direction = self.inputs(context)
         self.write(context, reference.binary_threshold(acc, threshold, direction))
+
+    @classmethod
+    def check(cls, node) -> None:
+        """Thresholds and directions are integer initializers, one per channel; directions
+        ±1."""
+        if len(node.inputs) != 3:
+            return  # verify_node's error, raised when the op runs
+        threshold = checks.const(node, 1, "threshold")
+        direction = checks.const(node, 2, "direction")
+        for what, value in (("threshold", threshold), ("direction", direction)):
+            if value.dtype.kind not in "iu" or value.ndim != 1:
+                raise ModelFormatError(
+                    f"{node.where()}: {what} must be a 1-D integer initializer, got "
+                    f"{value.dtype} {list(value.shape)}"
+                )
+        if threshold.shape != direction.shape:
+            raise ModelFormatError(
+                f"{node.where()}: {threshold.size} thresholds but {direction.size} directions"
+            )
+        if not np.all((direction == 1) | (direction == -1)):
+            raise QuantizationError(f"{node.where()}: directions must be +1 or -1")

@@ -5,9 +5,11 @@ of the window sum with the contract's rounding (``fixed.round_shift``), so the o
 the input's width and no backend needs a divider.
 """
 
+from adderflow.errors import QuantizationError
 from adderflow.fixed import avg_pool_shift
 from adderflow.sim import reference
-from adderflow.sim.onnx_io import node_label
+from adderflow.sim.onnx_io import node_attr, node_label
+from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
 
 
@@ -46,3 +48,20 @@ class IntAvgPool(IntegerOp):
         kernel = tuple(self.get_nodeattr("kernel_shape"))
         strides = tuple(self.get_nodeattr("strides"))
         self.write(context, reference.avg_pool(x, kernel, strides))
+
+    @classmethod
+    def check(cls, node) -> None:
+        """Square kernel = stride, power-of-two area (the mean is a shift), and an output as
+        wide as the input: the average of codes stays in their range, so nothing saturates.
+        Not over ±1 codes: their mean is no ±1 code, and every other backend refuses it too."""
+        checks.out_bits(node)
+        kernel, strides = node_attr(node.proto, "kernel_shape"), node_attr(node.proto, "strides")
+        avg_pool_shift(kernel, strides, node.where())
+        x = node.x if node.inputs else None
+        if x is not None and x.bipolar:
+            raise QuantizationError(
+                f"{node.where()}: averages the ±1 codes of '{x.name}'; binary activations are "
+                "max pooled (the mean of ±1 codes is not a ±1 code)"
+            )
+        if x is not None:
+            checks.not_narrower(node, "; the average needs the input's width")

@@ -3,6 +3,7 @@
 from qonnx.core.datatype import DataType
 
 from adderflow.sim import reference
+from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
 
 
@@ -34,3 +35,10 @@ class IntMaxPool(IntegerOp):
         kernel = tuple(self.get_nodeattr("kernel_shape"))
         strides = tuple(self.get_nodeattr("strides"))
         self.write(context, reference.max_pool(x, kernel, strides))
+
+    @classmethod
+    def check(cls, node) -> None:
+        """The max of codes fits their width; over ±1 codes it is ±1 codes again."""
+        checks.out_bits(node)
+        if node.inputs and not node.x.bipolar:
+            checks.not_narrower(node)

@@ -7,11 +7,15 @@ Input: ±1 codes ``[N, C, H, W]`` (int64 -1/+1). Weight: packed bits, uint8
 
 from adderflow.errors import ModelFormatError
 from adderflow.sim import reference
+from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import CONV_ATTRS, IntegerOp, conv_output_shape
 
 
 class XnorConv(IntegerOp):
     input_names = ("x", "weight")
+    arithmetic = "xnor"
+    layout = "window"
+    integer_cost = True
 
     def get_nodeattr_types(self):
         return {**CONV_ATTRS, "weight_shape": ("ints", True, [])}
@@ -34,3 +38,7 @@ class XnorConv(IntegerOp):
         strides = tuple(self.get_nodeattr("strides"))
         pads = tuple(self.get_nodeattr("pads"))
         self.write(context, reference.xnor_conv(x, packed, self.weight_shape(), strides, pads))
+
+    @classmethod
+    def check(cls, node) -> None:
+        checks.binary_operands(node, rank=4)

@@ -6,11 +6,15 @@ Input: ±1 codes ``[N, K]``. Weight: packed bits, uint8 ``[O, ceil(K/8)]``
 
 from adderflow.errors import ModelFormatError
 from adderflow.sim import reference
+from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
 
 
 class XnorGemm(IntegerOp):
     input_names = ("x", "weight")
+    arithmetic = "xnor"
+    layout = "dense"
+    integer_cost = True
 
     def get_nodeattr_types(self):
         return {"out_bits": ("i", True, 0), "weight_shape": ("ints", True, [])}
@@ -30,3 +34,7 @@ class XnorGemm(IntegerOp):
     def execute_node(self, context, graph):
         x, packed = self.inputs(context)
         self.write(context, reference.xnor_gemm(x, packed, self.weight_shape()))
+
+    @classmethod
+    def check(cls, node) -> None:
+        checks.binary_operands(node, rank=2)
