@@ -46,7 +46,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from adderflow.errors import AdderflowError, ModelFormatError, QuantizationError
 from adderflow.fixed import MAX_BITS, MIN_BITS, code_bits
-from adderflow.sim.cost import DEFAULT_MEMORY, CostResult, _align, _fmt_pj, estimate
+from adderflow.sim.cost import DEFAULT_MEMORY, CostResult, align, estimate, fmt_pj
 from adderflow.sim.energy import EnergyTable
 from adderflow.sim.executor import check_contract, check_supported, power_of_two
 from adderflow.sim.onnx_io import STANDARD_DOMAINS, node_attr, one_line, read_onnx
@@ -226,11 +226,11 @@ class ImportReport:
                     layer.activation.label() if layer.activation else "float",
                     _pow2_cell(layer),
                     f"{layer.mults:,}" if layer.counted else "?",
-                    _fmt_pj(layer.energy_pj) if layer.counted else "?",
+                    fmt_pj(layer.energy_pj) if layer.counted else "?",
                     layer.decision(),
                 )
             )
-        lines = _align(rows, numeric={8, 9})
+        lines = align(rows, numeric={8, 9})
         rule = "-" * max(len(line) for line in lines)
         t = self.totals()
         share = f" ({t['eligible_mults'] / t['mults']:.0%})" if t["mults"] else ""
@@ -242,8 +242,8 @@ class ImportReport:
             f"{t['eligible_layers']} of {t['layers']} layers can take the adder path; "
             f"multiplications per image: {t['mults']:,} in the model, {t['layer_mults']:,} in "
             f"its layers, {t['eligible_mults']:,}{share} in layers that can take the adder path",
-            f"energy per image: {_fmt_pj(t['energy_pj'])} (layers {_fmt_pj(t['layer_energy_pj'])}"
-            f", eligible layers {_fmt_pj(t['eligible_energy_pj'])}); table: {self.cost.table}, "
+            f"energy per image: {fmt_pj(t['energy_pj'])} (layers {fmt_pj(t['layer_energy_pj'])}"
+            f", eligible layers {fmt_pj(t['eligible_energy_pj'])}); table: {self.cost.table}, "
             f"memory: {self.cost.memory}",
         ]
         summary += [f"NOT COUNTED: {item}" for item in self.cost.uncounted]

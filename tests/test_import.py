@@ -546,7 +546,7 @@ def _energy_cli_pj(path: Path) -> float:
 
 def test_energy_and_import_give_one_answer_on_brevitas_qonnx(brevitas_cnn):
     from adderflow.export.importer import costing_model
-    from adderflow.sim.cost import _fmt_pj, twins
+    from adderflow.sim.cost import fmt_pj, twins
 
     report = import_model(brevitas_cnn)
     energy = twins(costing_model(brevitas_cnn)).ann
@@ -554,7 +554,7 @@ def test_energy_and_import_give_one_answer_on_brevitas_qonnx(brevitas_cnn):
     # Quantized convs are priced at their integer widths, never as fp32 multiplications.
     c2 = next(layer for layer in energy.layers if layer.node == "/c2/Conv")
     assert set(c2.ops["mul"]) == {"int8"}, c2.ops
-    assert " ".join(_energy_cli_pj(brevitas_cnn)) == _fmt_pj(report.cost.energy_pj)
+    assert " ".join(_energy_cli_pj(brevitas_cnn)) == fmt_pj(report.cost.energy_pj)
 
 
 def test_plain_quant_matmul_is_priced_by_energy_too(tmp_path):

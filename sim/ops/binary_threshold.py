@@ -2,15 +2,15 @@
 
 ``out = +1 if direction·acc >= threshold else -1`` (``direction`` is -1 where the folded
 batch-norm gain is negative). Inputs: ``acc``, ``threshold`` int64 ``[C]``, ``direction``
-int64 ``[C]`` of ±1. The output is ±1 codes (qonnx datatype ``BIPOLAR``), what an
-``XnorConv``/``XnorGemm`` reads.
+int64 ``[C]`` of ±1. The output is ±1 codes (qonnx datatype ``BIPOLAR``), what a binary
+layer reads.
 """
 
 import numpy as np
 from qonnx.core.datatype import DataType
 
 from adderflow.errors import ModelFormatError, QuantizationError
-from adderflow.sim import reference
+from adderflow.sim import cost_rules, reference
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
 
@@ -56,3 +56,9 @@ class BinaryThreshold(IntegerOp):
             )
         if not np.all((direction == 1) | (direction == -1)):
             raise QuantizationError(f"{node.where()}: directions must be +1 or -1")
+
+    @classmethod
+    def cost(cls, node, g, counted_as=None):
+        """1 comparison per element at the accumulator's width (the direction flips the
+        comparison, it costs nothing)."""
+        return cost_rules.sign_threshold(node, g)

@@ -7,7 +7,8 @@ the input's width and no backend needs a divider.
 
 from adderflow.errors import QuantizationError
 from adderflow.fixed import avg_pool_shift
-from adderflow.sim import reference
+from adderflow.sim import cost_rules, reference
+from adderflow.sim.energy import width_bits
 from adderflow.sim.onnx_io import node_attr, node_label
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
@@ -65,3 +66,12 @@ class IntAvgPool(IntegerOp):
             )
         if x is not None:
             checks.not_narrower(node, "; the average needs the input's width")
+
+    @classmethod
+    def cost(cls, node, g, counted_as=None):
+        """Per output ``k·k − 1`` additions at the sum's width (input width + ``log2(k·k)``),
+        then one shift by ``log2(k·k)`` and one rounding add; no multiplier."""
+        n = g.numel(node.out.name)
+        window = cost_rules.pool_window(node)
+        sum_width = f"int{width_bits(g.natural_width(node.x.name)) + window.bit_length() - 1}"
+        return cost_rules.count(("add", sum_width, n * window), ("shift", sum_width, n))

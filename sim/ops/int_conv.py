@@ -1,6 +1,6 @@
 """``IntConv``: an integer multiplication convolution (first layers of adder networks)."""
 
-from adderflow.sim import reference
+from adderflow.sim import cost_rules, reference
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import WindowOp
 
@@ -12,3 +12,11 @@ class IntConv(WindowOp):
     @classmethod
     def check(cls, node) -> None:
         checks.operands(node, "mul", windowed=True)
+
+    @classmethod
+    def terms(cls, node, g) -> tuple[int, int]:
+        return cost_rules.window_terms(node, g)
+
+    @classmethod
+    def cost(cls, node, g, counted_as=None):
+        return cost_rules.accumulate(node, g, cost_rules.window_terms(node, g), adder=False)

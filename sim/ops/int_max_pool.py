@@ -2,7 +2,7 @@
 
 from qonnx.core.datatype import DataType
 
-from adderflow.sim import reference
+from adderflow.sim import cost_rules, reference
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
 
@@ -42,3 +42,7 @@ class IntMaxPool(IntegerOp):
         checks.out_bits(node)
         if node.inputs and not node.x.bipolar:
             checks.not_narrower(node)
+
+    @classmethod
+    def cost(cls, node, g, counted_as=None):
+        return cost_rules.max_pool(node, g)

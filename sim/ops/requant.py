@@ -1,7 +1,10 @@
 """``Requant``: ``sat(round((acc * M + B) * 2**-s))`` per channel, BN and bias folded in."""
 
-from adderflow.fixed import MAX_PRODUCT_BITS, check_requant_limits
-from adderflow.sim import reference
+import numpy as np
+
+from adderflow.fixed import MAX_PRODUCT_BITS, check_requant_limits, signed_bits
+from adderflow.sim import cost_rules, reference
+from adderflow.sim.energy import width_bits
 from adderflow.sim.onnx_io import node_attr
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
@@ -47,4 +50,25 @@ class Requant(IntegerOp):
             checks.const(node, 2, "bias"),
             node_attr(node.proto, "shift"),
             node.where(),
+        )
+
+    @classmethod
+    def cost(cls, node, g, counted_as=None):
+        """``(acc * M + B) >> s`` rounded: 1 mul + 2 adds per element (bias, rounding), or a
+        free shift + 2 adds when every multiplier is a signed power of two."""
+        n = g.numel(node.out.name)
+        acc_bits = width_bits(g.natural_width(node.x.name))
+        multiplier = node.inputs[1].name
+        m = g.consts.get(multiplier)
+        if m is None:
+            m_bits, shift_only = width_bits(g.natural_width(multiplier)), False
+        else:
+            mag = np.abs(m.astype(np.int64))
+            m_bits = signed_bits(int(np.max(mag, initial=0)))
+            shift_only = bool(np.all((mag & (mag - 1)) == 0))  # 0 or a power of two
+        product = f"int{acc_bits + m_bits}"
+        if shift_only:
+            return cost_rules.count(("shift", f"int{acc_bits}", n), ("add", product, 2 * n))
+        return cost_rules.count(
+            ("mul", f"int{max(acc_bits, m_bits)}", n), ("add", product, 2 * n)
         )

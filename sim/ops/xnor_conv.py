@@ -6,7 +6,7 @@ Input: ±1 codes ``[N, C, H, W]`` (int64 -1/+1). Weight: packed bits, uint8
 """
 
 from adderflow.errors import ModelFormatError
-from adderflow.sim import reference
+from adderflow.sim import cost_rules, reference
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import CONV_ATTRS, IntegerOp, conv_output_shape
 
@@ -42,3 +42,11 @@ class XnorConv(IntegerOp):
     @classmethod
     def check(cls, node) -> None:
         checks.binary_operands(node, rank=4)
+
+    @classmethod
+    def terms(cls, node, g) -> tuple[int, int]:
+        return cost_rules.packed_terms(node, g)
+
+    @classmethod
+    def cost(cls, node, g, counted_as=None):
+        return cost_rules.xnor_accumulate(node, g)

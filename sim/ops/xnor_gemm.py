@@ -5,7 +5,7 @@ Input: ±1 codes ``[N, K]``. Weight: packed bits, uint8 ``[O, ceil(K/8)]``
 """
 
 from adderflow.errors import ModelFormatError
-from adderflow.sim import reference
+from adderflow.sim import cost_rules, reference
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
 
@@ -38,3 +38,11 @@ class XnorGemm(IntegerOp):
     @classmethod
     def check(cls, node) -> None:
         checks.binary_operands(node, rank=2)
+
+    @classmethod
+    def terms(cls, node, g) -> tuple[int, int]:
+        return cost_rules.packed_terms(node, g)
+
+    @classmethod
+    def cost(cls, node, g, counted_as=None):
+        return cost_rules.xnor_accumulate(node, g)
