@@ -27,7 +27,7 @@ from networks import calibrated, images, random_network, tie_images, tie_network
 from onnx import helper
 from tools import missing
 
-from adderflow.errors import AdderflowError, ConfigError
+from adderflow.errors import AdderflowError, ConfigError, ModelFormatError
 from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.hw.network import (
     Layer,
@@ -184,7 +184,7 @@ def test_generation_refuses_what_it_cannot_build(tmp_path):
     nodes = list(model.graph.node)
     conv = next(i for i, n in enumerate(nodes) if n.op_type == "AdderConv")
     relu = helper.make_node("Relu", [nodes[conv].input[0]], [nodes[conv].output[0]], name="r")
-    with pytest.raises(ConfigError, match="node 'r': op Relu has no RTL unit"):
+    with pytest.raises(ModelFormatError, match="node 'r': op 'Relu' has no RTL unit \\(known: "):
         generate(_with_node(model, conv, relu), tmp_path / "a")
     skewed = onnx.NodeProto()
     skewed.CopyFrom(nodes[conv])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -130,3 +130,28 @@ class RequantConfig(ChannelStream):
             note,
         )
         return m, b
+
+
+class RequantUnit:
+    """af_requant as the unit that ends a network layer (``adderflow.hw.network``):
+    ``params`` holds ``multiplier``, ``bias``, ``shift``, ``out_bits`` and ``relu``."""
+
+    kind = "requant"
+    module = "af_requant"
+    latency = REQUANT_LATENCY
+    sources = REQUANT_SOURCES
+
+    @staticmethod
+    def files(name: str) -> tuple[str, str]:
+        return f"{name}_mult.hex", f"{name}_bias.hex"
+
+    @staticmethod
+    def config(params: dict[str, Any], acc_bits: int, pe: int) -> RequantConfig:
+        p = params
+        return RequantConfig.fit(
+            p["multiplier"], p["bias"], p["shift"], acc_bits, p["out_bits"], p["relu"], pe
+        )
+
+    @staticmethod
+    def write(config: RequantConfig, paths: tuple[Path, Path], params: dict[str, Any]) -> None:
+        config.write_params(*paths, params["multiplier"], params["bias"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -117,3 +117,25 @@ class ThresholdConfig(ChannelStream):
         )
         d = write_memh(dir_path, self.channel_words(direction, "direction"), self.pe, note)
         return t, d
+
+
+class ThresholdUnit:
+    """af_threshold as the unit that ends a network layer (``adderflow.hw.network``):
+    ``params`` holds ``threshold`` and ``direction``."""
+
+    kind = "threshold"
+    module = "af_threshold"
+    latency = THRESHOLD_LATENCY
+    sources = THRESHOLD_SOURCES
+
+    @staticmethod
+    def files(name: str) -> tuple[str, str]:
+        return f"{name}_thresh.hex", f"{name}_dir.hex"
+
+    @staticmethod
+    def config(params: dict[str, Any], acc_bits: int, pe: int) -> ThresholdConfig:
+        return ThresholdConfig.fit(params["threshold"], params["direction"], acc_bits, pe)
+
+    @staticmethod
+    def write(config: ThresholdConfig, paths: tuple[Path, Path], params: dict[str, Any]) -> None:
+        config.write_params(*paths, params["threshold"], params["direction"])

@@ -1,0 +1,291 @@
+"""The kinds of RTL mapping an IR op can have, and the reader's state they act on.
+
+``read_layers`` walks the IR's nodes in order and hands each to its op's mapping
+(``ops.UNITS``). An accumulating op opens a layer (its MVU mode and window or dense shape);
+the op that ends it picks the post unit and its per-channel parameters; a pool is fused
+into the next layer's window; a flatten makes the next layer read the whole frame. Each
+op module under ``ops/`` instantiates one of these kinds and registers it by op name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from adderflow.errors import AdderflowError, ConfigError, ModelFormatError
+from adderflow.fixed import avg_pool_shift, unpack_bits
+from adderflow.hw.network.layer import Layer, PostUnit
+from adderflow.hw.units.common import BINARY_CODE_BITS
+from adderflow.hw.units.mvu import MVU_SOURCES
+from adderflow.hw.units.window import WINDOW_SOURCES
+from adderflow.sim.view import Node, Tensor
+
+
+@dataclass
+class Pending:
+    """An accumulating node waiting for the op that ends its layer."""
+
+    node: Node
+    mapping: Accumulating
+    frame: tuple[int, int, int]
+    pool: int
+    flat: bool
+    pool_mode: str
+
+
+@dataclass
+class Walk:
+    """The reader's state between nodes: the frame the next layer reads and what is fused
+    into its window."""
+
+    frame: tuple[int, int, int]
+    layers: list[Layer] = field(default_factory=list)
+    pending: Pending | None = None
+    pool: int = 1
+    flat: bool = False
+    pool_mode: str = "max"
+    trailing: str = ""  # the last pool or flatten node, named if the model ends with it
+
+
+class RtlMapping:
+    """What one op becomes in the stream design; ``sources``: the Verilog it needs."""
+
+    sources: tuple[str, ...] = ()
+
+    def apply(self, walk: Walk, node: Node) -> None:
+        raise NotImplementedError
+
+
+def width(tensor: Tensor, node: Node) -> int:
+    """A tensor's code width from the view; a tensor the contract gives none is refused."""
+    if tensor.bits is None:
+        raise ModelFormatError(f"{node.where()}: tensor '{tensor.name}' has no code width")
+    return tensor.bits
+
+
+def square(node: Node, name: str, default: list[int] | None = None) -> int:
+    values = list(node.attr(name) if default is None else node.attr(name, default))
+    if len(values) != 2 or values[0] != values[1]:
+        raise ConfigError(f"node '{node.label}': the RTL needs a square {name}, got {values}")
+    return int(values[0])
+
+
+def symmetric_pad(node: Node) -> int:
+    pads = list(node.attr("pads", [0, 0, 0, 0]))
+    if len(set(pads)) != 1:
+        raise ConfigError(f"node '{node.label}': the RTL window needs equal pads, got {pads}")
+    return int(pads[0])
+
+
+@dataclass(frozen=True)
+class Accumulating(RtlMapping):
+    """An MVU layer: ``mode`` (adder | mac | xnor) over a window (``conv``) or the whole
+    frame (dense, its columns reordered from ONNX's ``(c, y, x)`` flatten order to the
+    stream's ``(y, x, c)``)."""
+
+    mode: str
+    conv: bool
+    sources: tuple[str, ...] = (*WINDOW_SOURCES, *MVU_SOURCES)
+
+    def apply(self, walk: Walk, node: Node) -> None:
+        if walk.pending is not None:
+            raise ConfigError(
+                f"node '{node.label}': {node.op} follows an accumulator without a "
+                "requantizer or threshold"
+            )
+        self.check_input(node)
+        walk.pending = Pending(node, self, walk.frame, walk.pool, walk.flat, walk.pool_mode)
+        walk.pool, walk.flat, walk.pool_mode = 1, False, "max"
+
+    def check_input(self, node: Node) -> None:
+        """Refuse an input this layer cannot read."""
+
+    def weight(self, node: Node) -> np.ndarray:
+        """The weight as integers in the IR's logical shape."""
+        return node.const(1, f"weight '{node.proto.input[1]}'")
+
+    def weight_bits(self, node: Node) -> int:
+        """Storage width of the weights: the narrowest their values need (at least 2; a
+        16-bit weight of -32768 is 16 bits, the PE widens ``x - w`` to b+1 itself)."""
+        return max(2, node.inputs[1].value_bits)
+
+    def matrix(self, node: Node, weight: np.ndarray, frame: tuple[int, int, int]) -> tuple:
+        """``(matrix [OUT, K] in (ky, kx, c) column order, kernel, stride, pad)``."""
+        c, fh, fw = frame
+        out = weight.shape[0]
+        if self.conv:
+            kernel = tuple(int(k) for k in node.attr("kernel_shape"))
+            stride, pad = square(node, "strides", [1, 1]), symmetric_pad(node)
+            if weight.shape[1] != c:
+                raise ConfigError(
+                    f"node '{node.label}': weight has {weight.shape[1]} channels, not {c}"
+                )
+            return weight.transpose(0, 2, 3, 1).reshape(out, -1), kernel, stride, pad
+        if weight.shape[1] != c * fh * fw:
+            raise ConfigError(
+                f"node '{node.label}': weight has {weight.shape[1]} inputs, not {c * fh * fw}"
+            )
+        matrix = weight.reshape(out, c, fh, fw).transpose(0, 2, 3, 1).reshape(out, -1)
+        return matrix, (fh, fw), 1, 0
+
+    def layer(self, pending: Pending, post: Node, unit: PostUnit, params: dict) -> Layer:
+        node = pending.node
+        c, fh, fw = pending.frame
+        weight = self.weight(node)
+        matrix, kernel, stride, pad = self.matrix(node, weight, pending.frame)
+        return Layer(
+            name=node.proto.name,
+            mode=self.mode,
+            channels=c,
+            height=fh * pending.pool,
+            width=fw * pending.pool,
+            pool=pending.pool,
+            pool_mode=pending.pool_mode,
+            kernel=kernel,
+            stride=stride,
+            pad=pad,
+            out=weight.shape[0],
+            in_bits=width(node.x, node),
+            weight_bits=self.weight_bits(node),
+            acc_bits=width(node.out, node),
+            weight=matrix.astype(np.int64),
+            post_unit=unit,
+            post_node=post.proto.name,
+            params=params,
+            out_bits=params["out_bits"],
+        )
+
+
+@dataclass(frozen=True)
+class BinaryAccumulating(Accumulating):
+    """An xnor MVU layer: it reads ±1 codes, and its packed weight bits are unpacked to
+    ±1 codes of its logical ``weight_shape`` (``fixed.unpack_bits``: uint8 rows, LSB
+    first), stored as single bits in the weight ROM."""
+
+    def check_input(self, node: Node) -> None:
+        if not node.x.bipolar:
+            raise ConfigError(
+                f"{node.where()}: a binary layer must read ±1 codes (a threshold's, "
+                "through max pools and flattens only)"
+            )
+
+    def weight(self, node: Node) -> np.ndarray:
+        packed = super().weight(node)
+        shape = tuple(int(d) for d in node.attr("weight_shape", []))
+        try:
+            return unpack_bits(packed, shape)
+        except AdderflowError as exc:
+            raise ModelFormatError(f"{node.where()}: {exc}") from exc
+
+    def weight_bits(self, node: Node) -> int:
+        return 1
+
+
+@dataclass(frozen=True)
+class Post(RtlMapping):
+    """The op that ends a layer: its post unit and that unit's per-channel parameters
+    (``names``: the node's constant inputs 1 and 2)."""
+
+    unit: Any  # PostUnit
+    names: tuple[str, str]
+
+    @property
+    def sources(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.unit.sources
+
+    def apply(self, walk: Walk, node: Node) -> None:
+        pending = walk.pending
+        if pending is None:
+            raise ConfigError(f"node '{node.label}': {node.op} without an accumulating layer")
+        out = pending.mapping.weight(pending.node).shape[0]
+        first, second = (
+            node.const(i, f"{name} input '{node.proto.input[i]}'")
+            for i, name in enumerate(self.names, start=1)
+        )
+        first, second = first.astype(np.int64).reshape(-1), second.astype(np.int64).reshape(-1)
+        if first.shape != (out,) or second.shape != (out,):
+            raise ConfigError(
+                f"{node.where()}: per-channel parameters of shapes {first.shape} and "
+                f"{second.shape}, expected ({out},) for layer '{pending.node.proto.name}'"
+            )
+        params = self.params(node, first, second)
+        layer = pending.mapping.layer(pending, node, self.unit, params)
+        walk.layers.append(layer)
+        walk.frame = (layer.out, *layer.window().out_size)
+        walk.pending = None
+
+    def params(self, node: Node, first: np.ndarray, second: np.ndarray) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class RequantPost(Post):
+    """Requantization with its fused ReLU: ``sat(round((acc*M + B) * 2**-shift))``."""
+
+    def params(self, node: Node, first: np.ndarray, second: np.ndarray) -> dict[str, Any]:
+        return {
+            "multiplier": first,
+            "bias": second,
+            "shift": int(node.attr("shift")),
+            "out_bits": width(node.out, node),
+            "relu": bool(node.attr("relu", 0)),
+        }
+
+
+@dataclass(frozen=True)
+class ThresholdPost(Post):
+    """A sign threshold: ``+1 if direction*acc >= threshold else -1``, ±1 codes out."""
+
+    def params(self, node: Node, first: np.ndarray, second: np.ndarray) -> dict[str, Any]:
+        if not np.all(np.abs(second) == 1):
+            raise ConfigError(f"{node.where()}: directions must be ±1")
+        return {"threshold": first, "direction": second, "out_bits": BINARY_CODE_BITS}
+
+
+@dataclass(frozen=True)
+class Pool(RtlMapping):
+    """A pool fused into the next layer's window (kernel = stride, once per layer):
+    ``mode`` ``max`` or ``avg`` (a power-of-two area, af_window's mean being a shift)."""
+
+    mode: str
+    sources: tuple[str, ...] = WINDOW_SOURCES
+
+    def apply(self, walk: Walk, node: Node) -> None:
+        kernel, stride = square(node, "kernel_shape"), square(node, "strides")
+        if self.mode == "avg":
+            self.check_avg(node, kernel, stride, walk)
+            walk.pool_mode = "avg"
+        if kernel != stride or walk.pool != 1 or walk.flat:
+            raise ConfigError(
+                f"node '{node.label}': the RTL pools with kernel = stride once per layer, "
+                f"got kernel {kernel}, stride {stride}"
+            )
+        c, h, w = walk.frame
+        if h % kernel or w % kernel:
+            raise ConfigError(f"node '{node.label}': frame {h}x{w} not divisible by {kernel}")
+        walk.pool, walk.frame = kernel, (c, h // kernel, w // kernel)
+        walk.trailing = node.label
+
+    @staticmethod
+    def check_avg(node: Node, kernel: int, stride: int, walk: Walk) -> None:
+        """A power-of-two area over codes, not ±1 codes (an average of ±1 codes is no ±1
+        code for a binary layer to read)."""
+        try:
+            avg_pool_shift((kernel, kernel), (stride, stride), node.where())
+        except AdderflowError as exc:
+            raise ConfigError(str(exc)) from None
+        if node.x.bipolar:
+            source = walk.layers[-1].name if walk.layers else node.x.name
+            raise ConfigError(
+                f"{node.where()}: averages the ±1 codes of layer '{source}'; "
+                "binary activations are max pooled"
+            )
+
+
+class Flatten(RtlMapping):
+    """The next layer reads the whole frame as one window."""
+
+    def apply(self, walk: Walk, node: Node) -> None:
+        walk.flat, walk.trailing = True, node.label
