@@ -1,7 +1,7 @@
 #ifndef NNET_ADDER_DENSE_H_
 #define NNET_ADDER_DENSE_H_
 
-// Adder and integer dense layers (AdderGemm, IntGemm): weights [n_out][n_in].
+// Adder and multiply dense layers: weights [n_out][n_in].
 
 #include "nnet_adder_common.h"
 

@@ -1,15 +1,15 @@
 #ifndef NNET_ADDER_POOL_H_
 #define NNET_ADDER_POOL_H_
 
-// Integer pooling without padding, channels-last: max (IntMaxPool) or the contract's
-// rounded mean (IntAvgPool), chosen by CONFIG_T::op. The window machinery is the
+// Integer pooling without padding, channels-last: max or the contract's rounded mean,
+// chosen by CONFIG_T::op. The window machinery is the
 // convolution's, so both io types share its indexing.
 
 #include "nnet_adder_common.h"
 
 namespace nnet {
 
-// IntMaxPool: the largest code of the window, channel c.
+// Max pooling: the largest code of the window, channel c.
 struct af_pool_max {
     template <class x_T, class res_T, typename CONFIG_T> static res_T reduce(const x_T *window, unsigned c) {
         #pragma HLS INLINE
@@ -23,7 +23,7 @@ struct af_pool_max {
     }
 };
 
-// IntAvgPool: round_half_even(sum / 2^shift), 2^shift the window area. sum_t (ap_int of
+// Mean pooling: round_half_even(sum / 2^shift), 2^shift the window area. sum_t (ap_int of
 // sum_bits = code bits + shift) holds the sum exactly; the rounding is adderflow.fixed's
 // round_shift in integers: floor, remainder, and ties to the even neighbour.
 struct af_pool_avg {

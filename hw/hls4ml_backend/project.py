@@ -1,8 +1,9 @@
 """Register the extension with hls4ml, then write, compile and run a project.
 
-Registration uses only hls4ml's public extension API: ``register_layer`` for the layer
-classes, ``Backend.register_template`` for their config and function templates and
-``Backend.register_source`` for the C++ kernels in ``hw/hls/``. The project comes from
+Registration uses only hls4ml's public extension API, for every op mapping
+(``ops.MAPPINGS``): ``register_layer`` for its layer class, ``Backend.register_template``
+for its config and function templates and ``Backend.register_source`` for the C++ kernels
+in ``hw/hls/`` the mappings name. The project comes from
 ``ModelGraph.from_layer_list``, the entry point hls4ml's own converters use; ``compile()``
 builds the g++ C-simulation library and ``trace()`` returns every layer's output.
 """
@@ -27,17 +28,13 @@ import onnx
 
 from adderflow.errors import AdderflowError
 from adderflow.hw.hls4ml_backend.convert import INPUT_TENSOR, Conversion, convert
+from adderflow.hw.hls4ml_backend.ops import MAPPINGS
 
 BACKEND = "Vitis"
 IO_TYPES = ("io_parallel", "io_stream")
 INSTALL_HINT = "pip install -e '.[hls]'"
-KERNELS = (
-    "nnet_adder_common.h",
-    "nnet_adder_conv2d.h",
-    "nnet_adder_dense.h",
-    "nnet_adder_pool.h",
-    "nnet_adder_requant.h",
-)
+# The header every kernel includes; each op's mapping names its own kernel's header.
+COMMON_HEADER = "nnet_adder_common.h"
 
 
 def _hls4ml():
@@ -56,16 +53,24 @@ def register() -> None:
     if BACKEND in _REGISTERED:
         return
     hls4ml = _hls4ml()
-    from adderflow.hw.hls4ml_backend import layers as ext
-
-    for name, cls in ext.LAYERS.items():
-        hls4ml.model.layers.register_layer(name, cls)
     backend = hls4ml.backends.get_backend(BACKEND)
-    for template in ext.TEMPLATES:
-        backend.register_template(template)
-    for header in KERNELS:
+    for op in MAPPINGS:
+        parts = MAPPINGS.get(op).hls4ml_parts()
+        if parts is None:
+            continue  # a refused op
+        layer, templates = parts
+        hls4ml.model.layers.register_layer(layer.__name__, layer)
+        for template in templates:
+            backend.register_template(template)
+    for header in kernels():
         backend.register_source(kernel_path(header))
     _REGISTERED.add(BACKEND)
+
+
+def kernels() -> list[str]:
+    """The C++ headers of ``hw/hls`` the mappings name, plus the one they all include."""
+    named = {MAPPINGS.get(op).header for op in MAPPINGS} - {""}
+    return sorted({COMMON_HEADER, *named})
 
 
 def kernel_path(name: str) -> Path:

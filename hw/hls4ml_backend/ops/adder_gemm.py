@@ -1,0 +1,29 @@
+"""``AdderGemm`` → hls4ml: ``-sum_k |x_k - w_ok|`` (kernel ``af_dense`` with
+``af_adder_op``)."""
+
+from adderflow.hw.hls4ml_backend.layouts import convert_dense
+from adderflow.hw.hls4ml_backend.mapping import HlsMapping, Parts
+from adderflow.hw.hls4ml_backend.ops import MAPPINGS
+
+HEADER = "nnet_adder_dense.h"
+
+
+def parts() -> Parts:
+    from adderflow.hw.hls4ml_backend import layers as hl
+
+    class AdderDense(hl.DenseLayer):
+        kernel_op = "af_adder_op"
+
+    class Config(hl.DenseConfig):
+        layers = (AdderDense,)
+
+    class Call(hl.DenseCall):
+        layers, header = (AdderDense,), HEADER
+
+    return AdderDense, (Config, Call)
+
+
+MAPPINGS.add(
+    "AdderGemm",
+    HlsMapping(lambda cv, node: convert_dense(cv, node, "AdderDense"), parts, HEADER),
+)
