@@ -1,0 +1,98 @@
+"""Every IR op has one hls4ml mapping and one RTL mapping, each in its own module and
+registered by op name: a duplicate is refused at import, an unknown op by name."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+
+import onnx
+import pytest
+from networks import random_network
+
+from adderflow.errors import ModelFormatError
+from adderflow.export.qonnx_builder import build_qonnx
+from adderflow.hw.hls4ml_backend import convert
+from adderflow.hw.hls4ml_backend.ops import MAPPINGS
+from adderflow.hw.hls4ml_backend.project import kernel_path, kernels
+from adderflow.hw.network import NETWORK_SOURCES, UNITS, generate
+from adderflow.hw.units.common import rtl_sources
+from adderflow.registry import DuplicateRegistration
+from adderflow.sim.ops import OPS
+
+REPO = Path(__file__).resolve().parents[1]
+# The Verilog sources that name IR ops in their comments; .v files stay byte-identical.
+VERILOG_NAMING = {"hw/rtl/af_window.v", "hw/rtl/af_threshold.v"}
+
+
+def test_every_op_has_an_hls4ml_mapping_or_a_recorded_refusal():
+    for op in OPS:
+        mapping = MAPPINGS.get(op)
+        if mapping.refusal:
+            assert mapping.convert is None and mapping.parts is None, op
+        else:
+            assert mapping.convert is not None and mapping.parts is not None, op
+            assert kernel_path(mapping.header).is_file(), (op, mapping.header)
+    assert "nnet_adder_common.h" in kernels()
+    assert all(kernel_path(h).is_file() for h in kernels())
+
+
+def test_every_op_has_an_rtl_mapping_with_its_sources():
+    for op in OPS:
+        sources = UNITS.get(op).sources
+        assert sources and set(sources) <= set(NETWORK_SOURCES), op
+        assert all(p.is_file() for p in rtl_sources(sources))
+
+
+@pytest.mark.parametrize(
+    "module", ["adderflow.hw.network.ops.int_conv", "adderflow.hw.hls4ml_backend.ops.int_conv"]
+)
+def test_a_duplicate_registration_is_refused_at_import(module):
+    with pytest.raises(DuplicateRegistration, match="'IntConv' is registered twice"):
+        importlib.reload(importlib.import_module(module))
+
+
+def _with_unknown_op(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    """The model with its max pool turned into an op nobody registered."""
+    broken = onnx.ModelProto()
+    broken.CopyFrom(model)
+    node = next(n for n in broken.graph.node if n.op_type == "IntMaxPool")
+    node.op_type = "IntMinPool"
+    return broken, node.name
+
+
+def test_an_unregistered_op_is_refused_by_name(tmp_path):
+    model, name = _with_unknown_op(build_qonnx(random_network(8, seed=3)))
+    with pytest.raises(
+        ModelFormatError,
+        match=rf"layer '{name}': op 'IntMinPool' has no hls4ml layer mapping \(known: .*IntConv",
+    ):
+        convert(model)
+    with pytest.raises(
+        ModelFormatError, match=rf"node '{name}': op 'IntMinPool' has no RTL unit \(known: "
+    ):
+        generate(model, tmp_path / "rtl")
+    assert not (tmp_path / "rtl").exists()
+
+
+def _op_files():
+    spec = importlib.util.spec_from_file_location("op_files", REPO / "bench" / "op_files.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_only_the_op_modules_of_hw_name_an_op():
+    """An op's hardware knowledge is its two mapping modules (plus Verilog that names it)."""
+    table = _op_files().files_naming(sorted(OPS), REPO)
+    for op, files in table.items():
+        module = re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower()
+        allowed = {
+            f"hw/hls4ml_backend/ops/{module}.py",
+            f"hw/network/ops/{module}.py",
+            *VERILOG_NAMING,
+        }
+        hw = {f for f in files if f.startswith("hw/")}
+        assert hw <= allowed, (op, sorted(hw - allowed))
