@@ -36,10 +36,11 @@ import onnx
 
 from adderflow.hw.area_estimate import Estimate, design_estimate, mvu_estimate, pe_estimate
 from adderflow.hw.network import NETWORK_SOURCES, generate
+from adderflow.hw.network.ops import UNITS
+from adderflow.hw.network.ops.base import Accumulating
 from adderflow.hw.rtlgen import MVU_SOURCES, MvuConfig, rtl_sources
 from adderflow.hw.synth import Utilization, synth_stats
 
-TWIN_OPS = {"AdderConv": "IntConv", "AdderGemm": "IntGemm"}
 PE_PARAMS = {"BITS": 8, "SIMD": 1, "K": 144}
 ARRAY = {"bits": 8, "k": 144, "out": 16, "pe": 16, "simd": 16}
 # (mode, DSP blocks allowed); an adder PE or array has no multiplier, so -nodsp is moot.
@@ -115,9 +116,20 @@ def twin(model: onnx.ModelProto) -> onnx.ModelProto:
     """The same network with every adder layer a multiply-accumulate (area only)."""
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
+    twins = twin_ops()
     for node in copy.graph.node:
-        node.op_type = TWIN_OPS.get(node.op_type, node.op_type)
+        node.op_type = twins.get(node.op_type, node.op_type)
     return copy
+
+
+def twin_ops() -> dict[str, str]:
+    """Each adder op's multiply twin: the op whose RTL mapping is a mac MVU of its shape."""
+    layers = {op: m for op in UNITS if isinstance(m := UNITS.get(op), Accumulating)}
+    return {
+        op: next(o for o, t in layers.items() if t.mode == "mac" and t.conv == m.conv)
+        for op, m in layers.items()
+        if m.mode == "adder"
+    }
 
 
 def network_rows(run: Path, work: Path) -> dict[str, Utilization]:
