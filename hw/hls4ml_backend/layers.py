@@ -212,3 +212,17 @@ class DenseCall(Call):
 
 class PoolCall(Call):
     text = CALL.format(kernel="af_pool2d")
+
+
+def op_parts(
+    name: str, layer: type[Layer], config: type[Config], call: type[Call], header: str,
+    **attrs: Any,
+) -> tuple[type[Layer], tuple[type, type]]:  # fmt: skip
+    """An op's layer class ``name`` (a subclass of ``layer`` with ``attrs``, e.g. its
+    ``kernel_op``) and its config and call templates (subclasses of ``config`` and ``call``
+    for that class, the call including ``header``)."""
+    cls = type(name, (layer,), {"__module__": layer.__module__, **attrs})
+    return cls, (
+        type(f"{name}Config", (config,), {"layers": (cls,)}),
+        type(f"{name}Call", (call,), {"layers": (cls,), "header": header}),
+    )

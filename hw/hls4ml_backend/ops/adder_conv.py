@@ -11,16 +11,9 @@ HEADER = "nnet_adder_conv2d.h"
 def parts() -> Parts:
     from adderflow.hw.hls4ml_backend import layers as hl
 
-    class AdderConv2D(hl.ConvLayer):
-        kernel_op = "af_adder_op"
-
-    class Config(hl.ConvConfig):
-        layers = (AdderConv2D,)
-
-    class Call(hl.ConvCall):
-        layers, header = (AdderConv2D,), HEADER
-
-    return AdderConv2D, (Config, Call)
+    return hl.op_parts(
+        "AdderConv2D", hl.ConvLayer, hl.ConvConfig, hl.ConvCall, HEADER, kernel_op="af_adder_op"
+    )
 
 
 MAPPINGS.add(

@@ -11,16 +11,9 @@ HEADER = "nnet_adder_dense.h"
 def parts() -> Parts:
     from adderflow.hw.hls4ml_backend import layers as hl
 
-    class AdderDense(hl.DenseLayer):
-        kernel_op = "af_adder_op"
-
-    class Config(hl.DenseConfig):
-        layers = (AdderDense,)
-
-    class Call(hl.DenseCall):
-        layers, header = (AdderDense,), HEADER
-
-    return AdderDense, (Config, Call)
+    return hl.op_parts(
+        "AdderDense", hl.DenseLayer, hl.DenseConfig, hl.DenseCall, HEADER, kernel_op="af_adder_op"
+    )
 
 
 MAPPINGS.add(

@@ -25,17 +25,10 @@ def parts() -> Parts:
 
     from adderflow.hw.hls4ml_backend import layers as hl
 
-    class IntAvgPool2D(hl.PoolLayer):
-        _expected_attributes = [Attribute("shift")]
-        pool_op = "af_pool_avg"
-
-    class Config(hl.PoolConfig):
-        layers = (IntAvgPool2D,)
-
-    class Call(hl.PoolCall):
-        layers, header = (IntAvgPool2D,), HEADER
-
-    return IntAvgPool2D, (Config, Call)
+    return hl.op_parts(
+        "IntAvgPool2D", hl.PoolLayer, hl.PoolConfig, hl.PoolCall, HEADER,
+        pool_op="af_pool_avg", _expected_attributes=[Attribute("shift")],
+    )  # fmt: skip
 
 
 MAPPINGS.add("IntAvgPool", HlsMapping(convert, parts, HEADER))

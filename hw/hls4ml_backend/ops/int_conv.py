@@ -11,16 +11,9 @@ HEADER = "nnet_adder_conv2d.h"
 def parts() -> Parts:
     from adderflow.hw.hls4ml_backend import layers as hl
 
-    class IntConv2D(hl.ConvLayer):
-        kernel_op = "af_mul_op"
-
-    class Config(hl.ConvConfig):
-        layers = (IntConv2D,)
-
-    class Call(hl.ConvCall):
-        layers, header = (IntConv2D,), HEADER
-
-    return IntConv2D, (Config, Call)
+    return hl.op_parts(
+        "IntConv2D", hl.ConvLayer, hl.ConvConfig, hl.ConvCall, HEADER, kernel_op="af_mul_op"
+    )
 
 
 MAPPINGS.add(

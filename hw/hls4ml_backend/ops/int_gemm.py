@@ -11,16 +11,9 @@ HEADER = "nnet_adder_dense.h"
 def parts() -> Parts:
     from adderflow.hw.hls4ml_backend import layers as hl
 
-    class IntDense(hl.DenseLayer):
-        kernel_op = "af_mul_op"
-
-    class Config(hl.DenseConfig):
-        layers = (IntDense,)
-
-    class Call(hl.DenseCall):
-        layers, header = (IntDense,), HEADER
-
-    return IntDense, (Config, Call)
+    return hl.op_parts(
+        "IntDense", hl.DenseLayer, hl.DenseConfig, hl.DenseCall, HEADER, kernel_op="af_mul_op"
+    )
 
 
 MAPPINGS.add(

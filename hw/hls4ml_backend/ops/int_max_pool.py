@@ -11,16 +11,9 @@ HEADER = "nnet_adder_pool.h"
 def parts() -> Parts:
     from adderflow.hw.hls4ml_backend import layers as hl
 
-    class IntMaxPool2D(hl.PoolLayer):
-        pool_op = "af_pool_max"
-
-    class Config(hl.PoolConfig):
-        layers = (IntMaxPool2D,)
-
-    class Call(hl.PoolCall):
-        layers, header = (IntMaxPool2D,), HEADER
-
-    return IntMaxPool2D, (Config, Call)
+    return hl.op_parts(
+        "IntMaxPool2D", hl.PoolLayer, hl.PoolConfig, hl.PoolCall, HEADER, pool_op="af_pool_max"
+    )
 
 
 MAPPINGS.add(
