@@ -41,19 +41,9 @@ def lower_pass(*ops: str) -> GraphPass:
 
 def standard_flow() -> list[GraphPass]:
     """The standard-ONNX lowering, one op family per pass (what onnxruntime users get)."""
-    return [
-        lower_pass("Quant"),
-        lower_pass("AdderConv"),
-        lower_pass("IntConv"),
-        lower_pass("XnorConv"),
-        lower_pass("AdderGemm"),
-        lower_pass("IntGemm"),
-        lower_pass("XnorGemm"),
-        lower_pass("BinaryThreshold"),
-        lower_pass("IntMaxPool"),
-        lower_pass("IntAvgPool"),
-        lower_pass("Requant"),
-    ]
+    from adderflow.export.lower_standard import LOWERABLE
+
+    return [lower_pass(op) for op in LOWERABLE]
 
 
 def _codes(model: onnx.ModelProto, x: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,5 +1,6 @@
 """``AdderConv``: ``acc = -sum |x - w|`` over each padded window (DESIGN.md rules 2-3)."""
 
+from adderflow.export import lowering
 from adderflow.sim import cost_rules, reference
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import WindowOp
@@ -23,3 +24,7 @@ class AdderConv(WindowOp):
         the twin's accumulator width."""
         terms = cost_rules.window_terms(node, g)
         return cost_rules.accumulate(node, g, terms, adder=counted_as is None, twin=True)
+
+    @classmethod
+    def lower(cls, lw, node) -> None:
+        lowering.accumulate(lw, node.proto, cls.arithmetic, cls.layout)

@@ -1,5 +1,6 @@
 """``AdderGemm``: ``acc[n, o] = -sum_k |x[n, k] - w[o, k]|`` (a 1x1 adder layer)."""
 
+from adderflow.export import lowering
 from adderflow.sim import cost_rules, reference
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import DenseOp
@@ -23,3 +24,7 @@ class AdderGemm(DenseOp):
         the twin's accumulator width."""
         terms = cost_rules.dense_terms(node, g)
         return cost_rules.accumulate(node, g, terms, adder=counted_as is None, twin=True)
+
+    @classmethod
+    def lower(cls, lw, node) -> None:
+        lowering.accumulate(lw, node.proto, cls.arithmetic, cls.layout)

@@ -7,9 +7,11 @@ layer reads.
 """
 
 import numpy as np
+from onnx import helper
 from qonnx.core.datatype import DataType
 
 from adderflow.errors import ModelFormatError, QuantizationError
+from adderflow.export import lowering
 from adderflow.sim import cost_rules, reference
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
@@ -62,3 +64,22 @@ class BinaryThreshold(IntegerOp):
         """1 comparison per element at the accumulator's width (the direction flips the
         comparison, it costs nothing)."""
         return cost_rules.sign_threshold(node, g)
+
+    @classmethod
+    def lower(cls, lw, node) -> None:
+        """``Where(acc·direction >= threshold, 1, -1)`` in int64 (``GreaterOrEqual``, opset
+        12)."""
+        proto = node.proto
+        acc, threshold, direction = proto.input
+        name = proto.name
+        t = lowering.per_channel(lw, proto, threshold).astype(np.int64)
+        d = lowering.per_channel(lw, proto, direction).astype(np.int64)
+        signed = lw.add("Mul", [acc, lw.const(f"{name}__d", d)], f"{name}__signed")
+        above = lw.add("GreaterOrEqual", [signed, lw.const(f"{name}__t", t)], f"{name}__ge")
+        plus = lw.const(f"{name}__plus", np.int64(1))
+        minus = lw.const(f"{name}__minus", np.int64(-1))
+        lw.nodes.append(
+            helper.make_node(
+                "Where", [above, plus, minus], [proto.output[0]], name=f"{name}__out"
+            )
+        )

@@ -5,7 +5,11 @@ of the window sum with the contract's rounding (``fixed.round_shift``), so the o
 the input's width and no backend needs a divider.
 """
 
+import numpy as np
+from onnx import TensorProto
+
 from adderflow.errors import QuantizationError
+from adderflow.export import lowering
 from adderflow.fixed import avg_pool_shift
 from adderflow.sim import cost_rules, reference
 from adderflow.sim.energy import width_bits
@@ -75,3 +79,30 @@ class IntAvgPool(IntegerOp):
         window = cost_rules.pool_window(node)
         sum_width = f"int{width_bits(g.natural_width(node.x.name)) + window.bit_length() - 1}"
         return cost_rules.count(("add", sum_width, n * window), ("shift", sum_width, n))
+
+    @classmethod
+    def lower(cls, lw, node) -> None:
+        """Window sums in int64 (crop to whole windows, reshape into ``k x k`` blocks,
+        ``ReduceSum``), then float64 ``Mul`` by ``2**-log2(k·k)`` (exact), ``Round`` (half to
+        even), cast back. onnxruntime's ``AveragePool`` has no int64 or float64 kernel and
+        float32 is exact only while the sum stays below ``2**24``; this is exact for any
+        width."""
+        proto = node.proto
+        name, k = proto.name, int(node_attr(proto, "kernel_shape")[0])
+        kernel, strides = node_attr(proto, "kernel_shape"), node_attr(proto, "strides")
+        shift = avg_pool_shift(kernel, strides, f"node '{name}' (IntAvgPool)")
+        _, c, oh, ow = lw.shapes[proto.output[0]]
+        window = [
+            lw.const(f"{name}__starts", np.array([0, 0])),
+            lw.const(f"{name}__ends", np.array([oh * k, ow * k])),
+            lw.const(f"{name}__axes", np.array([2, 3])),
+        ]
+        crop = lw.add("Slice", [proto.input[0], *window], f"{name}__crop")
+        shape = lw.const(f"{name}__blocks_shape", np.array([0, c, oh, k, ow, k]))
+        blocks = lw.add("Reshape", [crop, shape], f"{name}__blocks")
+        axes = lw.const(f"{name}__axkk", np.array([3, 5]))
+        total = lw.add("ReduceSum", [blocks, axes], f"{name}__sum", keepdims=0)
+        sf = lw.add("Cast", [total], f"{name}__sumf", to=TensorProto.DOUBLE)
+        scale = lw.const(f"{name}__scale", np.float64(2.0**-shift))
+        mean = lw.add("Mul", [sf, scale], f"{name}__mean")
+        lowering.cast_back(lw, proto, lw.add("Round", [mean], f"{name}__round"))

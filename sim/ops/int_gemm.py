@@ -1,5 +1,6 @@
 """``IntGemm``: an integer multiplication dense layer (the classifier of adder networks)."""
 
+from adderflow.export import lowering
 from adderflow.sim import cost_rules, reference
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import DenseOp
@@ -20,3 +21,7 @@ class IntGemm(DenseOp):
     @classmethod
     def cost(cls, node, g, counted_as=None):
         return cost_rules.accumulate(node, g, cost_rules.dense_terms(node, g), adder=False)
+
+    @classmethod
+    def lower(cls, lw, node) -> None:
+        lowering.accumulate(lw, node.proto, cls.arithmetic, cls.layout)

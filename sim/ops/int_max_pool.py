@@ -1,8 +1,11 @@
 """``IntMaxPool``: max pooling on integer codes (onnxruntime's MaxPool has no int64)."""
 
+from onnx import TensorProto
 from qonnx.core.datatype import DataType
 
+from adderflow.export import lowering
 from adderflow.sim import cost_rules, reference
+from adderflow.sim.onnx_io import node_attr
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
 
@@ -46,3 +49,17 @@ class IntMaxPool(IntegerOp):
     @classmethod
     def cost(cls, node, g, counted_as=None):
         return cost_rules.max_pool(node, g)
+
+    @classmethod
+    def lower(cls, lw, node) -> None:
+        """float64 ``MaxPool`` on codes (exact), cast back."""
+        proto = node.proto
+        xf = lw.add("Cast", [proto.input[0]], f"{proto.name}__xf", to=TensorProto.DOUBLE)
+        pooled = lw.add(
+            "MaxPool",
+            [xf],
+            f"{proto.name}__pool",
+            kernel_shape=list(node_attr(proto, "kernel_shape")),
+            strides=list(node_attr(proto, "strides")),
+        )
+        lowering.cast_back(lw, proto, pooled)

@@ -1,7 +1,9 @@
 """``Requant``: ``sat(round((acc * M + B) * 2**-s))`` per channel, BN and bias folded in."""
 
 import numpy as np
+from onnx import TensorProto
 
+from adderflow.export import lowering
 from adderflow.fixed import MAX_PRODUCT_BITS, check_requant_limits, signed_bits
 from adderflow.sim import cost_rules, reference
 from adderflow.sim.energy import width_bits
@@ -72,3 +74,27 @@ class Requant(IntegerOp):
         return cost_rules.count(
             ("mul", f"int{max(acc_bits, m_bits)}", n), ("add", product, 2 * n)
         )
+
+    @classmethod
+    def lower(cls, lw, node) -> None:
+        """``acc*M + B`` in int64, then float64 ``Mul`` by ``2**-s`` (exact), ``Round`` (half
+        to even, as the contract), ``Clip``, cast back: exact because ``fixed.fit_requant``
+        keeps ``|acc*M + B| < 2**53``."""
+        proto = node.proto
+        acc, m, b = proto.input
+        name = proto.name
+        m_b = lowering.per_channel(lw, proto, m)
+        b_b = lowering.per_channel(lw, proto, b)
+        am = lw.add("Mul", [acc, lw.const(f"{name}__m", m_b)], f"{name}__am")
+        v = lw.add("Add", [am, lw.const(f"{name}__b", b_b)], f"{name}__v")
+        vf = lw.add("Cast", [v], f"{name}__vf", to=TensorProto.DOUBLE)
+        scale = lw.const(f"{name}__scale", np.float64(2.0 ** -node_attr(proto, "shift")))
+        scaled = lw.add("Mul", [vf, scale], f"{name}__scaled")
+        rounded = lw.add("Round", [scaled], f"{name}__round")
+        bits = node_attr(proto, "out_bits")
+        lo = 0.0 if node_attr(proto, "relu", 0) else -(2.0 ** (bits - 1))
+        bounds = [
+            lw.const(f"{name}__lo", np.float64(lo)),
+            lw.const(f"{name}__hi", np.float64(2.0 ** (bits - 1) - 1)),
+        ]
+        lowering.cast_back(lw, proto, lw.add("Clip", [rounded, *bounds], f"{name}__clip"))

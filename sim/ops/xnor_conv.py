@@ -6,6 +6,7 @@ Input: ±1 codes ``[N, C, H, W]`` (int64 -1/+1). Weight: packed bits, uint8
 """
 
 from adderflow.errors import ModelFormatError
+from adderflow.export import lowering
 from adderflow.sim import cost_rules, reference
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import CONV_ATTRS, IntegerOp, conv_output_shape
@@ -50,3 +51,7 @@ class XnorConv(IntegerOp):
     @classmethod
     def cost(cls, node, g, counted_as=None):
         return cost_rules.xnor_accumulate(node, g)
+
+    @classmethod
+    def lower(cls, lw, node) -> None:
+        lowering.accumulate(lw, node.proto, cls.arithmetic, cls.layout)

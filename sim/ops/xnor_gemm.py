@@ -5,6 +5,7 @@ Input: ±1 codes ``[N, K]``. Weight: packed bits, uint8 ``[O, ceil(K/8)]``
 """
 
 from adderflow.errors import ModelFormatError
+from adderflow.export import lowering
 from adderflow.sim import cost_rules, reference
 from adderflow.sim.ops import checks
 from adderflow.sim.ops.base import IntegerOp
@@ -46,3 +47,7 @@ class XnorGemm(IntegerOp):
     @classmethod
     def cost(cls, node, g, counted_as=None):
         return cost_rules.xnor_accumulate(node, g)
+
+    @classmethod
+    def lower(cls, lw, node) -> None:
+        lowering.accumulate(lw, node.proto, cls.arithmetic, cls.layout)
