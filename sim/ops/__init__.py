@@ -22,10 +22,11 @@ class DuplicateOp(RuntimeError):
     """Two modules of ``sim.ops`` define an op of the same name."""
 
 
-def _discover() -> dict[str, type[IntegerOp]]:
+def discover(path: list[str], package: str) -> dict[str, type[IntegerOp]]:
+    """The ops defined by the modules of ``package`` (found on ``path``), by name."""
     ops: dict[str, type[IntegerOp]] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
+        module = importlib.import_module(f"{package}.{info.name}")
         for cls in vars(module).values():
             if not _defines_op(cls, module.__name__):
                 continue
@@ -47,7 +48,7 @@ def _defines_op(cls: object, module: str) -> bool:
     )
 
 
-OPS: dict[str, type[IntegerOp]] = _discover()
+OPS: dict[str, type[IntegerOp]] = discover(__path__, __name__)
 for _cls in OPS.values():
     add_op_to_domain(DOMAIN, _cls)
 globals().update(OPS)  # ``from adderflow.sim.ops import <Op>`` keeps working
