@@ -1,7 +1,7 @@
 """Evidence for the distillation methods: accuracy tables over widths and seeds.
 
     python bench/distill.py --dataset mnist1d --widths 32 16 8 4 --seeds 0 1 2 3 4 \\
-        --epochs 40 --out bench_runs/distill [--configs ...] [--ablations]
+        --epochs 40 --out bench_runs/distill [--configs ...] [--ablations] [--student-epochs N]
 
 Trains, per width and seed, the CNN, the adder network plain / with Hinton KD / PKKD /
 NGD, and the binary network plain / with Hinton KD / DGRL (``--ablations`` adds PKKD with
@@ -9,6 +9,9 @@ other kernels, NGD without the p schedule, DGRL without SI units), through the s
 pipeline stages as ``adderflow distill`` (one resumable run directory per configuration:
 rerunning the command continues where it stopped). The CNN is the teacher the KD runs
 train; runs that need that same teacher reuse its checkpoint instead of retraining it.
+``--student-epochs N`` trains every student N epochs (teachers keep ``--epochs``) in run
+directories named ``<config>_se<N>``, taking the trained teachers of the ``--epochs`` runs
+beside them when those finished, so one teacher serves both budgets.
 Prints mean ± std test accuracy per configuration and width and writes them as JSON.
 """
 
@@ -44,8 +47,31 @@ ABLATIONS: dict[str, tuple[str, str, list[str]]] = {
     "bcnn_dgrl_no_si": ("dgrl", "binary", ["distill.dgrl_si=false"]),
 }
 CNN_TEACHER = ("ann_kd", "bcnn_kd", "bcnn_dgrl", "bcnn_dgrl_no_si")
-# NGD variants that change only the student reuse ann_ngd's ℓ2 teacher when it exists.
-NGD_TEACHER = tuple(n for n in ABLATIONS if n.startswith("ann_ngd"))
+# NGD runs reuse a finished ann_ngd run's ℓ2 teacher (same seed and teacher settings).
+NGD_TEACHER = ("ann_ngd", *(n for n in ABLATIONS if n.startswith("ann_ngd")))
+
+
+def finished_teacher(run_dir: Path) -> Path | None:
+    """``run_dir``'s teacher checkpoint if its teacher finished training (metrics say so)."""
+    metrics = run_dir / "metrics.json"
+    ckpt = run_dir / "checkpoints" / "teacher.pt"
+    if not (metrics.is_file() and ckpt.is_file()):
+        return None
+    return ckpt if "teacher" in json.loads(metrics.read_text()) else None
+
+
+def shared_teacher(base: Path, name: str, suffix: str, trained: Path | None) -> Path | None:
+    """The teacher checkpoint ``name`` can reuse: the CNN trained earlier in this pass or
+    by a finished KD run beside it; NGD's ℓ2 teacher from a finished ``ann_ngd`` run."""
+    if name in NGD_TEACHER:
+        runs = [base / f"ann_ngd{suffix}", base / "ann_ngd"]
+    elif name in CNN_TEACHER:
+        if trained is not None:
+            return trained
+        runs = [base / f"{n}{s}" for s in dict.fromkeys([suffix, ""]) for n in CNN_TEACHER]
+    else:
+        return None
+    return next((t for t in map(finished_teacher, runs) if t is not None), None)
 
 
 def run_one(out: Path, overrides: list[str], teacher_from: Path | None) -> dict:
@@ -66,6 +92,9 @@ def main() -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[32, 16, 8, 4])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument(
+        "--student-epochs", type=int, help="student epochs (default: --epochs; teachers: --epochs)"
+    )
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
     parser.add_argument("--ablations", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench_runs/distill"))
@@ -76,6 +105,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     table = {**CONFIGS, **ABLATIONS}  # --configs may name single ablations too
+    unknown = sorted(set(args.configs) - set(table) - {"cnn"})
+    if unknown:
+        parser.error(f"unknown --configs {', '.join(unknown)} (known: cnn, {', '.join(table)})")
+    student_epochs = args.student_epochs or args.epochs
+    suffix = "" if student_epochs == args.epochs else f"_se{student_epochs}"
     names = [n for n in table if n in args.configs or (args.ablations and n in ABLATIONS)]
     results: dict[str, dict[int, list[float]]] = {n: {} for n in ["cnn", *names]}
     for width in args.widths:
@@ -86,25 +120,21 @@ def main() -> None:
                 f"model.width={width}",
                 f"seed={seed}",
                 f"teacher.epochs={args.epochs}",
-                f"student.epochs={args.epochs}",
+                f"student.epochs={student_epochs}",
             ]
             teacher = None
             for name in names:
                 method, student, extra = table[name]
                 start = time.perf_counter()
-                ngd_teacher = base / "ann_ngd" / "checkpoints" / "teacher.pt"
-                shared = teacher if name in CNN_TEACHER else None
-                if name in NGD_TEACHER and ngd_teacher.exists():
-                    shared = ngd_teacher
                 metrics = run_one(
-                    base / name,
+                    base / f"{name}{suffix}",
                     [*common, f"distill.method={method}", f"distill.student={student}", *extra],
-                    shared,
+                    shared_teacher(base, name, suffix, teacher),
                 )
                 acc = metrics["student"]["accuracy"]
                 results[name].setdefault(width, []).append(acc)
                 if name in CNN_TEACHER and teacher is None:
-                    teacher = base / name / "checkpoints" / "teacher.pt"
+                    teacher = base / f"{name}{suffix}" / "checkpoints" / "teacher.pt"
                     results["cnn"].setdefault(width, []).append(metrics["teacher"]["accuracy"])
                 print(
                     f"w{width} s{seed} {name:<24} {acc:.4f} ({time.perf_counter() - start:.0f} s)",
@@ -116,13 +146,15 @@ def main() -> None:
                 "mean": statistics.mean(a),
                 "std": statistics.stdev(a) if len(a) > 1 else 0.0,
                 "n": len(a),
+                "by_seed": dict(zip(map(str, args.seeds), a, strict=True)),
             }
             for w, a in by_width.items()
         }
         for name, by_width in results.items()
         if by_width
     }
-    print(f"\n{args.dataset}, {args.epochs} epochs, seeds {args.seeds}: mean ± std test accuracy")
+    budget = f"{args.epochs} epochs" + (f", students {student_epochs}" if suffix else "")
+    print(f"\n{args.dataset}, {budget}, seeds {args.seeds}: mean ± std test accuracy")
     print("| config | " + " | ".join(f"width {w}" for w in args.widths) + " |")
     print("|---|" + "---|" * len(args.widths))
     for name, by_width in summary.items():
