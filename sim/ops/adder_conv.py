@@ -1,30 +1,9 @@
 """``AdderConv``: ``acc = -sum |x - w|`` over each padded window (DESIGN.md rules 2-3)."""
 
-from adderflow.export import lowering
-from adderflow.sim import cost_rules, reference
-from adderflow.sim.ops import checks
-from adderflow.sim.ops.base import WindowOp
+from adderflow.sim import reference
+from adderflow.sim.ops.layer import WindowOp
 
 
 class AdderConv(WindowOp):
     arithmetic = "adder"
     compute = staticmethod(reference.adder_conv)
-
-    @classmethod
-    def check(cls, node) -> None:
-        checks.operands(node, "adder", windowed=True)
-
-    @classmethod
-    def terms(cls, node, g) -> tuple[int, int]:
-        return cost_rules.window_terms(node, g)
-
-    @classmethod
-    def cost(cls, node, g, counted_as=None):
-        """Adder-accumulate as it is; counted as its multiplier twin, multiply-accumulate at
-        the twin's accumulator width."""
-        terms = cost_rules.window_terms(node, g)
-        return cost_rules.accumulate(node, g, terms, adder=counted_as is None, twin=True)
-
-    @classmethod
-    def lower(cls, lw, node) -> None:
-        lowering.accumulate(lw, node.proto, cls.arithmetic, cls.layout)

@@ -7,7 +7,8 @@ walkers dispatch to: ``check`` (its load-time checks, every width bound of the n
 contract; ``executor.check_contract``), ``cost`` (its counting rule; ``sim.cost``) and
 ``lower`` (its standard-ONNX subgraph; ``export.lower_standard``). The walkers never name an
 op: they ask the op class, and its traits below, instead. An op lacking a concern is refused
-by name at the walker that needs it (``IntegerOp.concern``). ``verify_node`` raises instead
+by name at the walker that needs it (``IntegerOp.concern``). The accumulating layers share
+theirs, chosen by their traits (``sim/ops/layer.py``). ``verify_node`` raises instead
 of returning strings, so a malformed node is an error naming the node, never a silently
 ignored message.
 """
@@ -118,50 +119,3 @@ CONV_ATTRS = {
     "pads": ("ints", False, [0, 0, 0, 0]),
     "out_bits": ("i", True, 0),
 }
-
-
-class WindowOp(IntegerOp):
-    """A convolution-shaped op: ``compute(x, weight, strides, pads)`` from the reference."""
-
-    abstract = True
-    layout = "window"
-    input_names = ("x", "weight")
-
-    @staticmethod
-    def compute(x: np.ndarray, w: np.ndarray, strides, pads) -> np.ndarray:
-        raise NotImplementedError
-
-    def get_nodeattr_types(self):
-        return dict(CONV_ATTRS)
-
-    def output_shape(self, input_shapes):
-        strides, pads = self.get_nodeattr("strides"), self.get_nodeattr("pads")
-        return conv_output_shape(input_shapes[0], input_shapes[1], strides, pads)
-
-    def execute_node(self, context, graph):
-        x, w = self.inputs(context)
-        strides = tuple(self.get_nodeattr("strides"))
-        pads = tuple(self.get_nodeattr("pads"))
-        self.write(context, self.compute(x, w, strides, pads))
-
-
-class DenseOp(IntegerOp):
-    """A matrix-shaped op: ``compute(x [N,K], weight [O,K]) -> [N,O]`` from the reference."""
-
-    abstract = True
-    layout = "dense"
-    input_names = ("x", "weight")
-
-    @staticmethod
-    def compute(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def get_nodeattr_types(self):
-        return {"out_bits": ("i", True, 0)}
-
-    def output_shape(self, input_shapes):
-        return (input_shapes[0][0], input_shapes[1][0])
-
-    def execute_node(self, context, graph):
-        x, w = self.inputs(context)
-        self.write(context, self.compute(x, w))

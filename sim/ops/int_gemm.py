@@ -1,27 +1,9 @@
 """``IntGemm``: an integer multiplication dense layer (the classifier of adder networks)."""
 
-from adderflow.export import lowering
-from adderflow.sim import cost_rules, reference
-from adderflow.sim.ops import checks
-from adderflow.sim.ops.base import DenseOp
+from adderflow.sim import reference
+from adderflow.sim.ops.layer import DenseOp
 
 
 class IntGemm(DenseOp):
     arithmetic = "mac"
     compute = staticmethod(reference.int_gemm)
-
-    @classmethod
-    def check(cls, node) -> None:
-        checks.operands(node, "mul", windowed=False)
-
-    @classmethod
-    def terms(cls, node, g) -> tuple[int, int]:
-        return cost_rules.dense_terms(node, g)
-
-    @classmethod
-    def cost(cls, node, g, counted_as=None):
-        return cost_rules.accumulate(node, g, cost_rules.dense_terms(node, g), adder=False)
-
-    @classmethod
-    def lower(cls, lw, node) -> None:
-        lowering.accumulate(lw, node.proto, cls.arithmetic, cls.layout)

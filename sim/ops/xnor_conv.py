@@ -6,13 +6,12 @@ Input: ±1 codes ``[N, C, H, W]`` (int64 -1/+1). Weight: packed bits, uint8
 """
 
 from adderflow.errors import ModelFormatError
-from adderflow.export import lowering
-from adderflow.sim import cost_rules, reference
-from adderflow.sim.ops import checks
-from adderflow.sim.ops.base import CONV_ATTRS, IntegerOp, conv_output_shape
+from adderflow.sim import reference
+from adderflow.sim.ops.base import CONV_ATTRS, conv_output_shape
+from adderflow.sim.ops.layer import LayerOp
 
 
-class XnorConv(IntegerOp):
+class XnorConv(LayerOp):
     input_names = ("x", "weight")
     arithmetic = "xnor"
     layout = "window"
@@ -39,19 +38,3 @@ class XnorConv(IntegerOp):
         strides = tuple(self.get_nodeattr("strides"))
         pads = tuple(self.get_nodeattr("pads"))
         self.write(context, reference.xnor_conv(x, packed, self.weight_shape(), strides, pads))
-
-    @classmethod
-    def check(cls, node) -> None:
-        checks.binary_operands(node, rank=4)
-
-    @classmethod
-    def terms(cls, node, g) -> tuple[int, int]:
-        return cost_rules.packed_terms(node, g)
-
-    @classmethod
-    def cost(cls, node, g, counted_as=None):
-        return cost_rules.xnor_accumulate(node, g)
-
-    @classmethod
-    def lower(cls, lw, node) -> None:
-        lowering.accumulate(lw, node.proto, cls.arithmetic, cls.layout)

@@ -5,13 +5,11 @@ Input: ±1 codes ``[N, K]``. Weight: packed bits, uint8 ``[O, ceil(K/8)]``
 """
 
 from adderflow.errors import ModelFormatError
-from adderflow.export import lowering
-from adderflow.sim import cost_rules, reference
-from adderflow.sim.ops import checks
-from adderflow.sim.ops.base import IntegerOp
+from adderflow.sim import reference
+from adderflow.sim.ops.layer import LayerOp
 
 
-class XnorGemm(IntegerOp):
+class XnorGemm(LayerOp):
     input_names = ("x", "weight")
     arithmetic = "xnor"
     layout = "dense"
@@ -35,19 +33,3 @@ class XnorGemm(IntegerOp):
     def execute_node(self, context, graph):
         x, packed = self.inputs(context)
         self.write(context, reference.xnor_gemm(x, packed, self.weight_shape()))
-
-    @classmethod
-    def check(cls, node) -> None:
-        checks.binary_operands(node, rank=2)
-
-    @classmethod
-    def terms(cls, node, g) -> tuple[int, int]:
-        return cost_rules.packed_terms(node, g)
-
-    @classmethod
-    def cost(cls, node, g, counted_as=None):
-        return cost_rules.xnor_accumulate(node, g)
-
-    @classmethod
-    def lower(cls, lw, node) -> None:
-        lowering.accumulate(lw, node.proto, cls.arithmetic, cls.layout)
