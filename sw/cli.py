@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from adderflow.config import (
+    DISTILL_METHODS,
+    HLS_IO_TYPES,
+    QUANT_MODES,
+    RTL_SIMULATORS,
+    SYNTH_TARGETS,
+)
 from adderflow.errors import AdderflowError, ConfigError, require_creatable
+from adderflow.hw.network import WINDOWS
 from adderflow.progress import run_summary
 from adderflow.threads import passive_openmp
 
@@ -69,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_args(distill)
     distill.add_argument(
         "--method",
-        choices=("none", "kd", "pkkd", "ngd", "dgrl"),
+        choices=DISTILL_METHODS,
         help="none (plain), kd (Hinton), pkkd, ngd or dgrl (binary student); default: the "
         "config's distill.method (a recipe's, e.g. --config recipes/cifar10_resnet20_pkkd.yaml)",
     )
@@ -100,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
             )
             p.add_argument(
                 "--window",
-                choices=("frame", "line"),
+                choices=WINDOWS,
                 default="frame",
                 help="frame: af_window frame buffers (default); line: af_linewin line buffers "
                 "for the layers without a pool before them",
@@ -116,7 +124,7 @@ def _add_quantize_parser(sub) -> None:
         help="quantize a trained run again (PTQ or a brevitas QAT fine-tune) into a new run",
     )
     p.add_argument("run_dir", type=Path, help="a run directory with a trained student")
-    p.add_argument("--mode", choices=("ptq", "qat"), default="qat", help="default: qat")
+    p.add_argument("--mode", choices=QUANT_MODES, default="qat", help="default: qat")
     p.add_argument("--bits", type=int, help="activation (and adder weight) bits, 2-16")
     p.add_argument("--weight-bits", type=int, help="multiplication layers' weight bits")
     p.add_argument("--epochs", type=int, help="QAT fine-tune epochs (default quant.qat_epochs)")
@@ -156,7 +164,7 @@ def _add_hls_parser(sub) -> None:
     p.add_argument("run_dir", type=Path, help="a run directory made by `adderflow run`")
     p.add_argument(
         "--io-type",
-        choices=("io_parallel", "io_stream", "both"),
+        choices=(*HLS_IO_TYPES, "both"),
         help="hls4ml io type(s) (default: the run's hls.io_types)",
     )
     p.add_argument(
@@ -169,8 +177,6 @@ def _add_hls_parser(sub) -> None:
 
 
 def _add_synth_parser(sub) -> None:
-    from adderflow.config import SYNTH_TARGETS
-
     p = sub.add_parser(
         "synth", help="synthesize the run's network into an FPGA bitstream (yosys, nextpnr)"
     )
@@ -208,7 +214,7 @@ def _add_verify_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--simulator",
-        choices=("verilator", "icarus", "both"),
+        choices=(*RTL_SIMULATORS, "both"),
         help="RTL simulator(s) (default: the run's rtl.simulators)",
     )
     p.add_argument(
@@ -316,7 +322,7 @@ def _verify_rtl(run, args: argparse.Namespace) -> dict:
     if args.simulator is None:
         simulators = rtl_simulators(run.cfg)
     else:
-        simulators = ["verilator", "icarus"] if args.simulator == "both" else [args.simulator]
+        simulators = list(RTL_SIMULATORS) if args.simulator == "both" else [args.simulator]
     samples = 0 if args.full else args.samples
     if samples is not None and samples < 0:
         raise ConfigError(f"--samples must not be negative, got {samples}")
@@ -390,7 +396,7 @@ def _hls(args: argparse.Namespace) -> int:
         raise ConfigError(f"--samples must not be negative, got {samples}")
     io_types = None
     if args.io_type is not None:
-        io_types = ["io_parallel", "io_stream"] if args.io_type == "both" else [args.io_type]
+        io_types = list(HLS_IO_TYPES) if args.io_type == "both" else [args.io_type]
     results = pipeline.verify_hls(run, io_types, samples)
     for name, comparison in results.items():
         print(f"\n== reference vs {name} ==")

@@ -14,8 +14,15 @@ from typing import Any
 
 import yaml
 
+# Each choice list is its implementing module's own table (all of them torch-free).
+from adderflow.distill.table import METHODS as DISTILL_METHODS
+from adderflow.distill.table import NGD_INITS, PKKD_KERNELS
 from adderflow.errors import ConfigError, require_file
 from adderflow.fixed import check_bits
+from adderflow.hw.hls4ml_backend import IO_TYPES as HLS_IO_TYPES
+from adderflow.hw.simulate import SIMULATORS as RTL_SIMULATORS
+from adderflow.hw.synth import TARGETS as SYNTH_TARGET_TABLE
+from adderflow.quant import MODES as QUANT_MODES
 
 
 @dataclass
@@ -222,10 +229,6 @@ QUICK_OVERRIDES = {
     "hls.samples": 16,
     "hls.io_types": "io_parallel",
 }
-DISTILL_METHODS = ("none", "kd", "pkkd", "ngd", "dgrl")
-PKKD_KERNELS = ("mixed", "gaussian", "linear")
-NGD_INITS = ("scratch", "teacher")
-QUANT_MODES = ("ptq", "qat")
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -438,9 +441,7 @@ def validate_model(m: ModelConfig) -> None:
         raise ConfigError(f"model.width_mult must be positive, got {m.width_mult}")
 
 
-RTL_SIMULATORS = ("verilator", "icarus")
-# adderflow.hw.synth.TARGETS (not imported: the config stays free of the hardware side).
-SYNTH_TARGETS = ("ecp5-25k", "ecp5-85k", "ice40-up5k")
+SYNTH_TARGETS = tuple(SYNTH_TARGET_TABLE)
 
 
 def rtl_simulators(cfg: Config) -> list[str]:
@@ -521,9 +522,6 @@ def validate_synth(synth: SynthConfig) -> None:
         raise ConfigError(f"synth.target '{synth.target}' is not one of {', '.join(SYNTH_TARGETS)}")
     if synth.clock_mhz < 0 or synth.target_cycles < 0:
         raise ConfigError("synth.clock_mhz and synth.target_cycles must not be negative")
-
-
-HLS_IO_TYPES = ("io_parallel", "io_stream")
 
 
 def hls_io_types(cfg: Config) -> list[str]:

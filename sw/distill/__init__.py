@@ -2,32 +2,34 @@
 
 Each method is a small object (``adderflow.distill.methods``) whose losses live in their
 own modules (``kd``, ``pkkd``, ``ngd``, ``dgrl``); ``DistillModel`` lets the ordinary
-trainer fit a student with its teacher and resume it exactly.
+trainer fit a student with its teacher and resume it exactly. The methods' names and the
+networks they train (``adderflow.distill.table``) import without torch; everything else
+loads torch on first use, so the config and the hardware commands never pay for it.
 """
 
-from adderflow.distill.kd import HintonKD, teacher_logits
-from adderflow.distill.methods import (
-    METHODS,
-    DistillModel,
-    Method,
-    Outputs,
-    make_method,
-    method_roles,
-    start_from_teacher,
-    student_state,
-    teacher_loss_fn,
-)
+from __future__ import annotations
 
-__all__ = [
-    "METHODS",
-    "DistillModel",
-    "HintonKD",
-    "Method",
-    "Outputs",
-    "make_method",
-    "method_roles",
-    "start_from_teacher",
-    "student_state",
-    "teacher_logits",
-    "teacher_loss_fn",
-]
+import importlib
+from typing import Any
+
+from adderflow.distill.table import METHODS, method_roles
+
+_LAZY = {
+    "HintonKD": "kd",
+    "teacher_logits": "kd",
+    "DistillModel": "methods",
+    "Method": "methods",
+    "Outputs": "methods",
+    "make_method": "methods",
+    "start_from_teacher": "methods",
+    "student_state": "methods",
+    "teacher_loss_fn": "methods",
+}
+
+__all__ = ["METHODS", "method_roles", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'adderflow.distill' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"adderflow.distill.{_LAZY[name]}"), name)

@@ -32,9 +32,8 @@ from adderflow.distill.features import FeatureTap, feature_blocks
 from adderflow.distill.kd import HintonKD
 from adderflow.distill.ngd import inter_class, intra_class, norm_guide
 from adderflow.distill.pkkd import KernelAlign, kernel_loss, student_teacher_kernels
+from adderflow.distill.table import METHODS
 from adderflow.nn.pnorm import progressive_p, set_adder_p
-
-METHODS = ("none", "kd", "pkkd", "ngd", "dgrl")
 
 
 @dataclass
@@ -131,6 +130,12 @@ class DGRL(Method):
         return self.kd(s.logits, t.logits, y) + self.blocks * blockwise(s.features, t.features)
 
 
+# Each name of adderflow.distill.table.METHODS, by the class that implements it.
+METHOD_CLASSES: dict[str, type[Method]] = {
+    "none": Plain, "kd": KD, "pkkd": PKKD, "ngd": NGD, "dgrl": DGRL
+}
+
+
 def feature_channels(model: nn.Module, sample: Tensor) -> list[int]:
     """Channels of each feature block's output, from one eval-mode forward pass."""
     tap = FeatureTap(feature_blocks(model))
@@ -144,18 +149,12 @@ def feature_channels(model: nn.Module, sample: Tensor) -> list[int]:
 
 
 def make_method(cfg: DistillConfig, teacher: nn.Module | None, sample: Tensor) -> Method:
-    name = cfg.method
-    if name == "none":
-        return Plain(cfg)
-    if name == "kd":
-        return KD(cfg)
-    if name == "pkkd":
+    if cfg.method not in METHOD_CLASSES:
+        valid = ", ".join(METHODS)
+        raise ValueError(f"unknown distillation method {cfg.method!r}; valid: {valid}")
+    if cfg.method == "pkkd":
         return PKKD(cfg, feature_channels(teacher, sample))
-    if name == "ngd":
-        return NGD(cfg)
-    if name == "dgrl":
-        return DGRL(cfg)
-    raise ValueError(f"unknown distillation method {name!r}; valid: {', '.join(METHODS)}")
+    return METHOD_CLASSES[cfg.method](cfg)
 
 
 def start_from_teacher(cfg: DistillConfig, student: nn.Module, teacher: nn.Module | None) -> bool:
@@ -171,18 +170,6 @@ def start_from_teacher(cfg: DistillConfig, student: nn.Module, teacher: nn.Modul
         raise ValueError("distill.ngd_init=teacher needs the trained ℓ2 teacher")
     student.load_state_dict(teacher.state_dict())
     return True
-
-
-def method_roles(cfg: DistillConfig) -> tuple[str | None, str, bool]:
-    """``(teacher kind, student kind, teacher co-trained)`` of the configured method."""
-    teacher, student, co_trained = {
-        "none": (None, "adder", False),
-        "kd": ("cnn", "adder", False),
-        "pkkd": ("cnn", "adder", cfg.pkkd_stages == 1),
-        "ngd": ("adder_l2", "adder", False),
-        "dgrl": ("cnn", "binary", False),
-    }[cfg.method]
-    return teacher, student if cfg.student == "auto" else cfg.student, co_trained
 
 
 class DistillModel(nn.Module):

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-KERNELS = ("mixed", "gaussian", "linear")
+from adderflow.distill.table import PKKD_KERNELS
 
 
 def _median(d: Tensor) -> Tensor:
@@ -50,8 +50,8 @@ def gram(features: Tensor, kernel: str) -> Tensor:
 
 
 def student_teacher_kernels(kernel: str) -> tuple[str, str]:
-    if kernel not in KERNELS:
-        raise ValueError(f"PKKD kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
+    if kernel not in PKKD_KERNELS:
+        raise ValueError(f"PKKD kernel must be one of {', '.join(PKKD_KERNELS)}, got {kernel!r}")
     return ("laplacian", "gaussian") if kernel == "mixed" else (kernel, kernel)
 
 

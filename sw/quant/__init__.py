@@ -1,1 +1,4 @@
-"""Quantization to the numeric contract (post-training now; QAT with brevitas to come)."""
+"""Quantization to the numeric contract: post-training (``ptq``) or a brevitas
+quantization-aware fine-tune (``qat``)."""
+
+MODES = ("ptq", "qat")  # quant.mode: adderflow.quant.ptq, adderflow.quant.qat
