@@ -75,14 +75,14 @@ def shared_teacher(base: Path, name: str, suffix: str, trained: Path | None) -> 
 
 
 def run_one(out: Path, overrides: list[str], teacher_from: Path | None) -> dict:
-    from adderflow import pipeline
+    from adderflow import pipeline, runs
     from adderflow.config import load_config
 
     cfg = load_config(overrides=overrides)
-    run = pipeline.open_run(out, cfg)
-    if teacher_from is not None and not (run.ckpt_dir / "teacher.pt").exists():
-        run.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(teacher_from, run.ckpt_dir / "teacher.pt")
+    run = runs.open_run(out, cfg)
+    if teacher_from is not None and not run.paths.checkpoint("teacher").exists():
+        run.paths.checkpoints.mkdir(parents=True, exist_ok=True)
+        shutil.copy(teacher_from, run.paths.checkpoint("teacher"))
     return pipeline.execute(run, "train")
 
 

@@ -17,14 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from adderflow import pipeline
+from adderflow import pipeline, runs
 from adderflow.config import load_config
 from adderflow.quant.integer_model import predict_codes
+from adderflow.quantize_flow import quantized_network
 
 
-def train_seed(seed: int, root: Path) -> pipeline.Run:
+def train_seed(seed: int, root: Path) -> runs.Run:
     cfg = load_config(None, [f"seed={seed}"])
-    run = pipeline.open_run(root / f"seed{seed}", cfg)
+    run = runs.open_run(root / f"seed{seed}", cfg)
     pipeline.execute(run, "train")
     return run
 
@@ -36,10 +37,10 @@ VARIANTS = {  # label -> (adder_scale, shift_only)
 }
 
 
-def quantized_accuracy(run: pipeline.Run, bits: int, adder_scale: str, shift_only: bool) -> float:
+def quantized_accuracy(run: runs.Run, bits: int, adder_scale: str, shift_only: bool) -> float:
     q = run.cfg.quant
     q.bits, q.adder_scale, q.shift_only = bits, adder_scale, shift_only
-    net = pipeline.quantized_network(run)
+    net = quantized_network(run)
     return float((predict_codes(net, run.data.test_x).argmax(1) == run.data.test_y).mean())
 
 

@@ -19,29 +19,30 @@ from pathlib import Path
 
 import numpy as np
 
-from adderflow import pipeline
+from adderflow import pipeline, runs
 from adderflow.config import load_config
 from adderflow.quant.integer_model import predict_codes
+from adderflow.quantize_flow import quantized_network
 
 BACKENDS = ("fake_quant", "torch_vs_reference", "qonnx_exec", "onnxruntime")
 
 
-def train_seed(seed: int, root: Path) -> pipeline.Run:
-    run = pipeline.open_run(root / f"seed{seed}", load_config(None, [f"seed={seed}"]))
+def train_seed(seed: int, root: Path) -> runs.Run:
+    run = runs.open_run(root / f"seed{seed}", load_config(None, [f"seed={seed}"]))
     pipeline.execute(run, "train")
     return run
 
 
-def ptq_accuracy(run: pipeline.Run, bits: int) -> float:
+def ptq_accuracy(run: runs.Run, bits: int) -> float:
     run.cfg.quant.bits = bits
-    net = pipeline.quantized_network(run)
+    net = quantized_network(run)
     return float((predict_codes(net, run.data.test_x).argmax(1) == run.data.test_y).mean())
 
 
-def qat_run(run: pipeline.Run, bits: int, adder_scale: str) -> dict:
+def qat_run(run: runs.Run, bits: int, adder_scale: str) -> dict:
     overrides = ["quant.mode=qat", f"quant.bits={bits}", f"quant.adder_scale={adder_scale}"]
     out = run.out / "quantized" / f"qat-{bits}b-{adder_scale}"
-    derived = pipeline.derive_run(run.out, out, overrides)
+    derived = runs.derive_run(run.out, out, overrides)
     return pipeline.execute(derived, "quantize")
 
 

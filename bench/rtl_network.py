@@ -103,15 +103,15 @@ def main() -> None:
     parser.add_argument("--cocotb-images", type=int, default=2)
     args = parser.parse_args()
 
-    from adderflow import pipeline
     from adderflow.hw.network import generate
     from adderflow.hw.simulate import run_network
+    from adderflow.runs import reopen_run
     from adderflow.sim.executor import load_model, output_name, run_reference
 
     tmp = Path(tempfile.mkdtemp(prefix="adderflow-bench-rtl-"))
     run_dir = args.run or quick_run(tmp)
-    run = pipeline.reopen_run(run_dir)
-    model = load_model(run.model_path)
+    run = reopen_run(run_dir)
+    model = load_model(run.paths.model)
     x = run.data.test_x
     reference = run_reference(model, x)
     codes, want = reference["input_codes"], reference[output_name(model)]

@@ -39,14 +39,14 @@ def _best(fn, repeat: int):
 
 
 def measure(run_dir: Path, work: Path, repeat: int) -> tuple[dict, list[dict]]:
-    from adderflow import pipeline
     from adderflow.hw import harness
     from adderflow.hw.network import generate
     from adderflow.hw.simulate import run_network
+    from adderflow.runs import reopen_run
     from adderflow.sim.executor import load_model, output_name, run_reference
 
-    run = pipeline.reopen_run(run_dir)
-    model = load_model(run.model_path)
+    run = reopen_run(run_dir)
+    model = load_model(run.paths.model)
     reference = run_reference(model, run.data.test_x)
     codes, want = reference["input_codes"], reference[output_name(model)]
     design = generate(model, work / "rtl")

@@ -15,6 +15,7 @@ from adderflow.config import (
 )
 from adderflow.errors import AdderflowError, ConfigError, require_creatable
 from adderflow.hw.network import WINDOWS
+from adderflow.pipeline import FLOWS
 from adderflow.progress import run_summary
 from adderflow.threads import passive_openmp
 
@@ -56,8 +57,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"adderflow {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="train, distill, quantize, export, verify, rtl, report")
+    run = sub.add_parser(
+        "run",
+        help="train, distill, quantize, export, verify, rtl, hls, synth, report",
+        description="The main job, stage by stage: " + " → ".join(FLOWS["run"]) + ". Run "
+        "again with the same --out, it skips the stages that finished (stages.json) and "
+        "resumes the first that did not.",
+    )
     _add_config_args(run)
+    run.add_argument(
+        "--from",
+        dest="first",
+        metavar="STAGE",
+        help="start at STAGE, running it again even if it finished; every earlier stage must "
+        "have finished in --out (one of: " + ", ".join(FLOWS["run"]) + ")",
+    )
+    run.add_argument(
+        "--to", dest="last", metavar="STAGE", help="stop after STAGE (same names as --from)"
+    )
     run.add_argument(
         "--rtl-full",
         action="store_true",
@@ -140,7 +157,7 @@ def _add_quantize_parser(sub) -> None:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    from adderflow import pipeline
+    from adderflow import pipeline, runs
 
     overrides = [f"quant.mode={args.mode}", *args.overrides]
     for key, value in (
@@ -148,10 +165,10 @@ def _quantize(args: argparse.Namespace) -> int:
     ):  # fmt: skip
         if value is not None:
             overrides.append(f"quant.{key}={value}")
-    source = pipeline.reopen_run(args.run_dir)
+    source = runs.reopen_run(args.run_dir)
     bits = args.bits if args.bits is not None else source.cfg.quant.bits
-    out = args.out or source.out / "quantized" / f"{args.mode}-{bits}b"
-    run = pipeline.derive_run(source.out, out, overrides)
+    out = args.out or source.paths.derived_run(args.mode, bits)
+    run = runs.derive_run(source.out, out, overrides)
     run.log(f"[adderflow] quantize {source.out} → {run.out}")
     _print_summary(pipeline.execute(run, "quantize"))
     return 0
@@ -246,24 +263,31 @@ def _resolve_config(args: argparse.Namespace):
 
 
 def _new_run(args: argparse.Namespace, flow: str) -> int:
-    from adderflow import pipeline, rundir
+    from adderflow import pipeline, rundir, runs
     from adderflow.distributed import env_world_size, is_main
+    from adderflow.run_paths import RunPaths
 
+    first, last = getattr(args, "first", None), getattr(args, "last", None)
+    for name, option in ((first, "--from"), (last, "--to")):
+        if name is not None:
+            pipeline.check_stage_name(name, option, flow)
+    if first is not None and args.out is None:
+        raise ConfigError("--from needs --out: the run whose earlier stages have finished")
     cfg = _resolve_config(args)
     if args.out is None and env_world_size() > 1:
         raise ConfigError("under torchrun pass --out: every process must open the same run")
     unique = args.out is None
-    out = pipeline.default_out_dir() if unique else rundir.absolute(args.out)
-    if not unique and (out / "config.yaml").is_file() and not _changes_config(args):
-        cfg = pipeline.reopen_run(out).cfg  # plain resume: keep the run's own config
-    run = pipeline.open_run(out, cfg, unique)
+    out = runs.default_out_dir() if unique else rundir.absolute(args.out)
+    if not unique and RunPaths(out).config.is_file() and not _changes_config(args):
+        cfg = runs.reopen_run(out).cfg  # plain resume: keep the run's own config
+    run = runs.open_run(out, cfg, unique)
     if unique or run.out.parent.name == "runs":
-        pipeline.link_latest(run.out)
+        runs.link_latest(run.out)
     run.log(f"[adderflow] {flow} → {run.out}")
     try:
-        metrics = pipeline.execute(run, flow)
+        metrics = pipeline.execute(run, flow, first, last, skip_finished=True)
     except AdderflowError:
-        pipeline.discard_if_empty(run)
+        runs.discard_if_empty(run)
         raise
     if flow == "run" and is_main():
         _print_summary(metrics)
@@ -298,15 +322,16 @@ def _print_summary(metrics: dict) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from adderflow import pipeline
+    from adderflow.runs import reopen_run
     from adderflow.sim.compare import format_table
+    from adderflow.verify_flow import verify_run
 
-    run = pipeline.reopen_run(args.run_dir)
+    run = reopen_run(args.run_dir)
     if args.full:  # this check only: config.yaml keeps the run's own setting
         run.cfg.verify.backend_samples = 0
     results = {}
     if args.backend in ("software", "all"):
-        results.update(pipeline.verify_run(run))
+        results.update(verify_run(run))
     if args.backend in ("rtl", "all"):
         results.update(_verify_rtl(run, args))
     for name, comparison in results.items():
@@ -338,12 +363,12 @@ def _verify_rtl(run, args: argparse.Namespace) -> dict:
 
 
 def _rtl(args: argparse.Namespace) -> int:
-    from adderflow import pipeline
     from adderflow.rtl_flow import generate_design
+    from adderflow.runs import reopen_run
 
     if args.target_cycles is not None and args.target_cycles < 1:
         raise ConfigError(f"--target-cycles must be positive, got {args.target_cycles}")
-    design = generate_design(pipeline.reopen_run(args.run_dir), args.target_cycles, args.window)
+    design = generate_design(reopen_run(args.run_dir), args.target_cycles, args.window)
     print(
         f"{'layer':<20} {'mode':<6} {'PE':>4} {'SIMD':>5} {'MVU cycles':>11} {'window':>7} "
         f"{'codes':>7}"
@@ -358,21 +383,20 @@ def _rtl(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from adderflow import pipeline
+    from adderflow import synth_flow
+    from adderflow.runs import reopen_run
 
     if args.clock_mhz is not None and args.clock_mhz < 0:
         raise ConfigError(f"--clock-mhz must not be negative, got {args.clock_mhz:g}")
     if args.target_cycles is not None and args.target_cycles < 0:
         raise ConfigError(f"--target-cycles must not be negative, got {args.target_cycles}")
-    run = pipeline.reopen_run(args.run_dir)
+    run = reopen_run(args.run_dir)
     if args.vivado is not None:
-        from adderflow.hw.synth import emit_vivado
-
-        design, _ = pipeline.synth_design(run, args.target_cycles)
-        tcl = emit_vivado(design, run.out / "vivado", args.vivado, args.clock_mhz or 100.0)
+        clock = args.clock_mhz or 100.0
+        tcl = synth_flow.vivado_project(run, args.vivado, clock, args.target_cycles)
         print(f"wrote {tcl}; run it with: vivado -mode batch -source {tcl}")
         return 0
-    fpga = pipeline.synthesize_run(run, args.target, args.clock_mhz, args.target_cycles)
+    fpga = synth_flow.synthesize_run(run, args.target, args.clock_mhz, args.target_cycles)
     verdict = "met" if fpga["timing_met"] else "NOT MET"
     print(
         f"{fpga['device']}: {fpga['luts']} LUTs ({fpga['carry']} carry), {fpga['ffs']} FFs, "
@@ -383,10 +407,11 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _hls(args: argparse.Namespace) -> int:
-    from adderflow import pipeline
+    from adderflow.hls_flow import verify_hls
+    from adderflow.runs import reopen_run
     from adderflow.sim.compare import format_table
 
-    run = pipeline.reopen_run(args.run_dir)
+    run = reopen_run(args.run_dir)
     if args.reuse_factor is not None:
         if args.reuse_factor < 1:
             raise ConfigError(f"--reuse-factor must be at least 1, got {args.reuse_factor}")
@@ -397,7 +422,7 @@ def _hls(args: argparse.Namespace) -> int:
     io_types = None
     if args.io_type is not None:
         io_types = list(HLS_IO_TYPES) if args.io_type == "both" else [args.io_type]
-    results = pipeline.verify_hls(run, io_types, samples)
+    results = verify_hls(run, io_types, samples)
     for name, comparison in results.items():
         print(f"\n== reference vs {name} ==")
         print(format_table(comparison))
@@ -462,8 +487,9 @@ def _check_output_file(path: Path, what: str) -> None:
 
 def _existing_run(run_dir: Path, flow: str) -> int:
     from adderflow import pipeline
+    from adderflow.runs import reopen_run
 
-    pipeline.execute(pipeline.reopen_run(run_dir), flow)
+    pipeline.execute(reopen_run(run_dir), flow)
     return 0
 
 

@@ -23,7 +23,7 @@ class EarlySynth:
     """One synthesis in a background thread; ``finish`` joins it and records the result."""
 
     def __init__(self, run) -> None:
-        from adderflow.pipeline import synth_design, synth_settings
+        from adderflow.synth_flow import synth_design, synth_settings
 
         self.run = run
         self.settings = synth_settings(run)
@@ -41,14 +41,14 @@ class EarlySynth:
         try:
             with STATUS.background("synth"):
                 self.result = synthesize(
-                    self.design, self.run.out / "fpga", s.target, s.clock_mhz, self.run.log
+                    self.design, self.run.paths.fpga, s.target, s.clock_mhz, self.run.log
                 )
         except BaseException as exc:  # re-raised by finish(), in the main thread
             self.error = exc
 
     def finish(self) -> dict[str, Any]:
         """Wait for the bitstream (the ``synth`` stage) and record ``metrics["fpga"]``."""
-        from adderflow.pipeline import record_synthesis
+        from adderflow.synth_flow import record_synthesis
 
         STATUS.step("waiting for yosys and nextpnr (started with the RTL stage)")
         self.thread.join()
@@ -71,6 +71,6 @@ def start_early(run, flow_stages: list[str]) -> EarlySynth | None:
     cfg = run.cfg.synth
     if "synth" not in flow_stages or not cfg.enabled or not cfg.target_cycles:
         return None
-    if not run.model_path.is_file():
+    if not run.paths.model.is_file():
         return None  # the synth stage itself names the missing model
     return EarlySynth(run)

@@ -1,4 +1,4 @@
-"""The RTL stage of a run: generate the network's Verilog, simulate it, check it exactly.
+"""The rtl stage of a run: generate the network's Verilog, simulate it, check it exactly.
 
 ``generate_design`` turns the run's QONNX model into ``<run>/rtl`` (adderflow.hw.network);
 ``verify_rtl`` streams test images through the RTL on Verilator and/or Icarus and compares
@@ -11,26 +11,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from adderflow.config import rtl_simulators
 from adderflow.errors import AdderflowError
 
 if TYPE_CHECKING:
     from adderflow.hw.network import Design
-    from adderflow.pipeline import Run
+    from adderflow.runs import Run
     from adderflow.sim.compare import Comparison
-
-
-def design_dir(run: Run):
-    return run.out / "rtl"
 
 
 def generate_design(run: Run, target_cycles: int | None = None, window: str = "frame") -> Design:
     from adderflow.hw.network import generate
     from adderflow.sim.executor import load_model
 
-    if not run.model_path.is_file():
-        raise AdderflowError(f"{run.model_path} not found: export the run first")
+    if not run.paths.model.is_file():
+        raise AdderflowError(f"{run.paths.model} not found: export the run first")
     target = target_cycles if target_cycles is not None else run.cfg.rtl.target_cycles
-    design = generate(load_model(run.model_path), design_dir(run), target or None, window)
+    design = generate(load_model(run.paths.model), run.paths.rtl, target or None, window)
     # A new design invalidates earlier simulation figures.
     run.update_metrics(rtl={"design": design_summary(design), "simulation": {}})
     run.log(
@@ -54,8 +51,8 @@ def design_summary(design: Design) -> dict[str, Any]:
 def load_or_generate(run: Run) -> Design:
     from adderflow.hw.network import Design
 
-    if (design_dir(run) / "design.json").is_file():
-        return Design.load(design_dir(run))
+    if (run.paths.rtl / "design.json").is_file():
+        return Design.load(run.paths.rtl)
     return generate_design(run)
 
 
@@ -67,7 +64,7 @@ def verify_rtl(
     from adderflow.sim.compare import compare
     from adderflow.sim.executor import load_model, output_name, run_reference
 
-    model = load_model(run.model_path)
+    model = load_model(run.paths.model)
     design = load_or_generate(run)
     check_design_files(design)
     count = run.cfg.rtl.samples if samples is None else samples
@@ -100,3 +97,12 @@ def verify_rtl(
         if comparison.first is not None:
             run.log(comparison.first.describe("reference", name))
     return results
+
+
+def stage_rtl(run: Run) -> None:
+    if not run.cfg.rtl.enabled:
+        run.log("[rtl] skipped (rtl.enabled=false)")
+        return
+    generate_design(run)
+    if any(c.first is not None for c in verify_rtl(run, rtl_simulators(run.cfg)).values()):
+        raise AdderflowError("RTL verification failed: see the divergence above")

@@ -478,8 +478,9 @@ def test_ptq_refuses_binary_weights_with_real_inputs():
 def binary_run(tmp_path_factory):
     """A binary digits student trained a few epochs (width 4) through the pipeline, then
     quantized and verified: ``(run, its metrics)``."""
-    from adderflow import pipeline
     from adderflow.config import load_config
+    from adderflow.pipeline import stage_function
+    from adderflow.runs import open_run
 
     overrides = [
         "distill.method=none",
@@ -489,9 +490,9 @@ def binary_run(tmp_path_factory):
         "quant.debug_passes=true",
     ]
     cfg = load_config(None, overrides, quick=True)
-    run = pipeline.open_run(tmp_path_factory.mktemp("binary") / "run", cfg)
+    run = open_run(tmp_path_factory.mktemp("binary") / "run", cfg)
     for stage in ("student", "quantize", "verify", "rtl", "hls"):
-        pipeline.STAGES[stage](run)
+        stage_function(stage)(run)
     return run, run.metrics()
 
 
@@ -504,7 +505,7 @@ def test_pipeline_exports_and_verifies_a_binary_student(binary_run):
     assert q["accuracy"] > 0.3
     assert metrics["cost"]["ann"]["uncounted"] == []
     assert metrics["cost"]["ann"]["total"]["xnor"] > 0
-    ops = [n.op_type for n in onnx.load(str(run.model_path)).graph.node]
+    ops = [n.op_type for n in onnx.load(str(run.paths.model)).graph.node]
     assert ops.count("XnorConv") == 2 and ops.count("BinaryThreshold") == 2
     # The RTL maps binary layers: bit-exact and cycle-exact on the simulated samples.
     assert "rtl" not in metrics.get("skipped", {})
@@ -520,11 +521,12 @@ def test_thresholds_reproduce_the_float_binary_layers_exactly(binary_run):
     """Given the same ±1 input codes, each thresholded binary layer of the integer network
     equals sign(BN(binary conv)) of the float model on every element: only float32
     rounding could differ, and on the digits test split nothing does."""
-    from adderflow import pipeline
+    from adderflow.quantize_flow import quantized_network
+    from adderflow.train_flow import trained_model
 
     run, _ = binary_run
-    model = pipeline.trained_model(run, "student")
-    net = pipeline.quantized_network(run, model)
+    model = trained_model(run, "student")
+    net = quantized_network(run, model)
     codes = run_integer_model(net, run.data.test_x)
     checked = 0
     for index in (1,):  # b1 feeds b2 (thresholded); b2 feeds the dense layer (requantized)
@@ -540,9 +542,10 @@ def test_thresholds_reproduce_the_float_binary_layers_exactly(binary_run):
 
 
 def test_binary_students_refuse_qat(binary_run, tmp_path):
-    from adderflow import pipeline
+    from adderflow.quantize_flow import stage_quantize
+    from adderflow.runs import derive_run
 
     run, _ = binary_run
-    derived = pipeline.derive_run(run.out, tmp_path / "qat", ["quant.mode=qat"])
+    derived = derive_run(run.out, tmp_path / "qat", ["quant.mode=qat"])
     with pytest.raises(ConfigError, match="binary students export by PTQ"):
-        pipeline.stage_quantize(derived)
+        stage_quantize(derived)

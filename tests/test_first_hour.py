@@ -224,7 +224,7 @@ def test_non_square_three_class_folder_runs_end_to_end(tmp_path, monkeypatch):
     the run ends with the summary naming report.html. qonnx and onnxruntime check
     ``verify.backend_samples`` images, ``verify --full`` all, and a long check is estimated
     in the log first."""
-    from adderflow import pipeline, verify_budget
+    from adderflow import runs, verify_budget
     from adderflow.sim.executor import load_model
 
     _separable_folder(tmp_path / "data", 3, 8, 12)
@@ -255,7 +255,7 @@ def test_non_square_three_class_folder_runs_end_to_end(tmp_path, monkeypatch):
 
     monkeypatch.setattr(verify_budget, "ESTIMATE_FROM", 10)
     said: list[str] = []
-    x = pipeline.reopen_run(out).data.test_x
+    x = runs.reopen_run(out).data.test_x
     verify_budget.announce(said.append, load_model(out / "model.qonnx.onnx"), x, 12)
     assert said and said[-1].startswith("[verify] qonnx + onnxruntime on 12 images: about ")
 
@@ -279,11 +279,12 @@ def test_stalled_student_is_named():
 
 
 def test_co_trained_teacher_log_line_reads(tmp_path):
-    from adderflow import pipeline
+    from adderflow.runs import open_run
+    from adderflow.train_flow import stage_teacher
 
     cfg = load_config(None, ["distill.method=pkkd", "distill.pkkd_stages=1"])
-    run = pipeline.open_run(tmp_path / "r", cfg)
-    pipeline.stage_teacher(run)
+    run = open_run(tmp_path / "r", cfg)
+    stage_teacher(run)
     assert (tmp_path / "r" / "log.txt").read_text() == (
         "[teacher] skipped: distill.method=pkkd co-trains its teacher with the student\n"
     )

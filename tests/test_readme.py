@@ -98,6 +98,6 @@ def test_generate_and_simulate_a_design_in_a_relative_folder(spaced_run, tmp_pat
 
 def _test_images(run: Path, count: int):
     from adderflow.config import load_config
-    from adderflow.pipeline import load_data
+    from adderflow.runs import load_data
 
     return load_data(load_config(run / "config.yaml")).test_x[:count]

@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from adderflow import pipeline
+from adderflow import train_flow
 from adderflow.checkpoint import load_checkpoint
 from adderflow.config import MODEL_ARCHS, load_config
 from adderflow.data import DataSplits
 from adderflow.distill import method_roles
 from adderflow.models import ZOO
+from adderflow.runs import Run
 from adderflow.train import seed_everything
 
 RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))
@@ -96,7 +97,7 @@ def test_cifar_recipes_hold_the_addernet_schedule():
 
 
 def _batch_statistics(build):
-    """``pipeline._model`` whose batch norms always use the batch's own statistics.
+    """``train_flow.build_model`` whose batch norms always use the batch's own statistics.
 
     A pre-trained teacher works in eval mode in the student stage. After two smoke steps
     its running statistics are still about their initial (0, 1), and at the deep stages
@@ -120,21 +121,21 @@ def _batch_statistics(build):
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
 def test_recipe_trains_a_few_steps(path, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "_model", _batch_statistics(pipeline._model))
+    monkeypatch.setattr(train_flow, "build_model", _batch_statistics(train_flow.build_model))
     cfg = load_config(path, SMOKE)
-    run = pipeline.Run(out=tmp_path, cfg=cfg, _data=_synthetic(cfg.data.name))
+    run = Run(out=tmp_path, cfg=cfg, _data=_synthetic(cfg.data.name))
     teacher_kind, student_kind, co_trained = method_roles(cfg.distill)
     seed_everything(cfg.seed)
-    initial = pipeline._model(run, student_kind).state_dict()  # what stage_student builds
+    initial = train_flow.build_model(run, student_kind).state_dict()  # what stage_student builds
 
-    pipeline.stage_teacher(run)
-    pipeline.stage_student(run)
+    train_flow.stage_teacher(run)
+    train_flow.stage_student(run)
 
     roles = ["student"] + (["teacher"] if teacher_kind and not co_trained else [])
     for role in roles:
         history = load_checkpoint(tmp_path / "checkpoints" / f"{role}.pt")["history"]
         assert len(history) == 1 and math.isfinite(history[0]["loss"]), role
-    trained = pipeline.trained_model(run, "student").state_dict()
+    trained = train_flow.trained_model(run, "student").state_dict()
     assert trained.keys() == initial.keys()
     moved = [
         k for k, v in initial.items() if v.is_floating_point() and not torch.equal(v, trained[k])

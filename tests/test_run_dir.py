@@ -18,7 +18,7 @@ from runs import copy_run
 from adderflow import rundir
 from adderflow.cli import main
 from adderflow.config import Config
-from adderflow.pipeline import with_absolute_paths
+from adderflow.runs import with_absolute_paths
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:

@@ -1,0 +1,155 @@
+"""The quantize stage: the trained student to integer codes, the QONNX model and its
+standard-ONNX lowering (PTQ, or a brevitas QAT fine-tune first). Needs PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adderflow.atomic import atomic_write_bytes
+from adderflow.distill.table import method_roles
+from adderflow.errors import AdderflowError, ConfigError
+from adderflow.run_paths import QAT_CHECKPOINT
+from adderflow.runs import Run
+from adderflow.train_flow import fit_role, trained_model
+
+
+def quantized_network(run: Run, student=None):
+    """The student's integer network: PTQ, or the fine-tuned QAT checkpoint's codes.
+
+    Both are deterministic, so every stage re-derives the same codes.
+    """
+    from adderflow.quant.ptq import quantize_network
+    from adderflow.quant.qat import qat_network
+
+    q = run.cfg.quant
+    if q.mode == "qat":
+        return qat_network(qat_model(run, student), run.data.input_shape, q.multiplier_bits,
+                           q.shift_only)  # fmt: skip
+    calib = run.data.train_x[: q.calibration_samples]
+    model = student if student is not None else trained_model(run, "student")
+    return quantize_network(
+        model, calib, q.bits, q.multiplier_bits, q.shift_only, adder_scale=q.adder_scale,
+        weight_bits=q.weight_bits,
+    )  # fmt: skip
+
+
+def _qat_start(run: Run, student=None):
+    from adderflow.quant.qat import to_qat
+
+    q = run.cfg.quant
+    model = student if student is not None else trained_model(run, "student")
+    calib = run.data.train_x[: q.calibration_samples]
+    return to_qat(model, calib, q.bits, q.weight_bits or None, q.adder_scale)
+
+
+def qat_model(run: Run, student=None):
+    """The QAT-fine-tuned student, read from its checkpoint."""
+    from adderflow.checkpoint import load_checkpoint, load_state
+
+    path = run.paths.qat_checkpoint
+    if not path.is_file():
+        raise AdderflowError(f"{path} not found: run the quantize stage with quant.mode=qat")
+    model = _qat_start(run, student)
+    load_state(model, load_checkpoint(path)["model"], path)
+    return model.eval()
+
+
+def _fine_tune_qat(run: Run, student) -> None:
+    """QAT: the student with brevitas quantizers, distilled from the teacher (Hinton KD)."""
+    from dataclasses import replace
+
+    from adderflow.distill.kd import HintonKD, teacher_logits
+    from adderflow.quant.qat import freeze
+    from adderflow.train import seed_everything
+
+    q, d = run.cfg.quant, run.cfg.distill
+    teacher_kind, _, _ = method_roles(d)
+    guide = trained_model(run, "teacher") if teacher_kind is not None else student
+    kd = HintonKD(d.temperature, d.alpha)
+
+    def loss(logits, x, y):
+        return kd(logits, teacher_logits(guide, x), y)
+
+    seed_everything(run.cfg.seed)
+    model = _qat_start(run, student)
+    # The quantizers' log-scales are parameters: weight decay would drag them to scale 1.
+    cfg = replace(run.cfg.student, epochs=q.qat_epochs, lr=q.qat_lr, weight_decay=0.0)
+    freeze_at = round(q.qat_freeze * q.qat_epochs)
+
+    def on_epoch(epoch: int, _epochs: int) -> None:
+        if epoch >= freeze_at:
+            freeze(model)
+
+    fit_role(run, QAT_CHECKPOINT, model, loss, cfg, on_epoch)
+
+
+def _float_agreement(model, x: np.ndarray, predicted: np.ndarray) -> float:
+    """Fraction of images whose integer prediction equals the float student's."""
+    import torch
+
+    with torch.no_grad():
+        model.eval()
+        batches = [torch.from_numpy(x[i : i + 512]) for i in range(0, len(x), 512)]
+        floats = np.concatenate([model(b).argmax(1).numpy() for b in batches])
+    return float((floats == predicted).mean())
+
+
+def _check_exportable(run: Run, student_kind: str, student) -> None:
+    from adderflow.models import BlockNet
+
+    if student_kind not in ("adder", "binary") or not isinstance(student, BlockNet):
+        raise ConfigError(
+            f"quantize: only 2-D adder and binary students export for now (this run's student "
+            f"is {student_kind} on {run.data.name}); `adderflow train` trains it without export"
+        )
+    if student_kind == "binary" and run.cfg.quant.mode == "qat":
+        raise ConfigError(
+            "quantize: quant.mode=qat is for adder students; binary students export by PTQ "
+            "(set quant.mode=ptq)"
+        )
+
+
+def _write_models(run: Run, net):
+    """``model.qonnx.onnx`` and its standard-ONNX lowering; returns the QONNX model."""
+    from adderflow.export.lower_standard import lower_to_standard_onnx
+    from adderflow.export.qonnx_builder import build_qonnx
+
+    model = build_qonnx(net)
+    atomic_write_bytes(run.paths.model, model.SerializeToString())
+    debug_x = run.data.test_x[:8] if run.cfg.quant.debug_passes else None
+    standard = lower_to_standard_onnx(model, debug_x=debug_x, log=run.log).SerializeToString()
+    atomic_write_bytes(run.paths.standard_model, standard)
+    return model
+
+
+def stage_quantize(run: Run) -> None:
+    from adderflow.opcount import count_ops
+    from adderflow.quant.integer_model import predict_codes
+    from adderflow.sim.cost import twins
+
+    teacher_kind, student_kind, _ = method_roles(run.cfg.distill)
+    roles = ("student", "teacher") if teacher_kind is not None else ("student",)
+    trained = {role: trained_model(run, role) for role in roles}
+    _check_exportable(run, student_kind, trained["student"])
+    if run.cfg.quant.mode == "qat":
+        _fine_tune_qat(run, trained["student"])
+    net = quantized_network(run, trained["student"])
+    codes = predict_codes(net, run.data.test_x)
+    acc = float((codes.argmax(1) == run.data.test_y).mean())
+    agreement = _float_agreement(trained["student"], run.data.test_x, codes.argmax(1))
+    model = _write_models(run, net)
+    shape = run.data.input_shape
+    ops = {role: count_ops(model_, shape).as_dict() for role, model_ in trained.items()}
+    run.update_metrics(
+        quantized={
+            "accuracy": acc,
+            "bits": run.cfg.quant.bits,
+            "weight_bits": run.cfg.quant.weight_bits or run.cfg.quant.bits,
+            "mode": run.cfg.quant.mode,
+            "agreement_with_float": agreement,
+        },
+        ops=ops,
+        cost=twins(model).to_dict(),
+    )
+    what = f"{run.cfg.quant.bits}-bit {run.cfg.quant.mode.upper()}"
+    run.log(f"[quantize] {what} accuracy {acc:.4f}; wrote {run.paths.model}")
