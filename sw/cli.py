@@ -268,9 +268,7 @@ def _new_run(args: argparse.Namespace, flow: str) -> int:
     from adderflow.run_paths import RunPaths
 
     first, last = getattr(args, "first", None), getattr(args, "last", None)
-    for name, option in ((first, "--from"), (last, "--to")):
-        if name is not None:
-            pipeline.check_stage_name(name, option, flow)
+    pipeline.check_slice(flow, first, last)
     if first is not None and args.out is None:
         raise ConfigError("--from needs --out: the run whose earlier stages have finished")
     cfg = _resolve_config(args)

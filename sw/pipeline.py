@@ -71,14 +71,23 @@ def stage_report(run: Run) -> None:
     run.log(f"[report] wrote {paths.report_md} and {paths.report_html.name}")
 
 
-def check_stage_name(name: str, option: str, flow: str = "run") -> str:
-    """``name`` if it is a stage of ``flow``; else a ConfigError listing the valid ones."""
-    if name not in FLOWS[flow]:
+def check_slice(flow: str, first: str | None, last: str | None) -> tuple[int, int]:
+    """``flow``'s stages from ``first`` to ``last`` as a slice's bounds; a ConfigError
+    naming a stage ``flow`` does not have (listing the valid ones) or a reversed pair."""
+    stages = FLOWS[flow]
+    for name, option in ((first, "--from"), (last, "--to")):
+        if name is not None and name not in stages:
+            raise ConfigError(
+                f"{option} {name!r} is not a stage of `adderflow {flow}`; valid: "
+                f"{', '.join(stages)}"
+            )
+    start = stages.index(first) if first else 0
+    stop = stages.index(last) + 1 if last else len(stages)
+    if start >= stop:
         raise ConfigError(
-            f"{option} {name!r} is not a stage of `adderflow {flow}`; valid: "
-            f"{', '.join(FLOWS[flow])}"
+            f"--from {first} comes after --to {last}; valid order: {', '.join(stages)}"
         )
-    return name
+    return start, stop
 
 
 def plan(
@@ -92,11 +101,7 @@ def plan(
     have finished) to ``last``; with ``skip_finished``, without the finished stages that
     lead it (once one stage runs, every later one runs too)."""
     stages = FLOWS[flow]
-    start = stages.index(check_stage_name(first, "--from", flow)) if first else 0
-    stop = stages.index(check_stage_name(last, "--to", flow)) + 1 if last else len(stages)
-    if start >= stop:
-        raise ConfigError(f"--from {first} comes after --to {last}; valid order: "
-                          f"{', '.join(stages)}")  # fmt: skip
+    start, stop = check_slice(flow, first, last)
     log = StageLog(run.paths, run.cfg)
     for earlier in stages[:start]:
         if not log.finished(earlier):

@@ -18,9 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from adderflow.errors import ConfigError, require_creatable
-
-RUN_MARK = ".adderflow-run"
-LOCK_FILE = ".adderflow-lock"
+from adderflow.run_paths import RunPaths
 
 # Locks this process holds, by run directory: a second command on the same run in the
 # same process (tests drive the CLI in-process) reuses its lock instead of refusing itself.
@@ -36,7 +34,8 @@ def absolute(path: str | os.PathLike) -> Path:
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / RUN_MARK).is_file() or (path / "config.yaml").is_file()
+    paths = RunPaths(path)
+    return paths.mark.is_file() or paths.config.is_file()
 
 
 def check_writable_target(out: Path) -> None:
@@ -69,8 +68,8 @@ def create(out: Path, unique: bool = False) -> tuple[Path, bool]:
             if fresh:
                 _started[out] = made
         if fresh:
-            (out / RUN_MARK).write_text("adderflow run directory\n")
-            (out / RUN_MARK).chmod(0o644)
+            RunPaths(out).mark.write_text("adderflow run directory\n")
+            RunPaths(out).mark.chmod(0o644)
     except OSError as exc:
         raise ConfigError(f"cannot create run directory {out}: {exc.strerror}") from exc
     return out, fresh
@@ -97,7 +96,7 @@ def lock(out: Path) -> None:
     """Hold ``out``'s lock until this process ends (or ``release_all``); refuse if taken."""
     if not is_main_process() or out in _held:
         return
-    path = out / LOCK_FILE
+    path = RunPaths(out).lock
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-RUN_FILES = (".adderflow-run", "config.yaml", "checkpoints", "model.qonnx.onnx",
-             "model.standard.onnx", "metrics.json", "rtl")  # fmt: skip
+from adderflow.run_paths import RunPaths
+
+_PATHS = RunPaths(Path())
+RUN_FILES = tuple(str(p) for p in (
+    _PATHS.mark, _PATHS.config, _PATHS.checkpoints, _PATHS.model, _PATHS.standard_model,
+    _PATHS.metrics, _PATHS.rtl, _PATHS.stages,
+))  # fmt: skip
 
 
 def copy_run(source: Path, dest: Path) -> Path:

@@ -23,8 +23,8 @@ import pytest
 import torch
 from runs import copy_run
 
-from adderflow import rundir
 from adderflow.cli import main
+from adderflow.run_paths import LOCK_FILE
 
 WS = "{ws}"  # the cell's workspace: run/, file.txt, empty/, user/, garbage.bin, ro/
 
@@ -285,7 +285,7 @@ def _set_read_only(path: Path, on: bool) -> None:
 def _state(ws: Path) -> dict[str, object]:
     files = {}
     for p in sorted(ws.rglob("*")):
-        if not p.is_file() or p.name == rundir.LOCK_FILE:
+        if not p.is_file() or p.name == LOCK_FILE:
             continue
         rel = str(p.relative_to(ws))
         if p.name == "metrics.json":

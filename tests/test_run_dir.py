@@ -18,6 +18,7 @@ from runs import copy_run
 from adderflow import rundir
 from adderflow.cli import main
 from adderflow.config import Config
+from adderflow.run_paths import LOCK_FILE, RUN_MARK
 from adderflow.runs import with_absolute_paths
 
 
@@ -26,7 +27,7 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {
         str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != rundir.LOCK_FILE
+        if p.is_file() and p.name != LOCK_FILE
     }
 
 
@@ -43,7 +44,7 @@ def test_a_folder_that_is_not_a_run_is_refused_and_left_alone(tmp_path, capsys):
 
 def test_an_empty_folder_is_adopted_and_marked(tmp_path):
     out, fresh = rundir.create(tmp_path / "empty")
-    assert fresh and (out / rundir.RUN_MARK).is_file() and rundir.is_run_dir(out)
+    assert fresh and (out / RUN_MARK).is_file() and rundir.is_run_dir(out)
     (tmp_path / "made").mkdir()
     assert rundir.create(tmp_path / "made")[1]
 
@@ -70,7 +71,7 @@ def test_a_second_writer_is_refused_naming_the_holder(readme_run, tmp_path, caps
     holder = subprocess.Popen(
         [sys.executable, "-c", (
             "import fcntl, os, sys, time\n"
-            f"fd = os.open({str(run / rundir.LOCK_FILE)!r}, os.O_RDWR | os.O_CREAT)\n"
+            f"fd = os.open({str(run / LOCK_FILE)!r}, os.O_RDWR | os.O_CREAT)\n"
             "fcntl.flock(fd, fcntl.LOCK_EX)\n"
             "os.write(fd, f'{os.getpid()}\\n'.encode())\n"
             "print('held', flush=True)\n"
