@@ -21,7 +21,7 @@ nothing here goes through floating point once values are integer codes.
   left shifts to the finer one and adds exactly (``join_add``), then requantizes by rule 4;
   average pooling over a power-of-two area is a round-half-even shift (``avg_pool_shift``),
   over any other area the window sum followed by a rule-4 requantization. The IR has no
-  join op yet, and ``IntAvgPool`` takes power-of-two areas only: others are refused by
+  join op yet, and the IR's average pool takes power-of-two areas only: others are refused by
   name.
 """
 
@@ -176,7 +176,7 @@ def round_shift(v: np.ndarray, shift: int) -> np.ndarray:
 def avg_pool_shift(kernel: tuple[int, ...], strides: tuple[int, ...], what: str) -> int:
     """``log2`` of an average pool's window area, the shift that divides its sum exactly.
 
-    The contract's average pool (``IntAvgPool``) has a square kernel equal to its stride
+    The contract's average pool (the IR's average pool op) has a square kernel equal to its stride
     and an area ``k·k`` that is a power of two, so ``round_half_even(sum / (k·k))`` is
     ``round_shift(sum, log2(k·k))``: integer only, no divider in hardware. ``what`` names
     the node or layer in the error.

@@ -7,6 +7,7 @@ from typing import Any
 import onnx
 
 from adderflow.config import Config
+from adderflow.sim.ops import op_class
 
 VIEW_LABELS = (("ann", "ANN (as exported)"), ("cnn", "CNN twin"), ("bnn", "BNN twin"))
 
@@ -84,7 +85,8 @@ def _layer_table(model: onnx.ModelProto) -> list[str]:
         if node.domain != "adderflow":
             continue
         bits = next((a.i for a in node.attribute if a.name == "out_bits"), None)
-        if node.op_type == "BinaryThreshold":
+        op = op_class(node)
+        if op is not None and op.bipolar_output:
             bits = "1 (±1 codes)"
         rows.append(f"| {node.name} | {node.op_type} | {bits} |")
     return rows

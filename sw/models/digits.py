@@ -79,7 +79,7 @@ class BlockNet(nn.Module):
 
 def default_head(kind: str, image: tuple[int, int]) -> str:
     """``gap``, unless the network is binary (binary export has no global pooling yet) or
-    the pooled frame's area is not a power of two (``IntAvgPool`` divides by shifting; a
+    the pooled frame's area is not a power of two (the IR's average pool divides by shifting; a
     28×28 MNIST image pools 14×14): then ``dense``."""
     area = (image[0] // 2) * (image[1] // 2)
     return "dense" if kind == "binary" or area & (area - 1) else "gap"

@@ -16,7 +16,7 @@ multiplication layer and the classifier. What each part becomes:
   (``fixed.fit_threshold``). The only difference from the float model is float32
   rounding near the threshold (and, for the stem, the quantized input and weights).
 - **A layer whose output feeds a multiplication layer** (the last binary conv before the
-  dense layer, the dense layer before the classifier): BN folds into a ``Requant`` as in
+  dense layer, the dense layer before the classifier): BN folds into a requantizer as in
   PTQ, and hardtanh into the saturation of ``fixed<b, b-1>`` (range ``[-1, 1 - 2^-(b-1)]``:
   the upper clip lands one LSB below +1). Those layers read ``fixed<b, b-1>``.
 - The stem takes the image on a calibrated ``fixed<b, f>``; the classifier keeps its full
@@ -185,7 +185,7 @@ def binary_hidden_layer(
     shift_only: bool = False,
 ) -> ComputeLayer:
     """A hidden block (binary or multiplication layer, BN, hardtanh) as a ``ComputeLayer``
-    ending in a ``Threshold`` when ``out_type`` is ``BIPOLAR``, else in a ``Requant``."""
+    ending in a ``Threshold`` when ``out_type`` is ``BIPOLAR``, else in a requantizer."""
     layer = _compute_module(block)
     in_type, w_type = types
     w = layer.weight.detach().double().numpy()

@@ -88,7 +88,7 @@ def _is_adder(layer: nn.Module) -> bool:
 
 
 def _is_binary(layer: nn.Module) -> bool:
-    """A binary convolution (``sign(x) * alpha * sign(w)``), an ``XnorConv`` once exported."""
+    """A binary convolution (``sign(x) * alpha * sign(w)``), exported as a binary layer."""
     return isinstance(layer, (BinaryConv1d, BinaryConv2d))
 
 
@@ -171,7 +171,7 @@ def requantized_layer(
     shift_only: bool,
     compensation: np.ndarray | float = 0.0,
 ) -> ComputeLayer:
-    """A hidden block's layer from its weight codes: batch norm folded into ``Requant``.
+    """A hidden block's layer from its weight codes: batch norm folded into the requantizer.
 
     Shared by PTQ and QAT, which differ only in where the codes and types come from.
     """
@@ -374,7 +374,7 @@ def avg_pool_layer(
     index: int, block: nn.Module, input_shape: tuple[int, ...], layers: list
 ) -> PoolLayer:
     """``nn.AvgPool2d`` (kernel = stride, no padding) or a global ``nn.AdaptiveAvgPool2d(1)``
-    over a known square frame as an ``IntAvgPool`` layer; anything else (padding, a stride
+    over a known square frame as the IR's average pool; anything else (padding, a stride
     other than the kernel, an area that is not a power of two, an unknown frame, ±1 codes)
     is refused naming the layer and its block."""
     name = f"b{index}_avg_pool"
@@ -394,7 +394,7 @@ def avg_pool_layer(
     if _pair(block.padding) != (0, 0) or block.ceil_mode or block.divisor_override:
         raise QuantizationError(
             f"{what}: padding, ceil_mode and divisor_override are not on the hardware path "
-            "(IntAvgPool pools whole windows without padding)"
+            "(the hardware's average pool takes whole windows without padding)"
         )
     avg_pool_shift(kernel, strides, what)  # the power-of-two area, refused naming the block
     return PoolLayer(name, kernel, strides, "avg")
@@ -407,7 +407,7 @@ def _global_kernel(
     if _pair(block.output_size) != (1, 1):
         raise QuantizationError(
             f"{what}: output size {block.output_size} is not 1; only global average pooling "
-            "(AdaptiveAvgPool2d(1)) maps to IntAvgPool"
+            "(AdaptiveAvgPool2d(1)) maps to the hardware's average pool"
         )
     if frame is None:
         raise QuantizationError(f"{what}: the frame it pools is not known here (not a 2-D map)")

@@ -253,7 +253,7 @@ def _fake_accumulate(layer: nn.Module, spec: ComputeLayer, h: Tensor) -> Tensor:
     """The accumulator codes of one layer computed by its brevitas twin, in float64.
 
     The classifier's brevitas output includes its int32 bias, which the integer model adds
-    in ``Requant``: subtracting the exported bias leaves the accumulator, so a bias that
+    in the requantizer: subtracting the exported bias leaves the accumulator, so a bias that
     brevitas quantized differently shows up as a mismatch.
     """
     x = h * 2.0**-spec.in_type.frac
@@ -277,7 +277,7 @@ def run_fake_quant(model: BlockNet, net: QuantizedNetwork, x: np.ndarray) -> dic
     """Every layer's codes from the brevitas model (float64 fake quantization).
 
     Quantizers, weights and accumulation are brevitas' and torch's; batch norm enters as
-    the exported ``Requant`` (the folding is what export changes, and float batch norm
+    the exported requantizer (the folding is what export changes, and float batch norm
     rounds differently). Keys match ``run_integer_model`` and the QONNX tensor names.
     """
     model = copy.deepcopy(model).double().eval()

@@ -26,7 +26,7 @@ class ComputeLayer:
     A binary layer (``kind="xnor"``, DESIGN.md rule 6) has ``BIPOLAR`` input and weight
     types and ±1 weight codes (the IR packs them as bits); its zero padding does not vote.
     A layer whose output feeds a binary layer ends in a ``Threshold`` (batch norm + sign)
-    instead of a ``Requant``, and its ``out_type`` is ``BIPOLAR``.
+    instead of a requantizer (``RequantParams``), and its ``out_type`` is ``BIPOLAR``.
     """
 
     name: str
@@ -61,7 +61,7 @@ POOL_MODES = ("max", "avg")
 
 @dataclass(frozen=True)
 class PoolLayer:
-    """Pooling without padding: ``IntMaxPool`` (``mode="max"``) or ``IntAvgPool``
+    """Pooling without padding: the IR's max pool (``mode="max"``) or average pool
     (``"avg"``: kernel = stride, power-of-two area, ``round_half_even(sum / area)``)."""
 
     name: str
