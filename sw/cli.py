@@ -57,6 +57,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"adderflow {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_parser(sub)
+    train = sub.add_parser("train", help="train the CNN teacher and distill the adder student")
+    _add_config_args(train)
+    distill = sub.add_parser(
+        "distill",
+        help="train a teacher and distill a student with one method (train with --method)",
+    )
+    _add_config_args(distill)
+    distill.add_argument(
+        "--method",
+        choices=DISTILL_METHODS,
+        help="none (plain), kd (Hinton), pkkd, ngd or dgrl (binary student); default: the "
+        "config's distill.method (a recipe's, e.g. --config recipes/cifar10_resnet20_pkkd.yaml)",
+    )
+    sub.add_parser(
+        "energy",
+        help="op and energy counts of any ONNX/QONNX model next to its CNN twin "
+        "(adderflow energy MODEL.onnx --help)",
+        add_help=False,
+    )
+    _add_import_parser(sub)
+    _add_quantize_parser(sub)
+    _add_run_dir_parsers(sub)
+    _add_synth_parser(sub)
+    _add_hls_parser(sub)
+    return parser
+
+
+def _add_run_parser(sub) -> None:
     run = sub.add_parser(
         "run",
         help="train, distill, quantize, export, verify, rtl, hls, synth, report",
@@ -85,27 +114,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="C-simulate the hls4ml model on the whole test split (default: hls.samples images)",
     )
-    train = sub.add_parser("train", help="train the CNN teacher and distill the adder student")
-    _add_config_args(train)
-    distill = sub.add_parser(
-        "distill",
-        help="train a teacher and distill a student with one method (train with --method)",
-    )
-    _add_config_args(distill)
-    distill.add_argument(
-        "--method",
-        choices=DISTILL_METHODS,
-        help="none (plain), kd (Hinton), pkkd, ngd or dgrl (binary student); default: the "
-        "config's distill.method (a recipe's, e.g. --config recipes/cifar10_resnet20_pkkd.yaml)",
-    )
-    sub.add_parser(
-        "energy",
-        help="op and energy counts of any ONNX/QONNX model next to its CNN twin "
-        "(adderflow energy MODEL.onnx --help)",
-        add_help=False,
-    )
-    _add_import_parser(sub)
-    _add_quantize_parser(sub)
+
+
+def _add_run_dir_parsers(sub) -> None:
+    """export, verify, rtl, report: commands on one existing run directory."""
     for name, text in (
         ("export", "quantize a trained run and write its QONNX model"),
         ("verify", "compare backends layer by layer on a run's test split"),
@@ -130,9 +142,6 @@ def _parser() -> argparse.ArgumentParser:
                 help="frame: af_window frame buffers (default); line: af_linewin line buffers "
                 "for the layers without a pool before them",
             )
-    _add_synth_parser(sub)
-    _add_hls_parser(sub)
-    return parser
 
 
 def _add_quantize_parser(sub) -> None:

@@ -23,7 +23,7 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("checkpoints/teacher.pt", "per-epoch checkpoints (+ .csv loss/accuracy curves)"),
     ("checkpoints/student.pt", ""),
     (f"checkpoints/{QAT_CHECKPOINT}.pt", "the QAT fine-tune (quant.mode=qat)"),
-    ("checkpoints/tensorboard/", "TensorBoard event files (train.tensorboard=true)"),
+    ("checkpoints/tensorboard/", "TensorBoard event files, a folder per training"),
     (MODEL_FILE, "the IR"),
     (STANDARD_MODEL_FILE, "the IR lowered to standard ONNX (onnxruntime, Netron)"),
     ("rtl/", "af_network.v, $readmemh weight files, design.json (adderflow rtl)"),

@@ -44,6 +44,7 @@ from adderflow.config import TrainConfig
 from adderflow.data import make_loader
 from adderflow.errors import AdderflowError
 from adderflow.nn import adder_weights, scale_adder_gradients
+from adderflow.run_paths import curves_of, tensorboard_of
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, x, y) -> loss
 
@@ -316,6 +317,18 @@ def augment_batch(x: Tensor, mode: str, generator: torch.Generator) -> Tensor:
 # ---------------------------------------------------------------------------- one epoch
 
 
+def _step(opt, scaler, adders, clipped: list, cfg: TrainConfig) -> None:
+    """The optimizer step on finite gradients: adder rates scaled, the rest clipped."""
+    scale_adder_gradients(adders, cfg.eta)
+    if cfg.grad_clip > 0:
+        nn.utils.clip_grad_norm_(clipped, cfg.grad_clip)
+    if scaler is not None:
+        scaler.step(opt)  # skipped (and the scale lowered) on fp16 overflow
+        scaler.update()
+    else:
+        opt.step()
+
+
 def _train_epoch(
     model: nn.Module,
     loader,
@@ -379,14 +392,7 @@ def _train_epoch(
         if not math.isfinite(grad_norm) and scaler is None:
             # Identical on every process: DDP has already summed the gradients.
             raise _nonfinite_error(net, x, precision, f"{name}: gradients became non-finite", where)
-        scale_adder_gradients(adders, cfg.eta)
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(clipped, cfg.grad_clip)
-        if scaler is not None:
-            scaler.step(opt)  # skipped (and the scale lowered) on fp16 overflow
-            scaler.update()
-        else:
-            opt.step()
+        _step(opt, scaler, adders, clipped, cfg)
         total_loss += value * len(y)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
@@ -400,10 +406,6 @@ def _train_epoch(
 # ---------------------------------------------------------------------------- TensorBoard
 
 
-def tensorboard_dir(ckpt_path: Path, name: str) -> Path:
-    return ckpt_path.parent / "tensorboard" / name
-
-
 def _tensorboard(cfg: TrainConfig, ckpt_path: Path, name: str, start: int, log):
     if not cfg.tensorboard or not dist.is_main():
         return None
@@ -414,10 +416,67 @@ def _tensorboard(cfg: TrainConfig, ckpt_path: Path, name: str, start: int, log):
         return None
     # On resume, drop whatever a killed run logged past its last checkpoint.
     purge = start + 1 if start > 0 else None
-    return SummaryWriter(log_dir=str(tensorboard_dir(ckpt_path, name)), purge_step=purge)
+    return SummaryWriter(log_dir=str(tensorboard_of(ckpt_path, name)), purge_step=purge)
 
 
 # ---------------------------------------------------------------------------------- fit
+
+
+def _resume(ckpt_path: Path, model, opt, sched, device, precision, history: History) -> int:
+    """Model, optimizer, schedule, RNG and curves from ``ckpt_path``; the next epoch."""
+    state = load_checkpoint(ckpt_path)
+    load_state(model, state["model"], ckpt_path)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    if "cuda_rng" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    if "scaler" in state and precision.scaler is not None:
+        precision.scaler.load_state_dict(state["scaler"])
+    history.rows = list(state["history"])
+    return int(state["epoch"]) + 1
+
+
+def _save_epoch(ckpt_path: Path, model, opt, sched, device, precision, epoch: int,
+                history: History) -> None:  # fmt: skip
+    """The checkpoint a resume continues from, and the curves CSV beside it."""
+    state = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "rng": torch.get_rng_state(),
+        "epoch": epoch,
+        "history": history.rows,
+    }
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    if precision.scaler is not None:
+        state["scaler"] = precision.scaler.state_dict()
+    save_checkpoint(ckpt_path, state)
+    atomic_write_text(curves_of(ckpt_path), history.to_csv())
+
+
+def _data_parallel(model: nn.Module, device, name: str, say, training: bool) -> nn.Module:
+    """``model`` wrapped for torchrun's processes (DDP)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    wrapped = DistributedDataParallel(model, device_ids=ids)
+    _, size = dist.world()
+    if training and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        say(
+            f"[{name}] {size} processes: batch norm normalizes each process's slice "
+            f"of the batch (no cross-process statistics on {device.type})"
+        )
+    return wrapped
+
+
+def _augmenter(augment: str, seed: int) -> Callable[[Tensor], Tensor] | None:
+    """``data.augment`` for one epoch, drawn from its own generator (``seed``: the epoch's)."""
+    if augment == "none":
+        return None
+    generator = torch.Generator().manual_seed(seed + 1_000_003)
+    return lambda x: augment_batch(x, augment, generator)
 
 
 def fit(
@@ -452,33 +511,11 @@ def fit(
     opt, sched = _make_optimizer(model, cfg, cfg.epochs)
     history, start = History(), 0
     if ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        load_state(model, state["model"], ckpt_path)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        if "cuda_rng" in state and device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        if "scaler" in state and precision.scaler is not None:
-            precision.scaler.load_state_dict(state["scaler"])
-        history.rows = list(state["history"])
-        start = int(state["epoch"]) + 1
+        start = _resume(ckpt_path, model, opt, sched, device, precision, history)
         if start < cfg.epochs:
             say(f"[{name}] resuming from {ckpt_path.name} at epoch {start + 1}/{cfg.epochs}")
-    trained: nn.Module = model
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [device.index] if device.type == "cuda" else None
-        trained = DistributedDataParallel(model, device_ids=ids)
-        _, size = dist.world()
-        if start < cfg.epochs and any(
-            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()
-        ):
-            say(
-                f"[{name}] {size} processes: batch norm normalizes each process's slice "
-                f"of the batch (no cross-process statistics on {device.type})"
-            )
+    trained = _data_parallel(model, device, name, say, start < cfg.epochs) if distributed \
+        else model  # fmt: skip
     hooks = full_precision_adders(model, precision.device_type) if precision.dtype else []
     writer = _tensorboard(cfg, ckpt_path, name, start, say) if start < cfg.epochs else None
     try:
@@ -490,13 +527,9 @@ def fit(
                 data.train_x, data.train_y, batch_size, shuffle=True, seed=seed + epoch
             )
             lr = float(opt.param_groups[0]["lr"])
-            augmenter = None
-            if augment != "none":
-                generator = torch.Generator().manual_seed(seed + epoch + 1_000_003)
-                augmenter = lambda x, g=generator: augment_batch(x, augment, g)  # noqa: E731
             loss, train_acc = _train_epoch(
-                trained, loader, opt, loss_fn, cfg, name, epoch + 1,
-                net=model, device=device, precision=precision, augment=augmenter,
+                trained, loader, opt, loss_fn, cfg, name, epoch + 1, net=model, device=device,
+                precision=precision, augment=_augmenter(augment, seed + epoch),
             )  # fmt: skip
             sched.step()
             if cfg.bn_recompute and adder_weights(model):
@@ -512,20 +545,7 @@ def fit(
             }
             history.rows.append(row)
             if main:
-                state = {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "epoch": epoch,
-                    "history": history.rows,
-                }
-                if device.type == "cuda":
-                    state["cuda_rng"] = torch.cuda.get_rng_state(device)
-                if precision.scaler is not None:
-                    state["scaler"] = precision.scaler.state_dict()
-                save_checkpoint(ckpt_path, state)
-                atomic_write_text(ckpt_path.with_suffix(".csv"), history.to_csv())
+                _save_epoch(ckpt_path, model, opt, sched, device, precision, epoch, history)
                 if writer is not None:
                     for key in ("loss", "train_acc", "test_acc", "lr"):
                         writer.add_scalar(key, row[key], epoch + 1)

@@ -17,6 +17,7 @@ from adderflow.config import TrainConfig, dump_config, load_config
 from adderflow.data import DataSplits, load_dataset
 from adderflow.errors import AdderflowError, ConfigError
 from adderflow.models import digits_net
+from adderflow.run_paths import tensorboard_of
 from adderflow.train import (
     AUGMENT_PAD,
     Precision,
@@ -30,7 +31,6 @@ from adderflow.train import (
     precision_for,
     resolve_device,
     seed_everything,
-    tensorboard_dir,
 )
 
 
@@ -199,7 +199,7 @@ def test_fit_follows_the_step_schedule_and_logs_tensorboard(tmp_path):
         tensorboard=True,
     )
     assert [r["lr"] for r in history.rows] == pytest.approx([0.2, 0.1, 0.05])
-    events = tensorboard_dir(tmp_path / "m.pt", "t")
+    events = tensorboard_of(tmp_path / "m.pt", "t")
     assert events == tmp_path / "tensorboard" / "t"
     assert list(events.glob("events.out.tfevents.*"))
     acc = EventAccumulator(str(events))
