@@ -143,9 +143,12 @@ def execute(
         for name in stages:
             if not is_main() and name not in TRAINING_STAGES:
                 continue  # under torchrun only training is parallel; rank 0 does the rest
-            log.forget(STAGE_NAMES[STAGE_NAMES.index(name) :])
+            later = STAGE_NAMES[STAGE_NAMES.index(name) + 1 :]
+            if skip_finished:  # a killed stage must not look finished to the next rerun
+                log.forget([name, *later])
             early = _run_stage(run, name, stages, early)
-            log.record(name)
+            if log.record(name):
+                log.forget(later)  # their inputs changed
     finally:
         if early is not None:  # a stage after rtl failed: stop yosys/nextpnr first
             early.cancel()

@@ -3,8 +3,11 @@
 A stage's entry is written (atomically) only after it succeeds, and holds the digest of
 the run's config and the SHA-256 of each file the stage wrote. It counts as finished
 while both still match: a changed config, or an output deleted or rewritten since (say by
-``adderflow rtl --target-cycles 4``), makes the stage run again. A stage that starts
-forgets its own entry and every later stage's, whose inputs it is about to replace.
+``adderflow rtl --target-cycles 4``), makes the stage run again. A stage that succeeds
+with other outputs than its entry names makes every later stage's entry void.
+Under ``adderflow run`` (which skips by these entries) a stage also forgets its own and the
+later entries when it starts, so one killed halfway never looks finished; a refused
+single-stage command (``adderflow export``, ``report``) leaves the file as it was.
 Torch-free.
 """
 
@@ -101,15 +104,19 @@ class StageLog:
         if dropped:
             self._write()
 
-    def record(self, stage: str) -> None:
-        """``stage`` has just succeeded: its config digest and its outputs' digests."""
+    def record(self, stage: str) -> bool:
+        """``stage`` has just succeeded: its config digest and its outputs' digests.
+        Whether its outputs differ from the ones recorded before (or none were)."""
         root = self.paths.root
         outputs = {
             str(path.relative_to(root)): file_digest(path)
             for path in OUTPUTS[stage](self.paths) if path.is_file()
         }  # fmt: skip
-        self.entries[stage] = {"config": self.config, "outputs": outputs}
+        entry = {"config": self.config, "outputs": outputs}
+        changed = self.entries.get(stage) != entry
+        self.entries[stage] = entry
         self._write()
+        return changed
 
     def _write(self) -> None:
         if is_main():
