@@ -111,7 +111,7 @@ def pe_features(bits: int, simd: int, acc_bits: int) -> list[float]:
 def pe_estimate(mode: str, bits: int, simd: int, k: int, dsp: bool = True) -> Estimate:
     """One af_pe alone (SIMD lanes, adder tree, accumulator); its flip-flops are the
     accumulator's."""
-    from adderflow.hw.rtlgen import pe_acc_bits
+    from adderflow.hw.units.mvu import pe_acc_bits
 
     acc = pe_acc_bits(mode, bits, k)
     luts = float(np.dot(COEFFS[f"pe-{mvu_key(mode, dsp)}"], pe_features(bits, simd, acc)))

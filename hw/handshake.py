@@ -32,7 +32,8 @@ reduces to the closed forms where they hold (``tests/rtl/test_rtlgen.py``).
 from __future__ import annotations
 
 from adderflow.errors import AdderflowError
-from adderflow.hw.rtlgen import LineWindowConfig, WindowConfig
+from adderflow.hw.units.linewin import LineWindowConfig
+from adderflow.hw.units.window import WindowConfig
 
 
 class Skid:

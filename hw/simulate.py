@@ -23,7 +23,7 @@ import numpy as np
 
 from adderflow.errors import AdderflowError, ConfigError
 from adderflow.hw.network import TOP, Design
-from adderflow.hw.rtlgen import RTL_DIR
+from adderflow.hw.units.common import RTL_DIR
 
 SIMULATORS = ("verilator", "icarus")
 INSTALL = {

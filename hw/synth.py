@@ -36,7 +36,7 @@ from typing import Any
 from adderflow.atomic import atomic_write_text
 from adderflow.errors import AdderflowError, ConfigError
 from adderflow.hw.bitcache import design_key, lookup, restore, store, tool_identity
-from adderflow.hw.rtlgen import hdl_literal
+from adderflow.hw.units.common import hdl_literal
 
 BOARD_DIR = Path(__file__).resolve().parent / "board"
 VENDOR_DIR = Path(__file__).resolve().parent / "vendor"
