@@ -35,6 +35,8 @@ from adderflow.sim.ops import OPS
 DOMAIN = "adderflow"
 INPUT_BITS_KEY = "adderflow.input_bits"
 _REQUIRED = object()
+# The standard ops that pass ±1 codes on as ±1 codes (DESIGN.md rule 6).
+_KEEP_BIPOLAR = frozenset({"Flatten"})
 
 Shape = tuple[int | None, ...]
 
@@ -220,7 +222,9 @@ def _propagate_width(proto: onnx.NodeProto, consts: dict, widths: dict) -> None:
         if bits.size == 1 and float(bits[0]).is_integer():
             widths[out] = (int(bits[0]), label, False)
     elif source is not None:
-        widths[out] = source  # Mul by 2**f, Cast, Flatten, Reshape keep the codes
+        # Mul by 2**f, Cast, Flatten, Reshape keep the codes' width; only a flatten keeps
+        # them ±1 (a Mul by 2 of ±1 codes is no ±1 code, which a binary layer must refuse).
+        widths[out] = (source[0], source[1], source[2] and proto.op_type in _KEEP_BIPOLAR)
 
 
 def _find_attr(proto: onnx.NodeProto, name: str) -> Any:

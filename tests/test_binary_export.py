@@ -362,6 +362,18 @@ def test_contract_refuses_a_binary_layer_on_multi_bit_codes():
         check_contract(model)
 
 
+def test_contract_refuses_a_binary_layer_on_scaled_bipolar_codes():
+    """A Mul by 2 of ±1 codes keeps their width but makes them ±2: no longer ±1 codes (only
+    a flatten or a max pool passes ±1 codes on)."""
+    model = build_qonnx(binary_network())
+    model.graph.initializer.append(numpy_helper.from_array(np.array(2, np.int64), "two"))
+    _node(model, "x1").input[0] = "stem_out_x2"
+    at = list(model.graph.node).index(_node(model, "stem_threshold")) + 1
+    model.graph.node.insert(at, helper.make_node("Mul", ["stem_out", "two"], ["stem_out_x2"]))
+    with pytest.raises(QuantizationError, match=r"node 'x1' \(XnorConv\): input 'stem_out_x2'.*±1"):
+        check_contract(model)
+
+
 def test_contract_refuses_bad_packed_weights_and_directions():
     model = build_qonnx(binary_network())
     bad = numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == "x1_weight"))
