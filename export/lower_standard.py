@@ -32,8 +32,8 @@ def _quant(lw: Lowering, node: onnx.NodeProto) -> None:
     if node_attr(node, "rounding_mode") != "ROUND":
         raise ModelFormatError(f"node '{node.name}': only rounding_mode ROUND is lowered")
     x, scale, _zeropt, bits_name = node.input
-    s = float(lw.inits[scale])
-    bits = int(lw.inits[bits_name])
+    s = float(lw.init(node, scale))
+    bits = int(lw.init(node, bits_name))
     name = node.name
     q = lw.add(
         "Round",

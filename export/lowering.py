@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from adderflow.errors import ModelFormatError
 from adderflow.sim.onnx_io import node_attr
 
 
@@ -29,6 +30,14 @@ class Lowering:
         }
         self.nodes: list[onnx.NodeProto] = []
         self.new_inits: list[TensorProto] = []
+
+    def init(self, node: onnx.NodeProto, name: str) -> np.ndarray:
+        """The initializer ``name`` the node reads; anything else is refused naming both."""
+        if name not in self.inits:
+            raise ModelFormatError(
+                f"node '{node.name}' ({node.op_type}): input '{name}' is not an initializer"
+            )
+        return self.inits[name]
 
     def const(self, name: str, value: np.ndarray) -> str:
         self.new_inits.append(numpy_helper.from_array(np.asarray(value), name))
@@ -90,7 +99,7 @@ def unpacked_weight(lw: Lowering, node: onnx.NodeProto, shape: tuple[int, ...]) 
     ``Mod``), least significant first, the tail past ``K`` sliced off, then ``2·bit − 1``."""
     name = node.name
     out, terms = shape[0], int(np.prod(shape[1:]))
-    nbytes = lw.inits[node.input[1]].shape[1]
+    nbytes = lw.init(node, node.input[1]).shape[1]
     as_int = lw.add("Cast", [node.input[1]], f"{name}__wbytes", to=TensorProto.INT64)
     column = lw.add("Unsqueeze", [as_int, lw.const(f"{name}__wax", np.array([2]))], f"{name}__wcol")
     powers = lw.const(f"{name}__wpow", (2 ** np.arange(8)).astype(np.int64))
@@ -126,7 +135,7 @@ def accumulate(lw: Lowering, node: onnx.NodeProto, arithmetic: str, layout: str)
             return lw.add("MatMul", [rows, weight_t], f"{node.name}__mm")
 
     else:
-        weight = lw.inits[node.input[1]]
+        weight = lw.init(node, node.input[1])
         shape = weight.shape
         flat = weight.reshape(weight.shape[0], -1)
         kernel = adder_core if arithmetic == "adder" else mul_core
@@ -166,4 +175,4 @@ def cast_back(lw: Lowering, node: onnx.NodeProto, value: str) -> None:
 def per_channel(lw: Lowering, node: onnx.NodeProto, name: str) -> np.ndarray:
     """A per-channel initializer shaped to broadcast over the node's output (axis 1)."""
     rank = len(lw.shapes[node.output[0]])
-    return lw.inits[name].reshape(-1, *([1] * (rank - 2)))
+    return lw.init(node, name).reshape(-1, *([1] * (rank - 2)))

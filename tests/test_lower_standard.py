@@ -50,3 +50,17 @@ def test_unknown_custom_op_is_named():
     model.graph.node[3].op_type = "AdderWarp"
     with pytest.raises(ModelFormatError, match="AdderWarp"):
         lower_to_standard_onnx(model)
+
+
+@pytest.mark.parametrize("node, tensor", [("stem", "stem_weight"), ("dense_requant", "dense_bias")])
+def test_a_parameter_that_is_no_initializer_is_refused_naming_the_node(node, tensor):
+    model = build_qonnx(random_network(8))
+    init = next(t for t in model.graph.initializer if t.name == tensor)
+    model.graph.initializer.remove(init)
+    model.graph.input.append(
+        onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.INT64, list(init.dims))
+    )
+    with pytest.raises(
+        ModelFormatError, match=rf"node '{node}' \(\w+\): input '{tensor}' is not an init"
+    ):
+        lower_to_standard_onnx(model)
