@@ -77,6 +77,24 @@ def test_an_unregistered_op_is_refused_by_name(tmp_path):
     assert not (tmp_path / "rtl").exists()
 
 
+@pytest.mark.parametrize("name", ["stem", "dense_requant"])
+def test_a_missing_out_bits_is_named_by_both_backends(tmp_path, name):
+    """The view gives such an output no width; the error names the attribute, the cause."""
+    model = build_qonnx(random_network(8, seed=3))
+    node = next(n for n in model.graph.node if n.name == name)
+    keep = [a for a in node.attribute if a.name != "out_bits"]
+    del node.attribute[:]
+    node.attribute.extend(keep)
+    with pytest.raises(
+        ModelFormatError, match=rf"node '{name}' \(\w+\) lacks attribute 'out_bits'"
+    ):
+        convert(model)
+    with pytest.raises(
+        ModelFormatError, match=rf"node '{name}' \(\w+\) lacks attribute 'out_bits'"
+    ):
+        generate(model, tmp_path / "rtl")
+
+
 def _op_files():
     spec = importlib.util.spec_from_file_location("op_files", REPO / "bench" / "op_files.py")
     module = importlib.util.module_from_spec(spec)

@@ -46,6 +46,8 @@ def out_bits(node: Node) -> int:
     """The node's output code width under the contract (the view's)."""
     bits = node.out.bits
     if bits is None:
+        if node.is_adderflow:
+            node.attr("out_bits")  # a missing attribute is the cause: name it
         raise ModelFormatError(f"{node.where()}: output '{node.out.name}' has no code width")
     return bits
 

@@ -61,6 +61,8 @@ class RtlMapping:
 def width(tensor: Tensor, node: Node) -> int:
     """A tensor's code width from the view; a tensor the contract gives none is refused."""
     if tensor.bits is None:
+        if node.is_adderflow and tensor is node.out:
+            node.attr("out_bits")  # a missing attribute is the cause: name it
         raise ModelFormatError(f"{node.where()}: tensor '{tensor.name}' has no code width")
     return tensor.bits
 
