@@ -210,7 +210,7 @@ def sign_threshold(node: Node, g: CountGraph) -> Ops:
 
 
 def pool_window(node: Node) -> int:
-    return int(np.prod(node.attr("kernel_shape", None)))
+    return int(np.prod(node.attr("kernel_shape")))  # a missing one is refused naming the node
 
 
 def max_pool(node: Node, g: CountGraph, counted_as: str | None = None) -> Ops:

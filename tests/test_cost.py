@@ -16,7 +16,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from test_ir import random_network
 
-from adderflow.errors import ConfigError
+from adderflow.errors import ConfigError, ModelFormatError
 from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.fixed import adder_acc_bits, mul_acc_bits, signed_bits
 from adderflow.sim import cost
@@ -565,3 +565,13 @@ def test_unknown_op_is_listed_in_every_view():
         assert d[view]["uncounted"] == ["Erf (node mystery)"], view
         assert "mystery" not in [layer["node"] for layer in d[view]["layers"]]
     assert d["bnn"]["total"]["xnor"] == 16  # the middle MatMul, shapes inferred past Erf
+
+
+def test_a_pool_without_kernel_shape_is_refused_naming_the_node():
+    model = build_qonnx(random_network(8))
+    pool = next(n for n in model.graph.node if n.op_type == "IntMaxPool")
+    keep = [a for a in pool.attribute if a.name != "kernel_shape"]
+    del pool.attribute[:]
+    pool.attribute.extend(keep)
+    with pytest.raises(ModelFormatError, match=rf"node '{pool.name}' \(IntMaxPool\) lacks attr"):
+        cost.estimate(model)
