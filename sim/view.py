@@ -140,15 +140,6 @@ class ModelView:
     def output(self) -> Tensor:
         return self.outputs[0]
 
-    def producer(self, tensor: str) -> Node | None:
-        return next((n for n in self.nodes if tensor in n.proto.output), None)
-
-    def consumers(self, tensor: str) -> list[Node]:
-        return [n for n in self.nodes if tensor in n.proto.input]
-
-    def of_domain(self, domain: str = DOMAIN) -> list[Node]:
-        return [n for n in self.nodes if n.domain == domain]
-
 
 def read_view(model: onnx.ModelProto) -> ModelView:
     """The model as one ``ModelView`` (see the module docstring)."""
