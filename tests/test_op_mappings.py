@@ -10,6 +10,7 @@ from pathlib import Path
 
 import onnx
 import pytest
+from binary_networks import binary_images, binary_ir
 from networks import random_network
 
 from adderflow.errors import ModelFormatError
@@ -92,6 +93,16 @@ def test_a_missing_out_bits_is_named_by_both_backends(tmp_path, name):
     with pytest.raises(
         ModelFormatError, match=rf"node '{name}' \(\w+\) lacks attribute 'out_bits'"
     ):
+        generate(model, tmp_path / "rtl")
+
+
+def test_a_binary_layer_without_weight_shape_is_refused_by_name(tmp_path):
+    model = binary_ir(binary_images(0, 4))
+    node = next(n for n in model.graph.node if n.op_type == "XnorGemm")
+    keep = [a for a in node.attribute if a.name != "weight_shape"]
+    del node.attribute[:]
+    node.attribute.extend(keep)
+    with pytest.raises(ModelFormatError, match=rf"'{node.name}' \(XnorGemm\) lacks attribute"):
         generate(model, tmp_path / "rtl")
 
 

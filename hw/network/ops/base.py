@@ -175,7 +175,7 @@ class BinaryAccumulating(Accumulating):
 
     def weight(self, node: Node) -> np.ndarray:
         packed = super().weight(node)
-        shape = tuple(int(d) for d in node.attr("weight_shape", []))
+        shape = tuple(int(d) for d in node.attr("weight_shape"))
         try:
             return unpack_bits(packed, shape)
         except AdderflowError as exc:
