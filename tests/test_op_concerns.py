@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from binary_networks import binary_images, binary_ir
 from networks import random_network
 
 from adderflow.errors import ModelFormatError
@@ -15,7 +16,7 @@ from adderflow.export.lower_standard import LOWERABLE, lower_ops
 from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.sim import cost
 from adderflow.sim.executor import check_contract
-from adderflow.sim.ops import BINARY_LAYERS, BINARY_OPS, OPS, DuplicateOp, discover
+from adderflow.sim.ops import DOMAIN, OPS, DuplicateOp, binary_layers, discover
 from adderflow.sim.ops.base import CONCERNS, IntegerOp
 
 
@@ -30,10 +31,12 @@ def test_every_op_module_gives_every_concern(name):
         assert cls.layout in ("window", "dense") and callable(cls.terms)
 
 
-def test_binary_helpers_follow_the_traits():
-    assert set(BINARY_LAYERS) == {n for n, c in OPS.items() if c.arithmetic == "xnor"}
-    assert set(BINARY_OPS) - set(BINARY_LAYERS) == {n for n, c in OPS.items() if c.bipolar_output}
-    assert BINARY_LAYERS and len(BINARY_OPS) > len(BINARY_LAYERS)
+def test_binary_layers_follow_the_traits():
+    model = binary_ir(binary_images(0, 4))
+    xnor = [n.name for n in model.graph.node if n.domain == DOMAIN and OPS[n.op_type].binary()]
+    assert xnor and binary_layers(model) == xnor
+    assert all(OPS[n.op_type].arithmetic == "xnor" for n in model.graph.node if n.name in xnor)
+    assert binary_layers(build_qonnx(random_network(8))) == []
 
 
 def _snake(name: str) -> str:

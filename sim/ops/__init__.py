@@ -53,10 +53,6 @@ for _cls in OPS.values():
     add_op_to_domain(DOMAIN, _cls)
 globals().update(OPS)  # ``from adderflow.sim.ops import <Op>`` keeps working
 
-# Binary layers (DESIGN.md rule 6) and the ops feeding them ±1 codes, from the ops' traits.
-BINARY_LAYERS = tuple(name for name, cls in OPS.items() if cls.binary())
-BINARY_OPS = (*BINARY_LAYERS, *(name for name, cls in OPS.items() if cls.bipolar_output))
-
 
 def op_class(node) -> type[IntegerOp] | None:
     """The op class of an ONNX node of the adderflow domain (None for any other node)."""
@@ -64,7 +60,8 @@ def op_class(node) -> type[IntegerOp] | None:
 
 
 def binary_layers(model) -> list[str]:
-    """Names of the binary layers of an IR model."""
+    """Names of the binary layers (DESIGN.md rule 6, the ops' ``binary`` trait) of an IR
+    model."""
     return [node.name or node.output[0] for node in model.graph.node if _is_binary_layer(node)]
 
 
@@ -73,17 +70,4 @@ def _is_binary_layer(node) -> bool:
     return cls is not None and cls.binary()
 
 
-def first_binary_node(model):
-    """The node a backend without binary support should name, or ``None``: the first binary
-    layer where there is one, else the first op producing ±1 codes (not the one feeding a
-    layer)."""
-    binary = [n for n in model.graph.node if n.domain == DOMAIN and n.op_type in BINARY_OPS]
-    if not binary:
-        return None
-    return min(binary, key=lambda n: not _is_binary_layer(n))
-
-
-__all__ = [
-    "BINARY_LAYERS", "BINARY_OPS", "DOMAIN", "OPS", "binary_layers", "first_binary_node",
-    "op_class", *OPS,
-]  # fmt: skip
+__all__ = ["DOMAIN", "OPS", "binary_layers", "op_class", *OPS]  # fmt: skip
