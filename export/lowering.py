@@ -63,8 +63,8 @@ def windows(
         [xf, lw.const(f"{name}__onehot", onehot)],
         f"{name}__cols",
         kernel_shape=[kh, kw],
-        strides=list(node_attr(node, "strides")),
-        pads=list(node_attr(node, "pads")),
+        strides=list(node_attr(node, "strides", [1, 1])),  # the op's defaults (CONV_ATTRS)
+        pads=list(node_attr(node, "pads", [0, 0, 0, 0])),
     )
     n, o, ho, wo = lw.shapes[node.output[0]]
     flat = lw.add(

@@ -64,3 +64,18 @@ def test_a_parameter_that_is_no_initializer_is_refused_naming_the_node(node, ten
         ModelFormatError, match=rf"node '{node}' \(\w+\): input '{tensor}' is not an init"
     ):
         lower_to_standard_onnx(model)
+
+
+def test_a_conv_without_strides_and_pads_lowers_with_their_defaults():
+    """The op's attributes default to stride 1, no padding; the reference runs such a
+    model, so the lowering must too."""
+    model = build_qonnx(random_network(8, seed=4, pad=0))
+    for node in model.graph.node:
+        if node.op_type.endswith("Conv"):
+            keep = [a for a in node.attribute if a.name not in ("strides", "pads")]
+            del node.attribute[:]
+            node.attribute.extend(keep)
+    x = images(4)
+    got = run_onnxruntime(lower_to_standard_onnx(model, expose_layers=True), x)
+    result = compare(model, run_reference(model, x), got)
+    assert result.first is None and result.mismatches == 0
