@@ -78,7 +78,7 @@ def test_an_unregistered_op_is_refused_by_name(tmp_path):
     assert not (tmp_path / "rtl").exists()
 
 
-@pytest.mark.parametrize("name", ["stem", "dense_requant"])
+@pytest.mark.parametrize("name", ["stem", "pool", "dense_requant"])
 def test_a_missing_out_bits_is_named_by_both_backends(tmp_path, name):
     """The view gives such an output no width; the error names the attribute, the cause."""
     model = build_qonnx(random_network(8, seed=3))

@@ -256,6 +256,7 @@ class Pool(RtlMapping):
 
     def apply(self, walk: Walk, node: Node) -> None:
         kernel, stride = square(node, "kernel_shape"), square(node, "strides")
+        width(node.out, node)  # the next layer reads this width: a missing one is named here
         if self.mode == "avg":
             self.check_avg(node, kernel, stride, walk)
             walk.pool_mode = "avg"
