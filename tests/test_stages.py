@@ -16,7 +16,7 @@ from runs import copy_run
 
 from adderflow import pipeline
 from adderflow.cli import main
-from adderflow.run_paths import LAYOUT, RunPaths
+from adderflow.run_paths import RunPaths
 from adderflow.runs import reopen_run
 from adderflow.stage_log import StageLog, file_digest
 
@@ -121,15 +121,3 @@ def test_from_without_out_is_refused(capsys):
     assert main(["run", "--quick", "--from", "rtl"]) == 2
     assert "--from needs --out" in capsys.readouterr().err
 
-
-def _readme_listing() -> list[tuple[str, str]]:
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = text.split("runs/<timestamp>/", 1)[1].split("```", 1)[0].splitlines()[1:]
-    return [(line.split(maxsplit=1) + [""])[:2] for line in block]
-
-
-def test_the_readme_lists_the_run_directory_as_run_paths_defines_it(readme_run):
-    assert [tuple(row) for row in _readme_listing()] == list(LAYOUT)
-    top = {path.split("/")[0] for path, _ in LAYOUT}
-    made = {p.name for p in readme_run.resolve().iterdir()}
-    assert made <= top, made - top  # every file of the README's run is listed
