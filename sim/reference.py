@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from adderflow.fixed import FixedType, avg_pool_shift, binarize, requantize, round_shift
+from adderflow.fixed import (
+    FixedType,
+    avg_pool_shift,
+    binarize,
+    join_add,
+    requantize,
+    round_shift,
+)
 
 
 def _as_codes(a: np.ndarray) -> np.ndarray:
@@ -91,6 +98,23 @@ def avg_pool(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -
     win = sliding_window_view(_as_codes(x), kernel, axis=(2, 3))
     sums = win[:, :, :: strides[0], :: strides[1]].sum(axis=(-2, -1))
     return round_shift(sums, shift)
+
+
+def int_add(a: np.ndarray, b: np.ndarray, shifts: tuple[int, int]) -> np.ndarray:
+    """A residual add (DESIGN.md rule 10): ``(a << shifts[0]) + (b << shifts[1])``, exact.
+
+    ``shifts`` align the two power-of-two scales to the finer one (the finer operand's is
+    0); the rule is ``fixed.join_add``. No rounding and no saturation here: a rule-4
+    requantization of the sum follows.
+    """
+    a, b = _as_codes(a), _as_codes(b)
+    if a.shape != b.shape:
+        raise ValueError(f"residual add of shapes {list(a.shape)} and {list(b.shape)}")
+    if min(shifts) != 0:
+        raise ValueError(f"residual add shifts {list(shifts)}: the finer operand's must be 0")
+    top = max(shifts)
+    total, _ = join_add(a, top - shifts[0], b, top - shifts[1])
+    return total
 
 
 def requant(acc, multiplier, bias, shift: int, out_bits: int, relu: bool) -> np.ndarray:

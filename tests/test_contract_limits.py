@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from residual import images as residual_images
+from residual import residual_ir
 
 from adderflow.errors import QuantizationError
 from adderflow.export.lower_standard import lower_to_standard_onnx, run_onnxruntime
@@ -28,6 +30,7 @@ from adderflow.fixed import (
 )
 from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
 from adderflow.sim.executor import check_contract, output_name, run_qonnx, run_reference
+from adderflow.sim.ops.int_add import sum_bits
 
 
 def one_layer(
@@ -246,4 +249,86 @@ def test_rule_9_is_in_the_docs():
 def test_multiplier_weight_values_annotated_wider_are_refused():
     model = one_layer(4, np.full((1, 1, 1, 1), 9), kind="mul", w_bits=4)
     with pytest.raises(QuantizationError, match="has values outside INT4"):
+        check_contract(model)
+
+
+# --- residual add (rule 10): aligned by left shifts, added exactly, then rule 4 ------------
+
+
+def _join_node(model: onnx.ModelProto) -> onnx.NodeProto:
+    return next(n for n in model.graph.node if n.op_type == "IntAdd")
+
+
+def _set_attr(node: onnx.NodeProto, name: str, value) -> None:
+    attr = next(a for a in node.attribute if a.name == name)
+    if isinstance(value, list):
+        del attr.ints[:]
+        attr.ints.extend(value)
+    else:
+        attr.i = value
+
+
+@pytest.mark.parametrize("bits", [(2, 2), (8, 4), (16, 16)])
+@pytest.mark.parametrize("shifts", [(0, 0), (0, 4), (3, 0)])
+def test_residual_add_at_its_bound_is_exact_everywhere(bits, shifts):
+    """The tightest ``out_bits`` (the exact sum bound) is accepted, and all-max / all-min
+    inputs (whose branch saturates at its own extreme) give the same codes everywhere."""
+    for fill in ("max", "min"):
+        model = residual_ir(*bits, shifts, extreme=fill, seed=sum(bits))
+        ref = codes_everywhere(model, residual_images(bits[0], fill=fill))
+        assert ref.shape == (4, 2, 3, 3)
+    codes_everywhere(residual_ir(*bits, shifts, seed=1), residual_images(bits[0]))
+
+
+def test_residual_sum_narrower_than_its_bound_is_refused():
+    needed = sum_bits([8, 4], (0, 4))
+    model = residual_ir(8, 4, (0, 4), add_bits=needed - 1)
+    with pytest.raises(QuantizationError, match=rf"node 'join' \(IntAdd\): out_bits {needed - 1}"):
+        check_contract(model)
+
+
+@pytest.mark.parametrize(
+    "shifts, message",
+    [
+        ([1, 2], "the finer operand's shift must be 0"),
+        ([0, -1], r"not 2 values in 0\.\.40"),
+        ([0, 41], r"not 2 values in 0\.\.40"),
+        ([0], r"not 2 values in 0\.\.40"),
+    ],
+)
+def test_residual_shifts_outside_rule_10_are_refused(shifts, message):
+    model = residual_ir(4, 4, (0, 0), add_bits=40)
+    _set_attr(_join_node(model), "shifts", shifts)
+    with pytest.raises(QuantizationError, match=rf"node 'join' \(IntAdd\): shifts .*{message}"):
+        check_contract(model)
+
+
+@pytest.mark.parametrize("bits", [1, 53])
+def test_residual_out_bits_outside_the_contract_is_refused(bits):
+    model = residual_ir(4, 4, (0, 0))
+    _set_attr(_join_node(model), "out_bits", bits)
+    message = rf"node 'join' \(IntAdd\): out_bits {bits} is outside 2\.\.52"
+    with pytest.raises(QuantizationError, match=message):
+        check_contract(model)
+
+
+def test_residual_operand_wider_than_codes_is_refused():
+    """A requantized operand of 20 bits is no code tensor (rule 9's 2..16-bit codes)."""
+    model = residual_ir(4, 4, (0, 0), add_bits=30)
+    requant = next(n for n in model.graph.node if n.name == "branch_requant")
+    _set_attr(requant, "out_bits", 20)
+    with pytest.raises(
+        QuantizationError, match=r"node 'join' \(IntAdd\): operand .*branch_requant.*width 20"
+    ):
+        check_contract(model)
+
+
+def test_residual_operands_of_different_shapes_are_refused():
+    model = residual_ir(4, 4, (0, 0))
+    join = _join_node(model)
+    model.graph.value_info.append(
+        onnx.helper.make_tensor_value_info("wide", onnx.TensorProto.INT64, [1, 2, 3, 4])
+    )
+    join.input[1] = "wide"
+    with pytest.raises(QuantizationError, match=r"node 'join' \(IntAdd\): operands .* differ"):
         check_contract(model)

@@ -575,3 +575,20 @@ def test_a_pool_without_kernel_shape_is_refused_naming_the_node():
     pool.attribute.extend(keep)
     with pytest.raises(ModelFormatError, match=rf"node '{pool.name}' \(IntMaxPool\) lacks attr"):
         cost.estimate(model)
+
+
+def test_residual_add_counts_by_hand():
+    """IntAdd over 2×3×3 codes (18 per image): 18 adds at the sum's width, one shift per
+    element of the shifted operand (wiring: counted, priced free); none when unshifted."""
+    from residual import residual_ir
+
+    from adderflow.sim.ops.int_add import sum_bits
+
+    for shifts, shifted in (((0, 3), 18), ((0, 0), 0), ((2, 0), 18)):
+        ann = as_ann(residual_ir(8, 4, shifts))
+        assert ann.uncounted == []
+        width = f"int{sum_bits([8, 4], shifts)}"
+        want = {"add": {width: 18}} | ({"shift": {width: shifted}} if shifted else {})
+        assert _layer(ann, "join").ops == want, shifts
+    # Under the CNN and BNN views the join is the same integer add.
+    assert _layer(as_cnn(residual_ir(8, 4, (0, 3))), "join").count("add") == 18

@@ -79,3 +79,18 @@ def test_a_conv_without_strides_and_pads_lowers_with_their_defaults():
     got = run_onnxruntime(lower_to_standard_onnx(model, expose_layers=True), x)
     result = compare(model, run_reference(model, x), got)
     assert result.first is None and result.mismatches == 0
+
+
+@pytest.mark.parametrize("bits", [(2, 2), (4, 8), (16, 16)])
+@pytest.mark.parametrize("shifts", [(0, 0), (0, 5), (7, 0)])
+def test_residual_add_onnxruntime_equals_reference_layer_by_layer(bits, shifts):
+    from residual import images as residual_images
+    from residual import residual_ir
+
+    model = residual_ir(*bits, shifts, seed=bits[0] + shifts[0])
+    x = residual_images(bits[0], n=5, seed=shifts[1])
+    lowered = lower_to_standard_onnx(model, expose_layers=True)
+    assert {node.domain for node in lowered.graph.node} <= {""}
+    result = compare(model, run_reference(model, x), run_onnxruntime(lowered, x))
+    assert result.first is None, result.first
+    assert result.mismatches == 0 and "join" in [layer.node for layer in result.layers]

@@ -12,6 +12,7 @@ import onnx
 import pytest
 from binary_networks import binary_images, binary_ir
 from networks import random_network
+from residual import residual_ir
 
 from adderflow.errors import ModelFormatError
 from adderflow.export.qonnx_builder import build_qonnx
@@ -40,11 +41,25 @@ def test_every_op_has_an_hls4ml_mapping_or_a_recorded_refusal():
     assert all(kernel_path(h).is_file() for h in kernels())
 
 
-def test_every_op_has_an_rtl_mapping_with_its_sources():
+def test_every_op_has_an_rtl_mapping_with_its_sources_or_a_recorded_refusal():
     for op in OPS:
-        sources = UNITS.get(op).sources
+        mapping = UNITS.get(op)
+        if mapping.refusal:
+            assert not mapping.sources, op
+            continue
+        sources = mapping.sources
         assert sources and set(sources) <= set(NETWORK_SOURCES), op
         assert all(p.is_file() for p in rtl_sources(sources))
+
+
+def test_a_refused_op_is_named_by_both_backends_before_anything_is_written(tmp_path):
+    """The residual add has no hardware yet ([J2]): both backends name the node and why."""
+    model = residual_ir(4, 4, (0, 2))
+    with pytest.raises(ModelFormatError, match=r"layer 'join' \(IntAdd\) is a residual add"):
+        convert(model)
+    with pytest.raises(ModelFormatError, match=r"node 'join' \(IntAdd\) is a residual add"):
+        generate(model, tmp_path / "rtl")
+    assert not (tmp_path / "rtl").exists()
 
 
 @pytest.mark.parametrize(

@@ -167,3 +167,33 @@ def test_accumulators_never_overflow_and_equal_big_integers(case):
         )
         acc_t = FixedType(width, 0)
         assert all(acc_t.qmin <= int(v) <= acc_t.qmax for v in want.ravel())
+
+
+# --- residual add (DESIGN.md rule 10) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("bits", [(2, 2), (4, 8), (8, 4), (16, 16)])
+@pytest.mark.parametrize("shifts", [(0, 0), (0, 3), (5, 0)])
+@pytest.mark.parametrize("fill", ["random", "all_max", "all_min", "max_min"])
+def test_int_add_equals_python_integers(bits, shifts, fill):
+    """``a·2^sa + b·2^sb`` in Python's unbounded integers, element by element."""
+    rng = np.random.default_rng(sum(bits) + sum(shifts))
+    ta, tb = FixedType(bits[0], 0), FixedType(bits[1], 0)
+    shape = (2, 3, 4, 5)
+    if fill == "random":
+        a, b = random_codes(rng, shape, bits[0]), random_codes(rng, shape, bits[1])
+    else:
+        a = np.full(shape, ta.qmin if fill == "all_min" else ta.qmax)
+        b = np.full(shape, tb.qmax if fill == "all_max" else tb.qmin)
+    got = reference.int_add(a, b, shifts)
+    pairs = zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)
+    want = [x * 2 ** shifts[0] + y * 2 ** shifts[1] for x, y in pairs]
+    assert got.dtype == np.int64 and got.ravel().tolist() == want
+
+
+def test_int_add_refuses_what_rule_10_does_not_define():
+    a = np.zeros((1, 2, 2, 2), np.int64)
+    with pytest.raises(ValueError, match="shapes"):
+        reference.int_add(a, a[:, :1], (0, 0))
+    with pytest.raises(ValueError, match="finer operand"):
+        reference.int_add(a, a, (1, 2))

@@ -25,6 +25,9 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
         raise ConfigError(f"the RTL generator needs an NCHW image input, got rank {len(dims)}")
     frame = tuple(int(d or 0) for d in dims[1:])
     walk = Walk(frame)  # type: ignore[arg-type]
+    for node in view:  # an op with no unit yet is refused before any layer is read
+        if node.op in UNITS and UNITS.get(node.op).refusal:
+            UNITS.get(node.op).apply(walk, node)
     for node in view:
         if node.op in PASS_THROUGH and not walk.layers and walk.pending is None:
             continue

@@ -53,9 +53,21 @@ class RtlMapping:
     """What one op becomes in the stream design; ``sources``: the Verilog it needs."""
 
     sources: tuple[str, ...] = ()
+    refusal: str = ""  # why the stream design cannot take the op yet ("" when it can)
 
     def apply(self, walk: Walk, node: Node) -> None:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Refused(RtlMapping):
+    """An op the stream design has no unit for yet: refused naming the node and ``reason``
+    (``read_layers`` refuses it before reading any layer)."""
+
+    refusal: str
+
+    def apply(self, walk: Walk, node: Node) -> None:
+        raise ModelFormatError(f"node '{node.label}' ({node.op}) {self.refusal}")
 
 
 def width(tensor: Tensor, node: Node) -> int:
