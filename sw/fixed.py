@@ -20,9 +20,9 @@ nothing here goes through floating point once values are integer codes.
 - Joins and global pooling (rule 10): a residual add aligns both power-of-two scales by
   left shifts to the finer one and adds exactly (``join_add``), then requantizes by rule 4;
   average pooling over a power-of-two area is a round-half-even shift (``avg_pool_shift``),
-  over any other area the window sum followed by a rule-4 requantization. The IR has no
-  join op yet, and the IR's average pool takes power-of-two areas only: others are refused by
-  name.
+  over any other area the window sum followed by a rule-4 requantization. The IR's join op
+  computes ``join_add`` (a requantization follows); its average pool takes power-of-two
+  areas only: others are refused by name.
 """
 
 from __future__ import annotations
