@@ -2,6 +2,28 @@
 
 Torch-free on purpose: the quantizer fills it from a trained model, the QONNX builder turns
 it into the IR, and the quantized PyTorch model rebuilds its arithmetic from it.
+
+The network is a graph in topological order. Each layer names its operands in ``inputs``:
+layer names, or ``INPUT`` for the quantized network input. An empty ``inputs`` means the
+layer before it (the network input for the first layer), so a network in a line needs no
+names at all. Every layer's result is the tensor ``<name>_out`` of the IR; layers that
+accumulate also expose ``<name>_acc``. The last layer's result is the network output.
+
+Tensor and op names each layer becomes (``export.qonnx_builder``):
+- ``ComputeLayer``: ``AdderConv``/``IntConv``/``XnorConv`` (attribute ``group``) or
+  ``AdderGemm``/``IntGemm``/``XnorGemm`` → ``<name>_acc``, then ``Requant`` or
+  ``BinaryThreshold`` → ``<name>_out``.
+- ``PoolLayer``: ``IntMaxPool`` (attribute ``pads``: padded positions never win) or
+  ``IntAvgPool`` (power-of-two area, no padding) → ``<name>_out``.
+- ``SumPoolLayer``: ``IntSumPool`` (window sum, no padding) → ``<name>_acc``, then
+  ``Requant`` → ``<name>_out``: an average over an area that is not a power of two
+  (DESIGN.md rule 10; the requant multiplier is counted as one).
+- ``AddLayer``: ``IntAdd`` (attribute ``shifts``) → ``<name>_acc``, then ``Requant``.
+- ``MulLayer``: ``IntMul`` (``x · gate``, the gate broadcast over the spatial axes, e.g.
+  a squeeze-excite gate) → ``<name>_acc``, then ``Requant``.
+- ``ConcatLayer``: standard ``Concat`` on axis 1; its operands share one type.
+- ``FlattenLayer``: standard ``Flatten``; ``ReshapeLayer``: standard ``Reshape`` (a 1-D
+  network enters the IR as a 2-D one of height 1 through it).
 """
 
 from __future__ import annotations
@@ -14,6 +36,7 @@ from adderflow.errors import QuantizationError
 from adderflow.fixed import BipolarType, FixedType, RequantParams, Threshold, avg_pool_shift
 
 LAYER_KINDS = ("adder", "mul", "xnor")
+INPUT = "input"  # the name ``inputs`` use for the quantized network input (``input_codes``)
 
 
 @dataclass(frozen=True)
@@ -40,6 +63,8 @@ class ComputeLayer:
     relu: bool
     strides: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    groups: int = 1  # a conv's weight is [O, C / groups, kh, kw]; C == groups is depthwise
+    inputs: tuple[str, ...] = ()
 
     @property
     def is_conv(self) -> bool:
@@ -61,13 +86,16 @@ POOL_MODES = ("max", "avg")
 
 @dataclass(frozen=True)
 class PoolLayer:
-    """Pooling without padding: the IR's max pool (``mode="max"``) or average pool
-    (``"avg"``: kernel = stride, power-of-two area, ``round_half_even(sum / area)``)."""
+    """The IR's max pool (``mode="max"``; ``pads`` top, left, bottom, right: padded
+    positions never win) or average pool (``"avg"``: kernel = stride, power-of-two area,
+    no padding, ``round_half_even(sum / area)``)."""
 
     name: str
     kernel: tuple[int, int]
     strides: tuple[int, int]
     mode: str = "max"
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    inputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in POOL_MODES:
@@ -76,25 +104,127 @@ class PoolLayer:
             )
         if self.mode == "avg":
             avg_pool_shift(self.kernel, self.strides, f"layer '{self.name}'")
+            if any(self.pads):
+                raise QuantizationError(f"layer '{self.name}': an average pool has no padding")
+
+
+@dataclass(frozen=True)
+class SumPoolLayer:
+    """An average pool over an area that is not a power of two (DESIGN.md rule 10): the
+    exact window sum (``acc_bits`` wide, no padding), then a rule-4 requantization."""
+
+    name: str
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+    acc_bits: int
+    requant: RequantParams
+    out_type: FixedType
+    relu: bool = False
+    inputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AddLayer:
+    """A residual add (DESIGN.md rule 10): ``(a << shifts[0]) + (b << shifts[1])`` exactly
+    (the finer operand's shift is 0), ``acc_bits`` wide, then a rule-4 requantization (ReLU
+    folded into its lower clamp). ``inputs`` names both operands."""
+
+    name: str
+    inputs: tuple[str, str]
+    shifts: tuple[int, int]
+    acc_bits: int
+    requant: RequantParams
+    out_type: FixedType
+    relu: bool = False
+
+
+@dataclass(frozen=True)
+class MulLayer:
+    """``x · gate`` with the gate's codes (shape ``[C, 1, 1]``) broadcast over ``x``'s
+    spatial axes (a squeeze-excite gate), ``acc_bits`` wide, then a rule-4 requantization.
+    A real multiplication, counted as one. ``inputs`` is ``(x, gate)``."""
+
+    name: str
+    inputs: tuple[str, str]
+    acc_bits: int
+    requant: RequantParams
+    out_type: FixedType
+    relu: bool = False
+
+
+@dataclass(frozen=True)
+class ConcatLayer:
+    """Channel concatenation (axis 1) of operands that share one type."""
+
+    name: str
+    inputs: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class FlattenLayer:
     name: str
+    inputs: tuple[str, ...] = ()
 
 
-Layer = ComputeLayer | PoolLayer | FlattenLayer
+@dataclass(frozen=True)
+class ReshapeLayer:
+    """A reshape of one sample to ``shape`` (the batch axis is kept)."""
+
+    name: str
+    shape: tuple[int, ...]
+    inputs: tuple[str, ...] = ()
+
+
+Layer = (
+    ComputeLayer
+    | PoolLayer
+    | SumPoolLayer
+    | AddLayer
+    | MulLayer
+    | ConcatLayer
+    | FlattenLayer
+    | ReshapeLayer
+)
+REQUANTIZED = (ComputeLayer, SumPoolLayer, AddLayer, MulLayer)  # layers with an ``out_type``
 
 
 @dataclass(frozen=True)
 class QuantizedNetwork:
-    """Input quantizer, then layers in order. Outputs are the last layer's codes."""
+    """Input quantizer, then layers in topological order. Outputs are the last layer's."""
 
     input_type: FixedType
-    input_shape: tuple[int, ...]  # (C, H, W) of one sample
+    input_shape: tuple[int, ...]  # (C, H, W) or (C, L) of one sample
     layers: tuple[Layer, ...]
+
+    def __post_init__(self) -> None:
+        seen = {INPUT}
+        for index, layer in enumerate(self.layers):
+            if layer.name in seen:
+                raise QuantizationError(f"layer name '{layer.name}' is used twice")
+            for source in self.sources(index):
+                if source not in seen:
+                    raise QuantizationError(
+                        f"layer '{layer.name}' reads '{source}', which is not an earlier layer"
+                    )
+            seen.add(layer.name)
+
+    def sources(self, index: int) -> tuple[str, ...]:
+        """Names of layer ``index``'s operands (``INPUT`` for the network input)."""
+        layer = self.layers[index]
+        if layer.inputs:
+            return tuple(layer.inputs)
+        return (self.layers[index - 1].name,) if index else (INPUT,)
+
+    def type_of(self, name: str) -> FixedType | BipolarType:
+        """The code type of a layer's result (``INPUT``: the input quantizer's)."""
+        if name == INPUT:
+            return self.input_type
+        index = next(i for i, layer in enumerate(self.layers) if layer.name == name)
+        layer = self.layers[index]
+        if isinstance(layer, REQUANTIZED):
+            return layer.out_type
+        return self.type_of(self.sources(index)[0])
 
     @property
     def output_type(self) -> FixedType:
-        compute = [layer for layer in self.layers if isinstance(layer, ComputeLayer)]
-        return compute[-1].out_type
+        return self.type_of(self.layers[-1].name)
