@@ -31,7 +31,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one config key, e.g. --set student.epochs=10 (repeatable)",
+        help="override one config key, e.g. --set student.epochs=10 (repeatable); "
+        "--set model.arch=module:MODULE:FACTORY trains your own network, e.g. "
+        "module:my_cnn:make_model for make_model in ./my_cnn.py (docs/your-model.md)",
     )
     p.add_argument("--bits", type=int, help="quantization bit width (2-16, default 8)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run")

@@ -41,7 +41,9 @@ class DataConfig:
 class ModelConfig:
     # auto: the small network for the data's shape (digits_net for images, mnist1d_net for
     # 1-D signals), `width` hidden channels; or a zoo name (adderflow.models.ZOO: resnet20,
-    # resnet32, resnet18, resnet50, ghostnet, ...) scaled by `width_mult`.
+    # resnet32, resnet18, resnet50, ghostnet, ...) scaled by `width_mult`; or your own
+    # network, module:MODULE:FACTORY (MODULE a dotted name importable from the working
+    # directory or PYTHONPATH, or a path to a .py file; docs/your-model.md).
     arch: str = "auto"
     width: int = 16
     # The auto image network's head: gap (conv blocks → global average pool →
@@ -432,9 +434,36 @@ AUGMENTS = ("none", "flip", "crop_flip")
 DIGITS_HEADS = ("auto", "gap", "dense")  # auto, or adderflow.models.digits_net's heads
 
 
+USER_ARCH_PREFIX = "module:"
+USER_ARCH_FORM = "module:MODULE:FACTORY"
+
+
+def user_arch(arch: str) -> tuple[str, str] | None:
+    """``(module, factory)`` of a ``module:MODULE:FACTORY`` arch, None for any other arch.
+
+    MODULE is a dotted module name or a path to a ``.py`` file (which may hold colons, so
+    the factory is what follows the last one).
+    """
+    if not arch.startswith(USER_ARCH_PREFIX):
+        return None
+    module, sep, factory = arch[len(USER_ARCH_PREFIX) :].rpartition(":")
+    is_file = module.endswith(".py")
+    dotted = all(part.isidentifier() for part in module.split("."))
+    if not sep or not factory.isidentifier() or not (is_file or dotted):
+        raise ConfigError(
+            f"model.arch '{arch}' is not of the form {USER_ARCH_FORM} (MODULE: a dotted "
+            "module name or a .py file, FACTORY: a function or class name in it), e.g. "
+            "module:my_cnn:make_model"
+        )
+    return module, factory
+
+
 def validate_model(m: ModelConfig) -> None:
-    if m.arch != "auto" and m.arch not in MODEL_ARCHS:
-        raise ConfigError(f"model.arch '{m.arch}' is not auto or one of {', '.join(MODEL_ARCHS)}")
+    if m.arch != "auto" and m.arch not in MODEL_ARCHS and user_arch(m.arch) is None:
+        raise ConfigError(
+            f"model.arch '{m.arch}' is not auto or one of {', '.join(MODEL_ARCHS)}; your own "
+            f"network: {USER_ARCH_FORM} (docs/your-model.md)"
+        )
     if m.head not in DIGITS_HEADS:
         raise ConfigError(f"model.head '{m.head}' is not one of {', '.join(DIGITS_HEADS)}")
     if m.width_mult <= 0:

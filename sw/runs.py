@@ -16,7 +16,15 @@ from typing import Any
 
 from adderflow import rundir
 from adderflow.atomic import atomic_write_json, atomic_write_text
-from adderflow.config import Config, config_from_tree, dump_config, load_config, read_yaml
+from adderflow.config import (
+    USER_ARCH_PREFIX,
+    Config,
+    config_from_tree,
+    dump_config,
+    load_config,
+    read_yaml,
+    user_arch,
+)
 from adderflow.distributed import is_main
 from adderflow.errors import AdderflowError, ConfigError
 from adderflow.progress import STATUS
@@ -129,10 +137,15 @@ def open_run(out: Path, cfg: Config, unique: bool = False) -> Run:
 
 
 def with_absolute_paths(cfg: Config) -> Config:
-    """``cfg`` with ``data.root`` absolute (from the working directory), so the run's
-    ``config.yaml`` names the same files from anywhere."""
+    """``cfg`` with ``data.root`` and a ``model.arch=module:FILE.py:FACTORY`` file absolute
+    (from the working directory), so the run's ``config.yaml`` names the same files from
+    anywhere."""
     if cfg.data.root:
         cfg.data.root = os.path.abspath(os.path.expanduser(cfg.data.root))
+    user = user_arch(cfg.model.arch)
+    if user is not None and user[0].endswith(".py"):
+        path = os.path.abspath(os.path.expanduser(user[0]))
+        cfg.model.arch = f"{USER_ARCH_PREFIX}{path}:{user[1]}"
     return cfg
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adderflow.config import Config
+from adderflow.config import Config, user_arch
 from adderflow.distill.table import method_roles
 from adderflow.errors import AdderflowError, ConfigError
 from adderflow.runs import Run
@@ -53,7 +53,9 @@ def build_model(run: Run, kind: str):
     # SI units belong to DGRL; the plain and KD binary baselines use binary convolutions.
     si = run.cfg.distill.method == "dgrl" and run.cfg.distill.dgrl_si
     shape, classes = run.data.input_shape, run.data.num_classes
-    if run.cfg.model.arch != "auto":
+    if user_arch(run.cfg.model.arch) is not None:
+        model = _user_model(run, base, si)
+    elif run.cfg.model.arch != "auto":
         model = zoo_model(run.cfg.model.arch, base, run.cfg.model.width_mult, classes, si)
     elif len(shape) == 2:  # 1-D signals (MNIST-1D): model.width counts channels, 32 = 1.0
         model = mnist1d_net(base, run.cfg.model.width / 32, shape[1], classes, si=si)
@@ -65,6 +67,22 @@ def build_model(run: Run, kind: str):
     if kind == "adder_l2":
         set_adder_p(model, 2.0)
     return model
+
+
+def _user_model(run: Run, kind: str, si: bool):
+    """``model.arch=module:MODULE:FACTORY``: the user's network (adderflow.models.user)."""
+    from adderflow.models.user import user_model
+
+    m = run.cfg.model
+    if si:
+        raise ConfigError(
+            f"model.arch={m.arch}: Squeeze-and-Interaction units (distill.dgrl_si) exist only "
+            "for the zoo's resnet18; set distill.dgrl_si=false for plain binary convolutions"
+        )
+    return user_model(
+        m.arch, kind, num_classes=run.data.num_classes, input_shape=run.data.input_shape,
+        width=m.width, width_mult=m.width_mult, dataset=run.data.name,
+    )  # fmt: skip
 
 
 def _digits_head(run: Run) -> str:
