@@ -188,11 +188,12 @@ def _constant(wrapper: ModelWrapper, name: str) -> bool:
     return False
 
 
-def _bipolar() -> Quantizer:
-    """An adderflow binary layer's operand: ±1 codes, one bit each."""
+def _bipolar(op: str = "BIPOLAR") -> Quantizer:
+    """A binary layer's operand, one bit each: ±1 codes (an adderflow binary layer's,
+    ``BIPOLAR``) or {0, 1} bits standing for them (qonnx's XnorPopcountMatMul, ``BINARY``)."""
     return Quantizer(
         node="",
-        op="BIPOLAR",
+        op=op,
         bits=1,
         signed=True,
         scale=1.0,

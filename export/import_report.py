@@ -35,8 +35,9 @@ class Quantizer:
 
     @property
     def binary(self) -> bool:
-        """A bipolar quantizer, or an adderflow binary layer's ±1 operand (``BIPOLAR``)."""
-        return self.op in ("BipolarQuant", "BIPOLAR")
+        """A bipolar quantizer, an adderflow binary layer's ±1 operand (``BIPOLAR``) or a
+        qonnx XnorPopcountMatMul's {0, 1} one (``BINARY``)."""
+        return self.op in ("BipolarQuant", "BIPOLAR", "BINARY")
 
     def label(self) -> str:
         """Bits as the table shows them: ``8``, ``u8`` (unsigned), ``bin`` (bipolar)."""

@@ -5,7 +5,10 @@ what they cost.
 ``torch.onnx.export``, a QDQ model, adderflow's own IR), tidies it the way qonnx's
 ``cleanup`` does (shape inference, constant folding that keeps the quantizers, transposes
 folded into quantized weights; node names are kept so the report speaks the user's names),
-and walks its accumulating layers (``Conv``, ``Gemm``, ``MatMul`` and adderflow's own).
+and walks its accumulating layers (``Conv``, ``Gemm``, ``MatMul``, qonnx's
+``XnorPopcountMatMul`` and adderflow's own). A layer whose operands are both ±1 (two
+``BipolarQuant``s, ``BIPOLAR`` annotations, or XnorPopcountMatMul's {0, 1} bits) is a
+binary layer, costed as XNOR + popcount.
 
 For each layer it reads, from the quantizers feeding it (QONNX ``Quant``/``BipolarQuant``/
 ``Trunc``, ONNX ``DequantizeLinear``, through shape-only ops, ReLU and max pooling), the
@@ -71,6 +74,9 @@ from adderflow.sim.onnx_io import STANDARD_DOMAINS, node_attr, one_line, read_on
 from adderflow.sim.ops import DOMAIN, OPS
 
 LAYER_OPS = ("Conv", "Gemm", "MatMul")
+# qonnx's own binary layer (FINN's ConvertBipolarMatMulToXnorPopcount makes it): {0, 1}
+# operands standing for ±1, its output the popcount of their XNOR.
+QONNX_LAYERS = ("XnorPopcountMatMul",)
 # The IR's accumulating layers, from the op traits.
 ADDERFLOW_LAYERS = tuple(name for name, cls in OPS.items() if cls.accumulating())
 RULE_7 = "kept as a multiplication layer (DESIGN.md rule 7)"
@@ -284,11 +290,12 @@ def _analyse(
         for node in wrapper.graph.node
         if (node.domain in STANDARD_DOMAINS and node.op_type in LAYER_OPS)
         or (node.domain == DOMAIN and node.op_type in ADDERFLOW_LAYERS)
+        or (node.domain in QONNX_DOMAINS and node.op_type in QONNX_LAYERS)
     ]
     layers = []
     for index, node in enumerate(nodes):
         layer = _layer(wrapper, node, quantizers, strict, where)
-        if _arithmetic(node) not in ("adder", "xnor"):  # already off multiplication
+        if layer.hardware == "mult":  # binary and adder layers are already off multiplication
             if index == 0 and keep_first:
                 layer.reasons.append(f"first layer: {RULE_7}")
             elif index == len(nodes) - 1 and keep_last:
@@ -321,6 +328,11 @@ def _layer(
         weight=None,
         activation=None,
     )
+    if node.domain in QONNX_DOMAINS:  # XnorPopcountMatMul: {0, 1} bits standing for ±1
+        layer.hardware = "binary"
+        layer.weight, layer.activation = _bipolar("BINARY"), _bipolar("BINARY")
+        layer.reasons.append("binary layer (qonnx XnorPopcountMatMul): XNOR + popcount")
+        return layer
     if node.domain == DOMAIN:  # adderflow's own IR: integer codes, power-of-two scales
         if _arithmetic(node) == "xnor":  # ±1 codes, weights packed as bits
             layer.hardware = "binary"
@@ -345,6 +357,11 @@ def _layer(
     layer.activation = (
         quantizers[found["activation"].name] if found["activation"] is not None else None
     )
+    # A FINN-style bipolar layer has no quantizer: its operands are annotated BIPOLAR.
+    if layer.weight is None and _annotated_bipolar(wrapper, w):
+        layer.weight = _bipolar()
+    if layer.activation is None and _annotated_bipolar(wrapper, x):
+        layer.activation = _bipolar()
     if layer.weight is not None and layer.activation is not None:
         if layer.weight.binary and layer.activation.binary:
             layer.hardware = "binary"  # both operands ±1: an XNOR layer as it stands
@@ -357,7 +374,13 @@ def _layer(
     return layer
 
 
+def _annotated_bipolar(wrapper: ModelWrapper, name: str) -> bool:
+    return bool(name) and wrapper.get_tensor_datatype(name) == DataType["BIPOLAR"]
+
+
 def _datatype(q: Quantizer) -> DataType | None:
+    if q.op == "BINARY":
+        return DataType["BINARY"]
     if q.binary:
         return DataType["BIPOLAR"]
     if not 1 <= q.bits <= 64 or (q.signed and q.bits < 2):
@@ -372,7 +395,7 @@ def _costing_model(
     model prices int8 × int4 arithmetic rather than the float the tensors are stored in."""
     copy = ModelWrapper(onnx.ModelProto.FromString(wrapper.model.SerializeToString()))
     for node, layer in zip(nodes, layers, strict=True):
-        if node.domain == DOMAIN:
+        if node.domain not in STANDARD_DOMAINS:
             continue
         for name, q in ((node.input[0], layer.activation), (_input(node, 1), layer.weight)):
             if q is None or not name:

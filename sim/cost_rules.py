@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from onnx import TensorProto
 
-from adderflow.fixed import mul_acc_bits, signed_bits
+from adderflow.fixed import mul_acc_bits, signed_bits, xnor_acc_bits
 from adderflow.sim.energy import parse_width, width_bits
 
 if TYPE_CHECKING:
@@ -190,6 +190,14 @@ def xnor_accumulate(node: Node, g: CountGraph) -> Ops:
     is a shift; ``K`` is the count of taps that vote, fewer at a padded border)."""
     outputs, k = packed_terms(node, g)
     acc = f"int{node.attr('out_bits', None) or int(k).bit_length() + 1}"
+    n = outputs * k
+    return count(("xnor", "int1", n), ("popcount", "int1", n), ("add", acc, outputs))
+
+
+def xnor_terms(outputs: int, k: int) -> Ops:
+    """A foreign layer whose operands are both ±1: counted as the IR's binary layer is (1
+    XNOR + 1 popcount bit per term, 1 add per output at ``xnor_acc_bits(K)``)."""
+    acc = f"int{xnor_acc_bits(k)}"
     n = outputs * k
     return count(("xnor", "int1", n), ("popcount", "int1", n), ("add", acc, outputs))
 

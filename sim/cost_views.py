@@ -64,8 +64,18 @@ def _matmul_terms(node: Node, g: CountGraph) -> tuple[int, int]:
 _STANDARD_TERMS = {"Conv": rules.window_terms, "Gemm": _gemm_terms, "MatMul": _matmul_terms}
 
 
+def _bipolar(g: CountGraph, name: str) -> bool:
+    return g.datatypes.get(name) == "BIPOLAR"
+
+
 def _layer(node: Node, g: CountGraph, counted_as: str | None) -> Ops:
-    return rules.accumulate(node, g, _STANDARD_TERMS[node.op](node, g), adder=False)
+    """Multiply-accumulate; a layer whose input and weight are both ±1 (``BIPOLAR``: an
+    hls4ml/brevitas binary ``Gemm``, ``MatMul`` or ``Conv``) is XNOR + popcount, as the IR's
+    binary layers are counted (DESIGN.md rule 6)."""
+    terms = _STANDARD_TERMS[node.op](node, g)
+    if len(node.inputs) > 1 and _bipolar(g, node.x.name) and _bipolar(g, node.inputs[1].name):
+        return rules.xnor_terms(*terms)
+    return rules.accumulate(node, g, terms, adder=False)
 
 
 def _avg_pool(node: Node, g: CountGraph, counted_as: str | None) -> Ops:
@@ -129,7 +139,44 @@ _STANDARD_RULES: dict[str, Rule] = {
     "GlobalAveragePool": _global_avg_pool,
     **dict.fromkeys(FREE_OPS, _free),
 }
-_QONNX_RULES: dict[str, Rule] = {"Quant": _quant}
+
+
+def _xnor_popcount(node: Node, g: CountGraph, counted_as: str | None) -> Ops:
+    """qonnx's ``XnorPopcountMatMul``: per term 1 XNOR + 1 popcount bit; its output is the
+    popcount itself (qonnx's ``2·P − K`` correction, where present, is its own Mul/Add)."""
+    outputs, k = _matmul_terms(node, g)
+    return rules.count(("xnor", "int1", outputs * k), ("popcount", "int1", outputs * k))
+
+
+def _multi_threshold(node: Node, g: CountGraph, counted_as: str | None) -> Ops:
+    """qonnx's ``MultiThreshold``: per element 1 comparison per threshold of its channel (a
+    threshold unit compares against each); ``out_scale``/``out_bias`` re-encode the count
+    and are not counted."""
+    if len(node.inputs) < 2:
+        return {}
+    levels = int(g.shape(node.inputs[1].name)[-1])
+    return rules.count(("cmp", g.natural_width(node.x.name), g.numel(node.out.name) * levels))
+
+
+def _bipolar_quant(node: Node, g: CountGraph, counted_as: str | None) -> Ops:
+    """``BipolarQuant``: nothing for a constant (a weight quantizer, folded); per element 1
+    sign comparison, and the scale: free when 1, a shift when a power of two, else a mul."""
+    if node.x.name in g.consts:
+        return {}
+    n, width = g.numel(node.out.name), g.natural_width(node.x.name)
+    scale = g.consts.get(node.inputs[1].name) if len(node.inputs) > 1 else None
+    if scale is not None and np.all(scale == 1):
+        return rules.count(("cmp", width, n))
+    kind = "shift" if _power_of_two_const(g, node.proto.input[1:2]) else "mul"
+    return rules.count(("cmp", width, n), (kind, width, n))
+
+
+_QONNX_RULES: dict[str, Rule] = {
+    "Quant": _quant,
+    "BipolarQuant": _bipolar_quant,
+    "MultiThreshold": _multi_threshold,
+    "XnorPopcountMatMul": _xnor_popcount,
+}
 
 
 # --------------------------------------------------------------------------- ops and twins
