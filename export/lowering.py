@@ -88,9 +88,7 @@ def adder_core(lw: Lowering, name: str, rows: str, weight: np.ndarray) -> str:
 
 
 def mul_core(lw: Lowering, name: str, rows: str, weight: np.ndarray) -> str:
-    return lw.add(
-        "MatMul", [rows, lw.const(f"{name}__wt", weight.T.astype(np.int64).copy())], f"{name}__mm"
-    )
+    return lw.add("MatMul", [rows, _matrix(lw, name, weight)], f"{name}__mm")
 
 
 def unpacked_weight(lw: Lowering, node: onnx.NodeProto, shape: tuple[int, ...]) -> str:
@@ -148,19 +146,70 @@ def accumulate(lw: Lowering, node: onnx.NodeProto, arithmetic: str, layout: str)
             helper.make_node("Identity", [core(node.input[0])], [out], name=f"{node.name}__out")
         )
         return
-    rows, ho, wo = windows(lw, node, node.input[0], shape)
-    y = core(rows)  # N, L, O
+    group = int(node_attr(node, "group", 1))
+    o, per_group, kh, kw = shape
+    rows, ho, wo = windows(lw, node, node.input[0], (o, per_group * group, kh, kw))
+    if group == 1:
+        y = core(rows)  # N, L, O
+    elif arithmetic == "adder":
+        y = _grouped_adder(lw, node.name, rows, group, flat)
+    else:  # mac, or xnor's unpacked ±1 bits: a [Kg, O] matrix split into group blocks
+        matrix = weight_t if arithmetic == "xnor" else _matrix(lw, node.name, flat)
+        y = _grouped_matmul(lw, node.name, rows, group, o, _blocks(lw, node.name, group, o, matrix))
     nlo = lw.add("Transpose", [y], f"{node.name}__nol", perm=[0, 2, 1])
     lw.nodes.append(
         helper.make_node(
             "Reshape",
-            [nlo, lw.const(f"{node.name}__shape4", np.array([0, shape[0], ho, wo]))],
+            [nlo, lw.const(f"{node.name}__shape4", np.array([0, o, ho, wo]))],
             [out],
             name=f"{node.name}__out",
         )
     )
 
 
+def _grouped_rows(lw: Lowering, name: str, rows: str, group: int) -> str:
+    """Rows ``[N, L, C·kh·kw]`` (C-major) as ``[N, L, group, C/group·kh·kw]``: group ``g``'s
+    patch is a contiguous slice, its channels being ``g·C/group ..``."""
+    shape = lw.const(f"{name}__gshape", np.array([0, 0, group, -1]))
+    return lw.add("Reshape", [rows, shape], f"{name}__grows")
+
+
+def _grouped_out(lw: Lowering, name: str, y: str, o: int) -> str:
+    """``[N, L, group, O/group]`` as ``[N, L, O]``: group ``g``'s outputs at ``g·O/group ..``."""
+    return lw.add("Reshape", [y, lw.const(f"{name}__gout", np.array([0, 0, o]))], f"{name}__gy")
+
+
+def _grouped_adder(lw: Lowering, name: str, rows: str, group: int, flat: np.ndarray) -> str:
+    """Each group's rows against its ``O/group`` weight rows: ``-Σ|x - w|`` broadcast over
+    the group axis, in int64."""
+    per_group = flat.reshape(group, flat.shape[0] // group, -1)  # G, O/G, Kg
+    y = adder_core(lw, name, _grouped_rows(lw, name, rows, group), per_group)
+    return _grouped_out(lw, name, y, flat.shape[0])
+
+
+def _matrix(lw: Lowering, name: str, flat: np.ndarray) -> str:
+    return lw.const(f"{name}__wt", flat.T.astype(np.int64).copy())
+
+
+def _blocks(lw: Lowering, name: str, group: int, o: int, matrix: str) -> str:
+    """A ``[Kg, O]`` matrix as ``group`` blocks ``[G, Kg, O/group]``."""
+    split = lw.add(
+        "Reshape",
+        [matrix, lw.const(f"{name}__gwshape", np.array([-1, group, o // group]))],
+        f"{name}__gwsplit",
+    )
+    return lw.add("Transpose", [split], f"{name}__gblocks", perm=[1, 0, 2])
+
+
+def _grouped_matmul(lw: Lowering, name: str, rows: str, group: int, o: int, blocks: str) -> str:
+    """Each group's rows times its ``[Kg, O/group]`` block: a batched int64 ``MatMul``,
+    exact (a float ``Conv`` with ``group`` would round sums past 2**24 or 2**53)."""
+    by_group = lw.add(
+        "Transpose", [_grouped_rows(lw, name, rows, group)], f"{name}__gnl", perm=[0, 2, 1, 3]
+    )
+    mm = lw.add("MatMul", [by_group, blocks], f"{name}__gmm")  # N, G, L, O/G
+    y = lw.add("Transpose", [mm], f"{name}__gnlg", perm=[0, 2, 1, 3])
+    return _grouped_out(lw, name, y, o)
 
 
 def cast_back(lw: Lowering, node: onnx.NodeProto, value: str) -> None:

@@ -63,23 +63,49 @@ def int_gemm(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return _as_codes(x) @ _as_codes(w).T
 
 
-def _conv(kernel_fn, x, w, strides, pads) -> np.ndarray:
+def group_sizes(c: int, weight_shape, group: int) -> tuple[int, int]:
+    """(input channels, output channels) per group of a convolution over ``c`` channels
+    with weight ``[O, C/group, kh, kw]``; a geometry that does not divide is refused."""
+    out_ch, per_group = int(weight_shape[0]), int(weight_shape[1])
+    if group < 1 or c % group or out_ch % group or per_group * group != c:
+        raise ValueError(
+            f"convolution with group {group}: {c} input channels, weight "
+            f"{[int(d) for d in weight_shape]} (needs [O, C/group, kh, kw], O and C divisible)"
+        )
+    return per_group, out_ch // group
+
+
+def _grouped(rows_fn, x, weight_shape, strides, pads, group) -> np.ndarray:
+    """``rows_fn(rows [M, K], g) -> [M, O/group]`` over each group's patches, concatenated
+    along the output channels (group ``g`` owns inputs and outputs ``g·C/group ..``)."""
+    x = _as_codes(x)
+    per_group, _ = group_sizes(x.shape[1], weight_shape, group)
+    kh, kw = int(weight_shape[2]), int(weight_shape[3])
+    parts = []
+    for g in range(group):
+        cols = patches(x[:, g * per_group : (g + 1) * per_group], (kh, kw), strides, pads)
+        n, ho, wo, k = cols.shape
+        acc = rows_fn(cols.reshape(n * ho * wo, k), g)
+        parts.append(acc.reshape(n, ho, wo, -1))
+    return np.concatenate(parts, axis=-1).transpose(0, 3, 1, 2)
+
+
+def _conv(kernel_fn, x, w, strides, pads, group) -> np.ndarray:
     w = _as_codes(w)
-    out_ch, _, kh, kw = w.shape
-    cols = patches(x, (kh, kw), strides, pads)
-    n, ho, wo, k = cols.shape
-    acc = kernel_fn(cols.reshape(n * ho * wo, k), w.reshape(out_ch, k))
-    return acc.reshape(n, ho, wo, out_ch).transpose(0, 3, 1, 2)
+    _, out_per_group = group_sizes(np.shape(x)[1], w.shape, group)
+    rows = w.reshape(group, out_per_group, -1)
+    return _grouped(lambda cols, g: kernel_fn(cols, rows[g]), x, w.shape, strides, pads, group)
 
 
-def adder_conv(x, w, strides=(1, 1), pads=(0, 0, 0, 0)) -> np.ndarray:
-    """Adder convolution: every output is ``-sum |patch - filter|`` over ``C*kh*kw`` terms."""
-    return _conv(adder_gemm, x, w, strides, pads)
+def adder_conv(x, w, strides=(1, 1), pads=(0, 0, 0, 0), group: int = 1) -> np.ndarray:
+    """Adder convolution: every output is ``-sum |patch - filter|`` over the
+    ``C/group*kh*kw`` terms of its group (rule 3's zero padding takes part)."""
+    return _conv(adder_gemm, x, w, strides, pads, group)
 
 
-def int_conv(x, w, strides=(1, 1), pads=(0, 0, 0, 0)) -> np.ndarray:
-    """Ordinary integer convolution (first layer of an adder network)."""
-    return _conv(int_gemm, x, w, strides, pads)
+def int_conv(x, w, strides=(1, 1), pads=(0, 0, 0, 0), group: int = 1) -> np.ndarray:
+    """Ordinary integer convolution (first layer of an adder network), grouped like ONNX's."""
+    return _conv(int_gemm, x, w, strides, pads, group)
 
 
 def max_pool(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
@@ -176,19 +202,23 @@ def xnor_gemm(x: np.ndarray, packed: np.ndarray, weight_shape=None) -> np.ndarra
     return _xnor_rows(x, _check_packed(packed, int(out), int(terms)))
 
 
-def xnor_conv(x, packed, weight_shape, strides=(1, 1), pads=(0, 0, 0, 0)) -> np.ndarray:
-    """Binary convolution of ±1 codes with packed ±1 weights of logical ``weight_shape``.
+def xnor_conv(
+    x, packed, weight_shape, strides=(1, 1), pads=(0, 0, 0, 0), group: int = 1
+) -> np.ndarray:
+    """Binary convolution of ±1 codes with packed ±1 weights of logical ``weight_shape``
+    ``[O, C/group, kh, kw]`` (each output sees the ``C/group`` channels of its group).
 
     Zero padding does not vote: a padded tap is masked out of the popcount, so each output
     is ``Σ a·w`` over the taps inside the image (as ``BinaryConv2d`` trains: its padding
     is a 0 that multiplies to nothing).
     """
     x = _bipolar(x)
-    out_ch, _, kh, kw = (int(d) for d in weight_shape)
-    cols = patches(x, (kh, kw), strides, pads)
-    n, ho, wo, k = cols.shape
-    acc = _xnor_rows(cols.reshape(n * ho * wo, k), _check_packed(packed, out_ch, k))
-    return acc.reshape(n, ho, wo, out_ch).transpose(0, 3, 1, 2)
+    out_ch, per_group, kh, kw = (int(d) for d in weight_shape)
+    group_sizes(x.shape[1], weight_shape, group)
+    rows = _check_packed(packed, out_ch, per_group * kh * kw).reshape(group, out_ch // group, -1)
+    return _grouped(
+        lambda cols, g: _xnor_rows(cols, rows[g]), x, weight_shape, strides, pads, group
+    )
 
 
 def binary_threshold(acc, threshold, direction) -> np.ndarray:

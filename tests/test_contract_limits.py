@@ -332,3 +332,64 @@ def test_residual_operands_of_different_shapes_are_refused():
     join.input[1] = "wide"
     with pytest.raises(QuantizationError, match=r"node 'join' \(IntAdd\): operands .* differ"):
         check_contract(model)
+
+
+# --- grouped convolution: K per group, group divides, weight covers the input ------------
+
+
+def _grouped_node(model: onnx.ModelProto, name: str) -> onnx.NodeProto:
+    return next(n for n in model.graph.node if n.name == name)
+
+
+@pytest.mark.parametrize("bits", [2, 8, 16])
+def test_grouped_accumulators_at_their_per_group_bound_are_exact_everywhere(bits):
+    """Each conv's ``out_bits`` is exactly what its ``C/group·kh·kw`` terms reach: accepted,
+    and all-max / all-min images give the same codes in the reference, qonnx and ORT."""
+    from grouped import as_ir, grouped_net
+    from grouped import images as grouped_images
+
+    for fill in ("max", "min"):
+        model = as_ir(grouped_net(bits, seed=bits, extreme=fill))
+        codes_everywhere(model, grouped_images(bits, 4, fill=fill))
+
+
+@pytest.mark.parametrize("name, kind", [("stem", "mul"), ("dw", "adder"), ("gc", "adder")])
+def test_grouped_accumulator_narrower_than_its_per_group_bound_is_refused(name, kind):
+    from grouped import as_ir, grouped_net
+
+    net = grouped_net(8, seed=1)
+    layer = next(layer for layer in net.layers if layer.name == name)
+    needed = acc_bits_needed(kind, 8, layer.weight)
+    model = as_ir(net)
+    _set_attr(_grouped_node(model, name), "out_bits", needed - 1)
+    message = rf"node '{name}' \(\w+Conv\): out_bits {needed - 1} cannot hold"
+    with pytest.raises(QuantizationError, match=message):
+        check_contract(model)
+
+
+@pytest.mark.parametrize(
+    "name, group, message",
+    [
+        ("dw", 0, "group must be an integer >= 1, got 0"),
+        ("gc", 4, "group 4 does not divide its 6 output channels"),
+        ("dw", 4, r"weight \[8, 1, 3, 3\] with group 4 reads 4 input channels, its input .* 8"),
+        ("stem", 1, r"weight \[8, 2, 3, 3\] with group 1 reads 2 input channels, .* has 4"),
+    ],
+)
+def test_grouped_conv_geometry_outside_onnx_conv_is_refused(name, group, message):
+    from grouped import as_ir, grouped_net
+
+    model = as_ir(grouped_net(8, seed=2))
+    _set_attr(_grouped_node(model, name), "group", group)
+    with pytest.raises(QuantizationError, match=rf"node '{name}' \(\w+Conv\): {message}"):
+        check_contract(model)
+
+
+def test_grouped_binary_conv_geometry_is_checked():
+    from grouped import as_ir, grouped_binary_net
+
+    model = as_ir(grouped_binary_net(seed=3))
+    check_contract(model)
+    _set_attr(_grouped_node(model, "xd"), "group", 4)
+    with pytest.raises(QuantizationError, match=r"node 'xd' \(XnorConv\): group 4 does not divide"):
+        check_contract(model)

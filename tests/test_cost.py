@@ -592,3 +592,30 @@ def test_residual_add_counts_by_hand():
         assert _layer(ann, "join").ops == want, shifts
     # Under the CNN and BNN views the join is the same integer add.
     assert _layer(as_cnn(residual_ir(8, 4, (0, 3))), "join").count("add") == 18
+
+
+def test_grouped_conv_counts_by_hand():
+    """A conv with ``group`` sums ``C/group·kh·kw`` terms per output (tests/grouped.py:
+    4→8 channels in 2 groups, 3×3; depthwise 8→8, 3×3; 8→6 in 2 groups, 1×1 stride 2)."""
+    from grouped import as_ir, grouped_binary_net, grouped_net
+
+    from adderflow.fixed import acc_bits_needed
+
+    net = grouped_net(8, seed=5)
+    ann = as_ann(as_ir(net))
+    assert ann.uncounted == []
+    k_stem, k_dw, k_gc = 2 * 9, 1 * 9, 4 * 1
+    stem, dw, gc = (8 * 49 * k_stem, 8 * 49 * k_dw, 6 * 16 * k_gc)
+    acc = {layer.name: f"int{layer.acc_bits}" for layer in net.layers if hasattr(layer, "acc_bits")}
+    assert _layer(ann, "stem").ops == {"mul": {"int8": stem}, "add": {acc["stem"]: stem}}
+    for name, terms in (("dw", dw), ("gc", gc)):
+        want = {"add": {"int8": terms, acc[name]: terms}, "abs": {"int8": terms}}
+        assert _layer(ann, name).ops == want, name
+    assert acc["dw"] == f"int{acc_bits_needed('adder', 8, net.layers[1].weight)}"
+    # The multiplier twin of the depthwise layer multiplies as many terms, 9 per output.
+    twin = _layer(as_cnn(as_ir(net)), "dw")
+    assert twin.ops == {"mul": {"int8": dw}, "add": {f"int{mul_acc_bits(8, 8, k_dw)}": dw}}
+    # Binary: the grouped xnor layer 4→6 in 2 groups (K = 18), the depthwise one K = 9.
+    bnn = as_ann(as_ir(grouped_binary_net()))
+    assert _layer(bnn, "xg").count("xnor") == 6 * 49 * 18
+    assert _layer(bnn, "xd").count("popcount") == 6 * 16 * 9

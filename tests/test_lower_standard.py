@@ -94,3 +94,41 @@ def test_residual_add_onnxruntime_equals_reference_layer_by_layer(bits, shifts):
     result = compare(model, run_reference(model, x), run_onnxruntime(lowered, x))
     assert result.first is None, result.first
     assert result.mismatches == 0 and "join" in [layer.node for layer in result.layers]
+
+
+@pytest.mark.parametrize("bits", [2, 5, 8, 16])
+@pytest.mark.parametrize("fill", [None, "max", "min"])
+def test_grouped_convs_onnxruntime_equals_reference_and_qonnx_layer_by_layer(bits, fill):
+    """Grouped mul, depthwise adder and grouped 1x1 adder convs (tests/grouped.py)."""
+    from grouped import as_ir, grouped_net
+    from grouped import images as grouped_images
+
+    from adderflow.sim.executor import run_qonnx
+
+    model = as_ir(grouped_net(bits, seed=bits, extreme=fill))
+    x = grouped_images(bits, 4, n=3, seed=bits, fill=fill)
+    ref = run_reference(model, x)
+    lowered = lower_to_standard_onnx(model, expose_layers=True)
+    assert {node.domain for node in lowered.graph.node} <= {""}
+    result = compare(model, ref, run_onnxruntime(lowered, x))
+    assert result.first is None, result.first
+    assert {"stem", "dw", "gc"} <= {layer.node for layer in result.layers}
+    result = compare(model, ref, run_qonnx(model, x))
+    assert result.first is None and result.mismatches == 0, result.first
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grouped_binary_convs_onnxruntime_equals_reference_and_qonnx(seed):
+    from grouped import as_ir, grouped_binary_net
+    from grouped import images as grouped_images
+
+    from adderflow.sim.executor import run_qonnx
+
+    model = as_ir(grouped_binary_net(seed))
+    x = grouped_images(8, 2, n=4, seed=seed)
+    ref = run_reference(model, x)
+    lowered = lower_to_standard_onnx(model, expose_layers=True)
+    result = compare(model, ref, run_onnxruntime(lowered, x))
+    assert result.first is None, result.first
+    assert {"xg", "xd"} <= {layer.node for layer in result.layers}
+    assert compare(model, ref, run_qonnx(model, x)).first is None

@@ -140,3 +140,26 @@ def test_only_the_op_modules_of_hw_name_an_op():
         }
         hw = {f for f in files if f.startswith("hw/")}
         assert hw <= allowed, (op, sorted(hw - allowed))
+
+
+@pytest.mark.parametrize("net", ["integer", "binary"])
+def test_a_grouped_conv_is_named_by_both_backends_before_anything_is_written(tmp_path, net):
+    """Grouped and depthwise convs have no hardware yet ([J2]): refused naming the node
+    and its group, before anything converts or is written."""
+    from grouped import as_ir, grouped_binary_net, grouped_net
+
+    model = as_ir(grouped_net(8) if net == "integer" else grouped_binary_net())
+    first, op = ("stem", "IntConv") if net == "integer" else ("xg", "XnorConv")
+    if net == "integer":
+        with pytest.raises(
+            ModelFormatError,
+            match=rf"layer '{first}' \({op}\) is a grouped convolution \(group=2\): not in the "
+            r"hls4ml backend yet \(\[J2\]\)",
+        ):
+            convert(model)
+    with pytest.raises(
+        ModelFormatError,
+        match=rf"node '{first}' \({op}\) is a grouped convolution \(group=2\): not in the RTL",
+    ):
+        generate(model, tmp_path / "rtl")
+    assert not (tmp_path / "rtl").exists()

@@ -197,3 +197,98 @@ def test_int_add_refuses_what_rule_10_does_not_define():
         reference.int_add(a, a[:, :1], (0, 0))
     with pytest.raises(ValueError, match="finer operand"):
         reference.int_add(a, a, (1, 2))
+
+
+# --- grouped and depthwise convolution (ONNX Conv's ``group``) ----------------------------
+
+
+def loop_grouped_conv(x, w, strides, pads, group: int, arithmetic: str) -> np.ndarray:
+    """Output channel ``oc`` sees input channels ``g·C/group ..`` of its group ``g``; a padded
+    tap is 0 (it takes part in an adder conv, adds nothing to a product, and does not vote
+    in an xnor conv: ``arithmetic`` ``xnor`` counts ``a·w`` over taps inside the image)."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    top, left, bottom, right = pads
+    ho = (h + top + bottom - kh) // strides[0] + 1
+    wo = (wd + left + right - kw) // strides[1] + 1
+    out = np.zeros((n, o, ho, wo), dtype=np.int64)
+    for b, oc, i, j in itertools.product(range(n), range(o), range(ho), range(wo)):
+        g = oc // (o // group)
+        total = 0
+        for ci, di, dj in itertools.product(range(cg), range(kh), range(kw)):
+            r, s = i * strides[0] + di - top, j * strides[1] + dj - left
+            inside = 0 <= r < h and 0 <= s < wd
+            xv = int(x[b, g * cg + ci, r, s]) if inside else 0
+            wv = int(w[oc, ci, di, dj])
+            if arithmetic == "adder":
+                total += -abs(xv - wv)
+            elif inside or arithmetic == "mac":
+                total += xv * wv
+        out[b, oc, i, j] = total
+    return out
+
+
+GROUP_CASES = [
+    # (n, c, h, w, o, group, (kh, kw), strides, pads, bits)
+    (2, 4, 5, 5, 6, 2, (3, 3), (1, 1), (1, 1, 1, 1), 8),
+    (1, 6, 6, 5, 6, 6, (3, 3), (2, 1), (1, 0, 2, 1), 2),  # depthwise, asymmetric pads
+    (1, 4, 4, 4, 8, 4, (1, 1), (1, 1), (0, 0, 0, 0), 16),  # depthwise, channel multiplier 2
+    (2, 6, 5, 4, 3, 3, (2, 3), (2, 2), (0, 1, 1, 0), 5),
+    (1, 8, 3, 3, 4, 2, (3, 3), (1, 1), (3, 3, 3, 3), 12),  # pad >= kernel: padding only
+]
+
+
+@pytest.mark.parametrize("fill", ["random", "max_vs_min", "min_vs_max", "all_max", "all_min"])
+@pytest.mark.parametrize("case", GROUP_CASES)
+def test_grouped_conv_matches_direct_loop(case, fill):
+    n, c, h, w, o, group, kernel, strides, pads, bits = case
+    rng = np.random.default_rng(sum(case[:6]) + bits)
+    t = FixedType(bits, 0)
+    x = _filled(rng, (n, c, h, w), t, fill, 0)
+    wt = _filled(rng, (o, c // group, *kernel), t, fill, 1)
+    for arithmetic, fn in (("adder", reference.adder_conv), ("mac", reference.int_conv)):
+        got = fn(x, wt, strides, pads, group)
+        assert np.array_equal(got, loop_grouped_conv(x, wt, strides, pads, group, arithmetic))
+        terms = c // group * kernel[0] * kernel[1]  # K per output is its group's
+        kind = "adder" if arithmetic == "adder" else "mul"
+        acc_t = FixedType(fixed.acc_bits_needed(kind, bits, wt), 0)
+        assert acc_t.bits <= (
+            fixed.adder_acc_bits(bits, terms) if kind == "adder" else fixed.mul_acc_bits(
+                bits, bits, terms)
+        )  # fmt: skip
+        assert acc_t.qmin <= got.min() and got.max() <= acc_t.qmax
+
+
+@pytest.mark.parametrize("bits", [2, 8, 16])
+def test_depthwise_adder_conv_reaches_the_per_group_bound(bits):
+    """All-min inputs against all-max weights: each output sums its own ``kh·kw`` terms of
+    ``2^b - 1``, not ``C·kh·kw`` (rule 2 with K per group)."""
+    t = FixedType(bits, 0)
+    x = np.full((1, 5, 4, 4), t.qmin, dtype=np.int64)
+    w = np.full((5, 1, 3, 3), t.qmax, dtype=np.int64)
+    acc = reference.adder_conv(x, w, (1, 1), (0, 0, 0, 0), 5)
+    assert np.all(acc == -fixed.adder_acc_bound(bits, 9))
+    needed = fixed.acc_bits_needed("adder", bits, w)
+    assert needed == fixed.signed_bits(fixed.adder_acc_bound(bits, 9))
+    assert needed < fixed.signed_bits(fixed.adder_acc_bound(bits, 5 * 9))
+
+
+@pytest.mark.parametrize("case", GROUP_CASES)
+def test_grouped_xnor_conv_matches_direct_loop(case):
+    """Over ±1 codes; a padded tap does not vote."""
+    n, c, h, w, o, group, kernel, strides, pads, _ = case
+    rng = np.random.default_rng(sum(case[:6]))
+    x = rng.choice(np.array([-1, 1]), size=(n, c, h, w))
+    wt = rng.choice(np.array([-1, 1]), size=(o, c // group, *kernel))
+    got = reference.xnor_conv(x, fixed.pack_bits(wt), wt.shape, strides, pads, group)
+    assert np.array_equal(got, loop_grouped_conv(x, wt, strides, pads, group, "xnor"))
+
+
+@pytest.mark.parametrize(
+    "c, w_shape, group",
+    [(4, (6, 2, 3, 3), 3), (4, (4, 1, 3, 3), 2), (6, (6, 2, 1, 1), 4), (4, (4, 4, 1, 1), 0)],
+)
+def test_reference_refuses_groups_that_do_not_divide(c, w_shape, group):
+    x = np.zeros((1, c, 3, 3), np.int64)
+    with pytest.raises(ValueError, match=rf"group {group}: {c} input channels"):
+        reference.adder_conv(x, np.zeros(w_shape, np.int64), (1, 1), (0,) * 4, group)

@@ -124,10 +124,11 @@ def _input_stage(node: Node) -> bool:
 def _refuse(view: ModelView) -> None:
     """Ops the backend cannot take yet are refused before anything converts, naming the
     first layer among them rather than a threshold that only feeds one."""
-    refused = [n for n in view if n.op in MAPPINGS and MAPPINGS.get(n.op).refusal]
+    refused = [n for n in view if n.op in MAPPINGS and MAPPINGS.get(n.op).refusal_of(n)]
     if refused:
         node = min(refused, key=lambda n: n.op in OPS and OPS[n.op].bipolar_output)
-        raise ModelFormatError(f"layer '{node.label}' ({node.op}) {MAPPINGS.get(node.op).refusal}")
+        why = MAPPINGS.get(node.op).refusal_of(node)
+        raise ModelFormatError(f"layer '{node.label}' ({node.op}) {why}")
 
 
 def convert(model: onnx.ModelProto) -> Conversion:

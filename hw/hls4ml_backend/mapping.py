@@ -26,12 +26,15 @@ Parts = tuple[type, tuple[type, ...]]
 class HlsMapping:
     """``convert`` adds the node's layer to the conversion; ``parts`` builds the hls4ml
     layer class and its templates; ``header`` names the kernel's C++ header. A refusal
-    has only ``refusal``: why the backend cannot take the op (after ``layer 'x' (Op)``)."""
+    has only ``refusal``: why the backend cannot take the op (after ``layer 'x' (Op)``).
+    ``refuses`` gives the same for one node of an op it takes otherwise (an attribute the
+    kernel lacks), "" for a node it takes."""
 
     convert: Callable[[Converter, Node], None] | None = None
     parts: Callable[[], Parts] | None = None
     header: str = ""
     refusal: str = ""
+    refuses: Callable[[Node], str] | None = None
 
     def __post_init__(self) -> None:
         if self.parts is not None:
@@ -40,12 +43,32 @@ class HlsMapping:
     def hls4ml_parts(self) -> Parts | None:
         return None if self.parts is None else self.parts()
 
+    def refusal_of(self, node: Node) -> str:
+        """Why the backend cannot take ``node``, "" when it can."""
+        return self.refusal or (self.refuses(node) if self.refuses is not None else "")
+
 
 # Why the binary ops have no hls4ml mapping yet.
 NO_BINARY_LAYERS = (
     "is binary: adderflow's hls4ml extension has no XNOR/popcount or threshold layer yet "
     "(DESIGN.md rule 6)"
 )
+
+
+def grouped(node: Node) -> str:
+    """A convolution with ``group`` > 1: the conv kernel reads every input channel."""
+    group = node.attr("group", 1)
+    if group == 1:
+        return ""
+    return f"is a grouped convolution (group={group}): not in the hls4ml backend yet ([J2])"
+
+
+def padded(node: Node) -> str:
+    """A max pool with padding: the pool kernel has no padding that never wins."""
+    pads = list(node.attr("pads", [0, 0, 0, 0]))
+    if not any(pads):
+        return ""
+    return f"is a padded max pool (pads {pads}): not in the hls4ml backend yet ([J2])"
 
 
 def refused(reason: str) -> HlsMapping:

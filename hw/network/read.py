@@ -25,9 +25,10 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
         raise ConfigError(f"the RTL generator needs an NCHW image input, got rank {len(dims)}")
     frame = tuple(int(d or 0) for d in dims[1:])
     walk = Walk(frame)  # type: ignore[arg-type]
-    for node in view:  # an op with no unit yet is refused before any layer is read
-        if node.op in UNITS and UNITS.get(node.op).refusal:
-            UNITS.get(node.op).apply(walk, node)
+    for node in view:  # a node with no unit yet is refused before any layer is read
+        why = UNITS.get(node.op).refuses(node) if node.op in UNITS else ""
+        if why:
+            raise ModelFormatError(f"node '{node.label}' ({node.op}) {why}")
     for node in view:
         if node.op in PASS_THROUGH and not walk.layers and walk.pending is None:
             continue

@@ -117,5 +117,6 @@ CONV_ATTRS = {
     "kernel_shape": ("ints", True, []),
     "strides": ("ints", False, [1, 1]),
     "pads": ("ints", False, [0, 0, 0, 0]),
+    "group": ("i", False, 1),  # ONNX Conv's: weight [O, C/group, kh, kw]
     "out_bits": ("i", True, 0),
 }

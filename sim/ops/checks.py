@@ -60,6 +60,27 @@ def window(node: Node) -> None:
         raise QuantizationError(f"{node.where()}: pads {pads} are not 4 values >= 0")
 
 
+def groups(node: Node, weight_shape: tuple[int, ...]) -> None:
+    """ONNX Conv's ``group``: an integer >= 1 dividing the output channels, and the weight
+    ``[O, C/group, kh, kw]`` covering the input's ``C`` channels. The accumulator bound
+    follows from the weight, whose rows hold each output's ``C/group·kh·kw`` terms."""
+    group = node_attr(node.proto, "group", 1)
+    if isinstance(group, bool) or not isinstance(group, int) or group < 1:
+        raise QuantizationError(f"{node.where()}: group must be an integer >= 1, got {group!r}")
+    out_ch, per_group = int(weight_shape[0]), int(weight_shape[1])
+    if out_ch % group:
+        raise QuantizationError(
+            f"{node.where()}: group {group} does not divide its {out_ch} output channels"
+        )
+    shape = node.x.shape
+    channels = shape[1] if shape is not None and len(shape) == 4 else None
+    if channels is not None and per_group * group != channels:
+        raise QuantizationError(
+            f"{node.where()}: weight {list(weight_shape)} with group {group} reads "
+            f"{per_group * group} input channels, its input '{node.x.name}' has {channels}"
+        )
+
+
 def operands(node: Node, kind: str, windowed: bool) -> None:
     """An integer layer's activation and weight are 2..16-bit codes, the weight's values
     within its ``INTn`` annotation, and ``out_bits`` holds the largest ``|acc|`` of the
@@ -68,9 +89,11 @@ def operands(node: Node, kind: str, windowed: bool) -> None:
     bits = out_bits(node)
     if len(node.inputs) < 2:
         return  # a wrong input count is verify_node's error, raised when the op runs
+    x, weight = node.inputs[:2]
     if windowed:
         window(node)
-    x, weight = node.inputs[:2]
+        if weight.shape is not None and len(weight.shape) == 4:
+            groups(node, weight.shape)
     x_bits = None
     if x.bits is not None:
         what = f"{node.where()}: input '{x.name}' (set by node '{x.producer}') width"
@@ -114,6 +137,9 @@ def binary_operands(node: Node, rank: int) -> None:
     shape = tuple(int(d) for d in node_attr(node.proto, "weight_shape"))
     if len(shape) != rank or min(shape, default=0) < 1:
         raise ModelFormatError(f"{node.where()}: weight_shape {list(shape)} is not of rank {rank}")
+    if rank == 4:
+        window(node)
+        groups(node, shape)
     packed = node.const(1, f"packed weight '{weight.name}'")
     try:
         unpack_bits(packed, shape)

@@ -60,14 +60,15 @@ class LayerOp(IntegerOp):
 
 
 class WindowOp(LayerOp):
-    """A convolution-shaped op: ``compute(x, weight, strides, pads)`` from the reference."""
+    """A convolution-shaped op: ``compute(x, weight, strides, pads, group)`` from the
+    reference."""
 
     abstract = True
     layout = "window"
     input_names = ("x", "weight")
 
     @staticmethod
-    def compute(x: np.ndarray, w: np.ndarray, strides, pads) -> np.ndarray:
+    def compute(x: np.ndarray, w: np.ndarray, strides, pads, group: int) -> np.ndarray:
         raise NotImplementedError
 
     def get_nodeattr_types(self):
@@ -81,7 +82,8 @@ class WindowOp(LayerOp):
         x, w = self.inputs(context)
         strides = tuple(self.get_nodeattr("strides"))
         pads = tuple(self.get_nodeattr("pads"))
-        self.write(context, self.compute(x, w, strides, pads))
+        group = int(self.get_nodeattr("group"))
+        self.write(context, self.compute(x, w, strides, pads, group))
 
 
 class DenseOp(LayerOp):

@@ -1,8 +1,9 @@
 """``XnorConv``: binary convolution, ``acc = 2·popcount(xnor(a, w)) − K`` (DESIGN.md rule 6).
 
 Input: ±1 codes ``[N, C, H, W]`` (int64 -1/+1). Weight: packed bits, uint8
-``[O, ceil(K/8)]`` (``fixed.pack_bits``), its logical ``[O, C, kh, kw]`` in the
-``weight_shape`` attribute. Zero padding does not vote (masked out of the popcount).
+``[O, ceil(K/8)]`` (``fixed.pack_bits``), its logical ``[O, C/group, kh, kw]`` in the
+``weight_shape`` attribute (``K = C/group·kh·kw``). Zero padding does not vote (masked out
+of the popcount).
 """
 
 from adderflow.errors import ModelFormatError
@@ -25,7 +26,8 @@ class XnorConv(LayerOp):
         if len(shape) != 4 or min(shape) < 1:
             node = self.onnx_node
             raise ModelFormatError(
-                f"node '{node.name}' (XnorConv): weight_shape {list(shape)} is not [O, C, kh, kw]"
+                f"node '{node.name}' (XnorConv): weight_shape {list(shape)} is not "
+                "[O, C/group, kh, kw]"
             )
         return shape
 
@@ -37,4 +39,6 @@ class XnorConv(LayerOp):
         x, packed = self.inputs(context)
         strides = tuple(self.get_nodeattr("strides"))
         pads = tuple(self.get_nodeattr("pads"))
-        self.write(context, reference.xnor_conv(x, packed, self.weight_shape(), strides, pads))
+        group = int(self.get_nodeattr("group"))
+        acc = reference.xnor_conv(x, packed, self.weight_shape(), strides, pads, group)
+        self.write(context, acc)

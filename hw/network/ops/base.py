@@ -58,6 +58,11 @@ class RtlMapping:
     def apply(self, walk: Walk, node: Node) -> None:
         raise NotImplementedError
 
+    def refuses(self, node: Node) -> str:
+        """Why the stream design cannot take ``node`` (after ``node 'x' (Op)``), "" when it
+        can: the op's ``refusal``, or an attribute its unit lacks."""
+        return self.refusal
+
 
 @dataclass(frozen=True)
 class Refused(RtlMapping):
@@ -112,6 +117,12 @@ class Accumulating(RtlMapping):
         self.check_input(node)
         walk.pending = Pending(node, self, walk.frame, walk.pool, walk.flat, walk.pool_mode)
         walk.pool, walk.flat, walk.pool_mode = 1, False, "max"
+
+    def refuses(self, node: Node) -> str:
+        group = node.attr("group", 1) if self.conv else 1
+        if group != 1:
+            return f"is a grouped convolution (group={group}): not in the RTL yet ([J2])"
+        return ""
 
     def check_input(self, node: Node) -> None:
         """Refuse an input this layer cannot read."""
