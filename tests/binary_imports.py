@@ -54,9 +54,12 @@ def hls4ml_bnn_fc(
     in_scale: float = 1.0,
     w_scale: float = 1.0,
     out_scale: float = 1.0,
+    out_quant: bool = True,
+    alpha: float = 1.0,
 ) -> onnx.ModelProto:
     """hls4ml's ``bnn_model_fc_1layer.onnx`` structure (module doc); scales as its tests'
-    variants (0.5, powers of two) change them."""
+    variants (0.5, powers of two) change them. ``out_quant=False`` drops the output
+    ``BipolarQuant`` (the Gemm's ``alpha``·acc + bias is the output)."""
     rng = np.random.default_rng(seed)
     inits = {
         "in_scale": np.array([in_scale]),
@@ -84,9 +87,11 @@ def hls4ml_bnn_fc(
             signed=1,
         ),
         helper.make_node(
-            "Gemm", ["xq", "wq", "bq"], ["acc"], "linear_gemm", alpha=1.0, beta=1.0, transB=1
+            "Gemm", ["xq", "wq", "bq"], ["acc"], "linear_gemm", alpha=alpha, beta=1.0, transB=1
         ),
-        helper.make_node("BipolarQuant", ["acc", "out_scale"], ["y"], "out_quant", domain=BREVITAS),
+        helper.make_node("BipolarQuant", ["acc", "out_scale"], ["y"], "out_quant", domain=BREVITAS)
+        if out_quant
+        else helper.make_node("Identity", ["acc"], ["y"], "out_identity"),
     ]
     return _model(nodes, inits, (batch, k), (batch, o), BREVITAS, opset=17)
 
@@ -112,11 +117,14 @@ def finn_mlp(
     seed: int = 0,
     xnor: bool = True,
     levels: int = 1,
+    gains: bool = False,
 ) -> onnx.ModelProto:
     """A FINN-style binary MLP (module doc). Input thresholds are multiples of 1/16 in
     [-1, 1]; hidden thresholds are popcount values (``xnor``) or accumulator values, some
     of them halfway between integers. ``levels > 1`` gives the first hidden threshold that
-    many thresholds per channel (a multi-level activation)."""
+    many thresholds per channel (a multi-level activation). ``gains`` puts a per-channel
+    ``Mul`` (negative gains among them: the comparison flips) before each hidden threshold,
+    as an unfolded batch norm would."""
     rng = np.random.default_rng(seed)
     inits: dict[str, np.ndarray] = {}
     datatypes: dict[str, str] = {}
@@ -146,7 +154,12 @@ def finn_mlp(
         else:  # on the accumulator 2·popcount − K
             t = rng.integers(-k, k + 1, size=(o, n_levels)).astype(np.float64)
         inits[f"th{i + 1}_t"] = np.sort(t, axis=1)
-        nodes.append(_threshold(f"th{i + 1}", f"p{i}", f"a{i + 1}", binary=xnor))
+        source = f"p{i}"
+        if gains:
+            inits[f"g{i}"] = rng.choice(np.array([-2.0, -0.5, 1.0, 3.0]), size=(1, o))
+            nodes.append(helper.make_node("Mul", [source, f"g{i}"], [f"s{i}"], f"gain{i}"))
+            source = f"s{i}"
+        nodes.append(_threshold(f"th{i + 1}", source, f"a{i + 1}", binary=xnor))
         datatypes[f"a{i + 1}"] = "BINARY" if xnor else "BIPOLAR"
         x = f"a{i + 1}"
     model = _model(nodes, inits, (batch, sizes[0]), (batch, sizes[-1]), QONNX)
@@ -208,3 +221,29 @@ def grid_inputs(shape, seed: int, frac: int = 4) -> np.ndarray:
     return (rng.integers(-(2 ** (frac + 1)), 2 ** (frac + 1), size=shape) / 2.0**frac).astype(
         np.float32
     )
+
+
+def im2col_model(pad: int = 1, batch: int = 1) -> onnx.ModelProto:
+    """qonnx's lowered binary conv: ``Im2Col`` (channels-last, BINARY input padded with
+    ``pad_value`` 0, a −1 vote) → ``XnorPopcountMatMul``."""
+    rng = np.random.default_rng(0)
+    h, c, o = 4, 2, 3
+    out = h + 2 * pad - 2
+    inits = {"w": (_pm(rng, (9 * c, o)) + 1) / 2}
+    nodes = [
+        helper.make_node(
+            "Im2Col",
+            ["x"],
+            ["cols"],
+            "im2col",
+            domain=QONNX,
+            stride=[1, 1],
+            kernel_size=[3, 3],
+            input_shape=f"(1, {h}, {h}, {c})",
+            pad_amount=[pad] * 4,
+            pad_value=0,
+        ),
+        helper.make_node("XnorPopcountMatMul", ["cols", "w"], ["y"], "xnor_mm", domain=QONNX),
+    ]
+    model = _model(nodes, inits, (batch, h, h, c), (batch, out, out, o), QONNX)
+    return _annotate(model, {"x": "BINARY", "w": "BINARY"})

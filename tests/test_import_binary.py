@@ -6,13 +6,32 @@ costed as binary layers. The models are built with ``onnx.helper`` in ``binary_i
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
-from binary_imports import bipolar_cnn, finn_mlp, hls4ml_bnn_fc
+from binary_imports import (
+    bipolar_cnn,
+    bipolar_inputs,
+    finn_mlp,
+    grid_inputs,
+    hls4ml_bnn_fc,
+    im2col_model,
+)
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
+from qonnx.util.cleanup import cleanup_model
 
+from adderflow.errors import ModelFormatError, QuantizationError
+from adderflow.export.import_binary import binary_network
 from adderflow.export.importer import import_model
+from adderflow.export.lower_standard import lower_to_standard_onnx, run_onnxruntime
+from adderflow.export.qonnx_builder import build_qonnx
+from adderflow.fixed import BIPOLAR, RequantParams, Threshold
+from adderflow.sim.compare import compare
+from adderflow.sim.executor import output_name, run_qonnx, run_reference
 
 
 def save(model: onnx.ModelProto, path: Path) -> Path:
@@ -58,3 +77,114 @@ def test_bipolar_cnn_conv_and_gemm_are_binary(tmp_path):
     assert (conv.hardware, conv.xnors) == ("binary", 4 * 6 * 6 * 2 * 9)
     assert (fc.hardware, fc.xnors) == ("binary", 3 * 36)
     assert (t["binary_layers"], t["mults"]) == (2, 0) and "NOT COUNTED" not in table
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _theirs(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """The model's own output by qonnx's execution (after qonnx's cleanup, as hls4ml's
+    tests run it)."""
+    wrapper = cleanup_model(ModelWrapper(model))
+    out = execute_onnx(wrapper, {wrapper.graph.input[0].name: x})
+    return out[wrapper.graph.output[0].name]
+
+
+def _converts_exactly(tmp_path: Path, model: onnx.ModelProto, x: np.ndarray):
+    """Convert; the model's qonnx output equals our reference codes (times ``2**-frac``),
+    and qonnx and onnxruntime on our IR equal the reference (what ``verify`` checks)."""
+    net = binary_network(save(model, tmp_path / "model.onnx"))
+    ir = build_qonnx(net, batch=len(x))
+    ref = run_reference(ir, x)
+    ours = ref[output_name(ir)]
+    theirs = _theirs(model, x) * 2.0**net.output_type.frac
+    assert np.array_equal(theirs, ours), (theirs[:4], ours[:4])
+    for name, got in (
+        ("qonnx", run_qonnx(ir, x)),
+        ("onnxruntime", run_onnxruntime(lower_to_standard_onnx(ir, True), x)),
+    ):
+        assert compare(ir, ref, got).mismatches == 0, name
+    return net
+
+
+@pytest.mark.parametrize("scales", [(1.0, 1.0), (0.5, 0.5), (2.0, 4.0)])
+def test_hls4ml_bnn_converts_to_a_sign_stem_and_an_xnor_layer(tmp_path, scales):
+    """hls4ml's BNN example (and its tests' non-unit and power-of-two scale variants):
+    the bipolar Gemm becomes an XnorGemm with ±1 weights, its bias and output BipolarQuant
+    an integer threshold; every ±1 input of K = 3, and random ones of K = 20, agree."""
+    for k, x in ((3, np.array(list(itertools.product([-1.0, 1.0], repeat=3)), np.float32)),
+                 (20, bipolar_inputs((64, 20), seed=1))):  # fmt: skip
+        model = hls4ml_bnn_fc(k=k, o=4, batch=len(x), in_scale=scales[0], w_scale=scales[1])
+        net = _converts_exactly(tmp_path, model, x)
+        stem, gemm = net.layers
+        assert (stem.kind, gemm.kind, gemm.out_type) == ("mul", "xnor", BIPOLAR)
+        assert set(np.unique(gemm.weight)) <= {-1, 1} and gemm.weight.shape == (4, k)
+
+
+@pytest.mark.parametrize("xnor", [True, False])
+@pytest.mark.parametrize(
+    ("sizes", "seed", "gains"), [((12, 10, 8, 5), 0, False), ((7, 33, 3), 1, False),
+                                 ((9, 16, 16, 4), 2, True)],
+)  # fmt: skip
+def test_finn_mlp_converts_with_popcount_thresholds(tmp_path, xnor, sizes, seed, gains):
+    """qonnx-native: thresholds on the popcount (some halfway between integers) become
+    integer thresholds on 2·popcount − K (direction −1 behind a negative gain); the
+    Mul/Add-corrected last layer is an exact requantization. Inputs on the input grid, ±1,
+    all +1 and all −1."""
+    model = finn_mlp(sizes, batch=32, seed=seed, xnor=xnor, gains=gains)
+    for x in (
+        grid_inputs((32, sizes[0]), seed),
+        bipolar_inputs((32, sizes[0]), seed),
+        np.ones((32, sizes[0]), np.float32),
+        -np.ones((32, sizes[0]), np.float32),
+    ):
+        net = _converts_exactly(tmp_path, model, x)
+    assert [layer.kind for layer in net.layers] == ["mul"] + ["xnor"] * (len(sizes) - 1)
+    assert all(isinstance(layer.requant, Threshold) for layer in net.layers[:-1])
+    assert isinstance(net.layers[-1].requant, RequantParams)
+    if gains:
+        assert any(np.any(layer.requant.direction == -1) for layer in net.layers[1:-1])
+
+
+@pytest.mark.parametrize(("stride", "pad"), [(1, 1), (2, 2), (1, 0)])
+def test_bipolar_cnn_converts_with_padding_that_does_not_vote(tmp_path, stride, pad):
+    """ONNX pads a ±1 Conv input with 0, which adds nothing: our XnorConv's padding."""
+    size = 8 if stride == 2 else 6
+    model = bipolar_cnn((2, 4), size=size, batch=16, seed=stride, stride=stride, pad=pad)
+    net = _converts_exactly(tmp_path, model, bipolar_inputs((16, 2, size, size), seed=pad))
+    conv = net.layers[1]
+    assert (conv.kind, conv.pads, conv.strides) == ("xnor", (pad,) * 4, (stride, stride))
+
+
+def _refused(tmp_path: Path, model: onnx.ModelProto, error, *needles: str) -> None:
+    with pytest.raises(error) as info:
+        binary_network(save(model, tmp_path / "model.onnx"))
+    for needle in needles:
+        assert needle in str(info.value)
+
+
+def test_multi_level_threshold_is_refused_by_name(tmp_path):
+    model = finn_mlp((12, 10, 8, 5), levels=3)
+    _refused(tmp_path, model, QuantizationError, "node 'th1' (MultiThreshold)", "multi-level")
+
+
+def test_im2col_padding_that_votes_is_refused_by_name(tmp_path):
+    _refused(tmp_path, im2col_model(pad=1), QuantizationError, "node 'im2col' (Im2Col)", "vote")
+    _refused(tmp_path, im2col_model(pad=0), ModelFormatError, "'im2col'", "channels-last")
+
+
+def test_outputs_without_exact_codes_are_refused(tmp_path):
+    _refused(tmp_path, hls4ml_bnn_fc(out_scale=0.5), QuantizationError, "scale 1")
+    _refused(tmp_path, hls4ml_bnn_fc(out_quant=False, alpha=1 / 3), QuantizationError,
+             "power of two")  # fmt: skip
+    exact = _converts_exactly(tmp_path, hls4ml_bnn_fc(out_quant=False, alpha=0.25, batch=8),
+                              bipolar_inputs((8, 3), seed=2))  # fmt: skip
+    assert exact.output_type.frac == 2
+
+
+def test_a_float_layer_is_not_a_binary_layer(tmp_path):
+    model = hls4ml_bnn_fc()
+    quant = next(node for node in model.graph.node if node.name == "weight_quant")
+    quant.op_type, quant.domain = "Identity", ""
+    del quant.input[1:]
+    _refused(tmp_path, model, QuantizationError, "node 'linear_gemm' (Gemm)", "binary weight")
