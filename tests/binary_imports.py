@@ -124,13 +124,19 @@ def finn_mlp(
     of them halfway between integers. ``levels > 1`` gives the first hidden threshold that
     many thresholds per channel (a multi-level activation). ``gains`` puts a per-channel
     ``Mul`` (negative gains among them: the comparison flips) before each hidden threshold,
-    as an unfolded batch norm would."""
+    as an unfolded batch norm would, and a negative input scaling before the first."""
     rng = np.random.default_rng(seed)
     inits: dict[str, np.ndarray] = {}
     datatypes: dict[str, str] = {}
     nodes = []
     inits["th0_t"] = np.sort(rng.integers(-16, 17, size=(sizes[0], 1)) / 16.0, axis=1)
-    nodes.append(_threshold("th0", "x", "a0", binary=xnor))
+    source = "x"
+    if gains:  # FINN's input scaling before the first threshold
+        inits["in_gain"], inits["in_shift"] = np.array([-2.0]), np.array([0.25])
+        nodes.append(helper.make_node("Mul", ["x", "in_gain"], ["x_scaled"], "in_gain"))
+        nodes.append(helper.make_node("Add", ["x_scaled", "in_shift"], ["x_in"], "in_shift"))
+        source = "x_in"
+    nodes.append(_threshold("th0", source, "a0", binary=xnor))
     datatypes["a0"] = "BINARY" if xnor else "BIPOLAR"
     x = "a0"
     for i, (k, o) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):

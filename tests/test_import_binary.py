@@ -142,7 +142,8 @@ def test_finn_mlp_converts_with_popcount_thresholds(tmp_path, xnor, sizes, seed,
     assert [layer.kind for layer in net.layers] == ["mul"] + ["xnor"] * (len(sizes) - 1)
     assert all(isinstance(layer.requant, Threshold) for layer in net.layers[:-1])
     assert isinstance(net.layers[-1].requant, RequantParams)
-    if gains:
+    if gains:  # the input's negative scaling flips every stem threshold, hidden gains some
+        assert np.all(net.layers[0].requant.direction == -1)
         assert any(np.any(layer.requant.direction == -1) for layer in net.layers[1:-1])
 
 
