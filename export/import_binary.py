@@ -536,6 +536,27 @@ class _Converter:
         return RequantParams(m, b, 0), FixedType(signed_bits(top), frac)
 
 
+def is_binary(wrapper: ModelWrapper) -> bool:
+    """Whether a (tidied) model binarizes activations: a qonnx MultiThreshold or
+    XnorPopcountMatMul, or a BipolarQuant of anything but a constant. Such a model is this
+    module's to convert."""
+    consts = {t.name for t in wrapper.graph.initializer}
+    for node in wrapper.graph.node:
+        if node.op_type in ("MultiThreshold", "XnorPopcountMatMul"):
+            return True
+        if node.op_type == "BipolarQuant" and node.input[0] not in consts:
+            return True
+    return False
+
+
+def convert_binary(
+    wrapper: ModelWrapper, where: str, input_type: FixedType = DEFAULT_INPUT_TYPE
+) -> QuantizedNetwork:
+    """A model read by ``importer.load_foreign`` as a ``QuantizedNetwork``; ``where`` starts
+    every error (``model file PATH``)."""
+    return _Converter(wrapper, where, input_type).run()
+
+
 def binary_network(
     path: str | Path, input_type: FixedType = DEFAULT_INPUT_TYPE
 ) -> QuantizedNetwork:
@@ -543,5 +564,4 @@ def binary_network(
     the node and the reason."""
     from adderflow.export.importer import load_foreign
 
-    where = f"model file {path}"
-    return _Converter(load_foreign(path), where, input_type).run()
+    return convert_binary(load_foreign(path), f"model file {path}", input_type)

@@ -25,8 +25,8 @@ from qonnx.core.onnx_exec import execute_onnx
 from qonnx.util.cleanup import cleanup_model
 
 from adderflow.errors import ModelFormatError, QuantizationError
-from adderflow.export.import_binary import binary_network
-from adderflow.export.importer import import_model
+from adderflow.export.import_binary import binary_network, is_binary
+from adderflow.export.importer import import_model, load_foreign
 from adderflow.export.lower_standard import lower_to_standard_onnx, run_onnxruntime
 from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.fixed import BIPOLAR, RequantParams, Threshold
@@ -189,3 +189,14 @@ def test_a_float_layer_is_not_a_binary_layer(tmp_path):
     quant.op_type, quant.domain = "Identity", ""
     del quant.input[1:]
     _refused(tmp_path, model, QuantizationError, "node 'linear_gemm' (Gemm)", "binary weight")
+
+
+def test_is_binary_tells_binary_models_from_fixed_point_ones(tmp_path):
+    for model in (hls4ml_bnn_fc(), finn_mlp(), finn_mlp(xnor=False), bipolar_cnn()):
+        assert is_binary(load_foreign(save(model, tmp_path / "b.onnx")))
+    fixed = hls4ml_bnn_fc()  # a BipolarQuant'd weight alone does not make a binary model
+    fixed.graph.node.remove(next(n for n in fixed.graph.node if n.name == "in_quant"))
+    fixed.graph.node.remove(next(n for n in fixed.graph.node if n.name == "out_quant"))
+    next(n for n in fixed.graph.node if n.name == "linear_gemm").input[0] = "x"
+    next(n for n in fixed.graph.node if n.name == "linear_gemm").output[0] = "y"
+    assert not is_binary(load_foreign(save(fixed, tmp_path / "f.onnx")))
