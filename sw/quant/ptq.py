@@ -136,11 +136,6 @@ def _bn_terms(bn: nn.Module) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return gain.numpy(), bn.running_mean.double().numpy(), bn.bias.double().numpy()
 
 
-def _acc_frac(layer: nn.Module, in_type: FixedType, w_type: FixedType) -> int:
-    """Fraction bits of the accumulator: ``|x - w|`` keeps the shared scale, ``x*w`` adds."""
-    return in_type.frac if _is_adder(layer) else in_type.frac + w_type.frac
-
-
 def _hidden_layer(
     name: str,
     block: nn.Module,
@@ -176,14 +171,38 @@ def requantized_layer(
     Shared by PTQ and QAT, which differ only in where the codes and types come from.
     """
     layer = _compute_module(block)
+    return fold_compute_layer(
+        name, "adder" if _is_adder(layer) else "mul", weight, types, out_type,
+        _bn_terms(block.bn), multiplier_bits, shift_only, compensation, relu=True,
+        geometry=_conv_geometry(layer),
+    )  # fmt: skip
+
+
+def fold_compute_layer(
+    name: str,
+    kind: str,
+    weight: np.ndarray,
+    types: tuple[FixedType, FixedType],
+    out_type: FixedType,
+    affine: tuple[np.ndarray, np.ndarray, np.ndarray],
+    multiplier_bits: int,
+    shift_only: bool,
+    compensation: np.ndarray | float = 0.0,
+    relu: bool = True,
+    geometry: dict | None = None,
+    **extra,
+) -> ComputeLayer:
+    """A compute layer whose output ``gain * (acc - mean) + beta`` (``affine``, per output
+    channel, in values: batch norm, a bias, an activation's slope) is one integer
+    requantization to ``out_type``; ``compensation`` is in accumulator codes."""
     in_type, w_type = types
     terms = int(np.prod(weight.shape[1:]))
-    if _is_adder(layer):
-        acc_bits = adder_acc_bits(in_type.bits, terms)
+    if kind == "adder":
+        acc_bits, acc_frac = adder_acc_bits(in_type.bits, terms), in_type.frac
     else:
         acc_bits = mul_acc_bits(in_type.bits, w_type.bits, terms)
-    gain, mean, beta = _bn_terms(block.bn)
-    acc_frac = _acc_frac(layer, in_type, w_type)
+        acc_frac = in_type.frac + w_type.frac
+    gain, mean, beta = affine
     requant = fit_requant(
         gain * 2.0 ** (out_type.frac - acc_frac),
         beta * 2.0**out_type.frac,
@@ -195,15 +214,16 @@ def requantized_layer(
     )
     return ComputeLayer(
         name=name,
-        kind="adder" if _is_adder(layer) else "mul",
+        kind=kind,
         weight=weight,
         in_type=in_type,
         w_type=w_type,
         acc_bits=acc_bits,
         requant=requant,
         out_type=out_type,
-        relu=True,
-        **_conv_geometry(layer),
+        relu=relu,
+        **(geometry or {}),
+        **extra,
     )
 
 

@@ -1,0 +1,151 @@
+"""quantize_graph: any torch.fx-traceable network to the quantized-network spec.
+
+Every test compares integer codes exactly: the torch integer model against the NumPy
+reference executor on the exported IR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from adderflow.errors import QuantizationError
+from adderflow.export.qonnx_builder import build_qonnx
+from adderflow.nn import AdderConv1d, AdderConv2d, AdderLinear
+from adderflow.quant.graph_ptq import quantize_graph
+from adderflow.quant.integer_model import predict_codes, run_integer_model
+from adderflow.quant.spec import ComputeLayer, PoolLayer, ReshapeLayer
+from adderflow.sim.compare import compare
+from adderflow.sim.executor import run_reference
+
+
+def settled(model: nn.Module, x: np.ndarray, seed: int = 0) -> nn.Module:
+    """Batch-norm statistics of ``x`` and random affine terms, as after training."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the batches below
+            m.weight.data = 0.5 + torch.rand(m.weight.shape, generator=gen)
+            m.bias.data = torch.rand(m.bias.shape, generator=gen) - 0.5
+    model.train()
+    with torch.no_grad():
+        model(torch.from_numpy(x))
+    return model.eval()
+
+
+def signals(shape: tuple[int, ...], n: int = 24, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, *shape)).astype(np.float32)
+
+
+def assert_exact(net, x: np.ndarray) -> None:
+    """The torch integer model equals the reference on the exported IR, code for code."""
+    model = build_qonnx(net)
+    result = compare(model, run_reference(model, x), run_integer_model(net, x))
+    assert result.first is None, result.first
+    assert result.mismatches == 0 and result.samples == len(x)
+
+
+def agreement(model: nn.Module, net, x: np.ndarray) -> float:
+    with torch.no_grad():
+        floats = model(torch.from_numpy(x)).argmax(1).numpy()
+    return float((predict_codes(net, x).argmax(1) == floats).mean())
+
+
+class LineNet(nn.Module):
+    """Conv (bias) → BN → ReLU → max pool → hidden conv → BN → ReLU → avg pool → flatten
+    → hidden dense → BN → ReLU → linear, written with modules and functions mixed."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        conv = AdderConv2d if kind == "adder" else nn.Conv2d
+        dense = AdderLinear if kind == "adder" else nn.Linear
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.pool = nn.MaxPool2d(2)
+        self.conv = conv(4, 6, 3, stride=1, padding=1)
+        self.bn2 = nn.BatchNorm2d(6)
+        self.dense = dense(6 * 2 * 2, 8)
+        self.bn3 = nn.BatchNorm1d(8)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = self.pool(nn.functional.relu(self.bn1(self.stem(x))))
+        x = nn.functional.avg_pool2d(torch.relu(self.bn2(self.conv(x))), 2)
+        x = torch.flatten(x, 1)
+        return self.fc(self.bn3(self.dense(x)).relu())
+
+
+@pytest.mark.parametrize("kind", ["adder", "cnn"])
+@pytest.mark.parametrize("bits", [4, 8])
+def test_line_network_is_exact_and_tracks_the_float_model(kind, bits):
+    torch.manual_seed(bits)
+    x = signals((1, 8, 8), seed=bits)
+    model = settled(LineNet(kind), x, seed=bits)
+    net = quantize_graph(model, x, bits)
+    kinds = [layer.kind for layer in net.layers if isinstance(layer, ComputeLayer)]
+    assert kinds == ["mul", "adder", "adder", "mul"] if kind == "adder" else ["mul"] * 4
+    pools = [layer.mode for layer in net.layers if isinstance(layer, PoolLayer)]
+    assert pools == ["max", "avg"]
+    assert_exact(net, x)
+    if bits == 8:
+        assert agreement(model, net, x) >= 0.85
+
+
+class Line1d(nn.Module):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        conv = AdderConv1d if kind == "adder" else nn.Conv1d
+        self.stem = nn.Sequential(nn.Conv1d(2, 4, 5, padding=2), nn.BatchNorm1d(4), nn.ReLU())
+        self.body = nn.Sequential(conv(4, 4, 3, stride=2, padding=1), nn.BatchNorm1d(4), nn.ReLU())
+        self.pool = nn.MaxPool1d(2)
+        self.fc = nn.Linear(4 * 4, 3)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.body(self.stem(x))).flatten(1))
+
+
+@pytest.mark.parametrize("kind", ["adder", "cnn"])
+def test_one_d_network_enters_as_height_one(kind):
+    torch.manual_seed(0)
+    x = signals((2, 16))
+    net = quantize_graph(settled(Line1d(kind), x), x)
+    assert isinstance(net.layers[0], ReshapeLayer) and net.layers[0].shape == (2, 1, 16)
+    conv = net.layers[2]
+    assert conv.weight.shape == (4, 4, 1, 3) and conv.strides == (1, 2)
+    assert conv.pads == (0, 1, 0, 1)
+
+
+class Unsupported(nn.Module):
+    def __init__(self, layer: nn.Module, conv: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv = conv or nn.Conv2d(1, 2, 3, padding=1)
+        self.layer = layer
+
+    def forward(self, x):
+        return self.layer(self.conv(x))
+
+
+class DataDependent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+
+    def forward(self, x):
+        return self.conv(x) if x.sum() > 0 else -self.conv(x)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (Unsupported(nn.GELU()), r"node 'layer' \(module 'layer', GELU\).*not on the export path"),
+        (Unsupported(nn.Hardtanh()), r"'layer'.*hardtanh clamps at ±1"),
+        (Unsupported(nn.Identity(), nn.Conv2d(1, 2, 3, dilation=2)), r"'conv'.*dilation \(2, 2\)"),
+        (DataDependent(), r"'DataDependent' cannot be traced by torch.fx"),
+    ],
+)
+def test_unsupported_models_are_refused_by_name(model, message):
+    with pytest.raises(QuantizationError, match=message):
+        quantize_graph(model.eval(), signals((1, 6, 6), n=4))
