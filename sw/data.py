@@ -15,6 +15,9 @@ Supported names (see :data:`DATASETS`):
   ``[N, 1, 40]`` float32 (signals, not scaled to [0, 1]), generated offline by the
   ``mnist1d`` package with its published default arguments (its seed 42; never its
   download path). ``root`` is ignored.
+- ``npz``: ``root`` is one ``.npz`` file holding ``x`` (float32 ``[N, C, H, W]`` or ``[N, C,
+  L]``) and optionally ``y`` (int64 labels; zeros without). Both splits are those samples.
+  ``adderflow import --to-run`` writes one of seeded random inputs (``inputs.npz``).
 - ``folder``: ``root/train/<class>/*.png|jpg|jpeg|bmp`` and ``root/test`` (or ``root/val``).
   Every image is converted to RGB and resized to the size of the first training image (the
   first file, in name order, of the first class folder, in name order).
@@ -407,6 +410,25 @@ def _mnist1d(root: PathArg, test_fraction: float, seed: int) -> DataSplits:
     )
 
 
+def _npz(root: PathArg, test_fraction: float, seed: int) -> DataSplits:
+    """Samples as arrays: what a model made elsewhere is checked on (no training)."""
+    del test_fraction, seed  # both splits are the file's samples
+    if root is None:
+        raise _err("npz", "needs root= naming a .npz file with an array 'x'")
+    path = _require_file("npz", Path(root).expanduser())
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            x = np.ascontiguousarray(arrays["x"], dtype=np.float32)
+            y = arrays["y"].astype(np.int64) if "y" in arrays else np.zeros(len(x), np.int64)
+    except (OSError, ValueError, KeyError, zlib.error) as exc:
+        raise _err("npz", f"{path} is not a .npz file with an array 'x' ({exc})") from exc
+    if x.ndim < 3 or not len(x) or len(y) != len(x):
+        raise _err("npz", f"{path}: x of shape {list(x.shape)} (want [N, C, ...], N > 0) and "
+                   f"{len(y)} labels")  # fmt: skip
+    classes = int(y.max(initial=0)) + 1
+    return DataSplits(x, y, x, y, classes, "npz")
+
+
 DATASETS: dict[str, Loader] = {
     "digits": _digits,
     "cifar10": _cifar10,
@@ -414,6 +436,7 @@ DATASETS: dict[str, Loader] = {
     "mnist": _mnist,
     "mnist1d": _mnist1d,
     "folder": _folder,
+    "npz": _npz,
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from adderflow.atomic import atomic_write_bytes
 from adderflow.distill.table import method_roles
 from adderflow.errors import AdderflowError, ConfigError
 from adderflow.run_paths import QAT_CHECKPOINT
@@ -16,12 +15,17 @@ from adderflow.train_flow import fit_role, trained_model
 def quantized_network(run: Run, student=None):
     """The student's integer network: PTQ, or the fine-tuned QAT checkpoint's codes.
 
-    Both are deterministic, so every stage re-derives the same codes.
+    Both are deterministic, so every stage re-derives the same codes. A run without a
+    trained student (``adderflow import --to-run``) reads its ``model.network.npz``.
     """
     from adderflow.quant.ptq import quantize_network
     from adderflow.quant.qat import qat_network
 
     q = run.cfg.quant
+    if student is None and _imported(run):
+        from adderflow.quant.network_file import read_network
+
+        return read_network(run.paths.network)
     if q.mode == "qat":
         return qat_network(qat_model(run, student), run.data.input_shape, q.multiplier_bits,
                            q.shift_only)  # fmt: skip
@@ -31,6 +35,11 @@ def quantized_network(run: Run, student=None):
         model, calib, q.bits, q.multiplier_bits, q.shift_only, adder_scale=q.adder_scale,
         weight_bits=q.weight_bits,
     )  # fmt: skip
+
+
+def _imported(run: Run) -> bool:
+    """A run made from a model file: its network, no checkpoint to derive one from."""
+    return run.paths.network.is_file() and not run.paths.checkpoint("student").is_file()
 
 
 def _qat_start(run: Run, student=None):
@@ -110,16 +119,12 @@ def _check_exportable(run: Run, student_kind: str, student) -> None:
 
 
 def _write_models(run: Run, net):
-    """``model.qonnx.onnx`` and its standard-ONNX lowering; returns the QONNX model."""
-    from adderflow.export.lower_standard import lower_to_standard_onnx
-    from adderflow.export.qonnx_builder import build_qonnx
+    """``model.qonnx.onnx``, its standard-ONNX lowering and the network's integer data;
+    returns the QONNX model."""
+    from adderflow.model_files import write_models
 
-    model = build_qonnx(net)
-    atomic_write_bytes(run.paths.model, model.SerializeToString())
     debug_x = run.data.test_x[:8] if run.cfg.quant.debug_passes else None
-    standard = lower_to_standard_onnx(model, debug_x=debug_x, log=run.log).SerializeToString()
-    atomic_write_bytes(run.paths.standard_model, standard)
-    return model
+    return write_models(run.paths, net, debug_x, run.log)
 
 
 def stage_quantize(run: Run) -> None:

@@ -15,6 +15,9 @@ LOCK_FILE = ".adderflow-lock"
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.qonnx.onnx"
 STANDARD_MODEL_FILE = "model.standard.onnx"
+NETWORK_FILE = "model.network.npz"
+SOURCE_MODEL_FILE = "imported.onnx"
+INPUTS_FILE = "inputs.npz"
 QAT_CHECKPOINT = "qat"
 
 # (path inside the run, what it holds): the README's run-directory listing, in its order.
@@ -26,6 +29,9 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("checkpoints/tensorboard/", "TensorBoard event files, a folder per training"),
     (MODEL_FILE, "the IR"),
     (STANDARD_MODEL_FILE, "the IR lowered to standard ONNX (onnxruntime, Netron)"),
+    (NETWORK_FILE, "the quantized network's integer data (an imported run's network)"),
+    (SOURCE_MODEL_FILE, "the model `adderflow import --to-run` read"),
+    (INPUTS_FILE, "the seeded random inputs an imported run is checked on (data.name=npz)"),
     ("rtl/", "af_network.v, $readmemh weight files, design.json (adderflow rtl)"),
     ("hls4ml/", "one hls4ml project per io type, with its C-simulation (adderflow hls)"),
     ("fpga/", "bitstream, utilization.json/.txt, the synthesis folding in fpga/rtl/ (synth)"),
@@ -91,6 +97,18 @@ class RunPaths:
     @property
     def standard_model(self) -> Path:
         return self.root / STANDARD_MODEL_FILE
+
+    @property
+    def network(self) -> Path:
+        return self.root / NETWORK_FILE
+
+    @property
+    def source_model(self) -> Path:
+        return self.root / SOURCE_MODEL_FILE
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / INPUTS_FILE
 
     @property
     def rtl(self) -> Path:

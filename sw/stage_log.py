@@ -41,7 +41,7 @@ def _files(folder: Path, skip: tuple[str, ...] = ()) -> list[Path]:
 OUTPUTS: dict[str, Callable[[RunPaths], list[Path]]] = {
     "teacher": lambda p: [p.checkpoint("teacher")],
     "student": lambda p: [p.checkpoint("student")],
-    "quantize": lambda p: [p.model, p.standard_model, p.qat_checkpoint],
+    "quantize": lambda p: [p.model, p.standard_model, p.network, p.qat_checkpoint],
     "verify": lambda p: [],
     "rtl": lambda p: _files(p.rtl, skip=("build",)),
     "hls": lambda p: [],

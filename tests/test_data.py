@@ -464,7 +464,7 @@ def test_unknown_dataset_lists_valid_names():
 
 
 def test_registry_is_explicit():
-    assert set(DATASETS) == {"digits", "cifar10", "cifar100", "mnist", "mnist1d", "folder"}
+    assert set(DATASETS) == {"digits", "cifar10", "cifar100", "mnist", "mnist1d", "folder", "npz"}
 
 
 def test_mnist1d_is_generated_offline_with_the_published_split():
