@@ -465,12 +465,39 @@ def _add_import_parser(sub) -> None:
         help="keep the last layer a multiplication layer (default: yes)",
     )
     p.add_argument("--table", type=Path, help="YAML energy table (default: 45 nm, Horowitz)")
+    p.add_argument(
+        "--to-run",
+        type=Path,
+        metavar="DIR",
+        help="turn the model (brevitas QONNX or ONNX QDQ, power-of-two scales) into a new run "
+        "directory that verify, rtl, hls, synth and report accept; exact, or refused by name",
+    )
+    p.add_argument(
+        "--data",
+        metavar="NAME",
+        help="--to-run: check the run on this dataset's test split (default: seeded random "
+        "inputs over the input quantizer's range, written to DIR/inputs.npz)",
+    )
+    p.add_argument("--data-root", metavar="PATH", help="--to-run: the dataset's files")
+    p.add_argument("--samples", type=int, default=256, help="--to-run: random inputs (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="--to-run: their seed (default 0)")
+    p.add_argument(
+        "--swap-to-adder",
+        action="store_true",
+        help="refused with the reason: swapping layers to adder layers needs training",
+    )
 
 
 def _import(args: argparse.Namespace) -> int:
     from adderflow.export.importer import import_model, write_json
     from adderflow.sim.energy import load_energy_table
 
+    if args.swap_to_adder:
+        from adderflow.export.import_network import SWAP_NEEDS_TRAINING
+
+        raise ConfigError(f"--swap-to-adder: {SWAP_NEEDS_TRAINING}")
+    if args.to_run is not None:
+        return _import_to_run(args)
     if args.json is not None:
         _check_output_file(args.json, "--json")
 
@@ -484,6 +511,21 @@ def _import(args: argparse.Namespace) -> int:
     print(report.format_table())
     if args.json is not None:
         print(f"wrote {write_json(args.json, report)}")
+    return 0
+
+
+def _import_to_run(args: argparse.Namespace) -> int:
+    from adderflow.import_flow import import_to_run
+
+    out = import_to_run(
+        args.model,
+        args.to_run,
+        data=args.data,
+        data_root=args.data_root,
+        samples=args.samples,
+        seed=args.seed,
+    )
+    print(f"next: adderflow verify {out}; adderflow rtl {out}; adderflow report {out}")
     return 0
 
 

@@ -1,0 +1,145 @@
+"""``adderflow import MODEL.onnx --to-run DIR``: a quantized model made elsewhere as a run.
+
+The model becomes a ``QuantizedNetwork`` (``export.import_network``, exact or refused by
+name), written with the quantize stage's own writer (``model_files``), so ``verify``,
+``rtl``, ``hls``, ``synth`` and ``report`` run on it unchanged. The run has no
+checkpoints: its ``stages.json`` records the quantize stage as finished, and the
+quantized PyTorch model ``verify`` checks is rebuilt from ``model.network.npz``.
+
+The checks need inputs. By default ``inputs.npz`` holds ``samples`` seeded random inputs
+(``data.name=npz``) drawn over the input quantizer's range and two codes beyond it on each
+side (saturation), a quarter of them on exact half-code ties (round half to even), the
+first two all-max and all-min. A dataset named instead (``data``, ``data_root``) must
+have the model's input shape.
+
+Nothing is half-written: the run is assembled in a temporary folder beside ``DIR`` and
+renamed into place; ``DIR`` must not exist or be an empty folder. Torch-free.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from adderflow import rundir
+from adderflow.atomic import atomic_write_bytes, atomic_write_text
+from adderflow.config import Config, dump_config, validate
+from adderflow.errors import ConfigError, DataError, require_file
+from adderflow.run_paths import RUN_MARK, RunPaths
+
+DEFAULT_SAMPLES = 256
+
+
+def random_inputs(net, samples: int, seed: int) -> np.ndarray:
+    """``samples`` float32 inputs over ``net``'s input range (see the module doc)."""
+    if samples < 2:
+        raise ConfigError(f"--samples must be at least 2, got {samples}")
+    t = net.input_type
+    rng = np.random.default_rng(seed)
+    shape = (samples, *net.input_shape)
+    codes = rng.integers(t.qmin - 2, t.qmax + 3, size=shape).astype(np.float64)
+    offsets = rng.uniform(-0.5, 0.5, size=shape)
+    ties = rng.random(samples) < 0.25
+    offsets[ties] = 0.5
+    x = codes + offsets
+    x[0], x[1] = t.qmax + 2, t.qmin - 2
+    return (x * 2.0**-t.frac).astype(np.float32)
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(
+            f"--to-run {out} exists and is not an empty folder: choose a new run directory"
+        )
+    rundir.check_writable_target(out)
+
+
+def _config(net, out: Path, data: str | None, data_root: str | None, seed: int) -> Config:
+    cfg = Config(seed=seed)
+    cfg.data.name = data or "npz"
+    cfg.data.root = str(RunPaths(out).inputs) if data is None else data_root
+    if cfg.data.root:
+        cfg.data.root = os.path.abspath(os.path.expanduser(cfg.data.root))
+    cfg.data.seed = seed
+    cfg.quant.bits = net.input_type.bits
+    validate(cfg)
+    return cfg
+
+
+def _check_data(net, cfg: Config) -> None:
+    from adderflow.runs import load_data
+
+    shape = load_data(cfg).input_shape
+    if tuple(shape) != tuple(net.input_shape):
+        raise DataError(
+            f"dataset '{cfg.data.name}' has inputs of shape {list(shape)}; the model takes "
+            f"{list(net.input_shape)}"
+        )
+
+
+def import_to_run(
+    model_path: str | Path,
+    out: str | Path,
+    *,
+    data: str | None = None,
+    data_root: str | None = None,
+    samples: int = DEFAULT_SAMPLES,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Turn the quantized ONNX model ``model_path`` into the run directory ``out``."""
+    from adderflow.export.import_network import network_from_onnx
+
+    source = require_file(model_path, "model file", ConfigError)
+    out = rundir.absolute(out)
+    _check_target(out)
+    net = network_from_onnx(source)
+    cfg = _config(net, out, data, data_root, seed)
+    if data is not None:
+        _check_data(net, cfg)
+    tmp = out.parent / f".{out.name}.import-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        _write_run(RunPaths(tmp), net, cfg, source, samples if data is None else 0)
+        if out.is_dir():
+            out.rmdir()  # empty (checked above); rename needs the name free
+        os.rename(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log(f"[import] {source} → {out}: {len(net.layers)} layers, input {net.input_type}")
+    return out
+
+
+def _write_run(paths: RunPaths, net, cfg: Config, source: Path, samples: int) -> None:
+    from adderflow.model_files import write_models
+    from adderflow.runs import Run
+    from adderflow.sim.cost import twins
+    from adderflow.stage_log import StageLog
+
+    (paths.root / RUN_MARK).write_text("adderflow run directory\n")
+    atomic_write_text(paths.config, dump_config(cfg))
+    atomic_write_bytes(paths.source_model, source.read_bytes())
+    if samples:
+        buffer_path = paths.inputs
+        with open(buffer_path, "wb") as handle:
+            np.savez(handle, x=random_inputs(net, samples, cfg.seed))
+    run = Run(out=paths.root, cfg=cfg)
+    model = write_models(paths, net, log=run.log)
+    run.update_metrics(
+        dataset=cfg.data.name,
+        bits=cfg.quant.bits,
+        imported={
+            "source": str(source),
+            "layers": len(net.layers),
+            "input_type": str(net.input_type),
+            "output_type": str(net.output_type),
+            "inputs": f"{samples} seeded random inputs (seed {cfg.seed})" if samples else None,
+        },
+        cost=twins(model).to_dict(),
+    )
+    StageLog(paths, cfg).record("quantize")

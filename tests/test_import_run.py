@@ -1,0 +1,224 @@
+"""``adderflow import MODEL.onnx --to-run DIR``: a brevitas QONNX model and an ONNX QDQ model
+with power-of-two scales become runs whose integer codes equal the models' own fake-quant
+values exactly, ``adderflow verify`` finds 0 mismatches, and what cannot be exact is
+refused by name with nothing left behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from adderflow.cli import main
+from adderflow.export.import_network import network_from_onnx
+from adderflow.export.qonnx_builder import build_qonnx
+from adderflow.quant.network_file import read_network, write_network
+from adderflow.sim.executor import output_name, run_reference
+
+SEED = 7
+
+
+def _inputs(net, n: int, spread: float) -> np.ndarray:
+    """Seeded normal inputs past the input range, the first two all-max and all-min."""
+    x = np.random.default_rng(SEED).normal(0.0, spread, (n, *net.input_shape))
+    x[0], x[1] = 4 * spread, -4 * spread
+    return x.astype(np.float32)
+
+
+def _values(net, x: np.ndarray, layer: str | None = None) -> np.ndarray:
+    """The reference's codes of ``layer`` (default: the output) times their scale."""
+    model = build_qonnx(net)
+    codes = run_reference(model, x)[f"{layer}_out" if layer else output_name(model)]
+    frac = net.type_of(layer).frac if layer else net.output_type.frac
+    return codes.astype(np.float64) * 2.0**-frac
+
+
+def _import(model: Path, run: Path, *extra: str) -> int:
+    return main(["import", str(model), "--to-run", str(run), "--samples", "64", *extra])
+
+
+def _verified(run: Path, capsys) -> dict:
+    assert main(["verify", str(run)]) == 0, capsys.readouterr().out
+    equivalence = json.loads((run / "metrics.json").read_text())["equivalence"]
+    assert set(equivalence) == {"torch_vs_reference", "qonnx_exec", "onnxruntime"}
+    assert all(entry["mismatches"] == 0 for entry in equivalence.values()), equivalence
+    return equivalence
+
+
+# --------------------------------------------------------------------------- brevitas
+
+
+@pytest.fixture(scope="module")
+def brevitas_model(tmp_path_factory):
+    """QuantIdentity input (s8), QuantConv2d w8 + Int32Bias, QuantReLU (u4), MaxPool,
+    QuantConv2d w4 stride 2 + bias, ReLU, QuantIdentity (s8), QuantLinear w8 + Int32Bias
+    with no output quantizer: power-of-two fixed-point quantizers as sw/quant/qat.py uses."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("brevitas")
+    from brevitas.export import export_qonnx
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import Int8WeightPerTensorFixedPoint, Int32Bias
+    from brevitas.quant.fixed_point import Int8ActPerTensorFixedPointMinMaxInit as MinMax
+
+    def conv(c_in: int, c_out: int, bits: int, **kw):
+        return QuantConv2d(c_in, c_out, 3, weight_quant=Int8WeightPerTensorFixedPoint,
+                           weight_bit_width=bits, bias_quant=Int32Bias,
+                           return_quant_tensor=True, **kw)  # fmt: skip
+
+    torch.manual_seed(SEED)
+    model = torch.nn.Sequential(
+        QuantIdentity(act_quant=MinMax, min_val=-2.0, max_val=2.0, return_quant_tensor=True),
+        conv(2, 6, 8, padding=1),
+        QuantReLU(act_quant=MinMax, bit_width=4, signed=False, min_val=0.0, max_val=3.0,
+                  return_quant_tensor=True),  # fmt: skip
+        torch.nn.MaxPool2d(2),
+        conv(6, 8, 4, stride=2),
+        torch.nn.ReLU(),
+        QuantIdentity(act_quant=MinMax, min_val=-4.0, max_val=4.0, return_quant_tensor=True),
+        torch.nn.Flatten(),
+        QuantLinear(8 * 2 * 2, 10, weight_quant=Int8WeightPerTensorFixedPoint,
+                    bias_quant=Int32Bias, return_quant_tensor=False),  # fmt: skip
+    ).eval()
+    path = tmp_path_factory.mktemp("brevitas") / "cnn.qonnx.onnx"
+    export_qonnx(model, args=torch.zeros(1, 2, 10, 10), export_path=str(path), dynamo=False)
+    return model, path
+
+
+def test_brevitas_fake_quant_equals_the_integer_reference(brevitas_model):
+    torch = pytest.importorskip("torch")
+    model, path = brevitas_model
+    net = network_from_onnx(path)
+    assert [getattr(layer, "kind", None) for layer in net.layers if hasattr(layer, "kind")] == [
+        "mul"
+    ] * 3  # adder-eligible layers stay multiplications
+    x = _inputs(net, 200, 1.5)
+    with torch.no_grad():
+        floats = model(torch.from_numpy(x)).double().numpy()
+        hidden = model[:3](torch.from_numpy(x)).value.double().numpy()
+    assert np.array_equal(_values(net, x), floats)
+    first = net.layers[0]
+    assert first.relu and first.out_type.bits == 5  # unsigned 4 bits: fixed<5, f> + clamp
+    assert np.array_equal(_values(net, x, first.name), hidden)
+
+
+def test_brevitas_model_to_run_verifies(brevitas_model, tmp_path, capsys):
+    _, path = brevitas_model
+    run = tmp_path / "run"
+    assert _import(path, run) == 0
+    for name in ("model.qonnx.onnx", "model.standard.onnx", "model.network.npz", "inputs.npz",
+                 "imported.onnx", "config.yaml", "stages.json", ".adderflow-run"):  # fmt: skip
+        assert (run / name).is_file(), name
+    assert "quantize" in json.loads((run / "stages.json").read_text())
+    assert _verified(run, capsys)["onnxruntime"]["samples"] == 64
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_network_file_round_trips(brevitas_model, tmp_path):
+    net = network_from_onnx(brevitas_model[1])
+    again = read_network(write_network(tmp_path / "net.npz", net))
+    x = _inputs(net, 16, 1.0)
+    assert again.input_type == net.input_type and again.input_shape == net.input_shape
+    assert np.array_equal(_values(again, x), _values(net, x))
+
+
+def test_swap_to_adder_says_it_needs_training(brevitas_model, tmp_path, capsys):
+    assert _import(brevitas_model[1], tmp_path / "run", "--swap-to-adder") == 2
+    assert "must be trained" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------- QDQ
+
+
+def _qdq_model(path: Path, weight_scale: float = 2.0**-6, extra_op: str | None = None) -> Path:
+    """int8 input → Conv (int8 per-output-channel weights, int32 bias) → Relu → uint8 →
+    MaxPool → Flatten → MatMul (int8) + Add (int32 bias) → int8 output, built with
+    onnx.helper; every scale a power of two unless ``weight_scale`` says otherwise."""
+    rng = np.random.default_rng(SEED)
+    s_in, s_act, s_out = 2.0**-5, 2.0**-4, 2.0**-3
+    w_scales = np.array([2.0**-6, 2.0**-7, 2.0**-5, weight_scale], np.float32)
+    inits = {
+        "s_in": np.float32(s_in), "z_in": np.int8(0),
+        "w1": rng.integers(-128, 128, (4, 2, 3, 3)).astype(np.int8), "w1_s": w_scales,
+        "b1": rng.integers(-3000, 3000, 4).astype(np.int32),
+        "b1_s": (w_scales * s_in).astype(np.float32),
+        "s_act": np.float32(s_act), "z_act": np.uint8(0),
+        "w2": rng.integers(-128, 128, (4 * 3 * 3, 5)).astype(np.int8),
+        "w2_s": np.float32(2.0**-7),
+        "b2": rng.integers(-500, 500, 5).astype(np.int32), "b2_s": np.float32(s_act * 2.0**-7),
+        "s_out": np.float32(s_out), "z_out": np.int8(0),
+    }  # fmt: skip
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s_in", "z_in"], ["xq"], name="in_q"),
+        helper.make_node("DequantizeLinear", ["xq", "s_in", "z_in"], ["xd"], name="in_dq"),
+        helper.make_node("DequantizeLinear", ["w1", "w1_s"], ["w1d"], name="w1_dq", axis=0),
+        helper.make_node("DequantizeLinear", ["b1", "b1_s"], ["b1d"], name="b1_dq", axis=0),
+        helper.make_node("Conv", ["xd", "w1d", "b1d"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("QuantizeLinear", ["r1", "s_act", "z_act"], ["aq"], name="act_q"),
+        helper.make_node("DequantizeLinear", ["aq", "s_act", "z_act"], ["ad"], name="act_dq"),
+        helper.make_node("MaxPool", ["ad"], ["p"], name="pool", kernel_shape=[2, 2],
+                         strides=[2, 2]),  # fmt: skip
+        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("DequantizeLinear", ["w2", "w2_s"], ["w2d"], name="w2_dq"),
+        helper.make_node("MatMul", ["f", "w2d"], ["m"], name="fc"),
+        helper.make_node("DequantizeLinear", ["b2", "b2_s"], ["b2d"], name="b2_dq"),
+        helper.make_node("Add", ["m", "b2d"], ["a"], name="fc_bias"),
+        helper.make_node("QuantizeLinear", ["a", "s_out", "z_out"], ["oq"], name="out_q"),
+        helper.make_node("DequantizeLinear", ["oq", "s_out", "z_out"], ["y"], name="out_dq"),
+    ]
+    if extra_op is not None:
+        nodes[-1].output[0] = "y0"
+        nodes.append(helper.make_node(extra_op, ["y0"], ["y"], name="extra"))
+    graph = helper.make_graph(
+        nodes,
+        "qdq",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_qdq_model_equals_onnxruntime_and_verifies(tmp_path, capsys):
+    import onnxruntime as ort
+
+    path = _qdq_model(tmp_path / "qdq.onnx")
+    net = network_from_onnx(path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = _inputs(net, 100, 2.0)
+    floats = np.concatenate([session.run(None, {"x": x[i : i + 1]})[0] for i in range(len(x))])
+    assert np.array_equal(_values(net, x), floats.astype(np.float64))
+    first = net.layers[0]
+    assert first.relu and first.out_type.bits == 9  # uint8 after ReLU: fixed<9, f> + clamp
+    assert len(set(first.requant.multiplier.tolist())) > 1  # per-channel weight scales
+    run = tmp_path / "run"
+    assert _import(path, run) == 0
+    _verified(run, capsys)
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"weight_scale": 0.3}, ["w1_dq", "not a power of two"]),
+        ({"extra_op": "Sigmoid"}, ["extra", "Sigmoid", "not supported"]),
+    ],
+    ids=["non-power-of-two-scale", "unsupported-op"],
+)
+def test_refusals_name_the_node_and_leave_nothing(tmp_path, capsys, kwargs, words):
+    path = _qdq_model(tmp_path / "bad.onnx", **kwargs)
+    run = tmp_path / "run"
+    assert _import(path, run) == 2
+    err = capsys.readouterr().err
+    assert all(word in err for word in words), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx"]
