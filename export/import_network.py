@@ -774,8 +774,13 @@ _HANDLERS = {
 
 
 def network_from_onnx(path: str | Path) -> QuantizedNetwork:
-    """The integer network of the quantized ONNX model at ``path`` (see the module doc)."""
+    """The integer network of the quantized ONNX model at ``path`` (see the module doc); a
+    binary model (``import_binary.is_binary``) goes to ``import_binary.convert_binary``."""
+    from adderflow.export.import_binary import convert_binary, is_binary
     from adderflow.export.importer import load_foreign
 
     wrapper = load_foreign(path)
-    return _Reader(wrapper, f"model file {path}").read()
+    where = f"model file {path}"
+    if is_binary(wrapper):  # binarized activations: export.import_binary converts them
+        return convert_binary(wrapper, where)
+    return _Reader(wrapper, where).read()

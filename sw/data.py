@@ -15,9 +15,10 @@ Supported names (see :data:`DATASETS`):
   ``[N, 1, 40]`` float32 (signals, not scaled to [0, 1]), generated offline by the
   ``mnist1d`` package with its published default arguments (its seed 42; never its
   download path). ``root`` is ignored.
-- ``npz``: ``root`` is one ``.npz`` file holding ``x`` (float32 ``[N, C, H, W]`` or ``[N, C,
-  L]``) and optionally ``y`` (int64 labels; zeros without). Both splits are those samples.
-  ``adderflow import --to-run`` writes one of seeded random inputs (``inputs.npz``).
+- ``npz``: ``root`` is one ``.npz`` file holding ``x`` (float32 ``[N, C, H, W]``,
+  ``[N, C, L]`` or ``[N, K]``) and optionally ``y`` (int64 labels; zeros without). Both
+  splits are those samples. ``adderflow import --to-run`` writes one of seeded random
+  inputs (``inputs.npz``).
 - ``folder``: ``root/train/<class>/*.png|jpg|jpeg|bmp`` and ``root/test`` (or ``root/val``).
   Every image is converted to RGB and resized to the size of the first training image (the
   first file, in name order, of the first class folder, in name order).
@@ -422,8 +423,8 @@ def _npz(root: PathArg, test_fraction: float, seed: int) -> DataSplits:
             y = arrays["y"].astype(np.int64) if "y" in arrays else np.zeros(len(x), np.int64)
     except (OSError, ValueError, KeyError, zlib.error) as exc:
         raise _err("npz", f"{path} is not a .npz file with an array 'x' ({exc})") from exc
-    if x.ndim < 3 or not len(x) or len(y) != len(x):
-        raise _err("npz", f"{path}: x of shape {list(x.shape)} (want [N, C, ...], N > 0) and "
+    if x.ndim < 2 or not len(x) or len(y) != len(x):
+        raise _err("npz", f"{path}: x of shape {list(x.shape)} (want [N, ...], N > 0) and "
                    f"{len(y)} labels")  # fmt: skip
     classes = int(y.max(initial=0)) + 1
     return DataSplits(x, y, x, y, classes, "npz")

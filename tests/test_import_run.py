@@ -65,23 +65,41 @@ def brevitas_model(tmp_path_factory):
     from brevitas.quant.fixed_point import Int8ActPerTensorFixedPointMinMaxInit as MinMax
 
     def conv(c_in: int, c_out: int, bits: int, **kw):
-        return QuantConv2d(c_in, c_out, 3, weight_quant=Int8WeightPerTensorFixedPoint,
-                           weight_bit_width=bits, bias_quant=Int32Bias,
-                           return_quant_tensor=True, **kw)  # fmt: skip
+        return QuantConv2d(
+            c_in,
+            c_out,
+            3,
+            weight_quant=Int8WeightPerTensorFixedPoint,
+            weight_bit_width=bits,
+            bias_quant=Int32Bias,
+            return_quant_tensor=True,
+            **kw,
+        )
 
     torch.manual_seed(SEED)
     model = torch.nn.Sequential(
         QuantIdentity(act_quant=MinMax, min_val=-2.0, max_val=2.0, return_quant_tensor=True),
         conv(2, 6, 8, padding=1),
-        QuantReLU(act_quant=MinMax, bit_width=4, signed=False, min_val=0.0, max_val=3.0,
-                  return_quant_tensor=True),  # fmt: skip
+        QuantReLU(
+            act_quant=MinMax,
+            bit_width=4,
+            signed=False,
+            min_val=0.0,
+            max_val=3.0,
+            return_quant_tensor=True,
+        ),
         torch.nn.MaxPool2d(2),
         conv(6, 8, 4, stride=2),
         torch.nn.ReLU(),
         QuantIdentity(act_quant=MinMax, min_val=-4.0, max_val=4.0, return_quant_tensor=True),
         torch.nn.Flatten(),
-        QuantLinear(8 * 2 * 2, 10, weight_quant=Int8WeightPerTensorFixedPoint,
-                    bias_quant=Int32Bias, return_quant_tensor=False),  # fmt: skip
+        QuantLinear(
+            8 * 2 * 2,
+            10,
+            weight_quant=Int8WeightPerTensorFixedPoint,
+            bias_quant=Int32Bias,
+            return_quant_tensor=False,
+        ),
     ).eval()
     path = tmp_path_factory.mktemp("brevitas") / "cnn.qonnx.onnx"
     export_qonnx(model, args=torch.zeros(1, 2, 10, 10), export_path=str(path), dynamo=False)
@@ -109,8 +127,16 @@ def test_brevitas_model_to_run_verifies(brevitas_model, tmp_path, capsys):
     _, path = brevitas_model
     run = tmp_path / "run"
     assert _import(path, run) == 0
-    for name in ("model.qonnx.onnx", "model.standard.onnx", "model.network.npz", "inputs.npz",
-                 "imported.onnx", "config.yaml", "stages.json", ".adderflow-run"):  # fmt: skip
+    for name in (
+        "model.qonnx.onnx",
+        "model.standard.onnx",
+        "model.network.npz",
+        "inputs.npz",
+        "imported.onnx",
+        "config.yaml",
+        "stages.json",
+        ".adderflow-run",
+    ):
         assert (run / name).is_file(), name
     assert "quantize" in json.loads((run / "stages.json").read_text())
     assert _verified(run, capsys)["onnxruntime"]["samples"] == 64
@@ -142,16 +168,21 @@ def _qdq_model(path: Path, weight_scale: float = 2.0**-6, extra_op: str | None =
     s_in, s_act, s_out = 2.0**-5, 2.0**-4, 2.0**-3
     w_scales = np.array([2.0**-6, 2.0**-7, 2.0**-5, weight_scale], np.float32)
     inits = {
-        "s_in": np.float32(s_in), "z_in": np.int8(0),
-        "w1": rng.integers(-128, 128, (4, 2, 3, 3)).astype(np.int8), "w1_s": w_scales,
+        "s_in": np.float32(s_in),
+        "z_in": np.int8(0),
+        "w1": rng.integers(-128, 128, (4, 2, 3, 3)).astype(np.int8),
+        "w1_s": w_scales,
         "b1": rng.integers(-3000, 3000, 4).astype(np.int32),
         "b1_s": (w_scales * s_in).astype(np.float32),
-        "s_act": np.float32(s_act), "z_act": np.uint8(0),
+        "s_act": np.float32(s_act),
+        "z_act": np.uint8(0),
         "w2": rng.integers(-128, 128, (4 * 3 * 3, 5)).astype(np.int8),
         "w2_s": np.float32(2.0**-7),
-        "b2": rng.integers(-500, 500, 5).astype(np.int32), "b2_s": np.float32(s_act * 2.0**-7),
-        "s_out": np.float32(s_out), "z_out": np.int8(0),
-    }  # fmt: skip
+        "b2": rng.integers(-500, 500, 5).astype(np.int32),
+        "b2_s": np.float32(s_act * 2.0**-7),
+        "s_out": np.float32(s_out),
+        "z_out": np.int8(0),
+    }
     nodes = [
         helper.make_node("QuantizeLinear", ["x", "s_in", "z_in"], ["xq"], name="in_q"),
         helper.make_node("DequantizeLinear", ["xq", "s_in", "z_in"], ["xd"], name="in_dq"),
@@ -161,8 +192,9 @@ def _qdq_model(path: Path, weight_scale: float = 2.0**-6, extra_op: str | None =
         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
         helper.make_node("QuantizeLinear", ["r1", "s_act", "z_act"], ["aq"], name="act_q"),
         helper.make_node("DequantizeLinear", ["aq", "s_act", "z_act"], ["ad"], name="act_dq"),
-        helper.make_node("MaxPool", ["ad"], ["p"], name="pool", kernel_shape=[2, 2],
-                         strides=[2, 2]),  # fmt: skip
+        helper.make_node(
+            "MaxPool", ["ad"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]
+        ),
         helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
         helper.make_node("DequantizeLinear", ["w2", "w2_s"], ["w2d"], name="w2_dq"),
         helper.make_node("MatMul", ["f", "w2d"], ["m"], name="fc"),
@@ -222,3 +254,16 @@ def test_refusals_name_the_node_and_leave_nothing(tmp_path, capsys, kwargs, word
     err = capsys.readouterr().err
     assert all(word in err for word in words), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx"]
+
+
+def test_a_binary_model_goes_through_import_binary_to_a_run(tmp_path, capsys):
+    """A model that binarizes activations (qonnx MultiThreshold/XnorPopcountMatMul) is
+    converted by export.import_binary and verifies like any other run."""
+    from binary_imports import finn_mlp
+
+    path = tmp_path / "finn.onnx"
+    onnx.save(finn_mlp(batch=1), path)
+    assert any(layer.kind == "xnor" for layer in network_from_onnx(path).layers[1:-1])
+    run = tmp_path / "run"
+    assert _import(path, run) == 0
+    _verified(run, capsys)
