@@ -3,14 +3,16 @@
 The model becomes a ``QuantizedNetwork`` (``export.import_network``, exact or refused by
 name), written with the quantize stage's own writer (``model_files``), so ``verify``,
 ``rtl``, ``hls``, ``synth`` and ``report`` run on it unchanged. The run has no
-checkpoints: its ``stages.json`` records the quantize stage as finished, and the
-quantized PyTorch model ``verify`` checks is rebuilt from ``model.network.npz``.
+checkpoints: its ``stages.json`` records the quantize stage as finished, the quantized
+PyTorch model ``verify`` checks is rebuilt from ``model.network.npz``, and ``verify`` also
+runs the model it was made from (``imported.onnx``: onnxruntime for QDQ, qonnx for
+``Quant``) and compares its outputs, in codes, with the reference's (``imported_model``).
 
 The checks need inputs. By default ``inputs.npz`` holds ``samples`` seeded random inputs
 (``data.name=npz``) drawn over the input quantizer's range and two codes beyond it on each
 side (saturation), a quarter of them on exact half-code ties (round half to even), the
-first two all-max and all-min. A dataset named instead (``data``, ``data_root``) must
-have the model's input shape.
+first two all-max and all-min (for a binary network, on the grid: codes only). A dataset
+named instead (``data``, ``data_root``) must have the model's input shape.
 
 Nothing is half-written: the run is assembled in a temporary folder beside ``DIR`` and
 renamed into place; ``DIR`` must not exist or be an empty folder. Torch-free.
@@ -35,7 +37,8 @@ DEFAULT_SAMPLES = 256
 
 
 def random_inputs(net, samples: int, seed: int) -> np.ndarray:
-    """``samples`` float32 inputs over ``net``'s input range (see the module doc)."""
+    """``samples`` float32 inputs over ``net``'s input range (see the module doc); on the
+    input grid for a binary network (its sign stem equals the model there only)."""
     if samples < 2:
         raise ConfigError(f"--samples must be at least 2, got {samples}")
     t = net.input_type
@@ -45,6 +48,8 @@ def random_inputs(net, samples: int, seed: int) -> np.ndarray:
     offsets = rng.uniform(-0.5, 0.5, size=shape)
     ties = rng.random(samples) < 0.25
     offsets[ties] = 0.5
+    if any(getattr(layer, "kind", "") == "xnor" for layer in net.layers):
+        offsets[:] = 0.0
     x = codes + offsets
     x[0], x[1] = t.qmax + 2, t.qmin - 2
     return (x * 2.0**-t.frac).astype(np.float32)
@@ -143,3 +148,52 @@ def _write_run(paths: RunPaths, net, cfg: Config, source: Path, samples: int) ->
         cost=twins(model).to_dict(),
     )
     StageLog(paths, cfg).record("quantize")
+
+
+def imported_outputs(path: str | Path, x: np.ndarray) -> np.ndarray:
+    """The imported model's own (fake-quantized, float) outputs on ``x``: onnxruntime for a
+    standard-ONNX model (QDQ), qonnx's execution otherwise (``Quant`` nodes), on the model
+    tidied as the import read it."""
+    from adderflow.export.importer import load_foreign
+    from adderflow.export.lower_standard import run_onnxruntime
+    from adderflow.sim.executor import with_batch_size
+    from adderflow.sim.onnx_io import STANDARD_DOMAINS
+
+    model = load_foreign(path).model
+    name = model.graph.output[0].name
+    standard = all(node.domain in STANDARD_DOMAINS for node in model.graph.node)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        sized = with_batch_size(model, len(batch))
+        if standard:
+            return run_onnxruntime(sized, batch)[name]
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.core.onnx_exec import execute_onnx
+
+        wrapper = ModelWrapper(sized)
+        return execute_onnx(wrapper, {wrapper.graph.input[0].name: batch})[name]
+
+    try:
+        return np.asarray(run(x))
+    except Exception:  # a shape fixed to batch 1 in the file (a Reshape to [1, -1])
+        return np.concatenate([np.asarray(run(x[i : i + 1])) for i in range(len(x))])
+
+
+def check_imported(run, model, x: np.ndarray, reference: dict):
+    """The imported model's outputs in codes (times ``2**frac`` of the IR's output)
+    against the reference's: equal, or the model's float arithmetic is not exactly what
+    the integers compute (float32 accumulations past 24 bits round)."""
+    from adderflow.sim.compare import compare
+    from adderflow.sim.executor import output_name
+
+    frac = int(onnx_prop(model, "adderflow.output_frac"))
+    out = imported_outputs(run.paths.source_model, x).astype(np.float64) * 2.0**frac
+    name = output_name(model)
+    return compare(model, reference, {name: out.reshape(reference[name].shape)})
+
+
+def onnx_prop(model, key: str) -> str:
+    props = {p.key: p.value for p in model.metadata_props}
+    if key not in props:
+        raise ConfigError(f"the run's model has no '{key}' property: export it again")
+    return props[key]

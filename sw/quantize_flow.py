@@ -18,14 +18,14 @@ def quantized_network(run: Run, student=None):
     Both are deterministic, so every stage re-derives the same codes. A run without a
     trained student (``adderflow import --to-run``) reads its ``model.network.npz``.
     """
-    from adderflow.quant.ptq import quantize_network
-    from adderflow.quant.qat import qat_network
-
-    q = run.cfg.quant
     if student is None and _imported(run):
         from adderflow.quant.network_file import read_network
 
         return read_network(run.paths.network)
+    from adderflow.quant.ptq import quantize_network
+    from adderflow.quant.qat import qat_network
+
+    q = run.cfg.quant
     if q.mode == "qat":
         return qat_network(qat_model(run, student), run.data.input_shape, q.multiplier_bits,
                            q.shift_only)  # fmt: skip

@@ -1,5 +1,6 @@
 """The verify stage: the NumPy reference against qonnx execution, onnxruntime and, where
-PyTorch is installed, the quantized PyTorch model (and QAT's fake-quantized one).
+PyTorch is installed, the quantized PyTorch model (and QAT's fake-quantized one); for a run
+made by ``adderflow import --to-run``, also the imported model's own outputs.
 
 Torch-free itself: without torch the PyTorch comparisons are skipped with a logged note
 and the backends a hardware engineer uses are still checked exactly.
@@ -16,7 +17,7 @@ from adderflow.errors import AdderflowError
 from adderflow.runs import Run
 
 # The comparisons in the order they are logged and recorded.
-COMPARISONS = ("torch_vs_reference", "qonnx_exec", "onnxruntime", "fake_quant")
+COMPARISONS = ("torch_vs_reference", "qonnx_exec", "onnxruntime", "fake_quant", "imported_model")
 NO_TORCH = "PyTorch is not installed (pip install 'adderflow[train]')"
 
 
@@ -84,6 +85,10 @@ def verify_run(run: Run) -> dict[str, Any]:
         "qonnx_exec": compare(model, ref_b, run_qonnx(model, xb)),
         "onnxruntime": compare(model, ref_b, run_onnxruntime(standard_for_check(run, model), xb)),
     }
+    if run.paths.source_model.is_file():  # adderflow import --to-run: the model it read
+        from adderflow.import_flow import check_imported
+
+        results["imported_model"] = check_imported(run, model, xb, ref_b)
     results = {name: results[name] for name in COMPARISONS if name in results}
     run.update_metrics(equivalence={k: c.as_metrics() for k, c in results.items()})
     for name, comparison in results.items():

@@ -44,7 +44,8 @@ def _import(model: Path, run: Path, *extra: str) -> int:
 def _verified(run: Path, capsys) -> dict:
     assert main(["verify", str(run)]) == 0, capsys.readouterr().out
     equivalence = json.loads((run / "metrics.json").read_text())["equivalence"]
-    assert set(equivalence) == {"torch_vs_reference", "qonnx_exec", "onnxruntime"}
+    expected = {"torch_vs_reference", "qonnx_exec", "onnxruntime", "imported_model"}
+    assert set(equivalence) == expected
     assert all(entry["mismatches"] == 0 for entry in equivalence.values()), equivalence
     return equivalence
 
@@ -234,6 +235,12 @@ def test_qdq_model_equals_onnxruntime_and_verifies(tmp_path, capsys):
     run = tmp_path / "run"
     assert _import(path, run) == 0
     _verified(run, capsys)
+    # verify runs the imported model itself: one that computes otherwise is caught
+    _qdq_model(run / "imported.onnx", weight_scale=2.0**-4)
+    assert main(["verify", str(run)]) == 1
+    equivalence = json.loads((run / "metrics.json").read_text())["equivalence"]
+    assert equivalence["imported_model"]["mismatches"] > 0
+    assert equivalence["onnxruntime"]["mismatches"] == 0
 
 
 # --------------------------------------------------------------------------- refusals
