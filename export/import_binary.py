@@ -141,7 +141,9 @@ class _Converter:
         return self.values[name]
 
     def layer_name(self, node: onnx.NodeProto) -> str:
-        base = re.sub(r"[^A-Za-z0-9_]", "_", node.name).strip("_") or node.op_type.lower()
+        # brevitas names nodes /layer/input_quant/export_handler/BipolarQuant
+        short = node.name.replace("/export_handler", "")
+        base = re.sub(r"[^A-Za-z0-9_]", "_", short).strip("_") or node.op_type.lower()
         base = base if base[0].isalpha() else f"n_{base}"
         name, i = base, 1
         while name in self.names or name == INPUT:

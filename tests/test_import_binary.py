@@ -7,6 +7,7 @@ costed as binary layers. The models are built with ``onnx.helper`` in ``binary_i
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.util.cleanup import cleanup_model
 
+from adderflow.cli import main
 from adderflow.errors import ModelFormatError, QuantizationError
 from adderflow.export.import_binary import binary_network, is_binary
 from adderflow.export.importer import import_model, load_foreign
@@ -200,3 +202,21 @@ def test_is_binary_tells_binary_models_from_fixed_point_ones(tmp_path):
     next(n for n in fixed.graph.node if n.name == "linear_gemm").input[0] = "x"
     next(n for n in fixed.graph.node if n.name == "linear_gemm").output[0] = "y"
     assert not is_binary(load_foreign(save(fixed, tmp_path / "f.onnx")))
+
+
+@pytest.mark.parametrize("which", ["hls4ml", "cnn"])
+def test_to_run_and_verify_find_0_mismatches(tmp_path, capsys, which):
+    """``adderflow import MODEL --to-run DIR`` then ``adderflow verify DIR``: reference,
+    quantized PyTorch, qonnx and onnxruntime agree on every input; the run's IR has the
+    model's binary layers as XnorGemm/XnorConv. hls4ml's example at its own shape [1, 3]."""
+    model = hls4ml_bnn_fc(k=3, o=4, batch=1) if which == "hls4ml" else bipolar_cnn(batch=1)
+    path, run = save(model, tmp_path / "model.onnx"), tmp_path / "run"
+    assert main(["import", str(path)]) == 0
+    assert "NOT COUNTED" not in capsys.readouterr().out
+    assert main(["import", str(path), "--to-run", str(run), "--samples", "64"]) == 0
+    assert main(["verify", str(run)]) == 0, capsys.readouterr().out
+    equivalence = json.loads((run / "metrics.json").read_text())["equivalence"]
+    assert {"qonnx_exec", "onnxruntime"} <= set(equivalence)
+    assert all(entry["mismatches"] == 0 for entry in equivalence.values()), equivalence
+    ops = [node.op_type for node in onnx.load(run / "model.qonnx.onnx").graph.node]
+    assert ("XnorGemm" in ops) and (which == "hls4ml" or "XnorConv" in ops)
