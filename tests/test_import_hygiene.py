@@ -33,6 +33,7 @@ SW_TORCH_FREE = [
     "adderflow", "adderflow.atomic", "adderflow.cli", "adderflow.config", "adderflow.data",
     "adderflow.distill", "adderflow.distill.table", "adderflow.distributed",
     "adderflow.early_synth", "adderflow.errors", "adderflow.fixed", "adderflow.hls_flow",
+    "adderflow.import_flow", "adderflow.model_files", "adderflow.quant.network_file",
     "adderflow.pipeline", "adderflow.progress", "adderflow.quant", "adderflow.quant.spec",
     "adderflow.report", "adderflow.report_html", "adderflow.rtl_flow", "adderflow.run_paths",
     "adderflow.rundir", "adderflow.runs", "adderflow.stage_log", "adderflow.synth_flow",

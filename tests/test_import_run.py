@@ -274,3 +274,26 @@ def test_a_binary_model_goes_through_import_binary_to_a_run(tmp_path, capsys):
     run = tmp_path / "run"
     assert _import(path, run) == 0
     _verified(run, capsys)
+
+
+def test_import_to_run_and_verify_need_no_torch(tmp_path):
+    """A hardware engineer without PyTorch imports a QDQ model and verifies the run
+    (the quantized PyTorch comparison is skipped; the imported model's is not)."""
+    import subprocess
+    import sys
+
+    from test_import_hygiene import BLOCK_TORCH
+
+    path, run = _qdq_model(tmp_path / "qdq.onnx"), tmp_path / "run"
+    code = (
+        "from adderflow.cli import main\n"
+        f"codes = [main(['import', {str(path)!r}, '--to-run', {str(run)!r}]),"
+        f" main(['verify', {str(run)!r}])]\n"
+        "print(codes, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.stdout.splitlines()[-1] == "[0, 0] False", done.stdout[-2000:] + done.stderr
+    equivalence = json.loads((run / "metrics.json").read_text())["equivalence"]
+    assert set(equivalence) == {"qonnx_exec", "onnxruntime", "imported_model"}
+    assert all(entry["mismatches"] == 0 for entry in equivalence.values())
