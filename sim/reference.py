@@ -108,9 +108,24 @@ def int_conv(x, w, strides=(1, 1), pads=(0, 0, 0, 0), group: int = 1) -> np.ndar
     return _conv(int_gemm, x, w, strides, pads, group)
 
 
-def max_pool(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
-    """Max pooling without padding; on codes it commutes with any monotone quantizer."""
-    win = sliding_window_view(_as_codes(x), kernel, axis=(2, 3))
+def max_pool(
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+) -> np.ndarray:
+    """Max pooling; on codes it commutes with any monotone quantizer.
+
+    ``pads`` (top, left, bottom, right) are positions that never win: they hold a value
+    below every code. Each is below the kernel's side (ONNX's rule), so every window holds
+    at least one code and the max is one (over ±1 codes, ±1 again).
+    """
+    top, left, bottom, right = pads
+    if min(pads) < 0 or max(top, bottom) >= kernel[0] or max(left, right) >= kernel[1]:
+        raise ValueError(f"max pool pads {list(pads)} are not 0 <= pad < kernel {list(kernel)}")
+    floor = np.iinfo(np.int64).min
+    x = np.pad(_as_codes(x), ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=floor)
+    win = sliding_window_view(x, kernel, axis=(2, 3))
     return win[:, :, :: strides[0], :: strides[1]].max(axis=(-2, -1))
 
 

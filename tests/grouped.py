@@ -1,11 +1,12 @@
-"""Grouped and depthwise convolutions as IR models, built by hand: the spec's ``groups``
-(``ComputeLayer``) set as each conv node's ``group`` attribute and the shapes taken from
-the reference, whatever the builder emits for them yet.
+"""Grouped and depthwise convolutions and padded max pools as IR models, built by hand: the
+spec's ``groups`` (``ComputeLayer``) set as each conv node's ``group`` attribute, a
+``PoolLayer``'s ``pads`` as its node's, and the shapes taken from the reference, whatever
+the builder emits for them yet.
 
-    integer: grouped mul stem ─ Requant ─ depthwise adder ─ Requant ─ grouped 1x1 adder
-             (stride 2) ─ Requant ─ flatten ─ mul head
-    binary:  mul stem ─ threshold ─ grouped xnor ─ threshold ─ depthwise xnor ─ Requant
-             ─ flatten ─ mul head
+    integer: grouped mul stem ─ Requant ─ [padded max pool] ─ depthwise adder ─ Requant
+             ─ grouped 1x1 adder (stride 2) ─ Requant ─ flatten ─ mul head
+    binary:  mul stem ─ threshold ─ [padded max pool] ─ grouped xnor ─ threshold
+             ─ depthwise xnor ─ Requant ─ flatten ─ mul head
 """
 
 from __future__ import annotations
@@ -62,23 +63,30 @@ def _head(rng, t: FixedType, flat: int, extreme: str | None) -> ComputeLayer:
     )  # fmt: skip
 
 
+def _pooled(layers: list, pool_pads) -> tuple[int, int]:
+    """Append the 3x3 stride-2 max pool with ``pool_pads`` (if any); the frame after it."""
+    if pool_pads is None:
+        return SIZE, SIZE
+    layers.append(PoolLayer("pool", (3, 3), (2, 2), "max", tuple(pool_pads)))
+    top, left, bottom, right = pool_pads
+    return (SIZE + top + bottom - 3) // 2 + 1, (SIZE + left + right - 3) // 2 + 1
+
+
 def grouped_net(
-    bits: int, seed: int = 0, extreme: str | None = None, pool_pads=None
+    bits: int, seed: int = 0, extreme: str | None = None, pool_pads=None, stem_group: int = 2
 ) -> QuantizedNetwork:
-    """The integer network above on ``bits``-bit codes (4 input channels, 7x7); with
-    ``pool_pads`` a 3x3 stride-2 max pool with those pads follows the stem."""
+    """The integer network above on ``bits``-bit codes (4 input channels, 7x7; the stem in
+    ``stem_group`` groups); with ``pool_pads`` a 3x3 stride-2 max pool with those pads
+    follows the stem."""
     rng = np.random.default_rng(seed)
     t = FixedType(bits, 0)
-    stem = _conv("stem", "mul", _codes(rng, (8, 2, 3, 3), t, extreme), t, 2, rng=rng)
+    stem_w = _codes(rng, (8, 4 // stem_group, 3, 3), t, extreme)
+    stem = _conv("stem", "mul", stem_w, t, stem_group, rng=rng)
     layers: list = [stem]
-    size = SIZE
-    if pool_pads is not None:
-        layers.append(PoolLayer("pool", (3, 3), (2, 2), "max", tuple(pool_pads)))
-        size = (size + pool_pads[0] + pool_pads[2] - 3) // 2 + 1
+    h, w = _pooled(layers, pool_pads)
     dw = _conv("dw", "adder", _codes(rng, (8, 1, 3, 3), t, extreme), t, 8, rng=rng)
     gc = _conv("gc", "adder", _codes(rng, (6, 4, 1, 1), t, extreme), t, 2, (2, 2), (0,) * 4, rng)
-    size = (size - 1) // 2 + 1
-    flat = 6 * size * size
+    flat = 6 * ((h - 1) // 2 + 1) * ((w - 1) // 2 + 1)
     layers += [dw, gc, FlattenLayer("flat"), _head(rng, t, flat, extreme)]
     return QuantizedNetwork(t, (4, SIZE, SIZE), tuple(layers))
 
@@ -102,10 +110,7 @@ def grouped_binary_net(seed: int = 0, pool_pads=None) -> QuantizedNetwork:
         False, (1, 1), (1,) * 4,
     )  # fmt: skip
     layers: list = [stem]
-    size = SIZE
-    if pool_pads is not None:
-        layers.append(PoolLayer("pool", (3, 3), (2, 2), "max", tuple(pool_pads)))
-        size = (size + pool_pads[0] + pool_pads[2] - 3) // 2 + 1
+    h, w = _pooled(layers, pool_pads)
     xg = ComputeLayer(
         "xg", "xnor", pm((6, 2, 3, 3)), BIPOLAR, BIPOLAR, xnor_acc_bits(18), threshold(6),
         BIPOLAR, False, (1, 1), (1,) * 4, 2,
@@ -115,8 +120,7 @@ def grouped_binary_net(seed: int = 0, pool_pads=None) -> QuantizedNetwork:
         RequantParams(np.full(6, 9, np.int64), np.zeros(6, np.int64), 0), t, False, (2, 2),
         (1,) * 4, 6,
     )  # fmt: skip
-    size = (size - 1) // 2 + 1
-    flat = 6 * size * size
+    flat = 6 * ((h - 1) // 2 + 1) * ((w - 1) // 2 + 1)
     layers += [xg, xd, FlattenLayer("flat"), _head(rng, t, flat, None)]
     return QuantizedNetwork(t, (2, SIZE, SIZE), tuple(layers))
 

@@ -393,3 +393,35 @@ def test_grouped_binary_conv_geometry_is_checked():
     _set_attr(_grouped_node(model, "xd"), "group", 4)
     with pytest.raises(QuantizationError, match=r"node 'xd' \(XnorConv\): group 4 does not divide"):
         check_contract(model)
+
+
+# --- max pool pads: each below the kernel's side (ONNX), padded positions never win ---------
+
+
+@pytest.mark.parametrize(
+    "pads, message",
+    [
+        ([3, 0, 0, 0], r"pads \[3, 0, 0, 0\] are not below the kernel \[3, 3\]"),
+        ([0, 0, 1, 4], r"pads \[0, 0, 1, 4\] are not below the kernel \[3, 3\]"),
+        ([-1, 0, 0, 0], r"pads \[-1, 0, 0, 0\] are not 4 values >= 0"),
+        ([1, 1], r"pads \[1, 1\] are not 4 values >= 0"),
+    ],
+)
+def test_max_pool_pads_outside_onnx_are_refused(pads, message):
+    from grouped import as_ir, grouped_net
+
+    model = as_ir(grouped_net(8, seed=4, pool_pads=(1, 1, 1, 1)))
+    check_contract(model)
+    _set_attr(_grouped_node(model, "pool"), "pads", pads)
+    with pytest.raises(QuantizationError, match=rf"node 'pool' \(IntMaxPool\): {message}"):
+        check_contract(model)
+
+
+@pytest.mark.parametrize("bits", [2, 16])
+def test_padded_max_pool_at_the_extremes_is_exact_everywhere(bits):
+    from grouped import as_ir, grouped_net
+    from grouped import images as grouped_images
+
+    for fill in ("max", "min"):
+        model = as_ir(grouped_net(bits, seed=bits, extreme=fill, pool_pads=(2, 2, 2, 2)))
+        codes_everywhere(model, grouped_images(bits, 4, fill=fill))

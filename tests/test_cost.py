@@ -619,3 +619,13 @@ def test_grouped_conv_counts_by_hand():
     bnn = as_ann(as_ir(grouped_binary_net()))
     assert _layer(bnn, "xg").count("xnor") == 6 * 49 * 18
     assert _layer(bnn, "xd").count("popcount") == 6 * 16 * 9
+
+
+def test_padded_max_pool_counts_by_hand():
+    """A 3x3 stride-2 max pool with pads [1, 0, 1, 2] over 8×7×7 codes: 8·4·4 outputs, 8
+    comparisons each (padded positions are compared with the floor they hold)."""
+    from grouped import as_ir, grouped_net
+
+    ann = as_ann(as_ir(grouped_net(8, pool_pads=(1, 0, 1, 2))))
+    assert ann.uncounted == []
+    assert _layer(ann, "pool").ops == {"cmp": {"int8": 8 * 4 * 4 * 8}}

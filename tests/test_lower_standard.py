@@ -132,3 +132,42 @@ def test_grouped_binary_convs_onnxruntime_equals_reference_and_qonnx(seed):
     assert result.first is None, result.first
     assert {"xg", "xd"} <= {layer.node for layer in result.layers}
     assert compare(model, ref, run_qonnx(model, x)).first is None
+
+
+@pytest.mark.parametrize("bits", [2, 8, 16])
+@pytest.mark.parametrize("fill", [None, "min"])
+@pytest.mark.parametrize("pads", [(1, 1, 1, 1), (0, 2, 1, 0), (2, 1, 2, 2)])
+def test_padded_max_pool_onnxruntime_equals_reference_and_qonnx(bits, fill, pads):
+    """A 3x3 stride-2 max pool with ``pads`` on signed codes (the stem has no ReLU): padded
+    positions never win in the reference, qonnx or onnxruntime's float64 MaxPool."""
+    from grouped import as_ir, grouped_net
+    from grouped import images as grouped_images
+
+    from adderflow.sim.executor import run_qonnx
+
+    model = as_ir(grouped_net(bits, seed=bits + pads[1], extreme=fill, pool_pads=pads))
+    x = grouped_images(bits, 4, n=3, seed=bits, fill=fill)
+    ref = run_reference(model, x)
+    assert ref["stem_out"].min() < 0  # a zero padding would win somewhere
+    lowered = lower_to_standard_onnx(model, expose_layers=True)
+    result = compare(model, ref, run_onnxruntime(lowered, x))
+    assert result.first is None, result.first
+    assert "pool" in {layer.node for layer in result.layers}
+    assert compare(model, ref, run_qonnx(model, x)).first is None
+
+
+@pytest.mark.parametrize("pads", [(1, 1, 1, 1), (2, 0, 0, 1)])
+def test_padded_max_pool_of_bipolar_codes_everywhere(pads):
+    """Over ±1 codes padding never wins either: the pooled codes stay ±1 for the xnor layer."""
+    from grouped import as_ir, grouped_binary_net
+    from grouped import images as grouped_images
+
+    from adderflow.sim.executor import run_qonnx
+
+    model = as_ir(grouped_binary_net(seed=sum(pads), pool_pads=pads))
+    x = grouped_images(8, 2, n=4, seed=1)
+    ref = run_reference(model, x)
+    assert set(np.unique(ref["pool_out"])) == {-1, 1}
+    lowered = lower_to_standard_onnx(model, expose_layers=True)
+    assert compare(model, ref, run_onnxruntime(lowered, x)).first is None
+    assert compare(model, ref, run_qonnx(model, x)).first is None

@@ -163,3 +163,15 @@ def test_a_grouped_conv_is_named_by_both_backends_before_anything_is_written(tmp
     ):
         generate(model, tmp_path / "rtl")
     assert not (tmp_path / "rtl").exists()
+
+
+def test_a_padded_max_pool_is_named_by_both_backends_before_anything_is_written(tmp_path):
+    from grouped import as_ir, grouped_net
+
+    model = as_ir(grouped_net(8, pool_pads=(1, 0, 1, 2), stem_group=1))  # the pool first
+    message = r"\(IntMaxPool\) is a padded (max )?pool \(pads \[1, 0, 1, 2\]\): not in the"
+    with pytest.raises(ModelFormatError, match=rf"layer 'pool' {message} hls4ml backend"):
+        convert(model)
+    with pytest.raises(ModelFormatError, match=rf"node 'pool' {message} RTL"):
+        generate(model, tmp_path / "rtl")
+    assert not (tmp_path / "rtl").exists()

@@ -292,3 +292,64 @@ def test_reference_refuses_groups_that_do_not_divide(c, w_shape, group):
     x = np.zeros((1, c, 3, 3), np.int64)
     with pytest.raises(ValueError, match=rf"group {group}: {c} input channels"):
         reference.adder_conv(x, np.zeros(w_shape, np.int64), (1, 1), (0,) * 4, group)
+
+
+# --- max pool with padding: padded positions never win ------------------------------------
+
+
+def loop_max_pool(x, kernel, strides, pads) -> np.ndarray:
+    """The max over each window's positions inside the image (padding takes no part)."""
+    n, c, h, w = x.shape
+    top, left, bottom, right = pads
+    ho = (h + top + bottom - kernel[0]) // strides[0] + 1
+    wo = (w + left + right - kernel[1]) // strides[1] + 1
+    out = np.zeros((n, c, ho, wo), dtype=np.int64)
+    for b, ch, i, j in itertools.product(range(n), range(c), range(ho), range(wo)):
+        inside = [
+            int(x[b, ch, r, s])
+            for r in range(i * strides[0] - top, i * strides[0] - top + kernel[0])
+            for s in range(j * strides[1] - left, j * strides[1] - left + kernel[1])
+            if 0 <= r < h and 0 <= s < w
+        ]
+        out[b, ch, i, j] = max(inside)
+    return out
+
+
+POOL_CASES = [
+    # (shape, kernel, strides, pads)
+    ((2, 3, 7, 7), (3, 3), (2, 2), (1, 1, 1, 1)),  # ResNet-18's stem pool
+    ((1, 2, 5, 6), (3, 2), (1, 2), (2, 0, 1, 1)),
+    ((1, 1, 4, 4), (2, 2), (2, 2), (1, 1, 1, 1)),  # border windows hold one code
+    ((2, 2, 1, 1), (3, 3), (1, 1), (2, 2, 2, 2)),  # a 1x1 image, pads up to kernel - 1
+    ((1, 3, 6, 5), (2, 3), (3, 1), (0, 2, 1, 0)),
+]
+
+
+@pytest.mark.parametrize("fill", ["random", "all_max", "all_min"])
+@pytest.mark.parametrize("bits", [2, 4, 8, 16])
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_padded_max_pool_matches_loop(case, bits, fill):
+    """All-min codes: a zero-padded pool would give 0 at the border; padding never wins."""
+    shape, kernel, strides, pads = case
+    t = FixedType(bits, 0)
+    x = _filled(np.random.default_rng(bits + sum(pads)), shape, t, fill, 0)
+    got = reference.max_pool(x, kernel, strides, pads)
+    assert np.array_equal(got, loop_max_pool(x, kernel, strides, pads))
+    assert t.qmin <= got.min() and got.max() <= t.qmax
+    if fill == "all_min":
+        assert np.all(got == t.qmin)
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_padded_max_pool_of_bipolar_codes_stays_bipolar(case):
+    shape, kernel, strides, pads = case
+    x = np.random.default_rng(sum(pads)).choice(np.array([-1, 1]), size=shape)
+    got = reference.max_pool(x, kernel, strides, pads)
+    assert np.array_equal(got, loop_max_pool(x, kernel, strides, pads))
+    assert np.all(reference.max_pool(-np.ones(shape, np.int64), kernel, strides, pads) == -1)
+
+
+@pytest.mark.parametrize("pads", [(3, 0, 0, 0), (0, 0, 0, 2), (-1, 0, 0, 0)])
+def test_max_pool_refuses_pads_outside_onnx(pads):
+    with pytest.raises(ValueError, match=r"pads .* are not 0 <= pad < kernel \[3, 2\]"):
+        reference.max_pool(np.zeros((1, 1, 4, 4), np.int64), (3, 2), (1, 1), pads)

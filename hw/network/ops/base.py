@@ -277,6 +277,12 @@ class Pool(RtlMapping):
     mode: str
     sources: tuple[str, ...] = WINDOW_SOURCES
 
+    def refuses(self, node: Node) -> str:
+        pads = list(node.attr("pads", [0, 0, 0, 0]))
+        if any(pads):
+            return f"is a padded pool (pads {pads}): not in the RTL yet ([J2])"
+        return ""
+
     def apply(self, walk: Walk, node: Node) -> None:
         kernel, stride = square(node, "kernel_shape"), square(node, "strides")
         width(node.out, node)  # the next layer reads this width: a missing one is named here
