@@ -26,6 +26,9 @@ model's first binarization of its float input becomes a sign stem: a multiplicat
 with identity weights ending in that binarization's ``Threshold`` (1×1 conv for an image,
 dense for a vector; it is counted as the multiplication layer it is). It equals the
 model's on every input on the quantizer's grid (multiples of ``2**-frac``: ±1 data, say).
+A binary layer reading the graph input directly needs that input annotated ``BINARY``
+({0, 1}, as FINN leaves a first XnorPopcountMatMul) or ``BIPOLAR`` (±1); its stem then
+thresholds at 1/2 or 0, exact on inputs of that datatype.
 
 Refused, naming the node: a multi-level ``MultiThreshold`` (more than one threshold per
 channel); ``Im2Col`` (its padding value votes in the popcount, our zero padding does not;
@@ -65,8 +68,10 @@ from adderflow.quant.spec import (
 from adderflow.sim.onnx_io import node_attr
 
 DEFAULT_INPUT_TYPE = FixedType(8, 4)
-OPS = ("BipolarQuant, MultiThreshold, XnorPopcountMatMul, Gemm, MatMul, Conv, Mul, Div, Add, "
-       "Sub, MaxPool, Flatten, Reshape, Identity, Dropout")
+OPS = (
+    "BipolarQuant, MultiThreshold, XnorPopcountMatMul, Gemm, MatMul, Conv, Mul, Div, Add, "
+    "Sub, MaxPool, Flatten, Reshape, Identity, Dropout"
+)
 CONST_OPS = frozenset({"Quant", "BipolarQuant", "Trunc", "Constant"})
 # The finest output grid: 2**-16 (a float32 scale such as 1/3 is a dyadic rational too,
 # of 25 fraction bits: refused rather than carried as a 25-bit multiplier).
@@ -116,8 +121,9 @@ def _fractions(values) -> np.ndarray:
 class _Converter:
     def __init__(self, wrapper: ModelWrapper, where: str, input_type: FixedType) -> None:
         self.wrapper, self.where, self.input_type = wrapper, where, input_type
-        self.consts = {t.name: np.asarray(wrapper.get_initializer(t.name)) for t in
-                       wrapper.graph.initializer}  # fmt: skip
+        self.consts = {
+            t.name: np.asarray(wrapper.get_initializer(t.name)) for t in wrapper.graph.initializer
+        }
         self.values: dict[str, _Acc | _Bits] = {}
         self.open: dict[str, _Open] = {}
         self.layers: list = []
@@ -159,18 +165,23 @@ class _Converter:
         try:
             spread = np.broadcast_to(value, full)[0].reshape(shape[0] if shape else 1, -1)
         except ValueError as exc:
-            raise self.fail(node, f"constant of shape {list(value.shape)} does not broadcast "
-                            f"over {list(full)}") from exc  # fmt: skip
+            raise self.fail(
+                node, f"constant of shape {list(value.shape)} does not broadcast over {list(full)}"
+            ) from exc
         if value.ndim > len(full) or not np.all(spread == spread[:, :1]):
-            raise self.fail(node, "a constant that varies along a spatial axis is not one "
-                            "value per channel")  # fmt: skip
+            raise self.fail(
+                node, "a constant that varies along a spatial axis is not one value per channel"
+            )
         return _fractions(spread[:, 0])
 
     def scalar(self, node: onnx.NodeProto, index: int, what: str) -> Fraction:
         value = self.const(node, index, what)
         if value.size != 1 or not np.all(np.isfinite(value)) or float(value.ravel()[0]) == 0:
-            raise self.fail(node, f"{what} must be one nonzero number, got "
-                            f"{np.ravel(value)[:4].tolist()}", QuantizationError)  # fmt: skip
+            raise self.fail(
+                node,
+                f"{what} must be one nonzero number, got {np.ravel(value)[:4].tolist()}",
+                QuantizationError,
+            )
         return Fraction(float(value.ravel()[0]))
 
     # ------------------------------------------------------------------ the walk
@@ -179,18 +190,24 @@ class _Converter:
         graph = self.wrapper.graph
         inputs = [i for i in graph.input if i.name not in self.consts]
         if len(inputs) != 1 or len(graph.output) != 1:
-            raise ModelFormatError(f"{self.where}: a binary model converts with one input and "
-                                   "one output")  # fmt: skip
+            raise ModelFormatError(
+                f"{self.where}: a binary model converts with one input and one output"
+            )
+        self.input_name = inputs[0].name
         shape = tuple(self.wrapper.get_tensor_shape(inputs[0].name) or ())
         if len(shape) not in (2, 4) or any(not isinstance(d, int) or d < 1 for d in shape):
-            raise ModelFormatError(f"{self.where}: input '{inputs[0].name}' has shape "
-                                   f"{list(shape)}; [N, K] or [N, C, H, W] converts")  # fmt: skip
+            raise ModelFormatError(
+                f"{self.where}: input '{inputs[0].name}' has shape "
+                f"{list(shape)}; [N, K] or [N, C, H, W] converts"
+            )
         step = Fraction(1, 2**self.input_type.frac)
         c = shape[1]
         self.values[inputs[0].name] = _Acc(
-            INPUT, np.array([step] * c, dtype=object), np.array([Fraction(0)] * c, dtype=object),
+            INPUT,
+            np.array([step] * c, dtype=object),
+            np.array([Fraction(0)] * c, dtype=object),
             shape[1:],
-        )  # fmt: skip
+        )
         self._check_line()
         for node in graph.node:
             self.step(node)
@@ -203,9 +220,10 @@ class _Converter:
             for name in node.input:
                 if name and name not in self.consts and name in seen:
                     raise self.fail(
-                        node, f"tensor '{name}' is also read by node '{seen[name]}'; a "
+                        node,
+                        f"tensor '{name}' is also read by node '{seen[name]}'; a "
                         "binary model converts as a line (no branches)",
-                    )  # fmt: skip
+                    )
                 seen[name] = node.name
 
     def step(self, node: onnx.NodeProto) -> None:
@@ -250,10 +268,13 @@ class _Converter:
         x = self.value(node)
         thresholds = self.const(node, 1, "thresholds")
         if thresholds.ndim != 2 or thresholds.shape[1] != 1:
-            raise self.fail(node, f"thresholds of shape {list(thresholds.shape)}: a multi-level "
-                            "activation (more than one threshold per channel) is not a binary "
-                            "one; only single-threshold (±1 or {0, 1}) MultiThresholds convert",
-                            QuantizationError)  # fmt: skip
+            raise self.fail(
+                node,
+                f"thresholds of shape {list(thresholds.shape)}: a multi-level "
+                "activation (more than one threshold per channel) is not a binary "
+                "one; only single-threshold (±1 or {0, 1}) MultiThresholds convert",
+                QuantizationError,
+            )
         layout = node_attr(node, "data_layout", "") or ""
         if isinstance(layout, bytes):
             layout = layout.decode()
@@ -275,8 +296,9 @@ class _Converter:
         """Ends ``x``'s layer (or a sign stem on the input) with the integer ``Threshold``
         of ``slope·a + intercept >= 0``."""
         layer = self.stem(node, x) if x.layer == INPUT else self.open.pop(x.layer)
-        threshold = fit_threshold(slope, intercept, layer.bound, f"{self.where}: node "
-                                  f"'{node.name}'")  # fmt: skip
+        threshold = fit_threshold(
+            slope, intercept, layer.bound, f"{self.where}: node '{node.name}'"
+        )
         self.add(layer, threshold, BIPOLAR)
 
     def stem(self, node: onnx.NodeProto, x: _Acc) -> _Open:
@@ -286,41 +308,85 @@ class _Converter:
         eye = np.eye(c, dtype=np.int64)
         weight = eye if len(x.shape) == 1 else eye[:, :, None, None]
         bound = -t.qmin
-        return _Open(self.layer_name(node) + "_sign", "mul", weight, t, FixedType(2, 0),
-                     mul_acc_bits(t.bits, 2, c), bound)  # fmt: skip
+        return _Open(
+            self.layer_name(node) + "_sign",
+            "mul",
+            weight,
+            t,
+            FixedType(2, 0),
+            mul_acc_bits(t.bits, 2, c),
+            bound,
+        )
 
     def add(self, layer: _Open, requant, out_type) -> None:
         self.layers.append(
             ComputeLayer(
-                layer.name, layer.kind, layer.weight, layer.in_type, layer.w_type,
-                layer.acc_bits, requant, out_type, False, layer.strides, layer.pads,
-            )  # fmt: skip
+                layer.name,
+                layer.kind,
+                layer.weight,
+                layer.in_type,
+                layer.w_type,
+                layer.acc_bits,
+                requant,
+                out_type,
+                False,
+                layer.strides,
+                layer.pads,
+            )
         )
 
     def im2col(self, node: onnx.NodeProto) -> Exception:
         pads = list(node_attr(node, "pad_amount", [0, 0, 0, 0]) or [0, 0, 0, 0])
         if any(pads):
             value = node_attr(node, "pad_value", 0)
-            return self.fail(node, f"pads {pads} with value {value}, which takes part in the "
-                             "popcount (a padded 0 bit is a -1 vote); adderflow's binary padding "
-                             "does not vote (DESIGN.md rule 6), so no exact conversion exists",
-                             QuantizationError)  # fmt: skip
-        return self.fail(node, "the channels-last Im2Col + MatMul lowering is not converted; "
-                         "convert the model before lowering (a Conv of BipolarQuant operands "
-                         "converts)")  # fmt: skip
+            return self.fail(
+                node,
+                f"pads {pads} with value {value}, which takes part in the "
+                "popcount (a padded 0 bit is a -1 vote); adderflow's binary padding "
+                "does not vote (DESIGN.md rule 6), so no exact conversion exists",
+                QuantizationError,
+            )
+        return self.fail(
+            node,
+            "the channels-last Im2Col + MatMul lowering is not converted; "
+            "convert the model before lowering (a Conv of BipolarQuant operands "
+            "converts)",
+        )
 
     # ------------------------------------------------------------------ layers
 
     def bits_input(self, node: onnx.NodeProto, rank: int) -> _Bits:
         x = self.value(node)
+        if isinstance(x, _Acc) and node.input[0] == self.input_name:
+            x = self.annotated_input(node, x)
         if not isinstance(x, _Bits):
-            raise self.fail(node, "its input is not binary (BipolarQuant, a ±1 MultiThreshold"
-                            " or a BIPOLAR layer output); it is not a binary layer",
-                            QuantizationError)  # fmt: skip
+            raise self.fail(
+                node,
+                "its input is not binary (BipolarQuant, a ±1 MultiThreshold"
+                " or a BIPOLAR layer output); it is not a binary layer",
+                QuantizationError,
+            )
         if len(x.shape) != rank:
-            raise self.fail(node, f"input of one sample's shape {list(x.shape)} (rank {rank} "
-                            "converts)")  # fmt: skip
+            raise self.fail(
+                node, f"input of one sample's shape {list(x.shape)} (rank {rank} converts)"
+            )
         return x
+
+    def annotated_input(self, node: onnx.NodeProto, x: _Acc) -> _Acc | _Bits:
+        """A binary layer straight on the graph input, annotated ``BINARY`` ({0, 1}: FINN's
+        first XnorPopcountMatMul) or ``BIPOLAR`` (±1): a sign stem thresholding at 1/2 or
+        0, exact on inputs of that datatype."""
+        datatype = self.wrapper.get_tensor_datatype(self.input_name)
+        name = datatype.get_canonical_name() if datatype is not None else ""
+        if name not in ("BINARY", "BIPOLAR"):
+            return x
+        binary = name == "BINARY"
+        self.close(node, x, x.alpha, x.beta - (Fraction(1, 2) if binary else 0))
+        return (
+            _Bits(Fraction(1, 2), Fraction(1, 2), x.shape)
+            if binary
+            else _Bits(Fraction(1), Fraction(0), x.shape)
+        )
 
     def bipolar_weight(self, node: onnx.NodeProto, weight: np.ndarray):
         """``weight`` (output channel first) as ±1 codes and one scale per output channel."""
@@ -328,38 +394,47 @@ class _Converter:
         flat = w.reshape(w.shape[0], -1)
         mag = np.abs(flat)
         if np.any(mag == 0) or not np.all(mag == mag[:, :1]):
-            raise self.fail(node, "weight is not ±s (one magnitude per output channel): not "
-                            "a binary weight", QuantizationError)  # fmt: skip
+            raise self.fail(
+                node,
+                "weight is not ±s (one magnitude per output channel): not a binary weight",
+                QuantizationError,
+            )
         codes = np.where(w >= 0, 1, -1).astype(np.int64)
         return codes, _fractions(mag[:, 0])
 
     def open_layer(self, node, weight, x_scale, w_scale, bias, shape, **conv) -> _Acc:
         name = self.layer_name(node)
         k = int(np.prod(weight.shape[1:]))
-        self.open[name] = _Open(name, "xnor", weight, BIPOLAR, BIPOLAR, xnor_acc_bits(k), k,
-                                **conv)  # fmt: skip
+        self.open[name] = _Open(name, "xnor", weight, BIPOLAR, BIPOLAR, xnor_acc_bits(k), k, **conv)
         return _Acc(name, x_scale * w_scale, bias, shape)
 
     def no_offset(self, node: onnx.NodeProto, x: _Bits) -> None:
         if x.offset != 0:
-            raise self.fail(node, f"input values {x.offset - x.scale}, {x.offset + x.scale} "
-                            "are not ±s: not an XNOR layer", QuantizationError)  # fmt: skip
+            raise self.fail(
+                node,
+                f"input values {x.offset - x.scale}, {x.offset + x.scale} "
+                "are not ±s: not an XNOR layer",
+                QuantizationError,
+            )
 
     def op_XnorPopcountMatMul(self, node: onnx.NodeProto) -> _Acc:
         x = self.bits_input(node, 1)
         if (x.scale, x.offset) != (Fraction(1, 2), Fraction(1, 2)):
             values = f"{x.offset - x.scale}, {x.offset + x.scale}"
-            raise self.fail(node, f"reads {{0, 1}} bits (BINARY); its input values are {values}",
-                            QuantizationError)  # fmt: skip
+            raise self.fail(
+                node,
+                f"reads {{0, 1}} bits (BINARY); its input values are {values}",
+                QuantizationError,
+            )
         w = self.const(node, 1, "weight")
         if w.ndim != 2 or not np.all((w == 0) | (w == 1)):
-            raise self.fail(node, "weight is not a [K, N] matrix of {0, 1} bits",
-                            QuantizationError)  # fmt: skip
+            raise self.fail(node, "weight is not a [K, N] matrix of {0, 1} bits", QuantizationError)
         codes = (2 * w.T - 1).astype(np.int64)
         k, n = w.shape
         half = np.array([Fraction(1, 2)] * n, dtype=object)
-        acc = self.open_layer(node, codes, half, 1, np.array([Fraction(k, 2)] * n, dtype=object),
-                              (n,))  # fmt: skip
+        acc = self.open_layer(
+            node, codes, half, 1, np.array([Fraction(k, 2)] * n, dtype=object), (n,)
+        )
         return acc
 
     def op_MatMul(self, node: onnx.NodeProto) -> _Acc:
@@ -405,15 +480,17 @@ class _Converter:
         pads = tuple(node_attr(node, "pads", None) or (0, 0, 0, 0))
         o, _, kh, kw = w.shape
         _, h, wd = x.shape
-        out = (o, (h + pads[0] + pads[2] - kh) // strides[0] + 1,
-               (wd + pads[1] + pads[3] - kw) // strides[1] + 1)  # fmt: skip
+        out = (
+            o,
+            (h + pads[0] + pads[2] - kh) // strides[0] + 1,
+            (wd + pads[1] + pads[3] - kw) // strides[1] + 1,
+        )
         bias = np.array([Fraction(0)] * o, dtype=object)
         if len(node.input) > 2 and node.input[2]:
             bias = self.per_channel(node, self.const(node, 2, "bias"), (o,))
         # ONNX pads a ±s input with 0, which adds nothing to the dot product: exactly our
         # binary padding that does not vote.
-        return self.open_layer(node, codes, x.scale, scale, bias, out, strides=strides,
-                               pads=pads)  # fmt: skip
+        return self.open_layer(node, codes, x.scale, scale, bias, out, strides=strides, pads=pads)
 
     # ------------------------------------------------------------------ affine and data ops
 
@@ -482,8 +559,10 @@ class _Converter:
     def op_MaxPool(self, node: onnx.NodeProto) -> _Bits:
         x = self.value(node)
         if not isinstance(x, _Bits) or x.scale <= 0:
-            raise self.fail(node, "max pooling converts on binary values of positive scale "
-                            "(the max of ±1 codes)")  # fmt: skip
+            raise self.fail(
+                node,
+                "max pooling converts on binary values of positive scale (the max of ±1 codes)",
+            )
         kernel = tuple(node_attr(node, "kernel_shape"))
         strides = tuple(node_attr(node, "strides", None) or (1, 1))
         if any(node_attr(node, "pads", None) or []) or node_attr(node, "ceil_mode", 0):
@@ -500,8 +579,9 @@ class _Converter:
     def finish(self, output: str) -> None:
         x = self.values.get(output)
         if x is None:
-            raise ModelFormatError(f"{self.where}: output '{output}' is not computed from the "
-                                   "input")  # fmt: skip
+            raise ModelFormatError(
+                f"{self.where}: output '{output}' is not computed from the input"
+            )
         if isinstance(x, _Bits):
             if (x.scale, x.offset) != (1, 0):
                 raise QuantizationError(
@@ -515,8 +595,9 @@ class _Converter:
             requant, out_type = self.exact_requant(output, x, layer.bound)
             self.add(layer, requant, out_type)
         if self.open:
-            raise ModelFormatError(f"{self.where}: layer(s) {sorted(self.open)} never reach "
-                                   "a threshold or the output")  # fmt: skip
+            raise ModelFormatError(
+                f"{self.where}: layer(s) {sorted(self.open)} never reach a threshold or the output"
+            )
 
     def exact_requant(self, output: str, x: _Acc, bound: int):
         """``alpha·a + beta`` as codes of ``fixed<b, f>``: ``M = alpha·2**f``, ``B =

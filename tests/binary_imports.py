@@ -118,13 +118,16 @@ def finn_mlp(
     xnor: bool = True,
     levels: int = 1,
     gains: bool = False,
+    input_threshold: bool = True,
 ) -> onnx.ModelProto:
     """A FINN-style binary MLP (module doc). Input thresholds are multiples of 1/16 in
     [-1, 1]; hidden thresholds are popcount values (``xnor``) or accumulator values, some
     of them halfway between integers. ``levels > 1`` gives the first hidden threshold that
     many thresholds per channel (a multi-level activation). ``gains`` puts a per-channel
     ``Mul`` (negative gains among them: the comparison flips) before each hidden threshold,
-    as an unfolded batch norm would, and a negative input scaling before the first."""
+    as an unfolded batch norm would, and a negative input scaling before the first.
+    ``input_threshold=False`` has the first layer read the graph input, annotated BINARY
+    (``xnor``) or BIPOLAR, as FINN's conversion leaves a first layer on the graph input."""
     rng = np.random.default_rng(seed)
     inits: dict[str, np.ndarray] = {}
     datatypes: dict[str, str] = {}
@@ -136,9 +139,13 @@ def finn_mlp(
         nodes.append(helper.make_node("Mul", ["x", "in_gain"], ["x_scaled"], "in_gain"))
         nodes.append(helper.make_node("Add", ["x_scaled", "in_shift"], ["x_in"], "in_shift"))
         source = "x_in"
-    nodes.append(_threshold("th0", source, "a0", binary=xnor))
-    datatypes["a0"] = "BINARY" if xnor else "BIPOLAR"
-    x = "a0"
+    if input_threshold:
+        nodes.append(_threshold("th0", source, "a0", binary=xnor))
+        x = "a0"
+    else:
+        del inits["th0_t"]
+        x = "x"
+    datatypes[x] = "BINARY" if xnor else "BIPOLAR"
     for i, (k, o) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         w = _pm(rng, (k, o))
         inits[f"w{i}"] = (w + 1) / 2 if xnor else w

@@ -114,8 +114,10 @@ def test_hls4ml_bnn_converts_to_a_sign_stem_and_an_xnor_layer(tmp_path, scales):
     """hls4ml's BNN example (and its tests' non-unit and power-of-two scale variants):
     the bipolar Gemm becomes an XnorGemm with ±1 weights, its bias and output BipolarQuant
     an integer threshold; every ±1 input of K = 3, and random ones of K = 20, agree."""
-    for k, x in ((3, np.array(list(itertools.product([-1.0, 1.0], repeat=3)), np.float32)),
-                 (20, bipolar_inputs((64, 20), seed=1))):  # fmt: skip
+    for k, x in (
+        (3, np.array(list(itertools.product([-1.0, 1.0], repeat=3)), np.float32)),
+        (20, bipolar_inputs((64, 20), seed=1)),
+    ):
         model = hls4ml_bnn_fc(k=k, o=4, batch=len(x), in_scale=scales[0], w_scale=scales[1])
         net = _converts_exactly(tmp_path, model, x)
         stem, gemm = net.layers
@@ -125,9 +127,9 @@ def test_hls4ml_bnn_converts_to_a_sign_stem_and_an_xnor_layer(tmp_path, scales):
 
 @pytest.mark.parametrize("xnor", [True, False])
 @pytest.mark.parametrize(
-    ("sizes", "seed", "gains"), [((12, 10, 8, 5), 0, False), ((7, 33, 3), 1, False),
-                                 ((9, 16, 16, 4), 2, True)],
-)  # fmt: skip
+    ("sizes", "seed", "gains"),
+    [((12, 10, 8, 5), 0, False), ((7, 33, 3), 1, False), ((9, 16, 16, 4), 2, True)],
+)
 def test_finn_mlp_converts_with_popcount_thresholds(tmp_path, xnor, sizes, seed, gains):
     """qonnx-native: thresholds on the popcount (some halfway between integers) become
     integer thresholds on 2·popcount − K (direction −1 behind a negative gain); the
@@ -147,6 +149,16 @@ def test_finn_mlp_converts_with_popcount_thresholds(tmp_path, xnor, sizes, seed,
     if gains:  # the input's negative scaling flips every stem threshold, hidden gains some
         assert np.all(net.layers[0].requant.direction == -1)
         assert any(np.any(layer.requant.direction == -1) for layer in net.layers[1:-1])
+
+
+@pytest.mark.parametrize("xnor", [True, False])
+def test_a_first_layer_on_the_annotated_graph_input_converts(tmp_path, xnor):
+    """FINN leaves a first XnorPopcountMatMul on a BINARY graph input ({0, 1}); a bipolar
+    MatMul on a BIPOLAR one (±1): the stem thresholds at 1/2 or 0."""
+    model = finn_mlp((10, 8, 4), batch=32, seed=3, xnor=xnor, input_threshold=False)
+    x = bipolar_inputs((32, 10), seed=3)
+    net = _converts_exactly(tmp_path, model, (x + 1) / 2 if xnor else x)
+    assert [layer.kind for layer in net.layers] == ["mul", "xnor", "xnor"]
 
 
 @pytest.mark.parametrize(("stride", "pad"), [(1, 1), (2, 2), (1, 0)])
@@ -178,10 +190,14 @@ def test_im2col_padding_that_votes_is_refused_by_name(tmp_path):
 
 def test_outputs_without_exact_codes_are_refused(tmp_path):
     _refused(tmp_path, hls4ml_bnn_fc(out_scale=0.5), QuantizationError, "scale 1")
-    _refused(tmp_path, hls4ml_bnn_fc(out_quant=False, alpha=1 / 3), QuantizationError,
-             "power of two")  # fmt: skip
-    exact = _converts_exactly(tmp_path, hls4ml_bnn_fc(out_quant=False, alpha=0.25, batch=8),
-                              bipolar_inputs((8, 3), seed=2))  # fmt: skip
+    _refused(
+        tmp_path, hls4ml_bnn_fc(out_quant=False, alpha=1 / 3), QuantizationError, "power of two"
+    )
+    exact = _converts_exactly(
+        tmp_path,
+        hls4ml_bnn_fc(out_quant=False, alpha=0.25, batch=8),
+        bipolar_inputs((8, 3), seed=2),
+    )
     assert exact.output_type.frac == 2
 
 
