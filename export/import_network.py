@@ -18,6 +18,9 @@ What is read, node by node in the graph's order:
   ``[N, -1]`` between a layer and the quantizer after it: ReLU becomes requantization's
   lower clamp, the others follow the requantizer (max and flatten commute with a
   monotone rounding), so ``round(max(relu(v)))`` is computed as ``max(relu(round(v)))``;
+- ``AveragePool`` (kernel = stride, no padding) / ``GlobalAveragePool`` of codes over a
+  power-of-two square area, then a quantizer on the codes' own grid: the IR's average
+  pool (``round_half_even(sum / area)`` is what that quantizer makes of the float mean);
 - the quantizer after a layer: one ``Requant`` reproducing ``sat(round_half_even((acc
   + bias) · s_x·s_w / s_out))`` exactly: ``M`` per channel is ``2**(F - f_x - f_w)``,
   ``B`` is the bias code ``· 2**(F - f_b)``, the shift ``F - f_out`` (``F`` the finest of
@@ -31,7 +34,8 @@ Everything else is refused by name (``ModelFormatError`` for an op or a structur
 ``QuantizationError`` for a scale, width, rounding mode or range): a scale that is not a
 power of two, a per-channel activation scale, a zero point other than 0, an unsigned or
 narrow input, a float batch norm (merge it into the conv and quantize the bias before
-export), a float bias or weight, residual adds, average pooling, grouped convolutions.
+export), a float bias or weight, residual adds, an average pool onto another grid,
+grouped convolutions.
 Adder-eligible layers stay multiplications: swapping one for an adder layer changes what
 it computes, which needs training (``adderflow.nn.swap`` and a distillation run).
 
@@ -74,7 +78,8 @@ SWAP_NEEDS_TRAINING = (
 )
 SUPPORTED = (
     "Quant, QuantizeLinear/DequantizeLinear, Conv, Gemm, MatMul, Add (a bias), Relu, "
-    "MaxPool, Flatten, Reshape, Identity, Dropout"
+    "MaxPool, AveragePool/GlobalAveragePool (then a quantizer), Flatten, Reshape, Identity, "
+    "Dropout"
 )
 _QDQ_TYPES = {
     TensorProto.INT4: (4, True),
@@ -141,6 +146,16 @@ class _Pending:
     relu: bool = False
     after: list[tuple] = field(default_factory=list)  # ("pool", kernel, strides) / ("flatten",)
     shape: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Average:
+    """An average pool of codes (float: ``sum / area``), waiting for the quantizer that
+    rounds it."""
+
+    codes: _Codes
+    kernel: tuple[int, int]
+    node: str
 
 
 @dataclass(frozen=True)
@@ -264,6 +279,8 @@ class _Reader:
             self.states[out] = self.requantize(node, x, grid)
         elif isinstance(x, _Codes):
             self.states[out] = self.requantize_codes(node, x, grid)
+        elif isinstance(x, _Average):
+            self.states[out] = self.average(node, x, grid)
         else:
             raise self.fail(node, "quantizes something that is not a tensor of the network")
 
@@ -674,6 +691,67 @@ class _Reader:
         self.layers[index] = replace(self.layers[index], relu=True)
         return replace(x, lo=0)
 
+    def average_pool(self, node) -> None:
+        """``AveragePool``/``GlobalAveragePool`` of codes: the quantizer after it rounds
+        ``sum / area``, which is the IR's average pool when the area is a power of two
+        and the quantizer's grid is the codes' own."""
+        x = self.state(node, node.input[0])
+        if not isinstance(x, _Codes) or len(x.shape) != 3:
+            raise self.fail(
+                node,
+                "average pooling of something that is not a layer's 2-D "
+                "codes (quantize before pooling)",
+            )
+        if node.op_type == "GlobalAveragePool":
+            kernel = (x.shape[1], x.shape[2])
+        else:
+            kernel = tuple(int(k) for k in node_attr(node, "kernel_shape"))
+            strides = tuple(int(s) for s in node_attr(node, "strides", None) or (1, 1))
+            why = [
+                what
+                for what, bad in (
+                    ("strides other than the kernel", strides != kernel),
+                    ("padding", any(node_attr(node, "pads", None) or [])),
+                    ("ceil_mode=1", node_attr(node, "ceil_mode", 0)),
+                    ("auto_pad", node_attr(node, "auto_pad", "NOTSET") not in ("NOTSET", "VALID")),
+                )
+                if bad
+            ]
+            if why:
+                raise self.fail(node, "average pooling with " + ", ".join(why) + " is not imported")
+        from adderflow.fixed import avg_pool_shift
+
+        avg_pool_shift(kernel, kernel, f"{self.where}: node '{node.name}' ({node.op_type})")
+        self.states[node.output[0]] = _Average(x, kernel, node.output[0])
+
+    def average(self, node, a: _Average, grid: _Grid) -> _Codes:
+        x = a.codes
+        if (
+            grid.rounding != "ROUND"
+            or not grid.per_tensor
+            or int(grid.frac.ravel()[0]) != x.type.frac
+            or grid.lo > x.lo
+            or grid.hi < x.hi
+        ):
+            raise self.fail(
+                node,
+                f"quantizes an average of codes of '{x.source}' ({x.type}) to another grid or "
+                "a narrower range: only the codes' own grid (round half to even) is the IR's "
+                "average pool",
+                QuantizationError,
+            )
+        name = self.emit(
+            PoolLayer(
+                self.unique(f"{x.source}_avgpool"),
+                a.kernel,
+                a.kernel,
+                mode="avg",
+                inputs=(x.source,),
+            )
+        )
+        shape = _pooled(x.shape, a.kernel, a.kernel)
+        return replace(x, source=name, shape=shape, single=False)
+
     def max_pool(self, node) -> None:
         x = self.state(node, node.input[0])
         kernel = tuple(int(k) for k in node_attr(node, "kernel_shape"))
@@ -766,6 +844,8 @@ _HANDLERS = {
     "Add": _Reader.add,
     "Relu": _Reader.relu,
     "MaxPool": _Reader.max_pool,
+    "AveragePool": _Reader.average_pool,
+    "GlobalAveragePool": _Reader.average_pool,
     "Flatten": _Reader.flatten,
     "Reshape": _Reader.flatten,
     "Identity": _Reader.passthrough,

@@ -56,8 +56,9 @@ def _verified(run: Path, capsys) -> dict:
 @pytest.fixture(scope="module")
 def brevitas_model(tmp_path_factory):
     """QuantIdentity input (s8), QuantConv2d w8 + Int32Bias, QuantReLU (u4), MaxPool,
-    QuantConv2d w4 stride 2 + bias, ReLU, QuantIdentity (s8), QuantLinear w8 + Int32Bias
-    with no output quantizer: power-of-two fixed-point quantizers as sw/quant/qat.py uses."""
+    QuantConv2d w4 stride 2 + bias, ReLU, QuantIdentity (s8), AvgPool2d 2×2, QuantIdentity
+    (the same grid), QuantLinear w8 + Int32Bias with no output quantizer: power-of-two
+    fixed-point quantizers as sw/quant/qat.py uses."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("brevitas")
     from brevitas.export import export_qonnx
@@ -93,9 +94,11 @@ def brevitas_model(tmp_path_factory):
         conv(6, 8, 4, stride=2),
         torch.nn.ReLU(),
         QuantIdentity(act_quant=MinMax, min_val=-4.0, max_val=4.0, return_quant_tensor=True),
+        torch.nn.AvgPool2d(2),
+        QuantIdentity(act_quant=MinMax, min_val=-4.0, max_val=4.0, return_quant_tensor=True),
         torch.nn.Flatten(),
         QuantLinear(
-            8 * 2 * 2,
+            8,
             10,
             weight_quant=Int8WeightPerTensorFixedPoint,
             bias_quant=Int32Bias,
@@ -121,6 +124,7 @@ def test_brevitas_fake_quant_equals_the_integer_reference(brevitas_model):
     assert np.array_equal(_values(net, x), floats)
     first = net.layers[0]
     assert first.relu and first.out_type.bits == 5  # unsigned 4 bits: fixed<5, f> + clamp
+    assert [layer.mode for layer in net.layers if hasattr(layer, "mode")] == ["max", "avg"]
     assert np.array_equal(_values(net, x, first.name), hidden)
 
 
