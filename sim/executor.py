@@ -17,8 +17,9 @@ from qonnx.custom_op.general.quant import quant
 
 from adderflow.errors import ModelFormatError, QuantizationError
 from adderflow.fixed import check_bits
-from adderflow.sim.onnx_io import node_attr, read_onnx
+from adderflow.sim.onnx_io import STANDARD_DOMAINS, node_attr, read_onnx
 from adderflow.sim.ops import DOMAIN, OPS, checks, op_class
+from adderflow.sim.standard_checks import CHECKS as STANDARD_CHECKS
 from adderflow.sim.view import ModelView, Node, read_view
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -62,7 +63,9 @@ def check_contract(model: onnx.ModelProto) -> None:
     and it is ``signed=1, narrow=0, rounding_mode=ROUND`` (the only input rounding every
     backend implements). Each adderflow op checks its own bounds (its ``check``: operand
     widths 2..16, accumulators that hold every ``|acc|``, requantization limits, window
-    geometry; see ``sim.ops``), and a requantized tensor another node reads as codes (not
+    geometry; see ``sim.ops``), the standard ops moving codes check theirs
+    (``sim.standard_checks``: a ``Concat``'s operands share one type, a ``Reshape`` keeps the
+    batch and the element count), and a requantized tensor another node reads as codes (not
     the graph's output, not an accumulating layer, which names it as its own operand) is
     2..16 bits.
     """
@@ -76,6 +79,8 @@ def check_contract(model: onnx.ModelProto) -> None:
         if node.is_adderflow:
             if cls is not None:
                 cls.concern("check", node.where())(node)
+        elif node.domain in STANDARD_DOMAINS and node.op in STANDARD_CHECKS:
+            STANDARD_CHECKS[node.op](node)
         elif node.op == "Quant":
             _check_quant(node.proto, f"node '{node.label}'", view)
         elif node.op == "Mul":
@@ -165,11 +170,24 @@ def _flatten(node, ins):
     return ins[0].reshape(int(np.prod(ins[0].shape[:axis])), -1)
 
 
+def _concat(node, ins):
+    return np.concatenate(ins, axis=node_attr(node, "axis"))
+
+
+def _reshape(node, ins):
+    x, shape = ins
+    # ONNX: a 0 copies the input's size there (allowzero=0, which the load check requires).
+    dims = [x.shape[i] if d == 0 else int(d) for i, d in enumerate(np.asarray(shape).tolist())]
+    return x.reshape(dims)
+
+
 _STANDARD = {
     "Quant": _quant,
     "Mul": lambda node, ins: ins[0] * ins[1],
     "Cast": _cast,
     "Flatten": _flatten,
+    "Concat": _concat,
+    "Reshape": _reshape,
 }
 
 

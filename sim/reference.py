@@ -14,9 +14,11 @@ from adderflow.fixed import (
     FixedType,
     avg_pool_shift,
     binarize,
+    gate_product,
     join_add,
     requantize,
     round_shift,
+    window_sum,
 )
 
 
@@ -156,6 +158,26 @@ def int_add(a: np.ndarray, b: np.ndarray, shifts: tuple[int, int]) -> np.ndarray
     top = max(shifts)
     total, _ = join_add(a, top - shifts[0], b, top - shifts[1])
     return total
+
+
+def sum_pool(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
+    """Window sums without padding (DESIGN.md rule 10: an average over an area that is not a
+    power of two is this sum, then a rule-4 requantization); the rule is
+    ``fixed.window_sum``. Exact: no rounding, no saturation."""
+    kernel, strides = tuple(int(k) for k in kernel), tuple(int(s) for s in strides)
+    if len(kernel) != 2 or len(strides) != 2 or min(kernel + strides) < 1:
+        raise ValueError(f"sum pool kernel {list(kernel)} / strides {list(strides)}")
+    x = _as_codes(x)
+    if x.ndim != 4 or kernel[0] > x.shape[2] or kernel[1] > x.shape[3]:
+        raise ValueError(f"sum pool window {list(kernel)} over codes of shape {list(x.shape)}")
+    return window_sum(x, kernel, strides)
+
+
+def gate_mul(x: np.ndarray, gate: np.ndarray) -> np.ndarray:
+    """``x · gate`` with per-channel gate codes ``[N, C, 1, 1]`` broadcast over the spatial
+    axes (a squeeze-excite gate), exact; the rule is ``fixed.gate_product`` and a rule-4
+    requantization follows."""
+    return gate_product(_as_codes(x), _as_codes(gate))
 
 
 def requant(acc, multiplier, bias, shift: int, out_bits: int, relu: bool) -> np.ndarray:

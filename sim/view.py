@@ -8,9 +8,10 @@ cycle model), so no backend walks the ONNX protos or works out a width on its ow
 Widths follow the numeric contract (DESIGN.md rule 9): an activation's code width is set by
 its producer (the input quantizer's bit width, an adderflow op's ``out_bits``, 2 for the
 ±1 codes of a ``bipolar`` tensor) and passes unchanged through the standard ops between
-layers (``Mul`` by a power of two, ``Cast``, ``Flatten``); a weight's is its ``INTn``
-annotation. ``Tensor.value_bits`` is the narrowest width its values need, which a backend
-may store them in; it never exceeds the annotation once the load checks have passed.
+layers (``Mul`` by a power of two, ``Cast``, ``Flatten``, ``Reshape``, and ``Concat`` of
+operands sharing one width); a weight's is its ``INTn`` annotation. ``Tensor.value_bits``
+is the narrowest width its values need, which a backend may store them in; it never
+exceeds the annotation once the load checks have passed.
 
 Reading never fails on an odd model (the cost model reads any ONNX file): a shape nothing
 gives is ``None``, and the errors come from ``Node.attr``/``Node.const`` or the op checks,
@@ -36,7 +37,7 @@ DOMAIN = "adderflow"
 INPUT_BITS_KEY = "adderflow.input_bits"
 _REQUIRED = object()
 # The standard ops that pass ±1 codes on as ±1 codes (DESIGN.md rule 6).
-_KEEP_BIPOLAR = frozenset({"Flatten"})
+_KEEP_BIPOLAR = frozenset({"Flatten", "Reshape"})
 
 Shape = tuple[int | None, ...]
 
@@ -212,10 +213,26 @@ def _propagate_width(proto: onnx.NodeProto, consts: dict, widths: dict) -> None:
         bits = np.asarray(consts[proto.input[3]]).reshape(-1)
         if bits.size == 1 and float(bits[0]).is_integer():
             widths[out] = (int(bits[0]), label, False)
+    elif proto.op_type == "Concat" and proto.domain in STANDARD_DOMAINS:
+        _concat_width(proto, widths)
     elif source is not None:
-        # Mul by 2**f, Cast, Flatten, Reshape keep the codes' width; only a flatten keeps
-        # them ±1 (a Mul by 2 of ±1 codes is no ±1 code, which a binary layer must refuse).
+        # Mul by 2**f, Cast, Flatten, Reshape keep the codes' width; only a flatten or a
+        # reshape keeps them ±1 (a Mul by 2 of ±1 codes is no ±1 code, which a binary layer
+        # must refuse).
         widths[out] = (source[0], source[1], source[2] and proto.op_type in _KEEP_BIPOLAR)
+
+
+def _concat_width(proto: onnx.NodeProto, widths: dict) -> None:
+    """A concatenation has its operands' one width (the load check refuses operands of
+    different types; the widest is kept meanwhile) and is ±1 codes when all are. Operands
+    from one producer keep it as the width's source; otherwise the concatenation is."""
+    operands = [widths.get(name) for name in proto.input]
+    if not operands or any(o is None for o in operands):
+        return
+    producers = {o[1] for o in operands}
+    producer = producers.pop() if len(producers) == 1 else node_label(proto)
+    bits = max(o[0] for o in operands)
+    widths[proto.output[0]] = (bits, producer, all(o[2] for o in operands))
 
 
 def _find_attr(proto: onnx.NodeProto, name: str) -> Any:

@@ -20,9 +20,11 @@ nothing here goes through floating point once values are integer codes.
 - Joins and global pooling (rule 10): a residual add aligns both power-of-two scales by
   left shifts to the finer one and adds exactly (``join_add``), then requantizes by rule 4;
   average pooling over a power-of-two area is a round-half-even shift (``avg_pool_shift``),
-  over any other area the window sum followed by a rule-4 requantization. The IR's join op
-  computes ``join_add`` (a requantization follows); its average pool takes power-of-two
-  areas only: others are refused by name.
+  over any other area the window sum (``window_sum``, as wide as ``window_sum_bits``)
+  followed by a rule-4 requantization. The IR's join op computes ``join_add``, its window
+  sum ``window_sum`` and its gate product (a squeeze-excite ``x · gate``) exact
+  ``gate_product`` codes as wide as ``product_bits``; a requantization follows each. Its
+  average pool takes power-of-two areas only.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from adderflow.errors import QuantizationError
 
@@ -314,6 +317,46 @@ def join_add(a: np.ndarray, a_frac: int, b: np.ndarray, b_frac: int) -> tuple[np
     a = np.asarray(a, dtype=np.int64) << (frac - a_frac)
     b = np.asarray(b, dtype=np.int64) << (frac - b_frac)
     return a + b, frac
+
+
+def window_sum(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
+    """Rule 10's average over an area that is not a power of two, before its requantization:
+    the exact sum of each ``kernel`` window of NCHW codes ``x`` (no padding: rows and columns
+    no window covers are dropped)."""
+    win = sliding_window_view(np.asarray(x, dtype=np.int64), tuple(kernel), axis=(2, 3))
+    return win[:, :, :: strides[0], :: strides[1]].sum(axis=(-2, -1))
+
+
+def window_sum_bits(bits: int, area: int) -> int:
+    """Signed width of every sum of ``area`` codes of ``bits`` bits (rule 9: the sum never
+    wraps): ``area·(-2**(b-1))`` is its low end."""
+    if area < 1:
+        raise ValueError(f"window area must be positive, got {area}")
+    return code_bits(np.array([area * -(1 << (bits - 1)), area * ((1 << (bits - 1)) - 1)]))
+
+
+def gate_product(x: np.ndarray, gate: np.ndarray) -> np.ndarray:
+    """``x · gate``, exact: NCHW codes times per-channel ``[N, C, 1, 1]`` gate codes (a
+    squeeze-excite gate) broadcast over the spatial axes. A real multiplication; a rule-4
+    requantization of the products follows."""
+    x, gate = np.asarray(x, dtype=np.int64), np.asarray(gate, dtype=np.int64)
+    if x.ndim != 4 or gate.shape != (x.shape[0], x.shape[1], 1, 1):
+        raise ValueError(
+            f"gate of shape {list(gate.shape)} does not gate codes of shape {list(x.shape)} "
+            "(it must be [N, C, 1, 1])"
+        )
+    return x * gate
+
+
+def product_bits(a_bits: int, b_bits: int) -> int:
+    """Signed width of every product of an ``a_bits``- and a ``b_bits``-bit code: the
+    product of both lows, ``2**(a+b-2)``, needs ``a + b`` bits."""
+    corners = [
+        a * b
+        for a in (-(1 << (a_bits - 1)), (1 << (a_bits - 1)) - 1)
+        for b in (-(1 << (b_bits - 1)), (1 << (b_bits - 1)) - 1)
+    ]
+    return code_bits(np.array(corners, dtype=np.int64))
 
 
 def check_requant_limits(

@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from graph_ops import Graph, concat_ir, gate_ir, reshape_ir, sum_pool_ir
+from graph_ops import images as graph_images
 from residual import images as residual_images
 from residual import residual_ir
 
-from adderflow.errors import QuantizationError
+from adderflow.errors import ModelFormatError, QuantizationError
 from adderflow.export.lower_standard import lower_to_standard_onnx, run_onnxruntime
 from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.fixed import (
@@ -27,6 +29,7 @@ from adderflow.fixed import (
     code_bits,
     join_add,
     mul_acc_bits,
+    window_sum_bits,
 )
 from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
 from adderflow.sim.executor import check_contract, output_name, run_qonnx, run_reference
@@ -425,3 +428,169 @@ def test_padded_max_pool_at_the_extremes_is_exact_everywhere(bits):
     for fill in ("max", "min"):
         model = as_ir(grouped_net(bits, seed=bits, extreme=fill, pool_pads=(2, 2, 2, 2)))
         codes_everywhere(model, grouped_images(bits, 4, fill=fill))
+
+
+# --- graph ops (issue #20): window sum, gate product, concatenation, reshape ------------
+
+
+def _node(model: onnx.ModelProto, name: str) -> onnx.NodeProto:
+    return next(n for n in model.graph.node if n.name == name)
+
+
+@pytest.mark.parametrize("bits", [2, 5, 11, 16])
+@pytest.mark.parametrize("geometry", [((2, 3), (1, 2)), ((3, 3), (3, 3)), ((1, 7), (2, 1))])
+def test_sum_pool_at_its_bound_is_exact_everywhere(bits, geometry):
+    """The tightest ``out_bits`` (``window_sum_bits``) is accepted; random, all-max and
+    all-min codes give the same sums and requantized codes in the reference, qonnx and
+    onnxruntime."""
+    kernel, strides = geometry
+    model = sum_pool_ir(bits, kernel, strides, seed=bits)
+    out_bits = next(a.i for a in _node(model, "pool").attribute if a.name == "out_bits")
+    assert out_bits == window_sum_bits(bits, kernel[0] * kernel[1])
+    for fill in (None, "max", "min"):
+        x = graph_images(bits, (2, 5, 7), fill=fill, seed=bits)
+        ref = codes_everywhere(model, x)
+        assert ref.shape[:2] == (4, 2)
+
+
+def test_sum_pool_narrower_than_its_bound_is_refused():
+    model = sum_pool_ir(8, (3, 3), (1, 1), sum_bits=window_sum_bits(8, 9) - 1)
+    with pytest.raises(
+        QuantizationError, match=r"node 'pool' \(IntSumPool\): out_bits 11 cannot hold its window"
+    ):
+        check_contract(model)
+
+
+@pytest.mark.parametrize(
+    "attr, value, message",
+    [
+        ("kernel_shape", [0, 2], r"kernel_shape \[0, 2\] is not 2 sizes >= 1"),
+        ("strides", [1], r"strides \[1\] are not 2 values >= 1"),
+        ("kernel_shape", [6, 2], r"window \[6, 2\] does not fit input 'input_codes'"),
+        ("out_bits", 53, r"out_bits 53 is outside 2\.\.52"),
+    ],
+)
+def test_sum_pool_geometry_and_widths_outside_the_contract_are_refused(attr, value, message):
+    model = sum_pool_ir(4, (2, 2), (1, 1))
+    _set_attr(_node(model, "pool"), attr, value)
+    with pytest.raises(QuantizationError, match=rf"node 'pool' \(IntSumPool\): {message}"):
+        check_contract(model)
+
+
+def test_sum_pool_of_a_wide_input_is_refused_naming_its_producer():
+    """A window sum of 16-bit codes is 20 bits wide: no code tensor for another sum."""
+    g = Graph(16, (2, 5, 7))
+    acc, shape = g.sum_pool("p1", "input_codes", (2, 5, 7), (3, 3), (1, 1), 16)
+    acc, _ = g.sum_pool("p2", acc, shape, (2, 2), (1, 1), 20)
+    with pytest.raises(
+        QuantizationError,
+        match=r"node 'p2' \(IntSumPool\): input 'p1_acc' \(set by node 'p1'\) width 20 is "
+        r"outside the supported range 2\.\.16",
+    ):
+        check_contract(g.model(acc))
+
+
+@pytest.mark.parametrize("bits", [(2, 2), (3, 16), (8, 5), (16, 16)])
+@pytest.mark.parametrize("squeeze", ["sum", "max"])
+def test_gate_product_at_its_bound_is_exact_everywhere(bits, squeeze):
+    """``out_bits = product_bits`` is accepted (the product of both lows needs all of it);
+    the gate is a requantized whole-frame sum (a squeeze-excite gate) or a whole-frame max."""
+    model = gate_ir(*bits, seed=sum(bits), squeeze=squeeze)
+    for fill in (None, "max", "min"):
+        ref = codes_everywhere(model, graph_images(bits[0], (3, 4, 5), fill=fill, seed=bits[1]))
+        assert ref.shape == (4, 3, 4, 5)
+
+
+def test_gate_product_all_min_reaches_its_bound():
+    """x and gate both at their lowest code: the product is ``2**(a+b-2)``, ``a + b`` bits."""
+    model = gate_ir(6, 6, squeeze="max")
+    tensors = run_reference(model, graph_images(6, (3, 4, 5), fill="min"))
+    assert np.all(tensors["gate_acc"] == 2**10) and code_bits(tensors["gate_acc"]) == 12
+
+
+def test_gate_product_narrower_than_its_bound_is_refused():
+    model = gate_ir(8, 5, mul_bits=12)
+    with pytest.raises(
+        QuantizationError,
+        match=r"node 'gate' \(IntMul\): out_bits 12 cannot hold its products: 8- and 5-bit "
+        r"operands reach 13 bits",
+    ):
+        check_contract(model)
+
+
+def test_gate_of_the_wrong_shape_is_refused():
+    model = gate_ir(4, 4)
+    _node(model, "gate").input[1] = "input_codes"  # a full map is no [N, C, 1, 1] gate
+    with pytest.raises(QuantizationError, match=r"node 'gate' \(IntMul\): gate 'input_codes'"):
+        check_contract(model)
+
+
+def test_gate_operand_wider_than_codes_is_refused_naming_its_producer():
+    model = gate_ir(4, 4, mul_bits=40)
+    _set_attr(_node(model, "squeeze_requant"), "out_bits", 20)
+    with pytest.raises(
+        QuantizationError,
+        match=r"node 'gate' \(IntMul\): operand 'squeeze_out' \(set by node 'squeeze_requant'\) "
+        r"width 20",
+    ):
+        check_contract(model)
+
+
+@pytest.mark.parametrize("bits", [2, 9, 16])
+def test_concat_is_exact_everywhere(bits):
+    model = concat_ir(bits, seed=bits)
+    for fill in (None, "max", "min"):
+        ref = codes_everywhere(model, graph_images(bits, (2, 4, 5), fill=fill, seed=bits))
+        assert ref.shape == (4, 4, 3, 2)
+
+
+def test_concat_of_operands_of_different_widths_is_refused_naming_both():
+    model = concat_ir(8, branch_bits=6)
+    with pytest.raises(
+        QuantizationError,
+        match=r"node 'cat' \(Concat\): operands 'input_codes' \(8-bit codes, set by node "
+        r"'input_quant'\) and 'branch_out' \(6-bit codes, set by node 'branch_requant'\) differ "
+        r"in type",
+    ):
+        check_contract(model)
+
+
+def test_concat_on_another_axis_is_refused():
+    model = concat_ir(4)
+    _set_attr(_node(model, "cat"), "axis", 2)
+    with pytest.raises(QuantizationError, match=r"node 'cat' \(Concat\): axis 2: only channel"):
+        check_contract(model)
+
+
+@pytest.mark.parametrize("bits", [2, 7, 16])
+@pytest.mark.parametrize("first", [0, -1])
+def test_reshape_of_a_1d_network_is_exact_everywhere(bits, first):
+    model = reshape_ir(bits, target=[first, 3, 1, 11], seed=bits)
+    for fill in (None, "max", "min"):
+        ref = codes_everywhere(model, graph_images(bits, (3, 11), fill=fill, seed=bits))
+        assert ref.shape == (4, 3, 1, 5)
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ([3, 3, 1, 11], r"shape \[3, 3, 1, 11\] must keep the batch"),
+        ([0, -1, 1, 11], r"shape \[0, -1, 1, 11\] must keep the batch"),
+        ([0, 3, 1, 10], r"shape \[0, 3, 1, 10\] does not hold the 33 elements"),
+    ],
+)
+def test_reshape_outside_the_contract_is_refused(target, message):
+    model = reshape_ir(4, target=target)
+    with pytest.raises(QuantizationError, match=rf"node 'as2d' \(Reshape\): {message}"):
+        check_contract(model)
+
+
+def test_reshape_by_a_computed_shape_is_refused():
+    model = reshape_ir(4)
+    shape = next(t for t in model.graph.initializer if t.name == "as2d_shape")
+    model.graph.initializer.remove(shape)
+    model.graph.input.append(
+        onnx.helper.make_tensor_value_info("as2d_shape", onnx.TensorProto.INT64, [4])
+    )
+    with pytest.raises(ModelFormatError, match=r"node 'as2d' \(Reshape\): shape 'as2d_shape'"):
+        check_contract(model)

@@ -629,3 +629,27 @@ def test_padded_max_pool_counts_by_hand():
     ann = as_ann(as_ir(grouped_net(8, pool_pads=(1, 0, 1, 2))))
     assert ann.uncounted == []
     assert _layer(ann, "pool").ops == {"cmp": {"int8": 8 * 4 * 4 * 8}}
+
+
+def test_graph_ops_counts_by_hand():
+    """Issue #20's ops: a window sum is ``kh·kw − 1`` adds per output at its ``out_bits``
+    (the division by a non-power-of-two area is the requant's multiplier, counted there); a
+    gate product one multiplication per element at the wider operand's width, in every
+    view; ``Concat`` and ``Reshape`` move data: free."""
+    from graph_ops import concat_ir, gate_ir, reshape_ir, sum_pool_ir
+
+    from adderflow.fixed import product_bits, window_sum_bits
+
+    ann = as_ann(sum_pool_ir(8, (2, 3), (1, 2)))  # 2x5x7 in → 2x4x3 out, 24 outputs
+    assert ann.uncounted == []
+    assert _layer(ann, "pool").ops == {"add": {f"int{window_sum_bits(8, 6)}": 24 * 5}}
+    assert _layer(ann, "pool_requant").count("mul") == 24  # the average's multiplier
+    gate = gate_ir(6, 5)  # x 3x4x5 (6 bits) times a 5-bit gate [3, 1, 1]
+    for result in (as_ann(gate), as_cnn(gate)):
+        assert _layer(result, "gate").ops == {"mul": {"int6": 60}}
+        assert _layer(result, "squeeze").ops == {"add": {f"int{window_sum_bits(6, 20)}": 3 * 19}}
+        requant = _layer(result, "gate_requant")
+        assert requant.count("mul") == 60 and f"int{product_bits(6, 5)}" in requant.ops["mul"]
+    for model, node in ((concat_ir(5), "cat"), (reshape_ir(7), "as2d")):
+        result = as_ann(model)
+        assert result.uncounted == [] and _layer(result, node).ops == {}

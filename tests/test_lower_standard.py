@@ -171,3 +171,36 @@ def test_padded_max_pool_of_bipolar_codes_everywhere(pads):
     lowered = lower_to_standard_onnx(model, expose_layers=True)
     assert compare(model, ref, run_onnxruntime(lowered, x)).first is None
     assert compare(model, ref, run_qonnx(model, x)).first is None
+
+
+def _graph_op_models():
+    from graph_ops import concat_ir, gate_ir, reshape_ir, sum_pool_ir
+
+    return [
+        ("pool", lambda b: sum_pool_ir(b, (2, 3), (2, 1), seed=b), (2, 5, 7)),
+        ("pool", lambda b: sum_pool_ir(b, (3, 3), (1, 1), shape=(3, 3, 4), seed=b), (3, 3, 4)),
+        ("gate", lambda b: gate_ir(b, max(2, b // 2), seed=b), (3, 4, 5)),
+        ("gate", lambda b: gate_ir(b, b, squeeze="max", seed=b), (3, 4, 5)),
+        ("cat_out", lambda b: concat_ir(b, seed=b), (2, 4, 5)),
+        ("as2d_out", lambda b: reshape_ir(b, seed=b), (3, 11)),
+    ]
+
+
+@pytest.mark.parametrize("bits", [2, 6, 16])
+@pytest.mark.parametrize("index", range(6))
+def test_graph_ops_onnxruntime_equal_reference_layer_by_layer(bits, index):
+    """IntSumPool, IntMul, Concat and Reshape (issue #20), lowered and run by onnxruntime,
+    give the reference's codes in every exposed tensor (random, all-max, all-min codes)."""
+    from graph_ops import images as graph_images
+
+    layer, build, shape = _graph_op_models()[index]
+    model = build(bits)
+    lowered = lower_to_standard_onnx(model, expose_layers=True)
+    assert {node.domain for node in lowered.graph.node} <= {""}
+    for fill in (None, "max", "min"):
+        x = graph_images(bits, shape, n=3, seed=index, fill=fill)
+        ref = run_reference(model, x)
+        got = run_onnxruntime(lowered, x)
+        for name, codes in got.items():
+            np.testing.assert_array_equal(codes, ref[name], err_msg=name)
+        assert any(name.startswith(layer) for name in got), layer

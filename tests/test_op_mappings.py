@@ -11,6 +11,7 @@ from pathlib import Path
 import onnx
 import pytest
 from binary_networks import binary_images, binary_ir
+from graph_ops import concat_ir, gate_ir, reshape_ir, sum_pool_ir
 from networks import random_network
 from residual import residual_ir
 
@@ -58,6 +59,28 @@ def test_a_refused_op_is_named_by_both_backends_before_anything_is_written(tmp_p
     with pytest.raises(ModelFormatError, match=r"layer 'join' \(IntAdd\) is a residual add"):
         convert(model)
     with pytest.raises(ModelFormatError, match=r"node 'join' \(IntAdd\) is a residual add"):
+        generate(model, tmp_path / "rtl")
+    assert not (tmp_path / "rtl").exists()
+
+
+GRAPH_OP_REFUSALS = [
+    (lambda: sum_pool_ir(4, (3, 3), (1, 1)), "pool", "IntSumPool", "is a window sum"),
+    (lambda: gate_ir(4, 4, squeeze="max"), "gate", "IntMul", "is a gate product"),
+    (lambda: concat_ir(4, branch=False), "cat", "Concat", "is a channel concatenation"),
+    (lambda: reshape_ir(4, (3, 2, 4)), "as2d", "Reshape", "is a reshape"),
+]
+
+
+@pytest.mark.parametrize("build, name, op, why", GRAPH_OP_REFUSALS, ids=lambda v: str(v))
+def test_the_graph_ops_are_named_by_both_backends_before_anything_is_written(
+    tmp_path, build, name, op, why
+):
+    """Issue #20's new ops have no hardware yet ([J2]); standard ``Concat`` and ``Reshape``
+    included (the hardware takes ``Flatten`` as its only reshape)."""
+    model = build()
+    with pytest.raises(ModelFormatError, match=rf"layer '{name}' \({op}\) {why}"):
+        convert(model)
+    with pytest.raises(ModelFormatError, match=rf"node '{name}' \({op}\) {why}"):
         generate(model, tmp_path / "rtl")
     assert not (tmp_path / "rtl").exists()
 

@@ -353,3 +353,94 @@ def test_padded_max_pool_of_bipolar_codes_stays_bipolar(case):
 def test_max_pool_refuses_pads_outside_onnx(pads):
     with pytest.raises(ValueError, match=r"pads .* are not 0 <= pad < kernel \[3, 2\]"):
         reference.max_pool(np.zeros((1, 1, 4, 4), np.int64), (3, 2), (1, 1), pads)
+
+
+# --- window sum and gate product (DESIGN.md rule 10, issue #20) --------------------------
+
+FILLS = ["random", "all_max", "all_min"]
+
+
+def _codes(rng, shape, bits, fill):
+    t = FixedType(bits, 0)
+    if fill == "random":
+        return random_codes(rng, shape, bits)
+    return np.full(shape, t.qmax if fill == "all_max" else t.qmin, dtype=np.int64)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 8, 13, 16])
+@pytest.mark.parametrize(
+    "shape, kernel, strides",
+    [
+        ((2, 3, 5, 7), (2, 3), (1, 2)),
+        ((1, 2, 4, 4), (3, 3), (3, 3)),
+        ((3, 1, 6, 2), (5, 1), (1, 1)),
+    ],
+)
+@pytest.mark.parametrize("fill", FILLS)
+def test_sum_pool_equals_python_integer_loops(bits, shape, kernel, strides, fill):
+    """Every window summed in Python's unbounded integers; the result fits
+    ``fixed.window_sum_bits`` and all-min reaches its low end."""
+    rng = np.random.default_rng(bits * 7 + kernel[0])
+    x = _codes(rng, shape, bits, fill)
+    got = reference.sum_pool(x, kernel, strides)
+    n, c, h, w = shape
+    ho, wo = (h - kernel[0]) // strides[0] + 1, (w - kernel[1]) // strides[1] + 1
+    want = np.zeros((n, c, ho, wo), dtype=object)
+    for b, ch, i, j in itertools.product(range(n), range(c), range(ho), range(wo)):
+        r, s = i * strides[0], j * strides[1]
+        want[b, ch, i, j] = sum(
+            int(v) for v in x[b, ch, r : r + kernel[0], s : s + kernel[1]].ravel()
+        )
+    assert got.dtype == np.int64 and got.tolist() == want.tolist()
+    width = fixed.window_sum_bits(bits, kernel[0] * kernel[1])
+    assert fixed.code_bits(got) <= width
+    if fill == "all_min":
+        assert fixed.code_bits(got) == width  # the bound is tight
+
+
+@pytest.mark.parametrize("bits", [(2, 2), (2, 16), (5, 3), (8, 8), (16, 16)])
+@pytest.mark.parametrize("fill", [*FILLS, "max_min"])
+def test_gate_mul_equals_python_integers(bits, fill):
+    """``x[n, c, i, j] · gate[n, c]`` element by element; within ``fixed.product_bits``."""
+    rng = np.random.default_rng(sum(bits))
+    x_fill, g_fill = (fill, fill) if fill != "max_min" else ("all_max", "all_min")
+    x = _codes(rng, (2, 3, 4, 5), bits[0], x_fill)
+    gate = _codes(rng, (2, 3, 1, 1), bits[1], g_fill)
+    got = reference.gate_mul(x, gate)
+    want = [
+        [[[int(x[b, c, i, j]) * int(gate[b, c, 0, 0]) for j in range(5)] for i in range(4)]
+         for c in range(3)]
+        for b in range(2)
+    ]  # fmt: skip
+    assert got.dtype == np.int64 and got.tolist() == want
+    assert fixed.code_bits(got) <= fixed.product_bits(*bits)
+
+
+def test_width_bounds_equal_brute_force():
+    """``window_sum_bits`` and ``product_bits`` are the exact widths of every sum/product
+    (brute force over every code for small widths, the extremes up to 16 bits)."""
+    for a in range(2, 7):
+        codes_a = range(-(1 << (a - 1)), 1 << (a - 1))
+        for area in (1, 2, 3, 5, 9):
+            sums = [area * lo for lo in (min(codes_a), max(codes_a))]
+            assert fixed.window_sum_bits(a, area) == fixed.code_bits(np.array(sums))
+        for b in range(2, 7):
+            codes_b = range(-(1 << (b - 1)), 1 << (b - 1))
+            products = np.array([x * y for x in codes_a for y in codes_b])
+            assert fixed.product_bits(a, b) == fixed.code_bits(products)
+    for bits in range(2, 17):
+        assert fixed.product_bits(bits, bits) == 2 * bits  # (-2**(b-1))**2 = 2**(2b-2)
+        assert fixed.window_sum_bits(bits, 9) == bits + 4  # 9·(-2**(b-1)) needs 4 more bits
+        assert fixed.window_sum_bits(bits, 4) == bits + 2  # -2**(b+1) fits b + 2 exactly
+
+
+def test_sum_pool_and_gate_mul_refuse_what_they_do_not_define():
+    x = np.zeros((1, 2, 3, 3), np.int64)
+    with pytest.raises(ValueError, match="window"):
+        reference.sum_pool(x, (4, 1), (1, 1))
+    with pytest.raises(ValueError, match="kernel"):
+        reference.sum_pool(x, (0, 1), (1, 1))
+    with pytest.raises(ValueError, match=r"\[N, C, 1, 1\]"):
+        reference.gate_mul(x, np.zeros((1, 2, 3, 1), np.int64))
+    with pytest.raises(ValueError, match=r"\[N, C, 1, 1\]"):
+        reference.gate_mul(x, np.zeros((1, 3, 1, 1), np.int64))

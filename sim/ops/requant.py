@@ -1,4 +1,9 @@
-"""``Requant``: ``sat(round((acc * M + B) * 2**-s))`` per channel, BN and bias folded in."""
+"""``Requant``: ``sat(round((acc * M + B) * 2**-s))`` per channel, BN and bias folded in.
+
+``acc`` is any accumulator, whatever produced it: a layer's, a residual add's, a window
+sum's or a gate product's (DESIGN.md rules 4 and 10). Its width is the producer's
+``out_bits`` as the view reads it, which is all the check and the cost rule look at.
+"""
 
 import numpy as np
 from onnx import TensorProto
