@@ -162,6 +162,8 @@ class _Converter:
         channel (axis 1); one varying along another axis is refused."""
         full = (1, *shape)
         value = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(value)):
+            raise self.fail(node, "a constant that is not finite", QuantizationError)
         try:
             spread = np.broadcast_to(value, full)[0].reshape(shape[0] if shape else 1, -1)
         except ValueError as exc:
@@ -266,7 +268,11 @@ class _Converter:
 
     def op_MultiThreshold(self, node: onnx.NodeProto) -> _Bits:
         x = self.value(node)
-        thresholds = self.const(node, 1, "thresholds")
+        thresholds = np.asarray(self.const(node, 1, "thresholds"), dtype=np.float64)
+        if np.any(np.isnan(thresholds)):
+            raise self.fail(node, "a threshold is NaN", QuantizationError)
+        # ±inf (never / always reached) as a finite value past every accumulator's reach
+        thresholds = np.clip(thresholds, -(2.0**62), 2.0**62)
         if thresholds.ndim != 2 or thresholds.shape[1] != 1:
             raise self.fail(
                 node,
@@ -393,7 +399,7 @@ class _Converter:
         w = np.asarray(weight, dtype=np.float64)
         flat = w.reshape(w.shape[0], -1)
         mag = np.abs(flat)
-        if np.any(mag == 0) or not np.all(mag == mag[:, :1]):
+        if not np.all(np.isfinite(mag)) or np.any(mag == 0) or not np.all(mag == mag[:, :1]):
             raise self.fail(
                 node,
                 "weight is not ±s (one magnitude per output channel): not a binary weight",

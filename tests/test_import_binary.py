@@ -21,6 +21,7 @@ from binary_imports import (
     hls4ml_bnn_fc,
     im2col_model,
 )
+from onnx import numpy_helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.util.cleanup import cleanup_model
@@ -181,6 +182,23 @@ def _refused(tmp_path: Path, model: onnx.ModelProto, error, *needles: str) -> No
 def test_multi_level_threshold_is_refused_by_name(tmp_path):
     model = finn_mlp((12, 10, 8, 5), levels=3)
     _refused(tmp_path, model, QuantizationError, "node 'th1' (MultiThreshold)", "multi-level")
+
+
+def test_infinite_thresholds_are_never_and_always_reached(tmp_path):
+    """A threshold of +inf never fires (−1 / 0 bit), −inf always does."""
+    model = finn_mlp((12, 10, 8, 5), batch=32, seed=4)
+    t = next(i for i in model.graph.initializer if i.name == "th1_t")
+    value = numpy_helper.to_array(t).copy()
+    value[:3, 0], value[3:5, 0] = np.inf, -np.inf
+    t.CopyFrom(numpy_helper.from_array(value, "th1_t"))
+    net = _converts_exactly(tmp_path, model, grid_inputs((32, 12), seed=4))
+    assert isinstance(net.layers[1].requant, Threshold)
+    nan = finn_mlp((12, 10, 8, 5))
+    t = next(i for i in nan.graph.initializer if i.name == "th1_t")
+    value = numpy_helper.to_array(t).copy()
+    value[0, 0] = np.nan
+    t.CopyFrom(numpy_helper.from_array(value, "th1_t"))
+    _refused(tmp_path, nan, QuantizationError, "node 'th1' (MultiThreshold)", "NaN")
 
 
 def test_im2col_padding_that_votes_is_refused_by_name(tmp_path):
