@@ -13,6 +13,7 @@ import onnx
 import pytest
 from graph_ops import Graph, concat_ir, gate_ir, reshape_ir, sum_pool_ir
 from graph_ops import images as graph_images
+from onnx import numpy_helper
 from residual import images as residual_images
 from residual import residual_ir
 
@@ -594,3 +595,32 @@ def test_reshape_by_a_computed_shape_is_refused():
     )
     with pytest.raises(ModelFormatError, match=r"node 'as2d' \(Reshape\): shape 'as2d_shape'"):
         check_contract(model)
+
+
+@pytest.mark.parametrize(
+    "build, requant, acc_bits",
+    [
+        (lambda: sum_pool_ir(16, (3, 3), (1, 1)), "pool_requant", window_sum_bits(16, 9)),
+        (lambda: gate_ir(16, 16, squeeze="max"), "gate_requant", 32),
+        (lambda: residual_ir(16, 16, (0, 0)), "join_requant", sum_bits([16, 16], (0, 0))),
+    ],
+)
+def test_requant_after_a_graph_op_is_bounded_by_its_width(build, requant, acc_bits):
+    """A requantization of a window sum, a gate product or a residual add is accepted and
+    its rule-9 product bound is taken at that producer's ``out_bits``: ``M = 2**(51 -
+    acc_bits)`` keeps ``|acc·M + B|`` within 52 bits, twice that is refused naming the node."""
+    model = build()
+    node = _node(model, requant)
+    init = next(t for t in model.graph.initializer if t.name == node.input[1])
+    shape = numpy_helper.to_array(init).shape
+    for m_log2 in (MAX_PRODUCT_BITS - acc_bits - 1, MAX_PRODUCT_BITS - acc_bits):
+        m = np.full(shape, 1 << m_log2, np.int64)
+        init.CopyFrom(numpy_helper.from_array(m, node.input[1]))
+        if m_log2 < MAX_PRODUCT_BITS - acc_bits:
+            check_contract(model)  # |acc·M| <= 2**50, plus a small bias: 52 bits
+            continue
+        with pytest.raises(
+            QuantizationError,
+            match=rf"node '{requant}' \(Requant\): acc·M \+ B needs 53 bits for {acc_bits}-bit",
+        ):
+            check_contract(model)
