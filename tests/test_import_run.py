@@ -165,23 +165,32 @@ def test_swap_to_adder_says_it_needs_training(brevitas_model, tmp_path, capsys):
 # --------------------------------------------------------------------------- QDQ
 
 
-def _qdq_model(path: Path, weight_scale: float = 2.0**-6, extra_op: str | None = None) -> Path:
+def _qdq_model(
+    path: Path,
+    weight_scale: float = 2.0**-6,
+    extra_op: str | None = None,
+    shape: tuple[int, int] = (2, 6),
+    unsigned_input: bool = False,
+    batch_norm: bool = False,
+) -> Path:
     """int8 input → Conv (int8 per-output-channel weights, int32 bias) → Relu → uint8 →
     MaxPool → Flatten → MatMul (int8) + Add (int32 bias) → int8 output, built with
-    onnx.helper; every scale a power of two unless ``weight_scale`` says otherwise."""
+    onnx.helper; every scale a power of two unless ``weight_scale`` says otherwise.
+    ``shape``: input channels and side; the others make models that are refused."""
+    channels, side = shape
     rng = np.random.default_rng(SEED)
     s_in, s_act, s_out = 2.0**-5, 2.0**-4, 2.0**-3
     w_scales = np.array([2.0**-6, 2.0**-7, 2.0**-5, weight_scale], np.float32)
     inits = {
         "s_in": np.float32(s_in),
-        "z_in": np.int8(0),
-        "w1": rng.integers(-128, 128, (4, 2, 3, 3)).astype(np.int8),
+        "z_in": np.uint8(0) if unsigned_input else np.int8(0),
+        "w1": rng.integers(-128, 128, (4, channels, 3, 3)).astype(np.int8),
         "w1_s": w_scales,
         "b1": rng.integers(-3000, 3000, 4).astype(np.int32),
         "b1_s": (w_scales * s_in).astype(np.float32),
         "s_act": np.float32(s_act),
         "z_act": np.uint8(0),
-        "w2": rng.integers(-128, 128, (4 * 3 * 3, 5)).astype(np.int8),
+        "w2": rng.integers(-128, 128, (4 * (side // 2) ** 2, 5)).astype(np.int8),
         "w2_s": np.float32(2.0**-7),
         "b2": rng.integers(-500, 500, 5).astype(np.int32),
         "b2_s": np.float32(s_act * 2.0**-7),
@@ -211,10 +220,16 @@ def _qdq_model(path: Path, weight_scale: float = 2.0**-6, extra_op: str | None =
     if extra_op is not None:
         nodes[-1].output[0] = "y0"
         nodes.append(helper.make_node(extra_op, ["y0"], ["y"], name="extra"))
+    if batch_norm:
+        for name, value in (("g", 1.5), ("beta", 0.25), ("mean", 0.125), ("var", 1.0)):
+            inits[f"bn_{name}"] = np.full(4, value, np.float32)
+        nodes[5].input[0] = "c1n"
+        bn_inputs = ["c1", "bn_g", "bn_beta", "bn_mean", "bn_var"]
+        nodes.insert(5, helper.make_node("BatchNormalization", bn_inputs, ["c1n"], name="bn1"))
     graph = helper.make_graph(
         nodes,
         "qdq",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, side, side])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
         [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
     )
@@ -255,8 +270,10 @@ def test_qdq_model_equals_onnxruntime_and_verifies(tmp_path, capsys):
     [
         ({"weight_scale": 0.3}, ["w1_dq", "not a power of two"]),
         ({"extra_op": "Sigmoid"}, ["extra", "Sigmoid", "not supported"]),
+        ({"batch_norm": True}, ["bn1", "BatchNormalization", "merge it into the convolution"]),
+        ({"unsigned_input": True}, ["in_dq", "input quantizer: unsigned"]),
     ],
-    ids=["non-power-of-two-scale", "unsupported-op"],
+    ids=["non-power-of-two-scale", "unsupported-op", "batch-norm", "unsigned-input"],
 )
 def test_refusals_name_the_node_and_leave_nothing(tmp_path, capsys, kwargs, words):
     path = _qdq_model(tmp_path / "bad.onnx", **kwargs)
@@ -301,3 +318,15 @@ def test_import_to_run_and_verify_need_no_torch(tmp_path):
     equivalence = json.loads((run / "metrics.json").read_text())["equivalence"]
     assert set(equivalence) == {"qonnx_exec", "onnxruntime", "imported_model"}
     assert all(entry["mismatches"] == 0 for entry in equivalence.values())
+
+
+def test_a_named_dataset_is_checked_instead_of_random_inputs(tmp_path, capsys):
+    """--data digits: the run checks digits' test split (8×8, one channel); a dataset
+    whose inputs do not fit the model is refused naming both shapes."""
+    run = tmp_path / "run"
+    assert _import(_qdq_model(tmp_path / "digits.onnx", shape=(1, 8)), run, "--data", "digits") == 0
+    assert not (run / "inputs.npz").exists()
+    assert _verified(run, capsys)["onnxruntime"]["samples"] == 360
+    other = tmp_path / "other"
+    assert _import(_qdq_model(tmp_path / "qdq.onnx"), other, "--data", "digits") == 2
+    assert "[1, 8, 8]" in capsys.readouterr().err and not other.exists()
