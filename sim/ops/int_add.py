@@ -3,7 +3,7 @@
 The two branches' codes have power-of-two scales; the coarser one is left-shifted to the
 finer one's (the finer operand's shift is 0) and the codes are added exactly
 (``fixed.join_add``). The sum is an accumulator: ``out_bits`` must hold every sum of the
-operands' widths, and a ``Requant`` node after it rounds and saturates it by rule 4.
+operands' widths, and a requantization after it rounds and saturates it by rule 4.
 """
 
 import numpy as np
@@ -61,7 +61,7 @@ class IntAdd(IntegerOp):
             raise QuantizationError(
                 f"{node.where()}: out_bits {bits} cannot hold its sums: {widths[0]}- and "
                 f"{widths[1]}-bit operands shifted by {shifts} reach {needed} bits (DESIGN.md "
-                "rules 9 and 10: the add is exact, a Requant rounds and saturates it)"
+                "rules 9 and 10: the add is exact, a requantization rounds and saturates it)"
             )
 
     @classmethod
@@ -97,7 +97,7 @@ def _shifts(node) -> tuple[int, int]:
     if min(shifts) != 0:
         raise QuantizationError(
             f"{node.where()}: shifts {shifts}: the finer operand's shift must be 0 (DESIGN.md "
-            "rule 10 aligns to the finer scale; a common left shift is folded into the Requant)"
+            "rule 10 aligns to the finer scale; a common left shift folds into the requantization)"
         )
     return shifts[0], shifts[1]
 
