@@ -176,6 +176,8 @@ _QONNX_RULES: dict[str, Rule] = {
     "BipolarQuant": _bipolar_quant,
     "MultiThreshold": _multi_threshold,
     "XnorPopcountMatMul": _xnor_popcount,
+    "Im2Col": _free,  # data movement: the windows a lowered conv's MatMul reads
+    "MaxPoolNHWC": rules.max_pool,
 }
 
 

@@ -74,6 +74,13 @@ def test_finn_mlp_layers_are_binary_and_thresholds_counted(tmp_path, xnor):
     assert sum(item.count("cmp") for item in thresholds) == sum(sizes[:-1])
 
 
+def test_qonnx_lowered_conv_is_counted(tmp_path):
+    """qonnx's Im2Col lowering: Im2Col moves data, the XnorPopcountMatMul is binary."""
+    report, t, table = _report(tmp_path, im2col_model(pad=1))
+    assert (t["binary_layers"], t["xnors"]) == (1, 4 * 4 * 18 * 3)
+    assert "NOT COUNTED" not in table
+
+
 def test_bipolar_cnn_conv_and_gemm_are_binary(tmp_path):
     report, t, table = _report(tmp_path, bipolar_cnn(channels=(2, 4), size=6))
     conv, fc = report.layers
