@@ -21,7 +21,7 @@ What is read, node by node in the graph's order:
 - ``AveragePool`` (kernel = stride, no padding) / ``GlobalAveragePool`` of codes over a
   power-of-two square area, then a quantizer on the codes' own grid: the IR's average
   pool (``round_half_even(sum / area)`` is what that quantizer makes of the float mean);
-- the quantizer after a layer: one ``Requant`` reproducing ``sat(round_half_even((acc
+- the quantizer after a layer: one requantization node reproducing ``sat(round_half_even((acc
   + bias) · s_x·s_w / s_out))`` exactly: ``M`` per channel is ``2**(F - f_x - f_w)``,
   ``B`` is the bias code ``· 2**(F - f_b)``, the shift ``F - f_out`` (``F`` the finest of
   the accumulator's and bias's fractions). A signed quantizer gives ``fixed<b, f>``

@@ -83,7 +83,7 @@ def _is_adder(op: GraphOp) -> bool:
 
 
 def _is_shift_pool(op: GraphOp, graph: OpGraph) -> bool:
-    """An average pool the IR's ``IntAvgPool`` takes: square kernel = stride, no padding,
+    """An average pool the IR's average pool takes: square kernel = stride, no padding,
     power-of-two area; every other average is a window sum and a requantization."""
     kernel, stride = _pool_window(op, graph)
     area = kernel[0] * kernel[1]

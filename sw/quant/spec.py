@@ -9,21 +9,11 @@ layer before it (the network input for the first layer), so a network in a line 
 names at all. Every layer's result is the tensor ``<name>_out`` of the IR; layers that
 accumulate also expose ``<name>_acc``. The last layer's result is the network output.
 
-Tensor and op names each layer becomes (``export.qonnx_builder``):
-- ``ComputeLayer``: ``AdderConv``/``IntConv``/``XnorConv`` (attribute ``group``) or
-  ``AdderGemm``/``IntGemm``/``XnorGemm`` → ``<name>_acc``, then ``Requant`` or
-  ``BinaryThreshold`` → ``<name>_out``.
-- ``PoolLayer``: ``IntMaxPool`` (attribute ``pads``: padded positions never win) or
-  ``IntAvgPool`` (power-of-two area, no padding) → ``<name>_out``.
-- ``SumPoolLayer``: ``IntSumPool`` (window sum, no padding) → ``<name>_acc``, then
-  ``Requant`` → ``<name>_out``: an average over an area that is not a power of two
-  (DESIGN.md rule 10; the requant multiplier is counted as one).
-- ``AddLayer``: ``IntAdd`` (attribute ``shifts``) → ``<name>_acc``, then ``Requant``.
-- ``MulLayer``: ``IntMul`` (``x · gate``, the gate broadcast over the spatial axes, e.g.
-  a squeeze-excite gate) → ``<name>_acc``, then ``Requant``.
-- ``ConcatLayer``: standard ``Concat`` on axis 1; its operands share one type.
-- ``FlattenLayer``: standard ``Flatten``; ``ReshapeLayer``: standard ``Reshape`` (a 1-D
-  network enters the IR as a 2-D one of height 1 through it).
+Which IR nodes each layer becomes (an accumulating op writing ``<name>_acc``, then a
+requantization writing ``<name>_out``; pools, concatenation, flatten and reshape writing
+``<name>_out`` directly) is the QONNX builder's (``export/qonnx_builder.py``), and
+docs/ir.md ("Graphs") tabulates it. A 1-D network enters the IR as a 2-D one of height 1
+through a ``ReshapeLayer``.
 """
 
 from __future__ import annotations
