@@ -580,8 +580,7 @@ def _validate_distill(d: DistillConfig) -> None:
         raise ConfigError(f"distill.student '{d.student}' is not one of auto, adder, binary")
     if d.student != "auto" and fixed.get(d.method, d.student) != d.student:
         raise ConfigError(
-            f"distill.method={d.method} distils into {fixed[d.method]} students, "
-            f"not {d.student}"
+            f"distill.method={d.method} distils into {fixed[d.method]} students, not {d.student}"
         )
     if d.pkkd_kernel not in PKKD_KERNELS:
         raise ConfigError(

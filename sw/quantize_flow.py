@@ -16,12 +16,16 @@ def quantized_network(run: Run, student=None):
     """The student's integer network: PTQ, or the fine-tuned QAT checkpoint's codes.
 
     Both are deterministic, so every stage re-derives the same codes. A run without a
-    trained student (``adderflow import --to-run``) reads its ``model.network.npz``.
+    trained student (``adderflow import --to-run``) reads its ``model.network.npz``. A
+    ``BlockNet`` (the bundled line networks) goes through ``quant.ptq``; any other network
+    through the torch.fx front end, ``quant.graph_ptq``.
     """
     if student is None and _imported(run):
         from adderflow.quant.network_file import read_network
 
         return read_network(run.paths.network)
+    from adderflow.models import BlockNet
+    from adderflow.quant.graph_ptq import quantize_graph
     from adderflow.quant.ptq import quantize_network
     from adderflow.quant.qat import qat_network
 
@@ -31,7 +35,8 @@ def quantized_network(run: Run, student=None):
                            q.shift_only)  # fmt: skip
     calib = run.data.train_x[: q.calibration_samples]
     model = student if student is not None else trained_model(run, "student")
-    return quantize_network(
+    quantize = quantize_network if isinstance(model, BlockNet) else quantize_graph
+    return quantize(
         model, calib, q.bits, q.multiplier_bits, q.shift_only, adder_scale=q.adder_scale,
         weight_bits=q.weight_bits,
     )  # fmt: skip
@@ -104,12 +109,20 @@ def _float_agreement(model, x: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def _check_exportable(run: Run, student_kind: str, student) -> None:
+    """What the quantizers take: any traceable network (layers they cannot map are refused
+    by name when they meet them); binary layers only in the bundled line networks."""
     from adderflow.models import BlockNet
 
-    if student_kind not in ("adder", "binary") or not isinstance(student, BlockNet):
+    if student_kind == "binary" and not isinstance(student, BlockNet):
         raise ConfigError(
-            f"quantize: only 2-D adder and binary students export for now (this run's student "
-            f"is {student_kind} on {run.data.name}); `adderflow train` trains it without export"
+            f"quantize: binary students export only as the bundled line networks "
+            f"(model.arch=auto); this run's is model.arch={run.cfg.model.arch} on "
+            f"{run.data.name}. `adderflow train` trains it without export"
+        )
+    if run.cfg.quant.mode == "qat" and not isinstance(student, BlockNet):
+        raise ConfigError(
+            f"quantize: quant.mode=qat takes the bundled line networks; model.arch="
+            f"{run.cfg.model.arch} exports by PTQ (set quant.mode=ptq)"
         )
     if student_kind == "binary" and run.cfg.quant.mode == "qat":
         raise ConfigError(

@@ -92,8 +92,7 @@ class StageLog:
             return False
         outputs = entry.get("outputs", {})
         return isinstance(outputs, dict) and all(
-            (self.paths.root / name).is_file()
-            and file_digest(self.paths.root / name) == digest
+            (self.paths.root / name).is_file() and file_digest(self.paths.root / name) == digest
             for name, digest in outputs.items()
         )
 

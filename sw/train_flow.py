@@ -56,7 +56,7 @@ def build_model(run: Run, kind: str):
     if user_arch(run.cfg.model.arch) is not None:
         model = _user_model(run, base, si)
     elif run.cfg.model.arch != "auto":
-        model = zoo_model(run.cfg.model.arch, base, run.cfg.model.width_mult, classes, si)
+        model = zoo_model(run.cfg.model.arch, base, run.cfg.model.width_mult, classes, si, shape)
     elif len(shape) == 2:  # 1-D signals (MNIST-1D): model.width counts channels, 32 = 1.0
         model = mnist1d_net(base, run.cfg.model.width / 32, shape[1], classes, si=si)
     else:
@@ -95,8 +95,17 @@ def _digits_head(run: Run) -> str:
     return default_head(method_roles(run.cfg.distill)[1], run.data.input_shape[1:])
 
 
-def zoo_model(arch: str, kind: str, width: float, num_classes: int, si: bool = False):
-    """``model.arch``'s zoo network of ``kind`` (cnn | adder | binary).
+def zoo_model(
+    arch: str,
+    kind: str,
+    width: float,
+    num_classes: int,
+    si: bool = False,
+    input_shape: tuple[int, ...] | None = None,
+):
+    """``model.arch``'s zoo network of ``kind`` (cnn | adder | binary), taking the data's
+    channels (and a 1-D net its signal length) from ``input_shape`` when given: the CIFAR
+    ResNets run on 1-channel 8×8 digits too.
 
     A binary ResNet-18 with ``si`` is DGRL's (``binary_resnet18``: SI units on every binary
     convolution); its CNN teacher is the plain ``resnet18``, block for block.
@@ -112,7 +121,12 @@ def zoo_model(arch: str, kind: str, width: float, num_classes: int, si: bool = F
         arch = "binary_resnet18"
     elif arch == "binary_resnet18":
         arch = "resnet18"  # DGRL's teacher, or the SI-free ablation of its student
-    return build(arch, kind, width, num_classes=num_classes)
+    options = {}
+    if input_shape is not None:
+        options["in_channels"] = input_shape[0]
+        if arch == "mnist1d" and len(input_shape) == 2:
+            options["length"] = input_shape[1]
+    return build(arch, kind, width, num_classes=num_classes, **options)
 
 
 def fit_role(run: Run, role: str, model, loss_fn, cfg, on_epoch=None) -> None:

@@ -117,4 +117,3 @@ def standard_for_check(run: Run, model: onnx.ModelProto) -> onnx.ModelProto:
 def stage_verify(run: Run) -> None:
     if any(c.first is not None for c in verify_run(run).values()):
         raise AdderflowError("verification failed: backends disagree (see the divergence above)")
-

@@ -132,7 +132,11 @@ class DGRL(Method):
 
 # Each name of adderflow.distill.table.METHODS, by the class that implements it.
 METHOD_CLASSES: dict[str, type[Method]] = {
-    "none": Plain, "kd": KD, "pkkd": PKKD, "ngd": NGD, "dgrl": DGRL
+    "none": Plain,
+    "kd": KD,
+    "pkkd": PKKD,
+    "ngd": NGD,
+    "dgrl": DGRL,
 }
 
 

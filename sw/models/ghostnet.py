@@ -98,12 +98,14 @@ class GhostBottleneck(nn.Module):
 
 
 class GhostNet(nn.Module):
-    def __init__(self, kind: str, width: float, num_classes: int, dropout: float) -> None:
+    def __init__(
+        self, kind: str, width: float, num_classes: int, dropout: float, in_channels: int = 3
+    ) -> None:
         super().__init__()
         self.kind = kind
         c = divisible(16 * width)
         self.stem = nn.Sequential(
-            nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()
+            nn.Conv2d(in_channels, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()
         )
         blocks = []
         for stage in STAGES:
@@ -127,9 +129,13 @@ class GhostNet(nn.Module):
 
 
 def ghostnet(
-    kind: str = "cnn", width: float = 1.0, num_classes: int = 1000, dropout: float = 0.2
+    kind: str = "cnn",
+    width: float = 1.0,
+    num_classes: int = 1000,
+    dropout: float = 0.2,
+    in_channels: int = 3,
 ) -> GhostNet:
     check_kind(kind)
     if not 0.25 <= width <= 1.0:
         raise ValueError(f"GhostNet width must be within 0.25..1.0, got {width}")
-    return GhostNet(kind, width, num_classes, dropout)
+    return GhostNet(kind, width, num_classes, dropout, in_channels)

@@ -107,6 +107,7 @@ def cifar_resnet(
     width: float = 1.0,
     num_classes: int = 10,
     shortcut: str = "projection",
+    in_channels: int = 3,
 ) -> ResNet:
     """ResNet-``depth`` for 32×32 inputs, ``depth = 6n + 2``.
 
@@ -121,47 +122,61 @@ def cifar_resnet(
         raise ValueError(f"CIFAR ResNet depth must be 6n + 2, got {depth}")
     n = (depth - 2) // 6
     c = scaled(16, width)
-    stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
+    stem = nn.Sequential(
+        nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()
+    )
     widths = [scaled(w, width) for w in (16, 32, 64)]
     stages, features = _stages(kind, BasicBlock, c, widths, [n] * 3, [1, 2, 2], shortcut=shortcut)
     return ResNet(stem, stages, features, num_classes, kind)
 
 
-def resnet20(kind: str = "cnn", width: float = 1.0, num_classes: int = 10) -> ResNet:
-    return cifar_resnet(20, kind, width, num_classes)
+def resnet20(
+    kind: str = "cnn", width: float = 1.0, num_classes: int = 10, in_channels: int = 3
+) -> ResNet:
+    return cifar_resnet(20, kind, width, num_classes, in_channels=in_channels)
 
 
-def resnet32(kind: str = "cnn", width: float = 1.0, num_classes: int = 10) -> ResNet:
-    return cifar_resnet(32, kind, width, num_classes)
+def resnet32(
+    kind: str = "cnn", width: float = 1.0, num_classes: int = 10, in_channels: int = 3
+) -> ResNet:
+    return cifar_resnet(32, kind, width, num_classes, in_channels=in_channels)
 
 
-def resnet56(kind: str = "cnn", width: float = 1.0, num_classes: int = 10) -> ResNet:
-    return cifar_resnet(56, kind, width, num_classes)
+def resnet56(
+    kind: str = "cnn", width: float = 1.0, num_classes: int = 10, in_channels: int = 3
+) -> ResNet:
+    return cifar_resnet(56, kind, width, num_classes, in_channels=in_channels)
 
 
-def _imagenet_stem(c: int) -> nn.Sequential:
+def _imagenet_stem(c: int, in_channels: int = 3) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(3, c, 7, stride=2, padding=3, bias=False),
+        nn.Conv2d(in_channels, c, 7, stride=2, padding=3, bias=False),
         nn.BatchNorm2d(c),
         nn.ReLU(),
         nn.MaxPool2d(3, stride=2, padding=1),
     )
 
 
-def imagenet_resnet(block, depths, kind: str, width: float, num_classes: int) -> ResNet:
+def imagenet_resnet(
+    block, depths, kind: str, width: float, num_classes: int, in_channels: int = 3
+) -> ResNet:
     check_kind(kind)
     c = scaled(64, width)
     widths = [scaled(w, width) for w in (64, 128, 256, 512)]
     stages, features = _stages(kind, block, c, widths, depths, [1, 2, 2, 2])
-    return ResNet(_imagenet_stem(c), stages, features, num_classes, kind)
+    return ResNet(_imagenet_stem(c, in_channels), stages, features, num_classes, kind)
 
 
-def resnet18(kind: str = "cnn", width: float = 1.0, num_classes: int = 1000) -> ResNet:
-    return imagenet_resnet(BasicBlock, [2, 2, 2, 2], kind, width, num_classes)
+def resnet18(
+    kind: str = "cnn", width: float = 1.0, num_classes: int = 1000, in_channels: int = 3
+) -> ResNet:
+    return imagenet_resnet(BasicBlock, [2, 2, 2, 2], kind, width, num_classes, in_channels)
 
 
-def resnet50(kind: str = "cnn", width: float = 1.0, num_classes: int = 1000) -> ResNet:
-    return imagenet_resnet(Bottleneck, [3, 4, 6, 3], kind, width, num_classes)
+def resnet50(
+    kind: str = "cnn", width: float = 1.0, num_classes: int = 1000, in_channels: int = 3
+) -> ResNet:
+    return imagenet_resnet(Bottleneck, [3, 4, 6, 3], kind, width, num_classes, in_channels)
 
 
 class SIBlock(nn.Module):
@@ -180,7 +195,7 @@ class SIBlock(nn.Module):
         return self.unit2(nn.functional.hardtanh(self.unit1(x)))
 
 
-def binary_resnet18(width: float = 1.0, num_classes: int = 1000) -> ResNet:
+def binary_resnet18(width: float = 1.0, num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     """ResNet-18 in the DGRL form: binary 3×3 convolutions, each with an SI shortcut.
 
     Stem, downsampling projections (inside the SI units) and classifier stay full
@@ -189,4 +204,4 @@ def binary_resnet18(width: float = 1.0, num_classes: int = 1000) -> ResNet:
     c = scaled(64, width)
     widths = [scaled(w, width) for w in (64, 128, 256, 512)]
     stages, features = _stages("binary", SIBlock, c, widths, [2, 2, 2, 2], [1, 2, 2, 2])
-    return ResNet(_imagenet_stem(c), stages, features, num_classes, "binary")
+    return ResNet(_imagenet_stem(c, in_channels), stages, features, num_classes, "binary")

@@ -13,14 +13,20 @@ class Conv1dNet(nn.Module):
     """conv1d stem → hidden conv1d blocks (BN, ReLU, stride-2 down) → dense → classifier."""
 
     def __init__(
-        self, kind: str, width: float, length: int, num_classes: int, si: bool = False
+        self,
+        kind: str,
+        width: float,
+        length: int,
+        num_classes: int,
+        si: bool = False,
+        in_channels: int = 1,
     ) -> None:
         super().__init__()
         self.kind = kind
         c = scaled(32, width)
         act = nn.Hardtanh if kind == "binary" else nn.ReLU  # see models.digits.activation
         self.stem = nn.Sequential(
-            nn.Conv1d(1, c, 5, padding=2, bias=False), nn.BatchNorm1d(c), act()
+            nn.Conv1d(in_channels, c, 5, padding=2, bias=False), nn.BatchNorm1d(c), act()
         )
         blocks = []
         for _ in range(2):
@@ -51,6 +57,7 @@ def mnist1d_net(
     length: int = 40,
     num_classes: int = 10,
     si: bool = False,
+    in_channels: int = 1,
 ) -> Conv1dNet:
     """For MNIST-1D (Greydanus 2020): signals of ``length`` samples, input ``[N, 1, length]``.
 
@@ -58,9 +65,9 @@ def mnist1d_net(
     Squeeze-and-Interaction units (DGRL).
     """
     check_kind(kind)
-    return Conv1dNet(kind, width, length, num_classes, si)
+    return Conv1dNet(kind, width, length, num_classes, si, in_channels)
 
 
-def fpga_net(kind: str = "adder", num_classes: int = 10) -> BlockNet:
+def fpga_net(kind: str = "adder", num_classes: int = 10, in_channels: int = 1) -> BlockNet:
     """The digits network at width 8: sized for a small FPGA (ECP5-25k) at full folding."""
-    return digits_net(kind, width=8, num_classes=num_classes, head="dense")
+    return digits_net(kind, 8, in_channels, num_classes, head="dense")

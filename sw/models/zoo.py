@@ -11,7 +11,8 @@ from adderflow.models import digits, resnet, small
 from adderflow.models.ghostnet import ghostnet
 
 # name: (constructor(kind, width, **options), input shape of one sample); the options are
-# the constructors' keywords (num_classes for every model).
+# the constructors' keywords (num_classes and in_channels for every model; mnist1d also
+# takes the signal length).
 ZOO: dict[str, tuple[Callable[..., nn.Module], tuple[int, ...]]] = {
     "digits": (lambda k, w, **o: digits.digits_net(k, width=round(16 * w), **o), (1, 8, 8)),
     "fpga": (lambda k, w, **o: small.fpga_net(k, **o), (1, 8, 8)),
@@ -27,7 +28,8 @@ ZOO: dict[str, tuple[Callable[..., nn.Module], tuple[int, ...]]] = {
 
 
 def build(name: str, kind: str = "cnn", width: float = 1.0, **options) -> nn.Module:
-    """A zoo model by name (``options``: e.g. ``num_classes``); an unknown name lists them."""
+    """A zoo model by name (``options``: e.g. ``num_classes``, ``in_channels``); an unknown
+    name lists them."""
     if name not in ZOO:
         raise ConfigError(f"unknown model '{name}'; the zoo has: {', '.join(ZOO)}")
     if name == "binary_resnet18" and kind != "binary":

@@ -125,7 +125,9 @@ def _type_classes(graph: OpGraph) -> _Classes:
     return classes
 
 
-def _class_peaks(graph: OpGraph, classes: _Classes, adder_scale: str) -> dict[str, float]:
+def _class_peaks(
+    graph: OpGraph, classes: _Classes, adder_scale: str, bits: int
+) -> dict[str, float]:
     peaks: dict[str, float] = {}
 
     def widen(name: str, peak: float) -> None:
@@ -134,7 +136,10 @@ def _class_peaks(graph: OpGraph, classes: _Classes, adder_scale: str) -> dict[st
 
     widen(INPUT, graph.peak(INPUT))
     for op in graph.ops:
-        widen(op.name, graph.peak(op.name))
+        # A gate's type ends just below 1 (fixed<b, b-1>), so that its saturation is
+        # hardsigmoid's clamp at 1 whatever the calibration peak.
+        gate = 1.0 - 2.0 ** -(bits - 1) if op.act == "hardsigmoid" else None
+        widen(op.name, graph.peak(op.name) if gate is None else gate)
         if _is_adder(op) and adder_scale == "joint":
             widen(op.inputs[0], float(op.module.weight.detach().abs().max()))
     return peaks
@@ -146,7 +151,7 @@ class _Builder:
         self.graph, self.bits, self.w_bits = graph, bits, w_bits
         self.multiplier_bits, self.shift_only = multiplier_bits, shift_only
         self.classes = _type_classes(graph)
-        self.peaks = _class_peaks(graph, self.classes, adder_scale)
+        self.peaks = _class_peaks(graph, self.classes, adder_scale, bits)
         self.one_d = len(graph.shape(INPUT)) == 2
         self.layers: list = []
         self.names: dict[str, str] = {INPUT: INPUT}  # op name -> spec layer holding its value
