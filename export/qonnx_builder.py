@@ -10,10 +10,21 @@ reshapes. Binary layers (``XnorConv``/``XnorGemm``) read ±1 codes (datatype
 ``weight_shape``), and the layer feeding them ends in a ``BinaryThreshold`` (batch norm +
 sign) instead of a ``Requant``.
 
+The network is a graph (``quant.spec``): each layer's node reads its operands' tensors by
+name, so a residual ``IntAdd``, an ``IntMul`` gate and a standard ``Concat`` join branches;
+``IntSumPool`` (a window sum) and the joins are accumulators followed by a ``Requant``; a
+standard ``Reshape`` (its target an int64 initializer, batch axis ``-1``) takes a 1-D
+network into 2-D. Datatypes follow the codes: ``INT<out_bits>`` or ``BIPOLAR`` out of a
+requantizer, unchanged through pools, ``Flatten``, ``Concat`` and ``Reshape``. Attributes
+at their default (a conv's ``group`` 1, a max pool's zero ``pads``) are not written, so a
+network in a line gives the IR it always did.
+
 Tensor names are ``<layer>_acc`` and ``<layer>_out`` so backends compare layer by layer.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -24,13 +35,33 @@ from qonnx.core.modelwrapper import ModelWrapper
 import adderflow
 from adderflow.errors import QuantizationError
 from adderflow.fixed import BipolarType, pack_bits, signed_bits
-from adderflow.quant.spec import ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
+from adderflow.quant.spec import (
+    INPUT,
+    AddLayer,
+    ComputeLayer,
+    ConcatLayer,
+    FlattenLayer,
+    MulLayer,
+    PoolLayer,
+    QuantizedNetwork,
+    ReshapeLayer,
+    SumPoolLayer,
+)
 from adderflow.sim.ops import DOMAIN
 from adderflow.sim.ops.base import conv_output_shape
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 OPSET = 13
 INPUT_NAME = "image"
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A layer's result while the graph is built: tensor name, per-sample shape, datatype."""
+
+    name: str
+    shape: tuple[int, ...]
+    datatype: str  # "INTn" or "BIPOLAR"
 
 
 class _Graph:
@@ -114,25 +145,36 @@ def _add_weight(g: _Graph, layer: ComputeLayer) -> tuple[str, dict]:
     return name, {}
 
 
-def _add_compute(g: _Graph, layer: ComputeLayer, x: str, shape: tuple) -> tuple[str, tuple]:
+def _add_compute(g: _Graph, layer: ComputeLayer, x: _Value) -> _Value:
     name = layer.name
     weight, attrs = _add_weight(g, layer)
     op = _OPS[layer.is_conv, layer.kind]
     if layer.is_conv:
-        out_shape = conv_output_shape((1, *shape), layer.weight.shape, layer.strides, layer.pads)[
-            1:
-        ]
+        _expect_rank(layer.name, x, 3)
+        n_shape = conv_output_shape((1, *x.shape), layer.weight.shape, layer.strides, layer.pads)
+        out_shape = n_shape[1:]
         attrs.update(
             kernel_shape=list(layer.weight.shape[2:]),
             strides=list(layer.strides),
             pads=list(layer.pads),
         )
+        if layer.groups != 1:  # absent means 1: line networks' IR stays as it was
+            attrs["group"] = int(layer.groups)
+        in_channels = layer.weight.shape[1] * layer.groups
     else:
+        _expect_rank(layer.name, x, 1)
         out_shape = (layer.weight.shape[0],)
+        in_channels = layer.weight.shape[1]
+    if x.shape[0] != in_channels:
+        raise QuantizationError(
+            f"layer '{name}': weight {list(layer.weight.shape)} (groups {layer.groups}) "
+            f"expects {in_channels} input channels, operand '{x.name}' has shape "
+            f"{list(x.shape)}"
+        )
     g.nodes.append(
         helper.make_node(
             op,
-            [x, weight],
+            [x.name, weight],
             [f"{name}_acc"],
             domain=DOMAIN,
             name=name,
@@ -145,9 +187,23 @@ def _add_compute(g: _Graph, layer: ComputeLayer, x: str, shape: tuple) -> tuple[
         _add_threshold(g, layer)
     else:
         _add_requant(g, layer)
-    g.tensor(f"{name}_out", out_shape, None)
-    g.datatypes[f"{name}_out"] = _datatype(layer.out_type)
-    return f"{name}_out", out_shape
+    return _requantized(g, layer, out_shape)
+
+
+def _requantized(g: _Graph, layer, shape: tuple) -> _Value:
+    """The layer's ``<name>_out`` tensor, typed by its ``out_type``."""
+    name = f"{layer.name}_out"
+    g.tensor(name, shape, None)
+    g.datatypes[name] = _datatype(layer.out_type)
+    return _Value(name, shape, g.datatypes[name])
+
+
+def _expect_rank(layer: str, x: _Value, rank: int) -> None:
+    if len(x.shape) != rank:
+        raise QuantizationError(
+            f"layer '{layer}': operand '{x.name}' has shape {list(x.shape)}, expected "
+            f"{rank} axes per sample ({'C, H, W' if rank == 3 else 'features'})"
+        )
 
 
 def _add_requant(g: _Graph, layer: ComputeLayer) -> None:
@@ -188,41 +244,153 @@ def _add_threshold(g: _Graph, layer: ComputeLayer) -> None:
     )
 
 
-def _add_pool(g: _Graph, layer: PoolLayer, x: str, shape: tuple, datatype: str):
-    c, h, w = shape
+def _add_pool(g: _Graph, layer: PoolLayer, x: _Value) -> _Value:
+    _expect_rank(layer.name, x, 3)
+    c, h, w = x.shape
+    top, left, bottom, right = layer.pads
     out_shape = (
         c,
-        (h - layer.kernel[0]) // layer.strides[0] + 1,
-        (w - layer.kernel[1]) // layer.strides[1] + 1,
+        (h + top + bottom - layer.kernel[0]) // layer.strides[0] + 1,
+        (w + left + right - layer.kernel[1]) // layer.strides[1] + 1,
     )
-    if layer.mode == "avg" and datatype == "BIPOLAR":
+    if layer.mode == "avg" and x.datatype == "BIPOLAR":
         raise QuantizationError(
             f"layer '{layer.name}': an average of ±1 codes is not ±1; binary activations "
             "are pooled with max pooling"
         )
+    attrs = {"pads": list(layer.pads)} if any(layer.pads) else {}  # absent: no padding
     g.nodes.append(
         helper.make_node(
             "IntAvgPool" if layer.mode == "avg" else "IntMaxPool",
-            [x],
+            [x.name],
             [f"{layer.name}_out"],
             domain=DOMAIN,
             name=layer.name,
             kernel_shape=list(layer.kernel),
             strides=list(layer.strides),
-            out_bits=_bits(datatype),
+            out_bits=_bits(x.datatype),
+            **attrs,
         )
     )
-    g.tensor(f"{layer.name}_out", out_shape, None)
-    g.datatypes[f"{layer.name}_out"] = datatype
-    return f"{layer.name}_out", out_shape
+    return _passed(g, layer, out_shape, x.datatype)
 
 
-def _add_flatten(g: _Graph, layer: FlattenLayer, x: str, shape: tuple, datatype: str):
-    out_shape = (int(np.prod(shape)),)
-    g.nodes.append(helper.make_node("Flatten", [x], [f"{layer.name}_out"], axis=1, name=layer.name))
-    g.tensor(f"{layer.name}_out", out_shape, None)
-    g.datatypes[f"{layer.name}_out"] = datatype
-    return f"{layer.name}_out", out_shape
+def _passed(g: _Graph, layer, shape: tuple, datatype: str) -> _Value:
+    """``<name>_out`` of a layer that moves or selects codes: its operands' datatype."""
+    name = f"{layer.name}_out"
+    g.tensor(name, shape, None)
+    g.datatypes[name] = datatype
+    return _Value(name, shape, datatype)
+
+
+def _add_sum_pool(g: _Graph, layer: SumPoolLayer, x: _Value) -> _Value:
+    _expect_rank(layer.name, x, 3)
+    _expect_codes(layer.name, x)
+    c, h, w = x.shape
+    out_shape = (
+        c,
+        (h - layer.kernel[0]) // layer.strides[0] + 1,
+        (w - layer.kernel[1]) // layer.strides[1] + 1,
+    )
+    return _accumulate_then_requant(
+        g, layer, "IntSumPool", [x], out_shape,
+        kernel_shape=list(layer.kernel), strides=list(layer.strides),
+    )  # fmt: skip
+
+
+def _add_join(g: _Graph, layer: AddLayer, a: _Value, b: _Value) -> _Value:
+    for x in (a, b):
+        _expect_codes(layer.name, x)
+    if a.shape != b.shape:
+        raise QuantizationError(
+            f"layer '{layer.name}': operands '{a.name}' {list(a.shape)} and '{b.name}' "
+            f"{list(b.shape)} differ in shape (a residual add does not broadcast)"
+        )
+    return _accumulate_then_requant(
+        g, layer, "IntAdd", [a, b], a.shape, shifts=[int(s) for s in layer.shifts]
+    )
+
+
+def _add_mul(g: _Graph, layer: MulLayer, x: _Value, gate: _Value) -> _Value:
+    for v in (x, gate):
+        _expect_codes(layer.name, v)
+    if gate.shape != (x.shape[0],) + (1,) * (len(x.shape) - 1):
+        raise QuantizationError(
+            f"layer '{layer.name}': gate '{gate.name}' of shape {list(gate.shape)} is not one "
+            f"code per channel of '{x.name}' {list(x.shape)} (expected "
+            f"{[x.shape[0]] + [1] * (len(x.shape) - 1)})"
+        )
+    return _accumulate_then_requant(g, layer, "IntMul", [x, gate], x.shape)
+
+
+def _accumulate_then_requant(g: _Graph, layer, op: str, operands, shape, **attrs) -> _Value:
+    """``op`` → ``<name>_acc`` (``acc_bits`` wide), then a ``Requant`` → ``<name>_out``."""
+    g.nodes.append(
+        helper.make_node(
+            op,
+            [v.name for v in operands],
+            [f"{layer.name}_acc"],
+            domain=DOMAIN,
+            name=layer.name,
+            out_bits=layer.acc_bits,
+            **attrs,
+        )
+    )
+    g.tensor(f"{layer.name}_acc", shape, layer.acc_bits)
+    _add_requant(g, layer)
+    return _requantized(g, layer, shape)
+
+
+def _expect_codes(layer: str, x: _Value) -> None:
+    if x.datatype == "BIPOLAR":
+        raise QuantizationError(
+            f"layer '{layer}': operand '{x.name}' is ±1 codes; this layer takes multi-bit "
+            "codes (end the layer before it in a requantizer, not a sign threshold)"
+        )
+
+
+def _add_concat(g: _Graph, layer: ConcatLayer, net: QuantizedNetwork, index: int, *xs: _Value):
+    sources = net.sources(index)
+    types = {str(net.type_of(s)) for s in sources}
+    if len(types) != 1 or len({x.datatype for x in xs}) != 1:
+        raise QuantizationError(
+            f"layer '{layer.name}': operands {list(sources)} have types {sorted(types)}; a "
+            "concatenation needs one type (requantize them to a common scale first)"
+        )
+    if len({x.shape[1:] for x in xs}) != 1:
+        raise QuantizationError(
+            f"layer '{layer.name}': operands {[list(x.shape) for x in xs]} differ beyond the "
+            "channel axis"
+        )
+    shape = (sum(x.shape[0] for x in xs), *xs[0].shape[1:])
+    g.nodes.append(
+        helper.make_node(
+            "Concat", [x.name for x in xs], [f"{layer.name}_out"], axis=1, name=layer.name
+        )
+    )
+    return _passed(g, layer, shape, xs[0].datatype)
+
+
+def _add_flatten(g: _Graph, layer: FlattenLayer, x: _Value) -> _Value:
+    out_shape = (int(np.prod(x.shape)),)
+    g.nodes.append(
+        helper.make_node("Flatten", [x.name], [f"{layer.name}_out"], axis=1, name=layer.name)
+    )
+    return _passed(g, layer, out_shape, x.datatype)
+
+
+def _add_reshape(g: _Graph, layer: ReshapeLayer, x: _Value) -> _Value:
+    shape = tuple(int(d) for d in layer.shape)
+    if int(np.prod(shape)) != int(np.prod(x.shape)) or min(shape, default=0) < 1:
+        raise QuantizationError(
+            f"layer '{layer.name}': cannot reshape '{x.name}' {list(x.shape)} to {list(shape)}"
+        )
+    # -1 keeps the batch axis whatever batch the model is run with.
+    target = g.init(f"{layer.name}_shape", np.array([-1, *shape], dtype=np.int64))
+    g.nodes.append(
+        helper.make_node("Reshape", [x.name, target], [f"{layer.name}_out"], name=layer.name)
+    )
+    return _passed(g, layer, shape, x.datatype)
 
 
 def _bits(datatype: str) -> int:
@@ -230,18 +398,43 @@ def _bits(datatype: str) -> int:
     return 2 if datatype == "BIPOLAR" else int(datatype[3:])
 
 
+def _emit(g: _Graph, net: QuantizedNetwork, index: int, operands: list[_Value]) -> _Value:
+    layer = net.layers[index]
+    if isinstance(layer, ConcatLayer):
+        return _add_concat(g, layer, net, index, *operands)
+    emit = _EMIT.get(type(layer))
+    if emit is None:
+        raise QuantizationError(
+            f"layer '{layer.name}': {type(layer).__name__} has no IR form in the QONNX builder"
+        )
+    arity = 2 if isinstance(layer, (AddLayer, MulLayer)) else 1
+    if len(operands) != arity:
+        raise QuantizationError(
+            f"layer '{layer.name}': {type(layer).__name__} takes {arity} operand(s), "
+            f"got {len(operands)}"
+        )
+    return emit(g, layer, *operands)
+
+
+_EMIT = {
+    ComputeLayer: _add_compute,
+    PoolLayer: _add_pool,
+    SumPoolLayer: _add_sum_pool,
+    AddLayer: _add_join,
+    MulLayer: _add_mul,
+    FlattenLayer: _add_flatten,
+    ReshapeLayer: _add_reshape,
+}
+
+
 def build_qonnx(net: QuantizedNetwork, batch: int = 1) -> onnx.ModelProto:
     """The QONNX model of ``net`` for a fixed batch size (qonnx needs static shapes)."""
     g = _Graph(batch)
-    x, shape, datatype = _add_input(g, net), net.input_shape, _datatype(net.input_type)
-    for layer in net.layers:
-        if isinstance(layer, ComputeLayer):
-            x, shape = _add_compute(g, layer, x, shape)
-            datatype = _datatype(layer.out_type)
-        elif isinstance(layer, PoolLayer):
-            x, shape = _add_pool(g, layer, x, shape, datatype)
-        else:
-            x, shape = _add_flatten(g, layer, x, shape, datatype)
+    values = {INPUT: _Value(_add_input(g, net), net.input_shape, _datatype(net.input_type))}
+    for index, layer in enumerate(net.layers):
+        operands = [values[name] for name in net.sources(index)]
+        values[layer.name] = _emit(g, net, index, operands)
+    x = values[net.layers[-1].name].name
     inp = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [batch, *net.input_shape])
     infos = [vi for vi in g.infos if vi.name != x]
     out = next(vi for vi in g.infos if vi.name == x)

@@ -1,0 +1,106 @@
+"""Graph-shaped networks (residual, concat, grouped, global average, 1-D, squeeze-excite):
+the torch integer model, the NumPy reference, qonnx execution and onnxruntime on the
+standard lowering give the same integer codes on every layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from graph_networks import GRAPHS, inputs, residual_identity, residual_projection
+
+from adderflow.errors import QuantizationError
+from adderflow.export.lower_standard import lower_to_standard_onnx, run_onnxruntime
+from adderflow.export.qonnx_builder import build_qonnx
+from adderflow.fixed import FixedType
+from adderflow.quant.integer_model import run_integer_model
+from adderflow.quant.spec import INPUT, AddLayer, ConcatLayer, QuantizedNetwork
+from adderflow.sim.compare import compare
+from adderflow.sim.executor import check_contract, run_qonnx, run_reference
+
+
+def _samples(net: QuantizedNetwork, seed: int) -> np.ndarray:
+    """Random codes, then one all-max and one all-min sample (past the quantizer's range:
+    it saturates, and the sums behind it reach their extremes)."""
+    parts = [inputs(net, 3, seed), inputs(net, 1, fill="max"), inputs(net, 1, fill="min")]
+    return np.concatenate(parts)
+
+
+def _layer_tensors(net: QuantizedNetwork) -> set[str]:
+    names = {f"{layer.name}_out" for layer in net.layers}
+    return names | {f"{layer.name}_acc" for layer in net.layers if hasattr(layer, "acc_bits")}
+
+
+@pytest.mark.parametrize("bits", [2, 8, 16])
+@pytest.mark.parametrize("graph", ["residual_identity", "residual_projection"])
+def test_every_backend_gives_the_same_codes_on_every_layer(graph, bits):
+    net = GRAPHS[graph](bits, seed=bits)
+    model = build_qonnx(net)
+    onnx.checker.check_model(model)
+    check_contract(model)  # the IR's load checks accept it
+    x = _samples(net, seed=bits)
+    ref = run_reference(model, x)
+    lowered = lower_to_standard_onnx(model, expose_layers=True)
+    backends = {
+        "torch": run_integer_model(net, x),
+        "qonnx": run_qonnx(model, x),
+        "onnxruntime": run_onnxruntime(lowered, x),
+    }
+    for backend, got in backends.items():
+        result = compare(model, ref, got)
+        assert result.first is None, (backend, result.first)
+        compared = {d.tensor for d in result.layers}
+        assert _layer_tensors(net) <= compared, (backend, _layer_tensors(net) - compared)
+
+
+def test_the_extremes_saturate_the_join():
+    """All-max and all-min inputs drive the join's sum past its output range; both
+    saturation bounds are reached and every backend agrees on them."""
+    net = residual_identity(8, seed=8)
+    model = build_qonnx(net)
+    x = np.concatenate([inputs(net, 1, fill="max"), inputs(net, 1, fill="min")])
+    ref = run_reference(model, x)
+    out_t = net.layers[-1].out_type
+    assert {out_t.qmax, 0} <= set(np.unique(ref["join_out"]))  # ReLU: 0 is the lower bound
+    acc = ref["join_acc"]
+    acc_t = FixedType(net.layers[-1].acc_bits, 0)
+    assert acc_t.qmin <= acc.min() and acc.max() <= acc_t.qmax
+    assert compare(model, ref, run_integer_model(net, x)).first is None
+
+
+def test_graph_ir_names_operands_and_shifts():
+    model = build_qonnx(residual_projection(8))
+    join = next(n for n in model.graph.node if n.name == "join")
+    assert join.op_type == "IntAdd" and list(join.input) == ["b_out", "proj_out"]
+    assert [a.ints for a in join.attribute if a.name == "shifts"][0] == [3, 0]
+    proj = next(n for n in model.graph.node if n.name == "proj")
+    assert list(proj.input)[0] == "input_codes"
+    assert model.graph.output[0].name == "head_out"
+
+
+def test_grouped_conv_and_padded_pool_attributes():
+    model = build_qonnx(GRAPHS["grouped"](8))
+    attrs = {n.name: {a.name: list(a.ints) or a.i for a in n.attribute} for n in model.graph.node}
+    assert attrs["grouped"]["group"] == 2 and attrs["depthwise"]["group"] == 6
+    assert attrs["pool"]["pads"] == [0, 0, 1, 1]
+
+
+def test_concat_of_different_scales_is_refused_naming_the_layer():
+    net = GRAPHS["concat"](8)
+    primary = net.layers[0]
+    layers = (primary, ConcatLayer("cat", ("primary", INPUT)))
+    bad = QuantizedNetwork(FixedType(8, 5), net.input_shape, layers)
+    with pytest.raises(QuantizationError, match="layer 'cat'.*one type"):
+        build_qonnx(bad)
+
+
+def test_add_of_different_shapes_is_refused_naming_the_layer():
+    net = residual_projection(8)
+    join = net.layers[3]
+    layers = (*net.layers[:3], AddLayer("join", (INPUT, "proj"), *_join_rest(join)))
+    with pytest.raises(QuantizationError, match="layer 'join'.*shape"):
+        build_qonnx(QuantizedNetwork(net.input_type, net.input_shape, layers))
+
+
+def _join_rest(join: AddLayer):
+    return join.shifts, join.acc_bits, join.requant, join.out_type, join.relu
