@@ -32,6 +32,7 @@ from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.hw.network import (
     Layer,
     choose_folding,
+    default_target,
     generate,
     network_cycles,
     read_layers,
@@ -523,3 +524,24 @@ def test_trailing_pool_is_refused_naming_it(tmp_path):
     model = build_qonnx(QuantizedNetwork(t, (1, 4, 4), (conv, PoolLayer("tail", (2, 2), (2, 2)))))
     with pytest.raises(ConfigError, match=r"node 'tail': the model ends with a pool"):
         generate(model, tmp_path / "rtl")
+
+
+def test_default_target_is_reachable_after_a_cheap_first_layer(tmp_path):
+    """An imported binary CNN starts with a 1×1 sign stem (K = 2): its rate alone set a
+    default target the 3×3 conv behind it could never reach; the slowest layer's fully
+    parallel rate now bounds the default, and a refusal names the layer that needs more."""
+    from binary_imports import bipolar_cnn
+
+    from adderflow.export.import_binary import binary_network
+
+    path = tmp_path / "bnn.onnx"
+    onnx.save(bipolar_cnn((2, 4), size=6, batch=1), path)
+    layers, _, _ = read_layers(build_qonnx(binary_network(path)))
+    first = layers[0].fold_cycles(layers[0].out, 1)
+    folding = choose_folding(layers)
+    cycles = [
+        ly.fold_cycles(p, s) for ly, p, s in zip(layers, folding.pe, folding.simd, strict=True)
+    ]
+    assert max(cycles) <= default_target(layers) and default_target(layers) > first
+    with pytest.raises(ConfigError, match=f"layer '{layers[1].name}' alone needs at least"):
+        choose_folding(layers, first)

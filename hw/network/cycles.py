@@ -102,9 +102,18 @@ def handshake_cycles(
 
 
 def default_target(layers: list[Layer]) -> int:
-    """The first layer's best rate with one input channel a beat: ``vectors · K``."""
+    """The first layer's best rate with one input channel a beat (``vectors · K``), or the
+    slowest later layer's fully parallel rate where that is slower (a cheap first layer,
+    e.g. an imported network's 1×1 sign stem, must not set a target nothing reaches)."""
     first = layers[0]
-    return first.fold_cycles(first.out, 1)
+    return max(first.fold_cycles(first.out, 1), *_fastest(layers)[1:])
+
+
+def _fastest(layers: list[Layer]) -> list[int]:
+    """Each layer's cycles in the most parallel folding: every output channel a PE, and
+    every layer reading as many lanes as the layer before it writes."""
+    simds = (layers[0].channels, *(layer.out for layer in layers[:-1]))
+    return [layer.fold_cycles(layer.out, s) for layer, s in zip(layers, simds, strict=True)]
 
 
 def choose_folding(layers: list[Layer], target: int | None = None) -> Folding:
@@ -127,9 +136,10 @@ def choose_folding(layers: list[Layer], target: int | None = None) -> Folding:
             if best is None or candidate.lanes < best.lanes:
                 best = candidate
     if best is None:
-        fastest = min(layer.fold_cycles(layer.out, layer.channels) for layer in layers[:1])
+        fastest = _fastest(layers)
+        slowest = max(range(len(layers)), key=fastest.__getitem__)
         raise ConfigError(
-            f"no folding reaches {goal} cycles per image; the first layer alone needs at "
-            f"least {fastest}"
+            f"no folding reaches {goal} cycles per image; layer '{layers[slowest].name}' "
+            f"alone needs at least {fastest[slowest]}"
         )
     return best
