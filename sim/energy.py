@@ -25,8 +25,9 @@ FREE_KINDS = ("abs", "shift")
 # Priced from the ``add`` row unless a table has a row of their own, each for a reason
 # (docs/cost-model.md): a comparator is a subtractor; an XNOR gate is the sum path of a
 # one-bit full adder (an upper bound); a K-bit popcount is a counter tree of fewer than K
-# full adders, counted as one 1-bit addition per input bit.
-PRICED_AS_ADD = ("cmp", "xnor", "popcount")
+# full adders, counted as one 1-bit addition per input bit; a table lookup is a read of a
+# small ROM (at most 2**12 entries), no dearer than an addition of the entry's width.
+PRICED_AS_ADD = ("cmp", "xnor", "popcount", "lookup")
 
 
 def parse_width(width: str) -> tuple[str, int]:

@@ -18,6 +18,7 @@ from adderflow.fixed import (
     join_add,
     requantize,
     round_shift,
+    table_lookup,
     window_sum,
 )
 
@@ -178,6 +179,12 @@ def gate_mul(x: np.ndarray, gate: np.ndarray) -> np.ndarray:
     axes (a squeeze-excite gate), exact; the rule is ``fixed.gate_product`` and a rule-4
     requantization follows."""
     return gate_product(_as_codes(x), _as_codes(gate))
+
+
+def lut(x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[x - qmin]`` (``len(table) = 2**b`` for ``b``-bit codes): a nonlinearity as
+    a table lookup; the rule is ``fixed.table_lookup``."""
+    return table_lookup(_as_codes(x), _as_codes(table))
 
 
 def requant(acc, multiplier, bias, shift: int, out_bits: int, relu: bool) -> np.ndarray:

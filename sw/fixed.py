@@ -359,6 +359,41 @@ def product_bits(a_bits: int, b_bits: int) -> int:
     return code_bits(np.array(corners, dtype=np.int64))
 
 
+MAX_LUT_BITS = 12  # a table lookup's input width: 2**12 entries, a small ROM
+
+
+def table_lookup(x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """A table lookup (a nonlinearity such as a sigmoid gate): ``table[x - qmin]`` for the
+    codes ``x`` of a ``b``-bit signed type, ``len(table) = 2**b`` and ``qmin = -2**(b-1)``.
+    The table is integer codes computed when the network is quantized; the lookup itself
+    is exact whatever function it holds."""
+    x, table = np.asarray(x, dtype=np.int64), np.asarray(table, dtype=np.int64)
+    size = table.size
+    if table.ndim != 1 or size < 2 or size & (size - 1):
+        raise ValueError(f"a lookup table must be 1-D of 2**b entries, got {list(table.shape)}")
+    index = x + size // 2
+    if index.size and (index.min() < 0 or index.max() >= size):
+        raise ValueError(
+            f"codes in [{int(x.min())}, {int(x.max())}] are outside the table's "
+            f"{size.bit_length() - 1}-bit input range"
+        )
+    return table[index]
+
+
+def lookup_table(fn, in_type: FixedType, out_type: FixedType) -> np.ndarray:
+    """The table of ``fn`` from ``in_type`` codes to ``out_type`` codes: entry ``i`` is
+    ``fn((i + qmin)·2**-f_in)`` quantized (round half to even, saturated) to ``out_type``.
+    ``fn`` takes and returns float64 arrays; only the table it gives is part of the IR."""
+    check_bits(in_type.bits, "lookup input width")
+    if in_type.bits > MAX_LUT_BITS:
+        raise QuantizationError(
+            f"a lookup on {in_type.bits}-bit codes needs 2**{in_type.bits} entries; at most "
+            f"{MAX_LUT_BITS}-bit inputs are tabulated"
+        )
+    codes = np.arange(in_type.qmin, in_type.qmax + 1, dtype=np.int64)
+    return quantize(fn(codes.astype(np.float64) * in_type.scale), out_type)
+
+
 def check_requant_limits(
     acc_bits: int, multiplier: np.ndarray, bias: np.ndarray, shift: int, what: str
 ) -> None:
