@@ -103,17 +103,35 @@ def plan(
     stages = FLOWS[flow]
     start, stop = check_slice(flow, first, last)
     log = StageLog(run.paths, run.cfg)
+
+    def finished(stage: str) -> bool:
+        # An imported run's network is the model it was made from: nothing was trained.
+        return (run.paths.imported and stage in TRAINING_STAGES) or log.finished(stage)
+
     for earlier in stages[:start]:
-        if not log.finished(earlier):
+        if not finished(earlier):
             raise ConfigError(
                 f"--from {first}: stage {earlier} has not finished in {run.out} (or its "
                 f"outputs changed since); run it first, e.g. --from {earlier}"
             )
     selected = stages[start:stop]
     if skip_finished and first is None:
-        while selected and log.finished(selected[0]):
+        while selected and finished(selected[0]):
             selected = selected[1:]
+    _check_imported(run, selected)
     return selected
+
+
+def _check_imported(run: Run, stages: list[str]) -> None:
+    """An imported run has no student to train or quantize again: refuse those stages."""
+    torch_stages = [s for s in stages if s in TORCH_STAGES]
+    if torch_stages and run.paths.imported:
+        raise ConfigError(
+            f"{run.out} was made by `adderflow import --to-run`: it has no trained student, "
+            f"so stage {torch_stages[0]} cannot run (swapping or retraining layers needs a "
+            "PyTorch model); run verify, rtl, hls, synth, report, or `adderflow run --from "
+            f"verify --out {run.out}`"
+        )
 
 
 def execute(

@@ -20,7 +20,7 @@ def quantized_network(run: Run, student=None):
     ``BlockNet`` (the bundled line networks) goes through ``quant.ptq``; any other network
     through the torch.fx front end, ``quant.graph_ptq``.
     """
-    if student is None and _imported(run):
+    if student is None and run.paths.imported:
         from adderflow.quant.network_file import read_network
 
         return read_network(run.paths.network)
@@ -40,11 +40,6 @@ def quantized_network(run: Run, student=None):
         model, calib, q.bits, q.multiplier_bits, q.shift_only, adder_scale=q.adder_scale,
         weight_bits=q.weight_bits,
     )  # fmt: skip
-
-
-def _imported(run: Run) -> bool:
-    """A run made from a model file: its network, no checkpoint to derive one from."""
-    return run.paths.network.is_file() and not run.paths.checkpoint("student").is_file()
 
 
 def _qat_start(run: Run, student=None):

@@ -111,6 +111,11 @@ class RunPaths:
         return self.root / INPUTS_FILE
 
     @property
+    def imported(self) -> bool:
+        """Made by ``adderflow import --to-run``: a model file, no student to derive from."""
+        return self.source_model.is_file() and not self.checkpoint("student").is_file()
+
+    @property
     def rtl(self) -> Path:
         return self.root / "rtl"
 

@@ -146,6 +146,15 @@ def test_brevitas_model_to_run_verifies(brevitas_model, tmp_path, capsys):
     assert "quantize" in json.loads((run / "stages.json").read_text())
     assert _verified(run, capsys)["onnxruntime"]["samples"] == 64
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # `adderflow run` goes on from verify; nothing trains or quantizes the imported model
+    from adderflow.pipeline import plan
+    from adderflow.runs import reopen_run
+
+    later = ["verify", "rtl", "hls", "synth", "report"]
+    assert plan(reopen_run(run), "run", skip_finished=True) == later
+    assert plan(reopen_run(run), "run", first="verify") == later
+    assert main(["export", str(run)]) == 2
+    assert "made by `adderflow import --to-run`" in capsys.readouterr().err
 
 
 def test_network_file_round_trips(brevitas_model, tmp_path):
