@@ -31,7 +31,12 @@ def quantized_network(run: Run, student=None):
 
     q = run.cfg.quant
     if q.mode == "qat":
-        return qat_network(qat_model(run, student), run.data.input_shape, q.multiplier_bits,
+        from adderflow.quant.graph_qat import GraphQAT, graph_qat_network
+
+        fine_tuned = qat_model(run, student)
+        if isinstance(fine_tuned, GraphQAT):
+            return graph_qat_network(fine_tuned, q.multiplier_bits, q.shift_only)
+        return qat_network(fine_tuned, run.data.input_shape, q.multiplier_bits,
                            q.shift_only)  # fmt: skip
     calib = run.data.train_x[: q.calibration_samples]
     model = student if student is not None else trained_model(run, "student")
@@ -43,12 +48,17 @@ def quantized_network(run: Run, student=None):
 
 
 def _qat_start(run: Run, student=None):
+    """The student with fake quantization: brevitas twins for a ``BlockNet``
+    (``quant.qat``), PTQ's fixed grid for any other network (``quant.graph_qat``)."""
+    from adderflow.models import BlockNet
+    from adderflow.quant.graph_qat import to_graph_qat
     from adderflow.quant.qat import to_qat
 
     q = run.cfg.quant
     model = student if student is not None else trained_model(run, "student")
     calib = run.data.train_x[: q.calibration_samples]
-    return to_qat(model, calib, q.bits, q.weight_bits or None, q.adder_scale)
+    start = to_qat if isinstance(model, BlockNet) else to_graph_qat
+    return start(model, calib, q.bits, q.weight_bits or None, q.adder_scale)
 
 
 def qat_model(run: Run, student=None):
@@ -113,11 +123,6 @@ def _check_exportable(run: Run, student_kind: str, student) -> None:
             f"quantize: binary students export only as the bundled line networks "
             f"(model.arch=auto); this run's is model.arch={run.cfg.model.arch} on "
             f"{run.data.name}. `adderflow train` trains it without export"
-        )
-    if run.cfg.quant.mode == "qat" and not isinstance(student, BlockNet):
-        raise ConfigError(
-            f"quantize: quant.mode=qat takes the bundled line networks; model.arch="
-            f"{run.cfg.model.arch} exports by PTQ (set quant.mode=ptq)"
         )
     if student_kind == "binary" and run.cfg.quant.mode == "qat":
         raise ConfigError(

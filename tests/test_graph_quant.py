@@ -149,3 +149,31 @@ class DataDependent(nn.Module):
 def test_unsupported_models_are_refused_by_name(model, message):
     with pytest.raises(QuantizationError, match=message):
         quantize_graph(model.eval(), signals((1, 6, 6), n=4))
+
+
+def test_graph_qat_exports_its_fake_quant_grid():
+    """QAT fine-tunes on PTQ's fixed types; export keeps them and its weight codes are the
+    fake-quantized weights exactly (batch norm folds only at export)."""
+    from adderflow.quant.graph_qat import graph_qat_network, to_graph_qat
+
+    torch.manual_seed(0)
+    x = signals((2, 16), n=32)
+    model = settled(Line1d("adder"), x)
+    qat = to_graph_qat(model, x, bits=6)
+    y = torch.from_numpy(np.arange(len(x)) % 3)
+    opt = torch.optim.SGD(qat.parameters(), lr=0.05)
+    for _ in range(2):
+        loss = nn.functional.cross_entropy(qat.train()(torch.from_numpy(x)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net = graph_qat_network(qat)
+    ptq = quantize_graph(model, x, bits=6)
+    assert [getattr(a, "out_type", None) for a in net.layers] == [
+        getattr(b, "out_type", None) for b in ptq.layers
+    ]
+    modules = {op.name: op.module for op in qat.graph.ops if op.kind == "compute"}
+    for layer in (la for la in net.layers if isinstance(la, ComputeLayer)):
+        fake = modules[layer.name].weight.detach().double().numpy() * 2.0**layer.w_type.frac
+        assert np.array_equal(fake.reshape(layer.weight.shape), layer.weight)
+    assert agreement(qat, net, x) >= 0.9

@@ -24,6 +24,7 @@ instead of per block:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -145,19 +146,53 @@ def _class_peaks(
     return peaks
 
 
+@dataclass(frozen=True)
+class GraphTypes:
+    """The types a graph quantizes to: every op's output (and ``INPUT``) and every
+    multiplication layer's weights. PTQ takes them from calibration; QAT keeps PTQ's
+    for the whole fine-tune and exports with them (``fixed``: weights are already on
+    their grid, so an adder's clamp needs no compensation)."""
+
+    tensors: dict[str, FixedType]
+    weights: dict[str, FixedType]
+    fixed: bool = False
+
+
+def graph_types(
+    graph: OpGraph, bits: int, w_bits: int, adder_scale: str = "activation"
+) -> GraphTypes:
+    """PTQ's types: each tensor's from its class's calibration peak (see the module doc)."""
+    classes = _type_classes(graph)
+    peaks = _class_peaks(graph, classes, adder_scale, bits)
+
+    def of(name: str) -> FixedType:
+        return FixedType(bits, frac_for_range(peaks[classes.find(name)], bits))
+
+    tensors = {name: of(name) for name in (INPUT, *(op.name for op in graph.ops))}
+    weights = {
+        op.name: FixedType(w_bits, frac_for_range(_weight_peak(op), w_bits))
+        for op in graph.ops
+        if op.kind == "compute" and not _is_adder(op)
+    }
+    return GraphTypes(tensors, weights)
+
+
+def _weight_peak(op: GraphOp) -> float:
+    return float(op.module.weight.detach().abs().max())
+
+
 class _Builder:
-    def __init__(self, graph: OpGraph, bits: int, w_bits: int, multiplier_bits: int,
-                 shift_only: bool, adder_scale: str) -> None:  # fmt: skip
-        self.graph, self.bits, self.w_bits = graph, bits, w_bits
+    def __init__(
+        self, graph: OpGraph, types: GraphTypes, multiplier_bits: int, shift_only: bool
+    ) -> None:
+        self.graph, self.types = graph, types
         self.multiplier_bits, self.shift_only = multiplier_bits, shift_only
-        self.classes = _type_classes(graph)
-        self.peaks = _class_peaks(graph, self.classes, adder_scale, bits)
         self.one_d = len(graph.shape(INPUT)) == 2
         self.layers: list = []
         self.names: dict[str, str] = {INPUT: INPUT}  # op name -> spec layer holding its value
 
     def type_of(self, name: str) -> FixedType:
-        return FixedType(self.bits, frac_for_range(self.peaks[self.classes.find(name)], self.bits))
+        return self.types.tensors[name]
 
     def source(self, name: str) -> str:
         return self.names[name]
@@ -197,10 +232,7 @@ class _Builder:
         kind = "adder" if _is_adder(op) else "mul"
         in_type = self.type_of(op.inputs[0])
         raw = m.weight.detach().double().numpy()
-        if kind == "adder":
-            w_type = in_type
-        else:
-            w_type = FixedType(self.w_bits, frac_for_range(float(np.abs(raw).max()), self.w_bits))
+        w_type = in_type if kind == "adder" else self.types.weights[op.name]
         weight = quantize(raw, w_type)
         geometry = {}
         if hasattr(m, "kernel_size"):
@@ -208,7 +240,8 @@ class _Builder:
         if self._is_classifier(op):
             self.emit(op.name, self._classifier(op, weight, (in_type, w_type)))
             return
-        compensation = _clamp_compensation(raw, w_type) if kind == "adder" else 0.0
+        compensate = kind == "adder" and not self.types.fixed
+        compensation = _clamp_compensation(raw, w_type) if compensate else 0.0
         layer = fold_compute_layer(
             op.name, kind, weight, (in_type, w_type), self.type_of(op.name),
             self._affine(op, weight.shape[0]), self.multiplier_bits, self.shift_only,
@@ -349,4 +382,12 @@ def quantize_graph(
     model.eval()
     with torch.no_grad():
         graph = trace_graph(model, calib_x)
-    return _Builder(graph, bits, w_bits, multiplier_bits, shift_only, adder_scale).build()
+    types = graph_types(graph, bits, w_bits, adder_scale)
+    return _Builder(graph, types, multiplier_bits, shift_only).build()
+
+
+def build_network(
+    graph: OpGraph, types: GraphTypes, multiplier_bits: int = 16, shift_only: bool = False
+) -> QuantizedNetwork:
+    """The quantized network of a traced graph with given types (QAT's export)."""
+    return _Builder(graph, types, multiplier_bits, shift_only).build()
