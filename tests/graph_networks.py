@@ -21,6 +21,7 @@ from adderflow.fixed import (
     Threshold,
     acc_bits_needed,
     code_bits,
+    fit_requant,
     xnor_acc_bits,
 )
 from adderflow.quant.integer_model import run_integer_model
@@ -107,13 +108,9 @@ def _calibrated(net: QuantizedNetwork, seed: int) -> QuantizedNetwork:
             t = [np.quantile(d[c] * flat[:, c], q[c], method="nearest") for c in range(len(d))]
             requant = Threshold(np.array(t, np.int64), d.astype(np.int64))
         else:
-            shift = 12
             mean, std = flat.mean(axis=0), np.maximum(flat.std(axis=0), 1.0)
             gain = layer.out_type.qmax / (2.5 * std) * rng.choice([-1, 1], len(std))
-            m = np.clip(np.round(gain * 2**shift), -(2**15) + 1, 2**15 - 1).astype(np.int64)
-            m[m == 0] = 1
-            b = np.round(-mean * m).astype(np.int64)
-            requant = RequantParams(m, b, shift)
+            requant = fit_requant(gain, np.zeros_like(gain), layer.acc_bits, center=mean)
         layers[i] = replace(layer, requant=requant)
     return replace(net, layers=tuple(layers))
 
