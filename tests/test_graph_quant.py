@@ -116,6 +116,71 @@ def test_one_d_network_enters_as_height_one(kind):
     conv = net.layers[2]
     assert conv.weight.shape == (4, 4, 1, 3) and conv.strides == (1, 2)
     assert conv.pads == (0, 1, 0, 1)
+    assert_exact(net, x)
+
+
+class JoinNet(nn.Module):
+    """Every join and pool the zoo does not reach on 8×8 inputs: a depthwise and a 1×1
+    branch added (ReLU folded), concatenated with the stem, a padded max pool, a
+    squeeze-excite gate, a global mean over 3×3 (not a power of two), a no-op slice."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        conv = AdderConv2d if kind == "adder" else nn.Conv2d
+        self.stem = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        self.depthwise = nn.Sequential(conv(4, 4, 3, padding=1, groups=4), nn.BatchNorm2d(4))
+        self.point = nn.Sequential(conv(4, 4, 1), nn.BatchNorm2d(4))
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.reduce, self.expand = nn.Conv2d(8, 2, 1), nn.Conv2d(2, 8, 1)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        a = self.stem(x)
+        b = nn.functional.relu(self.depthwise(a) + self.point(a))
+        h = self.pool(torch.cat([a, b], dim=1)[:, :8])
+        gate = self.expand(nn.functional.relu(self.reduce(h.mean((2, 3), keepdim=True))))
+        h = h * nn.functional.hardsigmoid(gate)
+        return self.fc(h.mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("kind", ["adder", "cnn"])
+@pytest.mark.parametrize("bits", [4, 8])
+def test_joins_pools_and_gates_are_exact(kind, bits):
+    from adderflow.quant.spec import AddLayer, ConcatLayer, MulLayer, SumPoolLayer
+
+    torch.manual_seed(bits)
+    x = signals((1, 6, 6), seed=bits)
+    model = settled(JoinNet(kind), x, seed=bits)
+    net = quantize_graph(model, x, bits)
+    kinds = {type(layer) for layer in net.layers}
+    assert {AddLayer, ConcatLayer, MulLayer, SumPoolLayer} <= kinds
+    add = next(layer for layer in net.layers if isinstance(layer, AddLayer))
+    assert add.relu and min(add.shifts) == 0
+    depthwise = next(layer for layer in net.layers if layer.name.startswith("depthwise"))
+    assert depthwise.groups == 4 and depthwise.weight.shape == (4, 1, 3, 3)
+    pool = next(layer for layer in net.layers if isinstance(layer, PoolLayer))
+    assert pool.mode == "max" and pool.pads == (1, 1, 1, 1)
+    concat = next(layer for layer in net.layers if isinstance(layer, ConcatLayer))
+    assert len({net.type_of(name) for name in concat.inputs}) == 1
+    assert_exact(net, x)
+
+
+ZOO_CASES = [
+    ("resnet20", "adder", (1, 8, 8)),
+    ("ghostnet", "adder", (1, 8, 8)),
+    ("mnist1d", "adder", (1, 40)),
+    ("mnist1d", "cnn", (1, 40)),
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "shape"), ZOO_CASES)
+def test_zoo_networks_quantize_exactly(name, kind, shape):
+    from adderflow.models import build
+
+    torch.manual_seed(0)
+    x = signals(shape, n=16)
+    model = settled(build(name, kind, 0.25, num_classes=10, in_channels=shape[0]), x)
+    assert_exact(quantize_graph(model, x), x)
 
 
 class Unsupported(nn.Module):
@@ -144,6 +209,7 @@ class DataDependent(nn.Module):
         (Unsupported(nn.Hardtanh()), r"'layer'.*hardtanh clamps at ±1"),
         (Unsupported(nn.Identity(), nn.Conv2d(1, 2, 3, dilation=2)), r"'conv'.*dilation \(2, 2\)"),
         (DataDependent(), r"'DataDependent' cannot be traced by torch.fx"),
+        (Unsupported(nn.Sigmoid()), r"node 'layer' \(module 'layer', Sigmoid\)"),
     ],
 )
 def test_unsupported_models_are_refused_by_name(model, message):
