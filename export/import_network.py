@@ -6,15 +6,15 @@ scales are powers of two, and returns the integer network whose codes, times the
 scales, equal the model's own fake-quantized float values (as long as the model's float
 arithmetic is itself exact, which power-of-two scales make it for the widths here).
 
-What is read, node by node in the graph's order:
+What is read, node by node in the graph's order (branches and joins included):
 - the input quantizer (``Quant`` or a Q/DQ pair on the graph input): signed, not narrow,
   round half to even, zero point 0, one power-of-two scale: the network's ``input_type``;
-- ``Conv`` (2-D, no groups, no dilation, explicit pads), ``Gemm`` (``alpha = beta = 1``,
+- ``Conv`` (2-D, any ``group``, no dilation, explicit pads), ``Gemm`` (``alpha = beta = 1``,
   no ``transA``) and ``MatMul`` with a quantized constant weight (per-tensor or
   per-output-channel power-of-two scales) on quantized codes, and their quantized bias
   (the ``Conv``/``Gemm`` bias input, or an ``Add`` of a quantized constant after a
   ``MatMul``): a ``ComputeLayer(kind="mul")``. The accumulator is ``Σ x·w`` in codes;
-- ``Relu``, ``MaxPool`` (no padding, ``ceil_mode=0``) and ``Flatten``/``Reshape`` to
+- ``Relu``, ``MaxPool`` (pads below the kernel, ``ceil_mode=0``) and ``Flatten``/``Reshape`` to
   ``[N, -1]`` between a layer and the quantizer after it: ReLU becomes requantization's
   lower clamp, the others follow the requantizer (max and flatten commute with a
   monotone rounding), so ``round(max(relu(v)))`` is computed as ``max(relu(round(v)))``;
@@ -27,6 +27,9 @@ What is read, node by node in the graph's order:
   the accumulator's and bias's fractions). A signed quantizer gives ``fixed<b, f>``
   (narrow range only under a ReLU, where it is the same clamp); an unsigned one
   ``fixed<b+1, f>`` with the ReLU clamp (its ``[0, 2**b - 1]`` exactly);
+- ``Add`` of two quantized tensors (a residual add, DESIGN.md rule 10): both shifted to
+  the finer scale and added exactly, then requantized by the quantizer after it like a
+  layer's accumulator; ``Concat`` on the channel axis of tensors of one type;
 - a layer whose result reaches the graph output unquantized keeps its whole
   accumulator: ``fixed<w, F>`` with ``w`` the bits of ``|acc·M + B|``.
 
@@ -34,8 +37,8 @@ Everything else is refused by name (``ModelFormatError`` for an op or a structur
 ``QuantizationError`` for a scale, width, rounding mode or range): a scale that is not a
 power of two, a per-channel activation scale, a zero point other than 0, an unsigned or
 narrow input, a float batch norm (merge it into the conv and quantize the bias before
-export), a float bias or weight, residual adds, an average pool onto another grid,
-grouped convolutions.
+export), a float bias or weight, an unquantized layer output added or concatenated, an
+average pool onto another grid, 1-D convolutions.
 Adder-eligible layers stay multiplications: swapping one for an adder layer changes what
 it computes, which needs training (``adderflow.nn.swap`` and a distillation run).
 
@@ -66,7 +69,15 @@ from adderflow.fixed import (
     code_bits,
     signed_bits,
 )
-from adderflow.quant.spec import INPUT, ComputeLayer, FlattenLayer, PoolLayer, QuantizedNetwork
+from adderflow.quant.spec import (
+    INPUT,
+    AddLayer,
+    ComputeLayer,
+    ConcatLayer,
+    FlattenLayer,
+    PoolLayer,
+    QuantizedNetwork,
+)
 from adderflow.sim.executor import power_of_two
 from adderflow.sim.onnx_io import node_attr
 
@@ -77,9 +88,9 @@ SWAP_NEEDS_TRAINING = (
     "train it with `adderflow run` (docs/your-model.md)"
 )
 SUPPORTED = (
-    "Quant, QuantizeLinear/DequantizeLinear, Conv, Gemm, MatMul, Add (a bias), Relu, "
-    "MaxPool, AveragePool/GlobalAveragePool (then a quantizer), Flatten, Reshape, Identity, "
-    "Dropout"
+    "Quant, QuantizeLinear/DequantizeLinear, Conv, Gemm, MatMul, Add (a bias, or a residual "
+    "add of quantized tensors), Concat, Relu, MaxPool, AveragePool/GlobalAveragePool (then a "
+    "quantizer), Flatten, Reshape, Identity, Dropout"
 )
 _QDQ_TYPES = {
     TensorProto.INT4: (4, True),
@@ -139,8 +150,8 @@ class _Pending:
     """A layer's accumulator, waiting for the quantizer that requantizes it."""
 
     node: str
-    layer: ComputeLayer  # requant, out_type and relu are placeholders until requantized
-    w_frac: np.ndarray  # int64 [O]
+    layer: ComputeLayer | AddLayer  # requant, out_type, relu: placeholders until requantized
+    acc_frac: np.ndarray  # int64 [C]: the accumulator's fraction bits per output channel
     bias: np.ndarray | None = None  # int64 codes [O]
     bias_frac: np.ndarray | None = None  # int64 [O]
     relu: bool = False
@@ -222,14 +233,11 @@ class _Reader:
         return name
 
     def emit(self, layer) -> str:
+        """Append ``layer``; a single operand that is the layer before it is implied."""
         previous = self.layers[-1].name if self.layers else INPUT
-        source = layer.inputs[0] if layer.inputs else previous
-        if source != previous:
-            raise ModelFormatError(
-                f"{self.where}: layer '{layer.name}' reads '{source}', not the layer before "
-                "it: only networks in a line are imported so far"
-            )
-        self.layers.append(replace(layer, inputs=()))
+        if len(layer.inputs) == 1 and layer.inputs[0] == previous:
+            layer = replace(layer, inputs=())
+        self.layers.append(layer)
         return layer.name
 
     # ---------------------------------------------------------------- quantizers
@@ -346,7 +354,7 @@ class _Reader:
     def requant_params(self, node, p: _Pending, out_frac: int | None) -> RequantParams:
         """``M``, ``B``, shift: ``(acc·M + B)·2**-shift`` is ``(acc + bias)`` on
         ``2**-out_frac`` (``None``: on the finest grid, shift 0)."""
-        acc_frac = p.layer.in_type.frac + p.w_frac
+        acc_frac = p.acc_frac
         fine = int(acc_frac.max())
         if p.bias is not None:
             fine = max(fine, int(p.bias_frac.max()))
@@ -374,7 +382,7 @@ class _Reader:
             width = max(MIN_BITS, signed_bits(int(peak.max())))
             if width > MAX_PRODUCT_BITS:
                 raise self.fail(node, f"the output needs {width} bits", QuantizationError)
-            frac = int((p.layer.in_type.frac + p.w_frac).max())
+            frac = int(p.acc_frac.max())
             if p.bias is not None:
                 frac = max(frac, int(p.bias_frac.max()))
             out_type, relu = FixedType(width, frac), p.relu
@@ -391,8 +399,11 @@ class _Reader:
     def emit_after(self, step: tuple, source: str) -> str:
         base = f"{source}_{step[0]}"
         if step[0] == "pool":
-            return self.emit(PoolLayer(self.unique(base), step[1], step[2]))
-        return self.emit(FlattenLayer(self.unique(base)))
+            _, kernel, strides, pads = step
+            return self.emit(
+                PoolLayer(self.unique(base), kernel, strides, pads=pads, inputs=(source,))
+            )
+        return self.emit(FlattenLayer(self.unique(base), inputs=(source,)))
 
     def unique(self, base: str) -> str:
         name, i = base, 1
@@ -465,7 +476,7 @@ class _Reader:
                 weight, w_frac = weight.T, w_frac.T
             per_out = w_frac
             kwargs, shape = {}, (int(weight.shape[0]),)
-        if weight.shape[1] != x.shape[0]:
+        if not conv and weight.shape[1] != x.shape[0]:
             raise self.fail(node, f"weight {list(weight.shape)} does not fit input {list(x.shape)}")
         if not np.all(per_out == per_out[:, :1]):
             raise self.fail(node, "weight scales vary within an output channel", QuantizationError)
@@ -494,7 +505,7 @@ class _Reader:
             inputs=(x.source,),
             **kwargs,
         )
-        pending = _Pending(node.output[0], layer, w_frac, shape=shape)
+        pending = _Pending(node.output[0], layer, x.type.frac + w_frac, shape=shape)
         bias_index = 2
         if len(node.input) > bias_index and node.input[bias_index]:
             self.add_bias(node, pending, self.state(node, node.input[bias_index]))
@@ -508,9 +519,12 @@ class _Reader:
     def conv_geometry(self, node, x: _Codes, weight: np.ndarray) -> tuple[dict, tuple]:
         if weight.ndim != 4 or len(x.shape) != 3:
             raise self.fail(node, f"{weight.ndim - 2}-D convolution (2-D ones are imported)")
-        if node_attr(node, "group", 1) != 1:
+        groups = int(node_attr(node, "group", 1))
+        if weight.shape[1] * groups != x.shape[0] or len(weight) % groups:
             raise self.fail(
-                node, f"grouped convolution (group={node_attr(node, 'group')}) is not imported yet"
+                node,
+                f"weight {list(weight.shape)} in {groups} groups does not fit input "
+                f"{list(x.shape)}",
             )
         if any(d != 1 for d in node_attr(node, "dilations", None) or []):
             raise self.fail(node, "dilated convolution")
@@ -521,13 +535,14 @@ class _Reader:
         kh, kw = weight.shape[2:]
         h = (x.shape[1] + pads[0] + pads[2] - kh) // strides[0] + 1
         w = (x.shape[2] + pads[1] + pads[3] - kw) // strides[1] + 1
-        return {"strides": strides, "pads": pads}, (int(weight.shape[0]), h, w)
+        kwargs = {"strides": strides, "pads": pads, "groups": groups}
+        return kwargs, (int(weight.shape[0]), h, w)
 
     def add_bias(self, node, p: _Pending, state: object) -> None:
         if p.bias is not None or p.relu or p.after:
             raise self.fail(node, "a second bias, or a bias after ReLU or pooling")
         codes, grid = self.weight_codes(node, state, "bias")
-        outputs = len(p.layer.weight)
+        outputs = len(p.acc_frac)
         if codes.size != outputs:
             raise self.fail(node, f"bias of {codes.size} values for {outputs} outputs")
         frac = np.broadcast_to(grid.frac, codes.shape).ravel()
@@ -674,15 +689,28 @@ class _Reader:
         else:
             raise self.fail(node, "ReLU of something that is not a layer's result")
 
+    def index_of(self, name: str) -> int | None:
+        return next((i for i, layer in enumerate(self.layers) if layer.name == name), None)
+
+    def source_of(self, index: int) -> str:
+        layer = self.layers[index]
+        if layer.inputs:
+            return layer.inputs[0]
+        return self.layers[index - 1].name if index else INPUT
+
     def relu_codes(self, node, x: _Codes) -> _Codes:
         """ReLU of codes: nothing when they are non-negative, else the producing layer's
         lower clamp (when nothing else reads its codes before the ReLU)."""
         if x.lo >= 0:
             return x
-        index = next((i for i, layer in enumerate(self.layers) if layer.name == x.source), None)
-        while index is not None and isinstance(self.layers[index], (PoolLayer, FlattenLayer)):
-            index -= 1
-        if index is None or index < 0 or not x.single or self.consumers.get(node.input[0]) != 1:
+        index = self.index_of(x.source)
+        while index is not None and (
+            isinstance(self.layers[index], FlattenLayer)
+            or (isinstance(self.layers[index], PoolLayer) and self.layers[index].mode == "max")
+        ):  # ReLU commutes with these: clamp the layer that requantized
+            index = self.index_of(self.source_of(index))
+        clamps = index is not None and isinstance(self.layers[index], (ComputeLayer, AddLayer))
+        if not clamps or not x.single or self.consumers.get(node.input[0]) != 1:
             raise self.fail(
                 node,
                 "ReLU of codes another node also reads, or of the network "
@@ -759,8 +787,9 @@ class _Reader:
         why = []
         if len(kernel) != 2:
             why.append(f"{len(kernel)}-D pooling")
-        if any(node_attr(node, "pads", None) or []):
-            why.append("padding")
+        pads = tuple(int(p) for p in node_attr(node, "pads", None) or (0, 0, 0, 0))
+        if len(pads) != 4 or any(p >= k for p, k in zip(pads, kernel * 2, strict=False)):
+            why.append(f"pads {list(pads)} (each below the kernel's side)")
         if node_attr(node, "ceil_mode", 0):
             why.append("ceil_mode=1")
         if any(d != 1 for d in node_attr(node, "dilations", None) or []):
@@ -772,17 +801,18 @@ class _Reader:
         if why:
             raise self.fail(node, "max pooling with " + ", ".join(why) + " is not imported")
         if isinstance(x, _Pending):
-            x.after.append(("pool", kernel, strides))
-            x.shape = _pooled(x.shape, kernel, strides)
+            x.after.append(("pool", kernel, strides, pads))
+            x.shape = _pooled(x.shape, kernel, strides, pads)
             x.node = node.output[0]
             self.states[node.output[0]] = x
         elif isinstance(x, _Codes):
-            name = self.emit(
-                PoolLayer(self.unique(f"{x.source}_pool"), kernel, strides, inputs=(x.source,))
+            pool = PoolLayer(
+                self.unique(f"{x.source}_pool"), kernel, strides, pads=pads, inputs=(x.source,)
             )
+            name = self.emit(pool)
             single = x.single and self.consumers.get(node.input[0]) == 1
             self.states[node.output[0]] = replace(
-                x, source=name, shape=_pooled(x.shape, kernel, strides), single=single
+                x, source=name, shape=_pooled(x.shape, kernel, strides, pads), single=single
             )
         else:
             raise self.fail(node, "max pooling of something that is not a layer's result")
@@ -816,21 +846,70 @@ class _Reader:
 
     def add(self, node) -> None:
         a, b = (self.state(node, name) for name in node.input[:2])
+        if isinstance(a, _Codes) and isinstance(b, _Codes):
+            self.states[node.output[0]] = self.residual(node, a, b)
+            return
         if isinstance(b, _Pending):
             a, b = b, a
         if not isinstance(a, _Pending) or not isinstance(b, _Const):
             raise self.fail(
                 node,
-                "an Add other than a quantized bias after a layer (a "
-                "residual add) is not imported yet",
+                "adds neither a quantized bias to a layer nor two quantized tensors (quantize "
+                "a layer's output before a residual add)",
             )
         self.add_bias(node, a, b)
         a.node = node.output[0]
         self.states[node.output[0]] = a
 
+    def residual(self, node, a: _Codes, b: _Codes) -> _Pending:
+        """Two codes tensors added (DESIGN.md rule 10): both shifted to the finer scale and
+        added exactly; the quantizer after it requantizes the sum."""
+        from adderflow.sim.ops.int_add import sum_bits
 
-def _pooled(shape: tuple[int, ...], kernel: tuple, strides: tuple) -> tuple[int, ...]:
+        if a.shape != b.shape:
+            raise self.fail(
+                node,
+                f"adds shapes {list(a.shape)} and {list(b.shape)} (a "
+                "residual add does not broadcast)",
+            )
+        frac = max(a.type.frac, b.type.frac)
+        shifts = (frac - a.type.frac, frac - b.type.frac)
+        if max(shifts) > MAX_SHIFT:
+            raise self.fail(node, f"scales 2**{shifts} apart", QuantizationError)
+        acc_bits = sum_bits([a.type.bits, b.type.bits], shifts)
+        channels = a.shape[0]
+        placeholder = RequantParams(np.ones(channels, np.int64), np.zeros(channels, np.int64), 0)
+        layer = AddLayer(
+            self.layer_name(node), (a.source, b.source), shifts, acc_bits, placeholder, a.type
+        )
+        return _Pending(node.output[0], layer, np.full(channels, frac, np.int64), shape=a.shape)
+
+    def concat(self, node) -> None:
+        xs = [self.state(node, name) for name in node.input]
+        axis = node_attr(node, "axis", 1)
+        if not all(isinstance(x, _Codes) for x in xs) or len({len(x.shape) for x in xs}) != 1:
+            raise self.fail(node, "concatenates something that is not quantized codes")
+        if axis not in (1, 1 - len(xs[0].shape) - 1):
+            raise self.fail(node, f"axis={axis} (only the channel axis 1)")
+        types = {str(x.type) for x in xs}
+        if len(types) != 1 or any(x.shape[1:] != xs[0].shape[1:] for x in xs):
+            raise self.fail(
+                node,
+                f"operands of types {sorted(types)} and shapes "
+                f"{[list(x.shape) for x in xs]} (one type, one spatial shape)",
+                QuantizationError,
+            )
+        layer = ConcatLayer(self.layer_name(node), tuple(x.source for x in xs))
+        shape = (sum(x.shape[0] for x in xs), *xs[0].shape[1:])
+        lo, hi = min(x.lo for x in xs), max(x.hi for x in xs)
+        self.states[node.output[0]] = _Codes(self.emit(layer), xs[0].type, lo, hi, shape, False)
+
+
+def _pooled(
+    shape: tuple[int, ...], kernel: tuple, strides: tuple, pads: tuple = (0, 0, 0, 0)
+) -> tuple[int, ...]:
     c, h, w = shape
+    h, w = h + pads[0] + pads[2], w + pads[1] + pads[3]
     return (c, (h - kernel[0]) // strides[0] + 1, (w - kernel[1]) // strides[1] + 1)
 
 
@@ -842,6 +921,7 @@ _HANDLERS = {
     "Gemm": _Reader.compute,
     "MatMul": _Reader.compute,
     "Add": _Reader.add,
+    "Concat": _Reader.concat,
     "Relu": _Reader.relu,
     "MaxPool": _Reader.max_pool,
     "AveragePool": _Reader.average_pool,

@@ -157,6 +157,101 @@ def test_brevitas_model_to_run_verifies(brevitas_model, tmp_path, capsys):
     assert "made by `adderflow import --to-run`" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def brevitas_graph(tmp_path_factory):
+    """A brevitas network that is no line: a stem conv, a padded 3×3/2 max pool, a
+    depthwise (grouped) conv whose output is added to its input (two scales: a residual
+    add), a 1×1 conv beside it, both concatenated, then the classifier."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("brevitas")
+    from brevitas.export import export_qonnx
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import Int8WeightPerTensorFixedPoint, Int32Bias
+    from brevitas.quant.fixed_point import Int8ActPerTensorFixedPointMinMaxInit as MinMax
+
+    def conv(c_in: int, c_out: int, k: int, **kw):
+        return QuantConv2d(
+            c_in,
+            c_out,
+            k,
+            weight_quant=Int8WeightPerTensorFixedPoint,
+            bias_quant=Int32Bias,
+            return_quant_tensor=True,
+            **kw,
+        )
+
+    def act(top: float, bits: int = 8, signed: bool = False):
+        return QuantIdentity(
+            act_quant=MinMax,
+            bit_width=bits,
+            signed=signed,
+            min_val=-top if signed else 0.0,
+            max_val=top,
+            return_quant_tensor=True,
+        )
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = act(2.0, signed=True)
+            self.stem = conv(2, 4, 3, padding=1)
+            self.stem_act = QuantReLU(
+                act_quant=MinMax,
+                bit_width=6,
+                signed=False,
+                min_val=0.0,
+                max_val=3.0,
+                return_quant_tensor=True,
+            )
+            self.pool = torch.nn.MaxPool2d(3, stride=2, padding=1)
+            self.dw = conv(4, 4, 3, padding=1, groups=4)
+            self.dw_act = act(4.0, signed=True)
+            self.join = act(8.0)
+            self.side = conv(4, 4, 1)
+            self.side_act = act(8.0)
+            self.cat_act = act(8.0)  # the concat's own grid again: QuantLinear's bias needs it
+            self.fc = QuantLinear(
+                8 * 4 * 4,
+                10,
+                weight_quant=Int8WeightPerTensorFixedPoint,
+                bias_quant=Int32Bias,
+                return_quant_tensor=False,
+            )
+
+        def forward(self, x):
+            s = self.pool(self.stem_act(self.stem(self.inp(x))))
+            y = self.join(s.value + self.dw_act(self.dw(s)).value)
+            z = self.side_act(torch.relu(self.side(y).value))
+            return self.fc(self.cat_act(torch.flatten(torch.cat([y.value, z.value], 1), 1)))
+
+    torch.manual_seed(SEED)
+    model = Net().eval()
+    path = tmp_path_factory.mktemp("brevitas") / "graph.qonnx.onnx"
+    export_qonnx(model, args=torch.zeros(1, 2, 8, 8), export_path=str(path), dynamo=False)
+    return model, path
+
+
+def test_a_brevitas_graph_with_a_residual_add_and_a_concat_is_exact(
+    brevitas_graph, tmp_path, capsys
+):
+    torch = pytest.importorskip("torch")
+    model, path = brevitas_graph
+    net = network_from_onnx(path)
+    kinds = [type(layer).__name__ for layer in net.layers]
+    assert {"AddLayer", "ConcatLayer"} <= set(kinds), kinds
+    assert any(getattr(layer, "groups", 1) == 4 for layer in net.layers)
+    assert any(
+        any(getattr(layer, "pads", ())) for layer in net.layers if "Pool" in str(type(layer))
+    )
+    x = _inputs(net, 200, 1.5)
+    with torch.no_grad():
+        floats = model(torch.from_numpy(x)).double().numpy()
+    assert np.array_equal(_values(net, x), floats)
+    run = tmp_path / "run"
+    assert _import(path, run) == 0
+    _verified(run, capsys)
+
+
 def test_network_file_round_trips(brevitas_model, tmp_path):
     net = network_from_onnx(brevitas_model[1])
     again = read_network(write_network(tmp_path / "net.npz", net))
