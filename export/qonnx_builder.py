@@ -41,10 +41,12 @@ from adderflow.quant.spec import (
     ComputeLayer,
     ConcatLayer,
     FlattenLayer,
+    LutLayer,
     MulLayer,
     PoolLayer,
     QuantizedNetwork,
     ReshapeLayer,
+    SignLayer,
     SumPoolLayer,
 )
 from adderflow.sim.ops import DOMAIN
@@ -416,6 +418,50 @@ def _emit(g: _Graph, net: QuantizedNetwork, index: int, operands: list[_Value]) 
     return emit(g, layer, *operands)
 
 
+def _add_sign(g: _Graph, layer: SignLayer, x: _Value) -> _Value:
+    """±1 codes of ``x``'s codes: a sign threshold at 0 (direction +1) per channel."""
+    _expect_codes(layer.name, x)
+    channels = x.shape[0]
+    threshold = g.init(f"{layer.name}_threshold", np.zeros(channels, dtype=np.int64))
+    direction = g.init(f"{layer.name}_direction", np.ones(channels, dtype=np.int64))
+    g.datatypes[threshold] = "INT2"
+    g.datatypes[direction] = "BIPOLAR"
+    g.nodes.append(
+        helper.make_node(
+            "BinaryThreshold",
+            [x.name, threshold, direction],
+            [f"{layer.name}_out"],
+            domain=DOMAIN,
+            name=layer.name,
+        )
+    )
+    return _passed(g, layer, x.shape, "BIPOLAR")
+
+
+def _add_lut(g: _Graph, layer: LutLayer, x: _Value) -> _Value:
+    """``IntLut`` of ``x``'s codes: the table indexed by code − qmin."""
+    _expect_codes(layer.name, x)
+    table = np.asarray(layer.table, dtype=np.int64)
+    if table.size != 1 << _bits(x.datatype):
+        raise QuantizationError(
+            f"layer '{layer.name}': a table of {table.size} entries for {x.datatype} "
+            f"operand '{x.name}' (it needs 2**{_bits(x.datatype)})"
+        )
+    name = g.init(f"{layer.name}_table", table)
+    g.datatypes[name] = f"INT{layer.out_type.bits}"
+    g.nodes.append(
+        helper.make_node(
+            "IntLut",
+            [x.name, name],
+            [f"{layer.name}_out"],
+            domain=DOMAIN,
+            name=layer.name,
+            out_bits=layer.out_type.bits,
+        )
+    )
+    return _requantized(g, layer, x.shape)
+
+
 _EMIT = {
     ComputeLayer: _add_compute,
     PoolLayer: _add_pool,
@@ -424,6 +470,8 @@ _EMIT = {
     MulLayer: _add_mul,
     FlattenLayer: _add_flatten,
     ReshapeLayer: _add_reshape,
+    SignLayer: _add_sign,
+    LutLayer: _add_lut,
 }
 
 

@@ -370,6 +370,12 @@ def quantize_graph(
     fx node and module; ``weight_bits`` sets multiplication weights' width (default
     ``bits``).
     """
+    from adderflow.quant.graph_binary import is_binary_graph, quantize_binary_graph
+
+    if is_binary_graph(model):  # binary layers and SI units: quant.graph_binary
+        return quantize_binary_graph(
+            model, calib_x, bits, multiplier_bits, shift_only, weight_bits=weight_bits
+        )
     check_bits(bits)
     w_bits = check_bits(bits if not weight_bits else weight_bits, "weight bit width")
     if adder_scale not in ADDER_SCALES:

@@ -31,10 +31,12 @@ from adderflow.quant.spec import (
     ConcatLayer,
     FlattenLayer,
     Layer,
+    LutLayer,
     MulLayer,
     PoolLayer,
     QuantizedNetwork,
     ReshapeLayer,
+    SignLayer,
     SumPoolLayer,
 )
 
@@ -125,6 +127,19 @@ def _mul(layer: MulLayer, ops: list[Tensor]) -> tuple[Tensor, Tensor]:
     return acc, _requantize(layer, acc)
 
 
+def _sign(layer: SignLayer, ops: list[Tensor]) -> tuple[None, Tensor]:
+    return None, torch.where(ops[0] >= 0, 1.0, -1.0).double()
+
+
+def _lut(layer: LutLayer, ops: list[Tensor]) -> tuple[None, Tensor]:
+    """Indexing by ``q - qmin``: an independent twin of the reference's lookup."""
+    table = torch.from_numpy(np.asarray(layer.table, dtype=np.int64))
+    index = ops[0].long() + len(table) // 2
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= len(table)):
+        raise QuantizationError(f"layer '{layer.name}': codes outside its table's input range")
+    return None, table[index].double()
+
+
 def _concat(layer: ConcatLayer, ops: list[Tensor]) -> tuple[None, Tensor]:
     return None, torch.cat(ops, dim=1)
 
@@ -147,6 +162,8 @@ _RUN: dict[type, Callable[[Layer, list[Tensor]], tuple[Tensor | None, Tensor]]] 
     SumPoolLayer: _sum_pool,
     AddLayer: _add,
     MulLayer: _mul,
+    SignLayer: _sign,
+    LutLayer: _lut,
     ConcatLayer: _concat,
     FlattenLayer: _flatten,
     ReshapeLayer: _reshape,

@@ -23,7 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from adderflow.errors import QuantizationError
-from adderflow.fixed import BipolarType, FixedType, RequantParams, Threshold, avg_pool_shift
+from adderflow.fixed import (
+    BIPOLAR,
+    BipolarType,
+    FixedType,
+    RequantParams,
+    Threshold,
+    avg_pool_shift,
+)
 
 LAYER_KINDS = ("adder", "mul", "xnor")
 INPUT = "input"  # the name ``inputs`` use for the quantized network input (``input_codes``)
@@ -151,6 +158,29 @@ class ConcatLayer:
 
 
 @dataclass(frozen=True)
+class SignLayer:
+    """±1 codes of a tensor of codes: +1 where the code is >= 0, else -1 (``sign(0) = +1``,
+    a binary layer's sign). For a tensor that binary layers read and other layers read
+    too; a layer whose only readers are binary layers folds the sign into its ``Threshold``
+    instead."""
+
+    name: str
+    inputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LutLayer:
+    """A nonlinearity as a table lookup (a sigmoid gate): ``table[q - qmin]`` for the
+    input's ``b``-bit codes ``q``, ``table`` int64 ``[2**b]`` computed at quantize time
+    (``fixed.lookup_table``), its entries ``out_type`` codes (``fixed.table_lookup``)."""
+
+    name: str
+    table: np.ndarray
+    out_type: FixedType
+    inputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class FlattenLayer:
     name: str
     inputs: tuple[str, ...] = ()
@@ -171,11 +201,14 @@ Layer = (
     | SumPoolLayer
     | AddLayer
     | MulLayer
+    | SignLayer
+    | LutLayer
     | ConcatLayer
     | FlattenLayer
     | ReshapeLayer
 )
-REQUANTIZED = (ComputeLayer, SumPoolLayer, AddLayer, MulLayer)  # layers with an ``out_type``
+# layers with an ``out_type``
+REQUANTIZED = (ComputeLayer, SumPoolLayer, AddLayer, MulLayer, LutLayer)
 
 
 @dataclass(frozen=True)
@@ -213,6 +246,8 @@ class QuantizedNetwork:
         layer = self.layers[index]
         if isinstance(layer, REQUANTIZED):
             return layer.out_type
+        if isinstance(layer, SignLayer):
+            return BIPOLAR
         return self.type_of(self.sources(index)[0])
 
     @property
