@@ -400,8 +400,8 @@ _HARDTANH = (
 def _refusal(m: nn.Module) -> str:
     if isinstance(m, (BinaryConv1d, BinaryConv2d, SqueezeInteraction)):
         return (
-            "binary layers export only in the line networks of models.digits "
-            "(quant.binary_ptq); graph networks with binary layers are not supported yet"
+            "binary layers and SI units are traced by quant.graph_binary (quantize_graph "
+            "sends networks holding them there)"
         )
     if isinstance(m, nn.Hardtanh):
         return _HARDTANH
