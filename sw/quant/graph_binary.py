@@ -304,10 +304,10 @@ class _BinaryBuilder(graph_ptq._Builder):
         self.signs: dict[str, str] = {}  # op name -> its SignLayer
         readers = _consumers(graph)
         thresholded = {op.name for op in graph.ops if _thresholded(op, readers[op.name])}
-        self.types = _Types(graph, bits, thresholded)
+        self.tensor_types = _Types(graph, bits, thresholded)
 
     def type_of(self, name: str):
-        return self.types.of(name)
+        return self.tensor_types.of(name)
 
     def sign_of(self, name: str) -> str:
         """The layer holding ``name``'s ±1 codes: itself when thresholded, else its sign."""
