@@ -9,7 +9,8 @@ arithmetic is itself exact, which power-of-two scales make it for the widths her
 What is read, node by node in the graph's order (branches and joins included):
 - the input quantizer (``Quant`` or a Q/DQ pair on the graph input): signed, not narrow,
   round half to even, zero point 0, one power-of-two scale: the network's ``input_type``;
-- ``Conv`` (2-D, any ``group``, no dilation, explicit pads), ``Gemm`` (``alpha = beta = 1``,
+- ``Conv`` (1-D or 2-D, any ``group``, no dilation, explicit pads; a ``[N, C, L]`` input
+  is reshaped to height 1 and 1-D windows run as 2-D ones), ``Gemm`` (``alpha = beta = 1``,
   no ``transA``) and ``MatMul`` with a quantized constant weight (per-tensor or
   per-output-channel power-of-two scales) on quantized codes, and their quantized bias
   (the ``Conv``/``Gemm`` bias input, or an ``Add`` of a quantized constant after a
@@ -38,7 +39,7 @@ Everything else is refused by name (``ModelFormatError`` for an op or a structur
 power of two, a per-channel activation scale, a zero point other than 0, an unsigned or
 narrow input, a float batch norm (merge it into the conv and quantize the bias before
 export), a float bias or weight, an unquantized layer output added or concatenated, an
-average pool onto another grid, 1-D convolutions.
+average pool onto another grid.
 Adder-eligible layers stay multiplications: swapping one for an adder layer changes what
 it computes, which needs training (``adderflow.nn.swap`` and a distillation run).
 
@@ -77,6 +78,7 @@ from adderflow.quant.spec import (
     FlattenLayer,
     PoolLayer,
     QuantizedNetwork,
+    ReshapeLayer,
 )
 from adderflow.sim.executor import power_of_two
 from adderflow.sim.onnx_io import node_attr
@@ -332,6 +334,10 @@ class _Reader:
             raise self.fail(node, "input quantizer: " + "; ".join(why), QuantizationError)
         self.input_type = FixedType(grid.bits, int(grid.frac.ravel()[0]))
         t = self.input_type
+        if len(self.input_shape) == 2:  # (C, L): 1-D layers run as 2-D ones of height 1
+            c, length = self.input_shape
+            name = self.emit(ReshapeLayer(self.unique("input_reshape"), (c, 1, length), (INPUT,)))
+            return _Codes(name, t, t.qmin, t.qmax, (c, 1, length), False)
         return _Codes(INPUT, t, t.qmin, t.qmax, self.input_shape, False)
 
     def out_type(self, node, p: _Pending, grid: _Grid) -> tuple[FixedType, bool]:
@@ -459,6 +465,10 @@ class _Reader:
         x = self.layer_input(node)
         weight, w_grid = self.weight_codes(node, self.state(node, node.input[1]), "weight")
         conv = node.op_type == "Conv"
+        if conv and weight.ndim == 3:  # a 1-D conv: height 1
+            frac = np.asarray(w_grid.frac)
+            weight = weight[:, :, None, :]
+            w_grid = replace(w_grid, frac=frac[:, :, None, :] if frac.ndim == 3 else frac)
         if conv:
             kwargs, shape = self.conv_geometry(node, x, weight)
             w_frac = np.broadcast_to(w_grid.frac, weight.shape)
@@ -518,7 +528,9 @@ class _Reader:
 
     def conv_geometry(self, node, x: _Codes, weight: np.ndarray) -> tuple[dict, tuple]:
         if weight.ndim != 4 or len(x.shape) != 3:
-            raise self.fail(node, f"{weight.ndim - 2}-D convolution (2-D ones are imported)")
+            raise self.fail(
+                node, f"{weight.ndim - 2}-D convolution (1-D and 2-D ones are imported)"
+            )
         groups = int(node_attr(node, "group", 1))
         if weight.shape[1] * groups != x.shape[0] or len(weight) % groups:
             raise self.fail(
@@ -530,8 +542,8 @@ class _Reader:
             raise self.fail(node, "dilated convolution")
         if node_attr(node, "auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
             raise self.fail(node, f"auto_pad={node_attr(node, 'auto_pad')} (explicit pads only)")
-        strides = tuple(int(s) for s in node_attr(node, "strides", None) or (1, 1))
-        pads = tuple(int(p) for p in node_attr(node, "pads", None) or (0, 0, 0, 0))
+        strides = _lift(node_attr(node, "strides", None) or (1, 1))
+        pads = _lift_pads(node_attr(node, "pads", None) or (0, 0, 0, 0))
         kh, kw = weight.shape[2:]
         h = (x.shape[1] + pads[0] + pads[2] - kh) // strides[0] + 1
         w = (x.shape[2] + pads[1] + pads[3] - kw) // strides[1] + 1
@@ -782,12 +794,12 @@ class _Reader:
 
     def max_pool(self, node) -> None:
         x = self.state(node, node.input[0])
-        kernel = tuple(int(k) for k in node_attr(node, "kernel_shape"))
-        strides = tuple(int(s) for s in node_attr(node, "strides", None) or kernel)
+        kernel = _lift(node_attr(node, "kernel_shape"))
+        strides = _lift(node_attr(node, "strides", None) or kernel)
         why = []
         if len(kernel) != 2:
             why.append(f"{len(kernel)}-D pooling")
-        pads = tuple(int(p) for p in node_attr(node, "pads", None) or (0, 0, 0, 0))
+        pads = _lift_pads(node_attr(node, "pads", None) or (0, 0, 0, 0))
         if len(pads) != 4 or any(p >= k for p, k in zip(pads, kernel * 2, strict=False)):
             why.append(f"pads {list(pads)} (each below the kernel's side)")
         if node_attr(node, "ceil_mode", 0):
@@ -903,6 +915,18 @@ class _Reader:
         shape = (sum(x.shape[0] for x in xs), *xs[0].shape[1:])
         lo, hi = min(x.lo for x in xs), max(x.hi for x in xs)
         self.states[node.output[0]] = _Codes(self.emit(layer), xs[0].type, lo, hi, shape, False)
+
+
+def _lift(values) -> tuple[int, ...]:
+    """A 1-D window's kernel or strides as 2-D ones of height 1."""
+    values = tuple(int(v) for v in values)
+    return (1, *values) if len(values) == 1 else values
+
+
+def _lift_pads(pads) -> tuple[int, ...]:
+    """1-D pads ``[begin, end]`` as 2-D ``(top, left, bottom, right)`` of height 1."""
+    pads = tuple(int(p) for p in pads)
+    return (0, pads[0], 0, pads[1]) if len(pads) == 2 else pads
 
 
 def _pooled(

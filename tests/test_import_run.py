@@ -252,6 +252,41 @@ def test_a_brevitas_graph_with_a_residual_add_and_a_concat_is_exact(
     _verified(run, capsys)
 
 
+def test_a_brevitas_1d_network_runs_as_height_1(tmp_path, capsys):
+    """QuantConv1d (padded, then stride 2), MaxPool1d, QuantLinear on [N, 1, 40] signals
+    (MNIST-1D's shape): the input is reshaped to height 1, and the result is exact."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("brevitas")
+    from brevitas.export import export_qonnx
+    from brevitas.nn import QuantConv1d, QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import Int8WeightPerTensorFixedPoint, Int32Bias
+    from brevitas.quant.fixed_point import Int8ActPerTensorFixedPointMinMaxInit as MinMax
+
+    quant = {"weight_quant": Int8WeightPerTensorFixedPoint, "bias_quant": Int32Bias}
+    relu = {"act_quant": MinMax, "signed": False, "min_val": 0.0, "return_quant_tensor": True}
+    torch.manual_seed(SEED)
+    model = torch.nn.Sequential(
+        QuantIdentity(act_quant=MinMax, min_val=-4.0, max_val=4.0, return_quant_tensor=True),
+        QuantConv1d(1, 4, 5, padding=2, return_quant_tensor=True, **quant),
+        QuantReLU(max_val=4.0, **relu),
+        torch.nn.MaxPool1d(2),
+        QuantConv1d(4, 6, 3, stride=2, return_quant_tensor=True, **quant),
+        QuantReLU(max_val=8.0, **relu),
+        torch.nn.Flatten(),
+        QuantLinear(6 * 9, 10, return_quant_tensor=False, **quant),
+    ).eval()
+    path = tmp_path / "conv1d.qonnx.onnx"
+    export_qonnx(model, args=torch.zeros(1, 1, 40), export_path=str(path), dynamo=False)
+    net = network_from_onnx(path)
+    assert net.input_shape == (1, 40) and type(net.layers[0]).__name__ == "ReshapeLayer"
+    x = _inputs(net, 200, 2.0)
+    with torch.no_grad():
+        floats = model(torch.from_numpy(x)).double().numpy()
+    assert np.array_equal(_values(net, x), floats)
+    assert _import(path, tmp_path / "run") == 0
+    _verified(tmp_path / "run", capsys)
+
+
 def test_network_file_round_trips(brevitas_model, tmp_path):
     net = network_from_onnx(brevitas_model[1])
     again = read_network(write_network(tmp_path / "net.npz", net))
