@@ -161,7 +161,8 @@ def test_brevitas_model_to_run_verifies(brevitas_model, tmp_path, capsys):
 def brevitas_graph(tmp_path_factory):
     """A brevitas network that is no line: a stem conv, a padded 3×3/2 max pool, a
     depthwise (grouped) conv whose output is added to its input (two scales: a residual
-    add), a 1×1 conv beside it, both concatenated, then the classifier."""
+    add), a 1×1 conv beside it (per-output-channel power-of-two weight scales, so its bias
+    scales are per channel too), both concatenated, then the classifier."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("brevitas")
     from brevitas.export import export_qonnx
@@ -207,7 +208,7 @@ def brevitas_graph(tmp_path_factory):
             self.dw = conv(4, 4, 3, padding=1, groups=4)
             self.dw_act = act(4.0, signed=True)
             self.join = act(8.0)
-            self.side = conv(4, 4, 1)
+            self.side = conv(4, 4, 1, weight_scaling_per_output_channel=True)
             self.side_act = act(8.0)
             self.cat_act = act(8.0)  # the concat's own grid again: QuantLinear's bias needs it
             self.fc = QuantLinear(
@@ -226,6 +227,8 @@ def brevitas_graph(tmp_path_factory):
 
     torch.manual_seed(SEED)
     model = Net().eval()
+    with torch.no_grad():  # channels of different magnitudes: their scales differ
+        model.side.weight.mul_(torch.tensor([1.0, 4.0, 0.25, 2.0]).view(4, 1, 1, 1))
     path = tmp_path_factory.mktemp("brevitas") / "graph.qonnx.onnx"
     export_qonnx(model, args=torch.zeros(1, 2, 8, 8), export_path=str(path), dynamo=False)
     return model, path
@@ -240,6 +243,8 @@ def test_a_brevitas_graph_with_a_residual_add_and_a_concat_is_exact(
     kinds = [type(layer).__name__ for layer in net.layers]
     assert {"AddLayer", "ConcatLayer"} <= set(kinds), kinds
     assert any(getattr(layer, "groups", 1) == 4 for layer in net.layers)
+    side = next(layer for layer in net.layers if "side" in layer.name)
+    assert len(set(side.requant.multiplier.tolist())) > 1  # per-channel scales, exact
     assert any(
         any(getattr(layer, "pads", ())) for layer in net.layers if "Pool" in str(type(layer))
     )
