@@ -479,8 +479,8 @@ def _add_import_parser(sub) -> None:
         "inputs over the input quantizer's range, written to DIR/inputs.npz)",
     )
     p.add_argument("--data-root", metavar="PATH", help="--to-run: the dataset's files")
-    p.add_argument("--samples", type=int, default=256, help="--to-run: random inputs (default 256)")
-    p.add_argument("--seed", type=int, default=0, help="--to-run: their seed (default 0)")
+    p.add_argument("--samples", type=int, help="--to-run: random inputs (default 256)")
+    p.add_argument("--seed", type=int, help="--to-run: their seed (default 0)")
     p.add_argument(
         "--swap-to-adder",
         action="store_true",
@@ -498,6 +498,10 @@ def _import(args: argparse.Namespace) -> int:
         raise ConfigError(f"--swap-to-adder: {SWAP_NEEDS_TRAINING}")
     if args.to_run is not None:
         return _import_to_run(args)
+    given = [f"--{k.replace('_', '-')}" for k in ("data", "data_root", "samples", "seed")
+             if getattr(args, k) is not None]  # fmt: skip
+    if given:
+        raise ConfigError(f"{', '.join(given)} only apply with --to-run DIR")
     if args.json is not None:
         _check_output_file(args.json, "--json")
 
@@ -515,15 +519,15 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _import_to_run(args: argparse.Namespace) -> int:
-    from adderflow.import_flow import import_to_run
+    from adderflow.import_flow import DEFAULT_SAMPLES, import_to_run
 
     out = import_to_run(
         args.model,
         args.to_run,
         data=args.data,
         data_root=args.data_root,
-        samples=args.samples,
-        seed=args.seed,
+        samples=DEFAULT_SAMPLES if args.samples is None else args.samples,
+        seed=args.seed or 0,
     )
     print(f"next: adderflow verify {out}; adderflow rtl {out}; adderflow report {out}")
     return 0

@@ -99,6 +99,10 @@ def import_to_run(
     """Turn the quantized ONNX model ``model_path`` into the run directory ``out``."""
     from adderflow.export.import_network import network_from_onnx
 
+    if data is None and data_root is not None:
+        raise ConfigError("--data-root names the files of a dataset: give --data NAME too")
+    if data is None and samples < 2:
+        raise ConfigError(f"--samples must be at least 2, got {samples}")
     source = require_file(model_path, "model file", ConfigError)
     out = rundir.absolute(out)
     _check_target(out)
