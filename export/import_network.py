@@ -1,7 +1,8 @@
 """A quantized ONNX model made elsewhere → ``QuantizedNetwork``, exactly or not at all.
 
 ``network_from_onnx(path)`` reads a brevitas ``export_qonnx`` model (QONNX ``Quant``
-nodes) or a standard ONNX QDQ model (``QuantizeLinear``/``DequantizeLinear``) whose
+nodes) or a standard ONNX QDQ model (``QuantizeLinear``/``DequantizeLinear``, with a
+``Clip`` between them in a QCDQ export narrowing the codes) whose
 scales are powers of two, and returns the integer network whose codes, times their
 scales, equal the model's own fake-quantized float values (as long as the model's float
 arithmetic is itself exact, which power-of-two scales make it for the widths here).
@@ -90,9 +91,9 @@ SWAP_NEEDS_TRAINING = (
     "train it with `adderflow run` (docs/your-model.md)"
 )
 SUPPORTED = (
-    "Quant, QuantizeLinear/DequantizeLinear, Conv, Gemm, MatMul, Add (a bias, or a residual "
-    "add of quantized tensors), Concat, Relu, MaxPool, AveragePool/GlobalAveragePool (then a "
-    "quantizer), Flatten, Reshape, Identity, Dropout"
+    "Quant, QuantizeLinear/DequantizeLinear (and a QCDQ Clip between them), Conv, Gemm, "
+    "MatMul, Add (a bias, or a residual add of quantized tensors), Concat, Relu, MaxPool, "
+    "AveragePool/GlobalAveragePool (then a quantizer), Flatten, Reshape, Identity, Dropout"
 )
 _QDQ_TYPES = {
     TensorProto.INT4: (4, True),
@@ -639,6 +640,34 @@ class _Reader:
         self.check_axis(node, scale)
         self.states[node.output[0]] = _QLinear(self.state(node, node.input[0]), scale, grid)
 
+    def clip(self, node) -> None:
+        """A QCDQ export's ``Clip`` between ``QuantizeLinear`` and ``DequantizeLinear``
+        (brevitas ``export_onnx_qcdq``): codes narrower than their int8/uint8 storage."""
+        q = self.state(node, node.input[0])
+        if not isinstance(q, _QLinear):
+            raise self.fail(
+                node, "a Clip other than a QCDQ one (between QuantizeLinear and DequantizeLinear)"
+            )
+        if len(node.input) > 2 and node.input[1] and node.input[2]:
+            bounds = [self.const(node, i, "bound").ravel() for i in (1, 2)]
+        else:
+            bounds = [np.array([node_attr(node, k, None)]) for k in ("min", "max")]
+        if any(b.size != 1 or b[0] is None for b in bounds):
+            raise self.fail(node, "bounds are not two constants", QuantizationError)
+        lo, hi = (int(b[0]) for b in bounds)
+        if lo < 0:
+            bits = code_bits(np.array([lo, hi]))
+            narrow = lo == -(1 << (bits - 1)) + 1
+            exact = hi == (1 << (bits - 1)) - 1 and (narrow or lo == -(1 << (bits - 1)))
+        else:
+            bits = max(1, hi.bit_length())
+            narrow = hi == (1 << bits) - 2 and bits > 1
+            exact = lo == 0 and (narrow or hi == (1 << bits) - 1)
+        if not exact:
+            raise self.fail(node, f"range [{lo}, {hi}] is no {bits}-bit range", QuantizationError)
+        grid = replace(q.grid, lo=lo, hi=hi, bits=bits, signed=lo < 0, narrow=narrow)
+        self.states[node.output[0]] = replace(q, grid=grid)
+
     def check_axis(self, node, scale: np.ndarray) -> None:
         if np.asarray(scale).size > 1 and node_attr(node, "block_size", 0):
             raise self.fail(node, "blocked quantization", QuantizationError)
@@ -946,6 +975,7 @@ _HANDLERS = {
     "MatMul": _Reader.compute,
     "Add": _Reader.add,
     "Concat": _Reader.concat,
+    "Clip": _Reader.clip,
     "Relu": _Reader.relu,
     "MaxPool": _Reader.max_pool,
     "AveragePool": _Reader.average_pool,

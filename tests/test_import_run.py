@@ -128,6 +128,24 @@ def test_brevitas_fake_quant_equals_the_integer_reference(brevitas_model):
     assert np.array_equal(_values(net, x, first.name), hidden)
 
 
+def test_brevitas_qcdq_export_is_exact_too(brevitas_model, tmp_path):
+    """The same model through brevitas' QCDQ export (QuantizeLinear → Clip →
+    DequantizeLinear: the 4-bit weights and unsigned 4-bit activations are Clips)."""
+    torch = pytest.importorskip("torch")
+    from brevitas.export import export_onnx_qcdq
+
+    model, _ = brevitas_model
+    path = tmp_path / "cnn.qcdq.onnx"
+    export_onnx_qcdq(model, args=torch.zeros(1, 2, 10, 10), export_path=str(path), dynamo=False)
+    assert any(node.op_type == "Clip" for node in onnx.load(path).graph.node)
+    net = network_from_onnx(path)
+    x = _inputs(net, 200, 1.5)
+    with torch.no_grad():
+        floats = model(torch.from_numpy(x)).double().numpy()
+    assert np.array_equal(_values(net, x), floats)
+    assert net.layers[0].out_type.bits == 5 and net.layers[0].relu  # Clip [0, 15]: u4
+
+
 def test_brevitas_model_to_run_verifies(brevitas_model, tmp_path, capsys):
     _, path = brevitas_model
     run = tmp_path / "run"
