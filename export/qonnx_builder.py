@@ -419,17 +419,27 @@ def _emit(g: _Graph, net: QuantizedNetwork, index: int, operands: list[_Value]) 
 
 
 def _add_sign(g: _Graph, layer: SignLayer, x: _Value) -> _Value:
-    """±1 codes of ``x``'s codes: a sign threshold at 0 (direction +1) per channel."""
+    """±1 codes of ``x``'s codes (a sign threshold at 0, direction +1, per channel), or
+    of its producer's accumulator with the layer's threshold."""
     _expect_codes(layer.name, x)
-    channels = x.shape[0]
-    threshold = g.init(f"{layer.name}_threshold", np.zeros(channels, dtype=np.int64))
-    direction = g.init(f"{layer.name}_direction", np.ones(channels, dtype=np.int64))
-    g.datatypes[threshold] = "INT2"
+    channels, source = x.shape[0], x.name
+    th, dt = np.zeros(channels, dtype=np.int64), np.ones(channels, dtype=np.int64)
+    if layer.threshold is not None:
+        th, dt = layer.threshold.threshold, layer.threshold.direction
+        source = f"{layer.inputs[0]}_acc"
+        if source not in {vi.name for vi in g.infos} or len(th) != channels:
+            raise QuantizationError(
+                f"layer '{layer.name}': a threshold of {len(th)} channels on '{source}', "
+                f"which is not an accumulator of {channels} channels"
+            )
+    threshold = g.init(f"{layer.name}_threshold", np.asarray(th, dtype=np.int64))
+    direction = g.init(f"{layer.name}_direction", np.asarray(dt, dtype=np.int64))
+    g.datatypes[threshold] = f"INT{signed_bits(int(np.abs(th).max(initial=0)))}"
     g.datatypes[direction] = "BIPOLAR"
     g.nodes.append(
         helper.make_node(
             "BinaryThreshold",
-            [x.name, threshold, direction],
+            [source, threshold, direction],
             [f"{layer.name}_out"],
             domain=DOMAIN,
             name=layer.name,

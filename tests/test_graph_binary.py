@@ -25,8 +25,9 @@ from adderflow.sim.compare import compare
 from adderflow.sim.executor import check_contract, run_qonnx, run_reference
 
 NETS = {
-    "binary_resnet18": lambda: build("binary_resnet18", "binary", 0.125, num_classes=10,
-                                     in_channels=1),  # fmt: skip
+    "binary_resnet18": lambda: build(
+        "binary_resnet18", "binary", 0.125, num_classes=10, in_channels=1
+    ),  # fmt: skip
     "resnet18_binary": lambda: build("resnet18", "binary", 0.125, num_classes=10, in_channels=1),
     "mnist1d": lambda: build("mnist1d", "binary", 0.25),
     "mnist1d_si": lambda: build("mnist1d", "binary", 0.25, si=True),
@@ -98,7 +99,10 @@ def test_an_si_unit_maps_to_sign_branch_sigmoid_table_gate_and_join():
     assert isinstance(unit, AddLayer) and unit.inputs == ("blocks_0_0_binary", "blocks_0_0_gated")
     assert unit.out_type == FixedType(8, 7)  # hardtanh after the unit's batch norm
     binary = by_name["blocks_0_0_binary"]
-    assert binary.kind == "xnor" and isinstance(by_name[binary.inputs[0]], SignLayer)
+    sign = by_name[binary.inputs[0]]
+    assert binary.kind == "xnor" and isinstance(sign, SignLayer)
+    # the sign of the stem's value before rounding: a threshold on its accumulator
+    assert sign.inputs == ("stem_0",) and sign.threshold is not None
     lut = by_name["blocks_0_0_sigmoid"]
     assert isinstance(lut, LutLayer) and lut.table.size == 256
     assert lut.table.min() >= 0 and lut.table.max() <= 127  # sigmoid in [0, 1)
@@ -107,13 +111,24 @@ def test_an_si_unit_maps_to_sign_branch_sigmoid_table_gate_and_join():
     assert {"IntLut", "IntMul", "IntAdd", "XnorConv", "BinaryThreshold"} <= ops
 
 
+def test_the_sign_of_a_relu_output_is_the_sign_of_its_codes():
+    """Plain binary basic blocks read ReLU outputs: their sign is +1 whatever the rounding,
+    so the sign layer reads the codes (no threshold)."""
+    model, x = _trained_like("resnet18_binary")
+    signs = [la for la in quantize_graph(model, x).layers if isinstance(la, SignLayer)]
+    assert signs and all(la.threshold is None for la in signs)
+
+
 def test_partial_ceil_mode_windows_are_refused_naming_the_unit():
     """A frame of 19 pooled by 2 with ceil_mode: the last window averages one position,
     the others two; no exact pool computes that."""
     model = build("mnist1d", "binary", 0.25, si=True, length=38).eval()
     x = np.random.default_rng(0).normal(size=(8, 1, 38)).astype(np.float32)
-    with pytest.raises(QuantizationError, match=r"layer 'blocks_1_0' \(SqueezeInteraction\): "
-                       r"its shortcut's ceil-mode average pool of stride 2 over a frame of 19"):  # fmt: skip
+    message = (
+        r"layer 'blocks_1_0' \(SqueezeInteraction\): its shortcut's ceil-mode average pool "
+        r"of stride 2 over a frame of 19"
+    )
+    with pytest.raises(QuantizationError, match=message):
         quantize_graph(model, x)
 
 

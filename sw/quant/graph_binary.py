@@ -302,6 +302,8 @@ class _BinaryBuilder(graph_ptq._Builder):
         self.layers: list = []
         self.names: dict[str, str] = {INPUT: INPUT}
         self.signs: dict[str, str] = {}  # op name -> its SignLayer
+        # layer name -> (gain, scale, mean, beta): its value is gain·(scale·acc − mean) + beta
+        self.affines: dict[str, tuple[np.ndarray, ...]] = {}
         readers = _consumers(graph)
         thresholded = {op.name for op in graph.ops if _thresholded(op, readers[op.name])}
         self.tensor_types = _Types(graph, bits, thresholded)
@@ -314,10 +316,22 @@ class _BinaryBuilder(graph_ptq._Builder):
         if isinstance(self.type_of(name), BipolarType):
             return self.source(name)
         if name not in self.signs:
-            layer = SignLayer(f"{self.source(name)}_sign", (self.source(name),))
+            source = self.source(name)
+            layer = SignLayer(f"{source}_sign", (source,), self._sign_threshold(source))
             self.layers.append(layer)
             self.signs[name] = layer.name
         return self.signs[name]
+
+    def _sign_threshold(self, source: str):
+        """The sign of ``source``'s value before it is rounded: a threshold on its
+        accumulator when its affine is known and it has no ReLU (``sign(relu(y))`` is +1,
+        as the sign of its codes), else None (the sign of its codes)."""
+        layer = next(la for la in reversed(self.layers) if la.name == source)
+        if source not in self.affines or getattr(layer, "relu", True):
+            return None
+        gain, scale, mean, beta = self.affines[source]
+        zero = np.zeros_like(gain)
+        return fold_threshold(source, gain, scale, zero, mean, beta, 1 << (layer.acc_bits - 1))
 
     def _out(self, op: GraphOp) -> tuple[FixedType | BipolarType, bool]:
         """The op's output type and ReLU flag (hardtanh is the type's saturation)."""
@@ -351,11 +365,15 @@ class _BinaryBuilder(graph_ptq._Builder):
             layer = ComputeLayer(op.name, "mul", weight, in_type, w_type, acc_bits, threshold,
                                  BIPOLAR, False, **geometry, inputs=source)  # fmt: skip
         else:
+            affine = self._affine(op, weight.shape[0])
             layer = fold_compute_layer(
-                op.name, "mul", weight, (in_type, w_type), out_type,
-                self._affine(op, weight.shape[0]), self.multiplier_bits, self.shift_only,
-                relu=relu, geometry=geometry, inputs=source,
+                op.name, "mul", weight, (in_type, w_type), out_type, affine,
+                self.multiplier_bits, self.shift_only, relu=relu, geometry=geometry,
+                inputs=source,
             )  # fmt: skip
+            gain, mean, beta = affine
+            scale = np.full_like(gain, 2.0 ** -(in_type.frac + w_type.frac))
+            self.affines[op.name] = (gain, scale, mean, beta)
         self.emit(op.name, layer)
 
     def _binary_layer(self, name: str, conv: nn.Module, bn, source: str, out_type, relu: bool):
@@ -371,6 +389,7 @@ class _BinaryBuilder(graph_ptq._Builder):
         if bn is not None:
             gain, mean, beta = _bn_terms(bn)
         zero = np.zeros(out_ch)
+        self.affines[name] = (gain, alpha, mean, beta)
         if isinstance(out_type, BipolarType):
             stage = fold_threshold(name, gain, alpha, zero, mean, beta, terms)
         else:
@@ -378,6 +397,12 @@ class _BinaryBuilder(graph_ptq._Builder):
                                  self.multiplier_bits, self.shift_only)  # fmt: skip
         return ComputeLayer(name, "xnor", weight, BIPOLAR, BIPOLAR, acc_bits, stage, out_type,
                             relu, **geometry, inputs=(self.sign_of(source),))  # fmt: skip
+
+    def _add(self, op: GraphOp) -> None:
+        super()._add(op)  # a residual add: its value is its sum, acc·2^-frac
+        frac = max(self.type_of(s).frac for s in op.inputs)
+        ones, zeros = np.ones(self._channels(op)), np.zeros(self._channels(op))
+        self.affines[self.source(op.name)] = (ones, ones * 2.0**-frac, zeros, zeros)
 
     def _binary(self, op: GraphOp) -> None:
         out_type, relu = self._out(op)
@@ -436,6 +461,7 @@ class _BinaryBuilder(graph_ptq._Builder):
             self.multiplier_bits, layer=op.name, shift_only=self.shift_only,
             center=mean * 2.0**frac,
         )  # fmt: skip
+        self.affines[op.name] = (gain, np.full(channels, 2.0**-frac), mean, beta)
         return AddLayer(op.name, (branch.name, mul.name), shifts, acc_bits, requant, out_type,
                         relu)  # fmt: skip
 

@@ -128,7 +128,12 @@ def _mul(layer: MulLayer, ops: list[Tensor]) -> tuple[Tensor, Tensor]:
 
 
 def _sign(layer: SignLayer, ops: list[Tensor]) -> tuple[None, Tensor]:
-    return None, torch.where(ops[0] >= 0, 1.0, -1.0).double()
+    if layer.threshold is None:
+        return None, torch.where(ops[0] >= 0, 1.0, -1.0).double()
+    shape = (1, -1) + (1,) * (ops[0].dim() - 2)
+    t = _t(layer.threshold.threshold).view(shape)
+    d = _t(layer.threshold.direction).view(shape)
+    return None, torch.where(d * ops[0] >= t, 1.0, -1.0).double()
 
 
 def _lut(layer: LutLayer, ops: list[Tensor]) -> tuple[None, Tensor]:
@@ -186,7 +191,10 @@ def run_integer_model(net: QuantizedNetwork, x: Tensor | np.ndarray) -> dict[str
             raise QuantizationError(
                 f"layer '{layer.name}': {type(layer).__name__} has no torch integer model"
             )
-        acc, out = run(layer, [results[name] for name in net.sources(index)])
+        operands = [results[name] for name in net.sources(index)]
+        if isinstance(layer, SignLayer) and layer.threshold is not None:
+            operands = [outs[f"{net.sources(index)[0]}_acc"]]  # the sign of its accumulator
+        acc, out = run(layer, operands)
         if acc is not None:
             outs[f"{layer.name}_acc"] = acc
         outs[f"{layer.name}_out"] = results[layer.name] = out

@@ -159,13 +159,18 @@ class ConcatLayer:
 
 @dataclass(frozen=True)
 class SignLayer:
-    """±1 codes of a tensor of codes: +1 where the code is >= 0, else -1 (``sign(0) = +1``,
-    a binary layer's sign). For a tensor that binary layers read and other layers read
-    too; a layer whose only readers are binary layers folds the sign into its ``Threshold``
-    instead."""
+    """±1 codes of a tensor that binary layers read and other layers read too (a layer
+    whose only readers are binary layers folds the sign into its ``Threshold`` instead).
+
+    Without ``threshold``: +1 where the operand's code is >= 0, else -1 (``sign(0) = +1``,
+    a binary layer's sign). With it: the operand layer's batch norm + sign on its
+    accumulator (``<operand>_acc``), ``+1 iff direction·acc >= threshold``: the sign of the
+    value before its requantization rounds it (a small negative value can round to code 0,
+    whose sign is +1)."""
 
     name: str
     inputs: tuple[str, ...] = ()
+    threshold: Threshold | None = None
 
 
 @dataclass(frozen=True)
