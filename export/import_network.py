@@ -8,8 +8,10 @@ scales, equal the model's own fake-quantized float values (as long as the model'
 arithmetic is itself exact, which power-of-two scales make it for the widths here).
 
 What is read, node by node in the graph's order (branches and joins included):
-- the input quantizer (``Quant`` or a Q/DQ pair on the graph input): signed, not narrow,
-  round half to even, zero point 0, one power-of-two scale: the network's ``input_type``;
+- the input quantizer (``Quant`` or a Q/DQ pair on the graph input): not narrow, round
+  half to even, zero point 0, one power-of-two scale: the network's ``input_type``; an
+  unsigned ``b``-bit one (a ``uint8`` QDQ image model) is ``fixed<b+1, f>`` followed by an
+  identity layer whose requantization clamps at 0 (the IR's input quantizer is signed);
 - ``Conv`` (1-D or 2-D, any ``group``, no dilation, explicit pads; a ``[N, C, L]`` input
   is reshaped to height 1 and 1-D windows run as 2-D ones), ``Gemm`` (``alpha = beta = 1``,
   no ``transA``) and ``MatMul`` with a quantized constant weight (per-tensor or
@@ -37,8 +39,8 @@ What is read, node by node in the graph's order (branches and joins included):
 
 Everything else is refused by name (``ModelFormatError`` for an op or a structure,
 ``QuantizationError`` for a scale, width, rounding mode or range): a scale that is not a
-power of two, a per-channel activation scale, a zero point other than 0, an unsigned or
-narrow input, a float batch norm (merge it into the conv and quantize the bias before
+power of two, a per-channel activation scale, a zero point other than 0, a narrow input,
+a float batch norm (merge it into the conv and quantize the bias before
 export), a float bias or weight, an unquantized layer output added or concatenated, an
 average pool onto another grid.
 Adder-eligible layers stay multiplications: swapping one for an adder layer changes what
@@ -318,28 +320,47 @@ class _Reader:
         if self.input_type is not None:
             raise self.fail(node, "the graph input is quantized twice")
         why = []
-        if not grid.signed:
-            why.append(
-                "unsigned (the IR's input quantizer is signed; an unsigned one clamps "
-                "negative inputs to 0, which it cannot)"
-            )
         if grid.narrow:
             why.append("narrow range")
         if grid.rounding != "ROUND":
             why.append(f"rounding mode {grid.rounding} (the contract rounds half to even)")
         if not grid.per_tensor:
             why.append("per-channel scale")
-        if not MIN_BITS <= grid.bits <= MAX_BITS:
-            why.append(f"bit width {grid.bits} outside {MIN_BITS}..{MAX_BITS}")
+        width = grid.bits + (0 if grid.signed else 1)
+        if not MIN_BITS <= width <= MAX_BITS:
+            why.append(f"codes need {width} signed bits, outside {MIN_BITS}..{MAX_BITS}")
         if why:
             raise self.fail(node, "input quantizer: " + "; ".join(why), QuantizationError)
-        self.input_type = FixedType(grid.bits, int(grid.frac.ravel()[0]))
+        self.input_type = FixedType(width, int(grid.frac.ravel()[0]))
         t = self.input_type
+        x = _Codes(INPUT, t, t.qmin, t.qmax, self.input_shape, False)
         if len(self.input_shape) == 2:  # (C, L): 1-D layers run as 2-D ones of height 1
             c, length = self.input_shape
             name = self.emit(ReshapeLayer(self.unique("input_reshape"), (c, 1, length), (INPUT,)))
-            return _Codes(name, t, t.qmin, t.qmax, (c, 1, length), False)
-        return _Codes(INPUT, t, t.qmin, t.qmax, self.input_shape, False)
+            x = replace(x, source=name, shape=(c, 1, length))
+        return x if grid.signed else self.input_clamp(x)
+
+    def input_clamp(self, x: _Codes) -> _Codes:
+        """An unsigned input quantizer clamps at 0, the IR's signed one (a bit wider) does
+        not: an identity layer (1×1 conv, or dense) whose requantization clamps at 0 does,
+        exactly. It is a multiplication layer and is counted as one."""
+        channels = x.shape[0]
+        eye = np.eye(channels, dtype=np.int64)
+        weight = eye[:, :, None, None] if len(x.shape) == 3 else eye
+        ones, zeros = np.ones(channels, np.int64), np.zeros(channels, np.int64)
+        stem = ComputeLayer(
+            name=self.unique("input_clamp"),
+            kind="mul",
+            weight=weight,
+            in_type=x.type,
+            w_type=FixedType(MIN_BITS, 0),
+            acc_bits=max(MIN_BITS, acc_bits_needed("mul", x.type.bits, weight)),
+            requant=RequantParams(ones, zeros, 0),
+            out_type=x.type,
+            relu=True,
+            inputs=(x.source,),
+        )
+        return replace(x, source=self.emit(stem), lo=0)
 
     def out_type(self, node, p: _Pending, grid: _Grid) -> tuple[FixedType, bool]:
         """The requantizer's output type and ReLU flag for quantizer ``grid``."""

@@ -424,6 +424,24 @@ def test_qdq_model_equals_onnxruntime_and_verifies(tmp_path, capsys):
     assert equivalence["onnxruntime"]["mismatches"] == 0
 
 
+def test_an_unsigned_input_is_clamped_by_an_identity_layer(tmp_path, capsys):
+    """A uint8 input quantizer clamps negative inputs at 0, the IR's signed one does not:
+    the input becomes fixed<9, f> and an identity 1×1 layer clamps; exact on inputs below
+    0 and above the range too."""
+    import onnxruntime as ort
+
+    path = _qdq_model(tmp_path / "u8.onnx", unsigned_input=True)
+    net = network_from_onnx(path)
+    stem = net.layers[0]
+    assert net.input_type.bits == 9 and stem.relu and stem.out_type == net.input_type
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = _inputs(net, 100, 2.0)
+    floats = np.concatenate([session.run(None, {"x": x[i : i + 1]})[0] for i in range(len(x))])
+    assert np.array_equal(_values(net, x), floats.astype(np.float64))
+    assert _import(path, tmp_path / "run") == 0
+    _verified(tmp_path / "run", capsys)
+
+
 # --------------------------------------------------------------------------- refusals
 
 
@@ -433,9 +451,8 @@ def test_qdq_model_equals_onnxruntime_and_verifies(tmp_path, capsys):
         ({"weight_scale": 0.3}, ["w1_dq", "not a power of two"]),
         ({"extra_op": "Sigmoid"}, ["extra", "Sigmoid", "not supported"]),
         ({"batch_norm": True}, ["bn1", "BatchNormalization", "merge it into the convolution"]),
-        ({"unsigned_input": True}, ["in_dq", "input quantizer: unsigned"]),
     ],
-    ids=["non-power-of-two-scale", "unsupported-op", "batch-norm", "unsigned-input"],
+    ids=["non-power-of-two-scale", "unsupported-op", "batch-norm"],
 )
 def test_refusals_name_the_node_and_leave_nothing(tmp_path, capsys, kwargs, words):
     path = _qdq_model(tmp_path / "bad.onnx", **kwargs)
