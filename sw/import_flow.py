@@ -133,9 +133,8 @@ def _write_run(paths: RunPaths, net, cfg: Config, source: Path, samples: int) ->
     (paths.root / RUN_MARK).write_text("adderflow run directory\n")
     atomic_write_text(paths.config, dump_config(cfg))
     atomic_write_bytes(paths.source_model, source.read_bytes())
-    if samples:
-        buffer_path = paths.inputs
-        with open(buffer_path, "wb") as handle:
+    if samples:  # plain writes: the whole folder is renamed into place when complete
+        with open(paths.inputs, "wb") as handle:
             np.savez(handle, x=random_inputs(net, samples, cfg.seed))
     run = Run(out=paths.root, cfg=cfg)
     model = write_models(paths, net, log=run.log)
@@ -143,7 +142,7 @@ def _write_run(paths: RunPaths, net, cfg: Config, source: Path, samples: int) ->
         dataset=cfg.data.name,
         bits=cfg.quant.bits,
         imported={
-            "source": str(source),
+            "source": str(source.resolve()),
             "layers": len(net.layers),
             "input_type": str(net.input_type),
             "output_type": str(net.output_type),
