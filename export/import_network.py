@@ -592,6 +592,7 @@ class _Reader:
                 "(one of each is imported)"
             )
         self.input_shape = self.shape_of(graph.input[0].name, "graph input")
+        self.export_batch = export_batch(self.wrapper.model)
         self.states[graph.input[0].name] = "graph-input"
         for node in graph.node:
             self.step(node)
@@ -886,7 +887,8 @@ class _Reader:
         if node.op_type == "Reshape":
             target = [int(d) for d in self.const(node, 1, "shape").ravel()]
             size = int(np.prod(getattr(x, "shape", ()) or (0,)))
-            if len(target) != 2 or target[1] not in (-1, size) or target[0] not in (-1, 0, 1):
+            batches = (-1, 0, 1, self.export_batch)  # a traced x.size(0) is a constant
+            if len(target) != 2 or target[1] not in (-1, size) or target[0] not in batches:
                 raise self.fail(node, f"reshape to {target} (only a flatten to [N, -1])")
         if isinstance(x, _Pending):
             if len(x.shape) > 1:
@@ -965,6 +967,12 @@ class _Reader:
         shape = (sum(x.shape[0] for x in xs), *xs[0].shape[1:])
         lo, hi = min(x.lo for x in xs), max(x.hi for x in xs)
         self.states[node.output[0]] = _Codes(self.emit(layer), xs[0].type, lo, hi, shape, False)
+
+
+def export_batch(model: onnx.ModelProto) -> int:
+    """The batch size the graph input was exported with (1 when it is not fixed)."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return int(dims[0].dim_value) if dims and dims[0].dim_value > 0 else 1
 
 
 def _lift(values) -> tuple[int, ...]:

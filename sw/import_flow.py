@@ -157,6 +157,7 @@ def imported_outputs(path: str | Path, x: np.ndarray) -> np.ndarray:
     """The imported model's own (fake-quantized, float) outputs on ``x``: onnxruntime for a
     standard-ONNX model (QDQ), qonnx's execution otherwise (``Quant`` nodes), on the model
     tidied as the import read it."""
+    from adderflow.export.import_network import export_batch
     from adderflow.export.importer import load_foreign
     from adderflow.export.lower_standard import run_onnxruntime
     from adderflow.sim.executor import with_batch_size
@@ -178,8 +179,11 @@ def imported_outputs(path: str | Path, x: np.ndarray) -> np.ndarray:
 
     try:
         return np.asarray(run(x))
-    except Exception:  # a shape fixed to batch 1 in the file (a Reshape to [1, -1])
-        return np.concatenate([np.asarray(run(x[i : i + 1])) for i in range(len(x))])
+    except Exception:  # a batch fixed in the file (a traced Reshape to [B, -1]): chunks of B
+        batch = export_batch(model)
+        padded = np.concatenate([x, np.repeat(x[-1:], -len(x) % batch, axis=0)])
+        chunks = [np.asarray(run(padded[i : i + batch])) for i in range(0, len(padded), batch)]
+        return np.concatenate(chunks)[: len(x)]
 
 
 def check_imported(run, model, x: np.ndarray, reference: dict):

@@ -334,11 +334,13 @@ def _qdq_model(
     shape: tuple[int, int] = (2, 6),
     unsigned_input: bool = False,
     batch_norm: bool = False,
+    batch: int = 1,
 ) -> Path:
     """int8 input → Conv (int8 per-output-channel weights, int32 bias) → Relu → uint8 →
     MaxPool → Flatten → MatMul (int8) + Add (int32 bias) → int8 output, built with
     onnx.helper; every scale a power of two unless ``weight_scale`` says otherwise.
-    ``shape``: input channels and side; the others make models that are refused."""
+    ``shape``: input channels and side; ``batch`` > 1 flattens with a Reshape to
+    ``[batch, -1]``, as a traced ``x.view(x.size(0), -1)`` does."""
     channels, side = shape
     rng = np.random.default_rng(SEED)
     s_in, s_act, s_out = 2.0**-5, 2.0**-4, 2.0**-3
@@ -358,6 +360,7 @@ def _qdq_model(
         "b2_s": np.float32(s_act * 2.0**-7),
         "s_out": np.float32(s_out),
         "z_out": np.int8(0),
+        "flat": np.array([batch, -1], np.int64),
     }
     nodes = [
         helper.make_node("QuantizeLinear", ["x", "s_in", "z_in"], ["xq"], name="in_q"),
@@ -371,7 +374,9 @@ def _qdq_model(
         helper.make_node(
             "MaxPool", ["ad"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]
         ),
-        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("Reshape", ["p", "flat"], ["f"], name="flatten")
+        if batch > 1
+        else helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
         helper.make_node("DequantizeLinear", ["w2", "w2_s"], ["w2d"], name="w2_dq"),
         helper.make_node("MatMul", ["f", "w2d"], ["m"], name="fc"),
         helper.make_node("DequantizeLinear", ["b2", "b2_s"], ["b2d"], name="b2_dq"),
@@ -391,8 +396,8 @@ def _qdq_model(
     graph = helper.make_graph(
         nodes,
         "qdq",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, side, side])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, channels, side, side])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 5])],
         [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
@@ -422,6 +427,14 @@ def test_qdq_model_equals_onnxruntime_and_verifies(tmp_path, capsys):
     equivalence = json.loads((run / "metrics.json").read_text())["equivalence"]
     assert equivalence["imported_model"]["mismatches"] > 0
     assert equivalence["onnxruntime"]["mismatches"] == 0
+
+
+def test_a_flatten_traced_at_batch_2_imports_and_verifies(tmp_path, capsys):
+    """A Reshape to [2, -1] (x.view(x.size(0), -1) traced with 2 samples) is a flatten; the
+    imported model itself runs in chunks of 2 when verify checks it."""
+    path = _qdq_model(tmp_path / "b2.onnx", batch=2)
+    assert _import(path, tmp_path / "run") == 0
+    _verified(tmp_path / "run", capsys)
 
 
 def test_an_unsigned_input_is_clamped_by_an_identity_layer(tmp_path, capsys):
