@@ -40,7 +40,8 @@ def _state(paths: RunPaths) -> tuple[dict, dict]:
 def test_the_readme_run_recorded_every_stage(finished):
     log = StageLog(finished, reopen_run(finished.root).cfg)
     assert [s for s in STAGES if log.finished(s)] == STAGES
-    assert set(log.entries["quantize"]["outputs"]) == {"model.qonnx.onnx", "model.standard.onnx"}
+    quantized = {"model.qonnx.onnx", "model.standard.onnx", "model.network.npz"}
+    assert set(log.entries["quantize"]["outputs"]) == quantized
     assert "rtl/af_network.v" in log.entries["rtl"]["outputs"]
 
 
