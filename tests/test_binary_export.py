@@ -465,14 +465,24 @@ def test_hls4ml_converter_refuses_binary_layers_by_name():
 # --------------------------------------------------------------------------- PTQ of BlockNets
 
 
-def test_ptq_refuses_squeeze_interaction_units_naming_the_block():
+def test_squeeze_interaction_units_go_through_the_graph_front_end():
+    """The line quantizer refuses SI units naming the block; ``quantize_network`` sends a
+    BlockNet with them to ``graph_binary`` (tests/test_graph_binary.py), whose network the
+    torch integer model and the reference run alike."""
     from adderflow.models import digits_net
+    from adderflow.quant.binary_ptq import quantize_binary_network
     from adderflow.quant.ptq import quantize_network
+    from adderflow.quant.spec import LutLayer
 
-    model = digits_net("binary", width=4, si=True)
+    model = digits_net("binary", width=4, si=True).eval()
     calib = np.random.default_rng(0).uniform(0, 1, (8, 1, 8, 8)).astype(np.float32)
     with pytest.raises(QuantizationError, match=r"block 1 \(ConvBlock\.conv\): SqueezeInter"):
-        quantize_network(model, calib)
+        quantize_binary_network(model, calib)
+    net = quantize_network(model, calib)
+    assert any(isinstance(layer, LutLayer) for layer in net.layers)
+    model_ir = build_qonnx(net)
+    ref = run_reference(model_ir, calib)
+    assert compare(model_ir, ref, run_integer_model(net, calib)).first is None
 
 
 def test_ptq_refuses_binary_weights_with_real_inputs():

@@ -299,8 +299,17 @@ def quantize_network(
 
     ``weight_bits`` sets the multiplication layers' weight width (default ``bits``); adder
     weights share their input's type. A binary network goes to
-    ``binary_ptq.quantize_binary_network`` (``adder_scale`` does not apply there).
+    ``binary_ptq.quantize_binary_network`` (``adder_scale`` does not apply there), one
+    with SI units (DGRL) to the graph front end's ``graph_binary.quantize_binary_graph``.
     """
+    from adderflow.nn.binary import SqueezeInteraction
+
+    if any(isinstance(m, SqueezeInteraction) for m in model.modules()):
+        from adderflow.quant.graph_binary import quantize_binary_graph
+
+        return quantize_binary_graph(
+            model, calib_x, bits, multiplier_bits, shift_only, weight_bits=weight_bits
+        )
     if is_binary_network(model):
         from adderflow.quant.binary_ptq import quantize_binary_network
 
