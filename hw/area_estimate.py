@@ -52,9 +52,10 @@ COEFFS: dict[str, list[float]] = {
     # channel a lane): [pe*acc_bits*m_bits (ROM M), pe*acc_bits*m_bits (constant M), 1]
     "requant": [2.653, 1.009, 35.7],
     "requant-nodsp": [3.534, 1.381, 124.486],
-    # af_window, ``window_features``: [frame buffer bits, lanes*bits, 1]: the buffer's read
-    # multiplexers grow with the frame, pooling and the output slice with the lanes.
-    "window": [0.13, 1.68, 536.284],
+    # af_window, ``window_features``: [frame buffer bits, lanes*bits, 1]: the buffer is block
+    # RAM or LUT RAM behind a registered read address (no read multiplexers left), pooling
+    # and the output slice grow with the lanes, the counters with the frame's log.
+    "window": [0.026, 2.702, 611.797],
 }
 # Flip-flops, same keys (yosys drops constant and unused register bits, so a fit beats a
 # count of the RTL's registers):
@@ -67,7 +68,7 @@ FF_COEFFS: dict[str, list[float]] = {
     "requant": [2.185, 0.685, -0.815],
     "requant-nodsp": [2.185, 0.685, -0.815],
     # af_window, ``window_ff_features``: [lanes*bits, 1]
-    "window": [1.958, 266.323],
+    "window": [1.941, 177.665],
 }
 
 
@@ -176,13 +177,20 @@ def requant_estimate(
 
 
 def window_estimate(lanes: int, bits: int, frame_words: int) -> Estimate:
-    """One af_window: frame buffer in LUT RAM (two read ports), address counters."""
+    """One af_window: frame buffer (one registered read port), address counters."""
     frame_bits = frame_words * lanes * bits
     luts = float(np.dot(COEFFS["window"], window_features(lanes, bits, frame_bits)))
-    lutram = 2 * math.ceil(lanes * bits / 4) * math.ceil(frame_words / 16)
-    # counters (trimmed to their used bits) and the output slice
+    # yosys keeps a shallow buffer in LUT RAM (16 words x 4 bits a cell) with the address
+    # register, a deeper one goes to block RAM (the calibration points: 16-64 words LUT
+    # RAM, 128 and 144 words DP16KD).
+    width = lanes * bits
+    if frame_words > ROM_LOGIC_DEPTH:
+        brams, lutram = float(_brams(frame_words, width)), 0.0
+    else:
+        brams, lutram = 0.0, float(math.ceil(width / 4) * math.ceil(frame_words / 16))
+    # counters (as wide as the frame needs) and the output slice
     ffs = float(np.dot(FF_COEFFS["window"], window_ff_features(lanes, bits)))
-    return Estimate(luts, ffs, 0.0, 0.0, lutram)
+    return Estimate(luts, ffs, brams, 0.0, lutram)
 
 
 def _brams(depth: int, width: int) -> float:

@@ -21,6 +21,14 @@
 // emitted beat returns to the load phase. The first output beat is offered two cycles after
 // the last input transfer and then one beat per cycle while out_ready stays high.
 // Addresses are kept in adder-updated registers, so the unit has no multiplier.
+// The buffer has one write port and one read port whose address is a register (r_addr),
+// loaded at every clock edge with the address the next cycle reads: the counters' next
+// state, of the load phase's pooled word or of the emit phase's tap. A read through a
+// registered address is what FPGA block RAM does (yosys maps the buffer to DP16KD on ECP5,
+// or to LUT RAM with the address register where that is cheaper), and it sees the word
+// written at the same edge, so the pool's read-modify-write of consecutive beats of one
+// block and the first tap after the last write read what the old combinational read did,
+// in the same cycle: the unit's timing is unchanged.
 `default_nettype none
 
 module af_window #(
@@ -52,7 +60,14 @@ module af_window #(
     localparam integer OW = (FW + 2 * PAD - KW) / STRIDE + 1;
     localparam integer DEPTH = FH * FW * CG;
     localparam integer A_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
-    localparam integer CW = 16;     // signed counter and address width
+    localparam integer CW_MAX = 16; // the widest counters: bounds the frame (WindowConfig)
+    // Signed counter and address width: every counter, address and compared constant lies
+    // within +-SPAN (the padded frame grown by a pixel each way, times the channel groups,
+    // plus the loop bounds), so its bits and a sign bit suffice. The step constants may
+    // wrap at this width: the sums that use them wrap back into range (two's complement).
+    localparam integer SPAN = (FH + 2 * PAD + 1) * (FW + 2 * PAD + 1) * CG
+                              + POOL + STRIDE + KH + KW;
+    localparam integer CW = $clog2(SPAN + 1) + 1;
     localparam integer D_W = LANES * BITS;
     // Average pooling keeps a block's running sum in the buffer: LOG2A more bits a lane.
     localparam AVG = (POOL_MODE == "avg") && (POOL > 1);
@@ -63,7 +78,7 @@ module af_window #(
     generate
         if (C % LANES != 0 || H % POOL != 0 || W % POOL != 0 || POOL < 1 || STRIDE < 1
             || PAD < 0 || KH < 1 || KW < 1 || KH > FH + 2 * PAD || KW > FW + 2 * PAD
-            || (FH + PAD) * FW * CG >= 2 ** (CW - 2))
+            || (FH + PAD) * FW * CG >= 2 ** (CW_MAX - 2))
         begin : g_bad_shape
             af_window_error_bad_shape_or_fold u_error ();
         end
@@ -104,10 +119,12 @@ module af_window #(
 
     // ---- load: pooled address = row + col + g, kept by additions ------------------
     reg signed [CW-1:0] l_g, l_px, l_py, l_fx, l_fy, l_col, l_row;
+    reg signed [CW-1:0] n_l_g, n_l_px, n_l_py, n_l_fx, n_l_fy, n_l_col, n_l_row;  // next
     // Only the low A_W address bits index the buffer; the sign bits matter for padding
     // taps, which never read it.
     /* verilator lint_off UNUSEDSIGNAL */
     wire signed [CW-1:0] l_addr = l_row + l_col + l_g;
+    wire signed [CW-1:0] l_addr_n = n_l_row + n_l_col + n_l_g;
     /* verilator lint_on UNUSEDSIGNAL */
     wire take = in_valid && in_ready;
     wire first_of_block = (l_px == ZERO) && (l_py == ZERO);
@@ -116,7 +133,11 @@ module af_window #(
 
     assign in_ready = !rst && loading;
 
-    wire [M_W-1:0] stored = mem[l_addr[A_W-1:0]];
+    // The one read port: during the load phase the stored word at l_addr, during the
+    // emit phase the tap at e_addr (r_addr holds whichever the cycle needs).
+    reg [A_W-1:0] r_addr;
+    wire [M_W-1:0] rd = mem[r_addr];
+    wire [M_W-1:0] stored = rd;
     wire [M_W-1:0] merged;
     genvar i;
     generate
@@ -144,23 +165,25 @@ module af_window #(
     always @(posedge clk)
         if (take) mem[l_addr[A_W-1:0]] <= merged;
 
-    always @(posedge clk) begin
+    always @* begin
+        n_l_g = l_g; n_l_px = l_px; n_l_py = l_py; n_l_fx = l_fx; n_l_fy = l_fy;
+        n_l_col = l_col; n_l_row = l_row;
         if (rst) begin
-            l_g <= ZERO; l_px <= ZERO; l_py <= ZERO; l_fx <= ZERO; l_fy <= ZERO;
-            l_col <= ZERO; l_row <= ZERO;
+            n_l_g = ZERO; n_l_px = ZERO; n_l_py = ZERO; n_l_fx = ZERO; n_l_fy = ZERO;
+            n_l_col = ZERO; n_l_row = ZERO;
         end else if (take) begin
             // Raster order: channel group, then x = fx*POOL + px, then y = fy*POOL + py.
-            l_g <= (l_g == CG_L) ? ZERO : l_g + ONE;
+            n_l_g = (l_g == CG_L) ? ZERO : l_g + ONE;
             if (l_g == CG_L) begin
-                l_px <= (l_px == POOL_L) ? ZERO : l_px + ONE;
+                n_l_px = (l_px == POOL_L) ? ZERO : l_px + ONE;
                 if (l_px == POOL_L) begin
-                    l_fx <= (l_fx == FW_L) ? ZERO : l_fx + ONE;
-                    l_col <= (l_fx == FW_L) ? ZERO : l_col + COL;
+                    n_l_fx = (l_fx == FW_L) ? ZERO : l_fx + ONE;
+                    n_l_col = (l_fx == FW_L) ? ZERO : l_col + COL;
                     if (l_fx == FW_L) begin
-                        l_py <= (l_py == POOL_L) ? ZERO : l_py + ONE;
+                        n_l_py = (l_py == POOL_L) ? ZERO : l_py + ONE;
                         if (l_py == POOL_L) begin
-                            l_fy <= (l_fy == FH_L) ? ZERO : l_fy + ONE;
-                            l_row <= (l_fy == FH_L) ? ZERO : l_row + ROW;
+                            n_l_fy = (l_fy == FH_L) ? ZERO : l_fy + ONE;
+                            n_l_row = (l_fy == FH_L) ? ZERO : l_row + ROW;
                         end
                     end
                 end
@@ -168,20 +191,28 @@ module af_window #(
         end
     end
 
+    always @(posedge clk) begin
+        l_g <= n_l_g; l_px <= n_l_px; l_py <= n_l_py; l_fx <= n_l_fx; l_fy <= n_l_fy;
+        l_col <= n_l_col; l_row <= n_l_row;
+    end
+
     // ---- emit: window taps, address = row + col + g, kept by additions -----------
     reg signed [CW-1:0] e_g, e_kx, e_ky, e_ox, e_oy;
     reg signed [CW-1:0] e_ix0, e_iy0, e_ix, e_iy;       // input pixel of tap (0, 0) / now
     reg signed [CW-1:0] e_col0, e_row0, e_col, e_row;   // their address parts
+    reg signed [CW-1:0] n_e_g, n_e_kx, n_e_ky, n_e_ox, n_e_oy;          // next state
+    reg signed [CW-1:0] n_e_ix0, n_e_iy0, n_e_ix, n_e_iy;
+    reg signed [CW-1:0] n_e_col0, n_e_row0, n_e_col, n_e_row;
     wire slot_free;                                     // the output slice takes a word
     wire emit = !rst && !loading && slot_free;
     wire in_frame = (e_ix >= ZERO) && (e_ix < FW_N) && (e_iy >= ZERO) && (e_iy < FH_N);
     /* verilator lint_off UNUSEDSIGNAL */
-    wire signed [CW-1:0] e_addr = e_row + e_col + e_g;
+    wire signed [CW-1:0] e_addr_n = n_e_row + n_e_col + n_e_g;
     /* verilator lint_on UNUSEDSIGNAL */
     // With average pooling a stored lane is the mean sign-extended to MW bits; the emit
     // reads its low BITS only.
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [M_W-1:0] tap = mem[e_addr[A_W-1:0]];
+    wire [M_W-1:0] tap = rd;
     /* verilator lint_on UNUSEDSIGNAL */
     wire [D_W-1:0] tap_codes;
     generate
@@ -192,64 +223,70 @@ module af_window #(
     wire frame_out = (e_g == CG_L) && (e_kx == KW_L) && (e_ky == KH_L)
                      && (e_ox == OW_L) && (e_oy == OH_L);
 
-    always @(posedge clk) begin
-        if (rst) begin
-            loading <= 1'b1;
-        end else if (take && frame_in) begin
-            loading <= 1'b0;
-        end else if (emit && frame_out) begin
-            loading <= 1'b1;
-        end
-    end
+    wire loading_n = rst ? 1'b1 : (take && frame_in) ? 1'b0 : (emit && frame_out) ? 1'b1 : loading;
 
     always @(posedge clk) begin
+        loading <= loading_n;
+        r_addr <= loading_n ? l_addr_n[A_W-1:0] : e_addr_n[A_W-1:0];
+    end
+
+    always @* begin
+        n_e_g = e_g; n_e_kx = e_kx; n_e_ky = e_ky; n_e_ox = e_ox; n_e_oy = e_oy;
+        n_e_ix0 = e_ix0; n_e_iy0 = e_iy0; n_e_ix = e_ix; n_e_iy = e_iy;
+        n_e_col0 = e_col0; n_e_row0 = e_row0; n_e_col = e_col; n_e_row = e_row;
         if (rst) begin
-            e_g <= ZERO; e_kx <= ZERO; e_ky <= ZERO; e_ox <= ZERO; e_oy <= ZERO;
-            e_ix0 <= P0; e_iy0 <= P0; e_ix <= P0; e_iy <= P0;
-            e_col0 <= COL0; e_row0 <= ROW0; e_col <= COL0; e_row <= ROW0;
+            n_e_g = ZERO; n_e_kx = ZERO; n_e_ky = ZERO; n_e_ox = ZERO; n_e_oy = ZERO;
+            n_e_ix0 = P0; n_e_iy0 = P0; n_e_ix = P0; n_e_iy = P0;
+            n_e_col0 = COL0; n_e_row0 = ROW0; n_e_col = COL0; n_e_row = ROW0;
         end else if (emit) begin
             // Later assignments override earlier ones: an outer counter's step sets the
             // tap position of the next window.
-            e_g <= (e_g == CG_L) ? ZERO : e_g + ONE;
+            n_e_g = (e_g == CG_L) ? ZERO : e_g + ONE;
             if (e_g == CG_L) begin
-                e_kx <= (e_kx == KW_L) ? ZERO : e_kx + ONE;
-                e_ix <= e_ix + ONE;
-                e_col <= e_col + COL;
+                n_e_kx = (e_kx == KW_L) ? ZERO : e_kx + ONE;
+                n_e_ix = e_ix + ONE;
+                n_e_col = e_col + COL;
                 if (e_kx == KW_L) begin
-                    e_ix <= e_ix0;
-                    e_col <= e_col0;
-                    e_ky <= (e_ky == KH_L) ? ZERO : e_ky + ONE;
-                    e_iy <= e_iy + ONE;
-                    e_row <= e_row + ROW;
+                    n_e_ix = e_ix0;
+                    n_e_col = e_col0;
+                    n_e_ky = (e_ky == KH_L) ? ZERO : e_ky + ONE;
+                    n_e_iy = e_iy + ONE;
+                    n_e_row = e_row + ROW;
                     if (e_ky == KH_L) begin
-                        e_iy <= e_iy0;
-                        e_row <= e_row0;
-                        e_ox <= (e_ox == OW_L) ? ZERO : e_ox + ONE;
-                        e_ix0 <= e_ix0 + S_STEP;
-                        e_ix <= e_ix0 + S_STEP;
-                        e_col0 <= e_col0 + X_STEP;
-                        e_col <= e_col0 + X_STEP;
+                        n_e_iy = e_iy0;
+                        n_e_row = e_row0;
+                        n_e_ox = (e_ox == OW_L) ? ZERO : e_ox + ONE;
+                        n_e_ix0 = e_ix0 + S_STEP;
+                        n_e_ix = e_ix0 + S_STEP;
+                        n_e_col0 = e_col0 + X_STEP;
+                        n_e_col = e_col0 + X_STEP;
                         if (e_ox == OW_L) begin
-                            e_ix0 <= P0;
-                            e_ix <= P0;
-                            e_col0 <= COL0;
-                            e_col <= COL0;
-                            e_oy <= (e_oy == OH_L) ? ZERO : e_oy + ONE;
-                            e_iy0 <= e_iy0 + S_STEP;
-                            e_iy <= e_iy0 + S_STEP;
-                            e_row0 <= e_row0 + Y_STEP;
-                            e_row <= e_row0 + Y_STEP;
+                            n_e_ix0 = P0;
+                            n_e_ix = P0;
+                            n_e_col0 = COL0;
+                            n_e_col = COL0;
+                            n_e_oy = (e_oy == OH_L) ? ZERO : e_oy + ONE;
+                            n_e_iy0 = e_iy0 + S_STEP;
+                            n_e_iy = e_iy0 + S_STEP;
+                            n_e_row0 = e_row0 + Y_STEP;
+                            n_e_row = e_row0 + Y_STEP;
                             if (e_oy == OH_L) begin
-                                e_iy0 <= P0;
-                                e_iy <= P0;
-                                e_row0 <= ROW0;
-                                e_row <= ROW0;
+                                n_e_iy0 = P0;
+                                n_e_iy = P0;
+                                n_e_row0 = ROW0;
+                                n_e_row = ROW0;
                             end
                         end
                     end
                 end
             end
         end
+    end
+
+    always @(posedge clk) begin
+        e_g <= n_e_g; e_kx <= n_e_kx; e_ky <= n_e_ky; e_ox <= n_e_ox; e_oy <= n_e_oy;
+        e_ix0 <= n_e_ix0; e_iy0 <= n_e_iy0; e_ix <= n_e_ix; e_iy <= n_e_iy;
+        e_col0 <= n_e_col0; e_row0 <= n_e_row0; e_col <= n_e_col; e_row <= n_e_row;
     end
 
     af_skid #(.WIDTH(D_W)) u_out (

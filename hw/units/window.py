@@ -15,7 +15,7 @@ WINDOW_LATENCY = 2
 # af_round.v: the average pool's rounding (POOL_MODE "avg").
 WINDOW_SOURCES = ("af_window.v", "af_skid.v", "af_round.v")
 POOL_MODES = ("max", "avg")
-WINDOW_COUNTER_BITS = 16  # af_window's signed counters (CW)
+WINDOW_COUNTER_BITS = 16  # af_window's widest counters (CW_MAX): the frame size limit
 
 
 @dataclass(frozen=True)
