@@ -78,6 +78,25 @@ def test_every_backend_gives_the_same_codes_on_every_layer(name):
     assert (codes.argmax(1) == floats).mean() >= 0.6
 
 
+@pytest.mark.parametrize("bits", [3, 12, 16])
+@pytest.mark.parametrize("name", ["mnist1d", "mnist1d_si"])
+def test_every_width_gives_the_same_codes_everywhere(name, bits):
+    """3..16-bit codes (the sigmoid tables 3..12 bits wide): reference, torch, qonnx and
+    onnxruntime agree on random and saturating inputs."""
+    model, x = _trained_like(name, seed=bits)
+    net = quantize_graph(model, x, bits=bits)
+    luts = [la for la in net.layers if isinstance(la, LutLayer)]
+    assert all(la.table.size == 2 ** min(bits, 12) for la in luts)
+    ir = build_qonnx(net)
+    check_contract(ir)
+    samples = np.concatenate([x[:3], np.full_like(x[:1], 50.0), np.full_like(x[:1], -50.0)])
+    ref = run_reference(ir, samples)
+    lowered = lower_to_standard_onnx(ir, expose_layers=True)
+    for got in (run_integer_model(net, samples), run_qonnx(ir, samples),
+                run_onnxruntime(lowered, samples)):  # fmt: skip
+        assert compare(ir, ref, got).first is None
+
+
 def test_a_line_of_binary_layers_folds_signs_into_thresholds():
     """MNIST-1D without SI: the stem and the first binary conv feed only a binary conv, so
     they end in thresholds (±1 out, no sign layer); the last binary conv feeds the dense
