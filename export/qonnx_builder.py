@@ -316,11 +316,11 @@ def _add_join(g: _Graph, layer: AddLayer, a: _Value, b: _Value) -> _Value:
 def _add_mul(g: _Graph, layer: MulLayer, x: _Value, gate: _Value) -> _Value:
     for v in (x, gate):
         _expect_codes(layer.name, v)
-    if gate.shape != (x.shape[0],) + (1,) * (len(x.shape) - 1):
+    _expect_rank(layer.name, x, 3)
+    if gate.shape != (x.shape[0], 1, 1):
         raise QuantizationError(
             f"layer '{layer.name}': gate '{gate.name}' of shape {list(gate.shape)} is not one "
-            f"code per channel of '{x.name}' {list(x.shape)} (expected "
-            f"{[x.shape[0]] + [1] * (len(x.shape) - 1)})"
+            f"code per channel of '{x.name}' {list(x.shape)} (expected [{x.shape[0]}, 1, 1])"
         )
     return _accumulate_then_requant(g, layer, "IntMul", [x, gate], x.shape)
 

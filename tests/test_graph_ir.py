@@ -138,3 +138,30 @@ def test_cost_counts_every_node_of_a_residual_graph_by_hand(tmp_path, capsys):
     assert main(["energy", str(path)]) == 0
     out = capsys.readouterr().out
     assert "IntAdd" in out and "NOT COUNTED" not in out
+
+
+@pytest.mark.parametrize("part", range(3))
+def test_random_graphs_on_every_backend_layer_by_layer(part):
+    """The graph fuzzer (``tests/graph_fuzz.py``): residual, concatenation, grouped, window
+    sum, gate and padded-pool blocks with random widths, scales and requantizers; the load
+    check accepts each, and qonnx, onnxruntime and the torch integer model equal the
+    reference on every tensor."""
+    import random
+
+    from fuzz import Draws, describe
+    from graph_fuzz import draw_graph_case
+
+    for seed in range(part * 20, part * 20 + 20):
+        case = draw_graph_case(Draws(rng=random.Random(seed)))
+        model, x = case.model, case.images
+        check_contract(model)
+        ref = run_reference(model, x)
+        backends = {
+            "qonnx": run_qonnx(model, x),
+            "onnxruntime": run_onnxruntime(lower_to_standard_onnx(model, expose_layers=True), x),
+            "torch": run_integer_model(case.net, x),
+        }
+        for backend, got in backends.items():
+            result = compare(model, ref, got)
+            assert result.first is None, f"{backend}, seed {seed}:\n{describe(case)}"
+            assert _layer_tensors(case.net) <= {d.tensor for d in result.layers}, backend
