@@ -10,7 +10,7 @@ from adderflow.run_paths import RunPaths
 _PATHS = RunPaths(Path())
 RUN_FILES = tuple(str(p) for p in (
     _PATHS.mark, _PATHS.config, _PATHS.checkpoints, _PATHS.model, _PATHS.standard_model,
-    _PATHS.metrics, _PATHS.rtl, _PATHS.stages,
+    _PATHS.network, _PATHS.metrics, _PATHS.rtl, _PATHS.stages,
 ))  # fmt: skip
 
 
