@@ -1,5 +1,6 @@
-"""A residual block as an IR model, built by hand: the quantized-network spec (a line of
-layers, ``quant.spec``) cannot express a join yet (issue #20).
+"""A residual block as an IR model whose join is written node by node, so a test can give
+it any shifts and ``out_bits`` (``tests/graph_networks.py`` builds residual blocks from the
+graph form of ``quant.spec`` through ``build_qonnx``).
 
     input codes ──────────────────────────┐
         └─ 1x1 adder conv ─ Requant ──────┴─ IntAdd(shifts) ─ Requant ─ output
