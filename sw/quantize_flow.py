@@ -78,6 +78,7 @@ def _fine_tune_qat(run: Run, student) -> None:
     from dataclasses import replace
 
     from adderflow.distill.kd import HintonKD, teacher_logits
+    from adderflow.quant.graph_qat import GraphQAT
     from adderflow.quant.qat import freeze
     from adderflow.train import seed_everything
 
@@ -94,6 +95,10 @@ def _fine_tune_qat(run: Run, student) -> None:
     # The quantizers' log-scales are parameters: weight decay would drag them to scale 1.
     cfg = replace(run.cfg.student, epochs=q.qat_epochs, lr=q.qat_lr, weight_decay=0.0)
     freeze_at = round(q.qat_freeze * q.qat_epochs)
+    if isinstance(model, GraphQAT):
+        # Fixed scales leave nothing to freeze but batch norm, and a ResNet-20 fine-tune
+        # with frozen statistics diverged (docs/quantization.md): it keeps them live.
+        freeze_at = q.qat_epochs
 
     def on_epoch(epoch: int, _epochs: int) -> None:
         if epoch >= freeze_at:

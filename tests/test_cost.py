@@ -187,6 +187,25 @@ def test_resnet20_cnn_counts_standard_onnx_with_shape_inference():
     assert conv.count("mul") == 16 * 9 * 32 * 16 * 16  # k·k·Cin·Cout·Ho·Wo
 
 
+def test_zoo_resnet20_counts_from_its_exported_ir():
+    """Issue #20 point 7: the zoo's ResNet-20 (adder kind), quantized by the graph front
+    end and exported, costs what the hand-built description above does."""
+    import torch
+
+    from adderflow.models import build
+    from adderflow.quant.graph_ptq import quantize_graph
+
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    ir = build_qonnx(quantize_graph(build("resnet20", "adder").eval(), x))
+    ann, cnn = as_ann(ir), as_cnn(ir)
+    assert ann.uncounted == [] and cnn.uncounted == []
+    assert _mac(cnn).total("mul") == _mac(cnn).total("add") == R20_MACS
+    assert _mac(ann).total("mul") == CONV1 + FC == 443_008  # DESIGN.md rule 7
+    assert _mac(ann).total("add") == 2 * (HIDDEN_20 + PROJ) + CONV1 + FC == 81_183_360
+    assert _mac(ann).total("abs") == HIDDEN_20 + PROJ
+
+
 def test_resnet_shortcut_variants_against_the_paper():
     """The paper's Table 1: ResNet-32 69.12 M, ResNet-20 41.17 M. Option B (1×1
     projections, as in the AdderNet code) reproduces ResNet-32 exactly; no variant gives

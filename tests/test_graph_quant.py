@@ -243,3 +243,31 @@ def test_graph_qat_exports_its_fake_quant_grid():
         fake = modules[layer.name].weight.detach().double().numpy() * 2.0**layer.w_type.frac
         assert np.array_equal(fake.reshape(layer.weight.shape), layer.weight)
     assert agreement(qat, net, x) >= 0.9
+
+
+RUN_CASES = [
+    # the CIFAR ResNet on 1-channel 8×8 digits, QAT on PTQ's grid
+    ["model.arch=resnet20", "model.width_mult=0.25", "quant.mode=qat", "quant.qat_epochs=1"],
+    ["data.name=mnist1d", "model.arch=mnist1d", "model.width_mult=0.25"],  # 1-D, PTQ
+]
+
+
+@pytest.mark.parametrize("sets", RUN_CASES, ids=["resnet20-qat", "mnist1d-ptq"])
+def test_zoo_runs_through_export_and_verify(sets, tmp_path):
+    """``adderflow run --set model.arch=...``: train, quantize, export, verify with 0
+    mismatches between the torch integer model, the reference, qonnx and onnxruntime on
+    the whole test split."""
+    import json
+
+    from adderflow.cli import main
+
+    argv = ["run", "--quick", "--out", str(tmp_path / "run"), "--to", "verify"]
+    for pair in [*sets, "distill.method=none", "student.epochs=1"]:
+        argv += ["--set", pair]
+    assert main(argv) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    equivalence = metrics["equivalence"]
+    assert set(equivalence) >= {"torch_vs_reference", "qonnx_exec", "onnxruntime"}
+    tests = 360 if "model.arch=resnet20" in sets else 1000  # the whole test split
+    for result in equivalence.values():
+        assert result == {"samples": tests, "mismatches": 0}

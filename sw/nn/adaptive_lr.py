@@ -23,8 +23,18 @@ def adder_weights(model: nn.Module) -> list[nn.Parameter]:
     seen: dict[int, nn.Parameter] = {}
     for module in model.modules():
         if getattr(module, "is_adder", False):
-            seen.setdefault(id(module.weight), module.weight)
+            weight = _stored_weight(module)
+            seen.setdefault(id(weight), weight)
     return list(seen.values())
+
+
+def _stored_weight(module: nn.Module) -> nn.Parameter:
+    """The trained parameter: under a parametrization (graph QAT's fake quantization)
+    ``module.weight`` is computed from it on every access."""
+    parametrizations = getattr(module, "parametrizations", None)
+    if parametrizations is not None and "weight" in parametrizations:
+        return parametrizations["weight"].original
+    return module.weight
 
 
 @torch.no_grad()
