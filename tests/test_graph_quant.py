@@ -74,7 +74,7 @@ class LineNet(nn.Module):
     def forward(self, x):
         x = self.pool(nn.functional.relu(self.bn1(self.stem(x))))
         x = nn.functional.avg_pool2d(torch.relu(self.bn2(self.conv(x))), 2)
-        x = torch.flatten(x, 1)
+        x = x.view(x.shape[0], -1)
         return self.fc(self.bn3(self.dense(x)).relu())
 
 

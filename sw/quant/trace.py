@@ -150,6 +150,7 @@ class _Normalizer:
         self.ops: list[GraphOp] = []
         self.alias: dict[str, str] = {}  # fx node name -> producing op name (or INPUT)
         self.by_name: dict[str, GraphOp] = {}
+        self.scalars: set[str] = set()  # nodes computing shape numbers, not tensors
 
     def refuse(self, n: fx.Node, reason: str) -> QuantizationError:
         return QuantizationError(f"{_where(n, self.gm)}: {reason}")
@@ -306,8 +307,9 @@ class _Normalizer:
             return self.mean(n)
         if t is operator.getitem:
             return self.getitem(n)
-        if t == "size":
-            return None  # a shape query (for a view); its users are checked themselves
+        if t == "size" or (t is getattr and args[1:] == ("shape",)):
+            self.scalars.add(n.name)  # a shape query (for a view); its users are checked
+            return None
         if t in ("view", "reshape", torch.reshape):
             return self.view(n)
         if t in (F.max_pool1d, F.max_pool2d):
@@ -374,6 +376,9 @@ class _Normalizer:
 
     def getitem(self, n: fx.Node) -> None:
         source, index = n.args
+        if isinstance(source, fx.Node) and source.name in self.scalars:
+            self.scalars.add(n.name)  # ``x.shape[0]``: a number, for a view
+            return
         shape = self.shapes.get(source.name) if isinstance(source, fx.Node) else None
         if shape is None or not _full_slice(index, (None, *shape)):
             raise self.refuse(n, "indexing is supported only as a slice that keeps every element")
