@@ -23,8 +23,9 @@ What is read, node by node in the graph's order (branches and joins included):
   lower clamp, the others follow the requantizer (max and flatten commute with a
   monotone rounding), so ``round(max(relu(v)))`` is computed as ``max(relu(round(v)))``;
 - ``AveragePool`` (kernel = stride, no padding) / ``GlobalAveragePool`` of codes over a
-  power-of-two square area, then a quantizer on the codes' own grid: the IR's average
-  pool (``round_half_even(sum / area)`` is what that quantizer makes of the float mean);
+  power-of-two square area, then a quantizer: on the codes' own grid the IR's average
+  pool (``round_half_even(sum / area)`` is what that quantizer makes of the float mean),
+  on another the window sum requantized like a layer's accumulator;
 - the quantizer after a layer: one requantization node reproducing ``sat(round_half_even((acc
   + bias) · s_x·s_w / s_out))`` exactly: ``M`` per channel is ``2**(F - f_x - f_w)``,
   ``B`` is the bias code ``· 2**(F - f_b)``, the shift ``F - f_out`` (``F`` the finest of
@@ -42,7 +43,7 @@ Everything else is refused by name (``ModelFormatError`` for an op or a structur
 power of two, a per-channel activation scale, a zero point other than 0, a narrow input,
 a float batch norm (merge it into the conv and quantize the bias before
 export), a float bias or weight, an unquantized layer output added or concatenated, an
-average pool onto another grid.
+average over an area that is not a power of two.
 Adder-eligible layers stay multiplications: swapping one for an adder layer changes what
 it computes, which needs training (``adderflow.nn.swap`` and a distillation run).
 
@@ -82,6 +83,7 @@ from adderflow.quant.spec import (
     PoolLayer,
     QuantizedNetwork,
     ReshapeLayer,
+    SumPoolLayer,
 )
 from adderflow.sim.executor import power_of_two
 from adderflow.sim.onnx_io import node_attr
@@ -816,21 +818,37 @@ class _Reader:
         self.states[node.output[0]] = _Average(x, kernel, node.output[0])
 
     def average(self, node, a: _Average, grid: _Grid) -> _Codes:
+        """The quantizer after an average pool: on the codes' own grid and range, the IR's
+        average pool; on another, the window sum requantized (the mean of a power-of-two
+        area is the sum on a grid ``log2(area)`` bits finer, so this is exact too)."""
         x = a.codes
-        if (
-            grid.rounding != "ROUND"
-            or not grid.per_tensor
-            or int(grid.frac.ravel()[0]) != x.type.frac
-            or grid.lo > x.lo
-            or grid.hi < x.hi
-        ):
-            raise self.fail(
-                node,
-                f"quantizes an average of codes of '{x.source}' ({x.type}) to another grid or "
-                "a narrower range: only the codes' own grid (round half to even) is the IR's "
-                "average pool",
-                QuantizationError,
+        same = (
+            grid.rounding == "ROUND"
+            and grid.per_tensor
+            and int(grid.frac.ravel()[0]) == x.type.frac
+            and grid.lo <= x.lo
+            and grid.hi >= x.hi
+        )
+        if not same:
+            from adderflow.fixed import window_sum_bits
+
+            area = a.kernel[0] * a.kernel[1]
+            channels = x.shape[0]
+            placeholder = RequantParams(
+                np.ones(channels, np.int64), np.zeros(channels, np.int64), 0
             )
+            layer = SumPoolLayer(
+                self.unique(f"{x.source}_sumpool"),
+                a.kernel,
+                a.kernel,
+                window_sum_bits(x.type.bits, area),
+                placeholder,
+                x.type,
+                inputs=(x.source,),
+            )
+            frac = np.full(channels, x.type.frac + area.bit_length() - 1, np.int64)
+            pending = _Pending(a.node, layer, frac, shape=_pooled(x.shape, a.kernel, a.kernel))
+            return self.requantize(node, pending, grid)
         name = self.emit(
             PoolLayer(
                 self.unique(f"{x.source}_avgpool"),

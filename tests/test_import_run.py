@@ -335,12 +335,14 @@ def _qdq_model(
     unsigned_input: bool = False,
     batch_norm: bool = False,
     batch: int = 1,
+    average: bool = False,
 ) -> Path:
     """int8 input → Conv (int8 per-output-channel weights, int32 bias) → Relu → uint8 →
     MaxPool → Flatten → MatMul (int8) + Add (int32 bias) → int8 output, built with
     onnx.helper; every scale a power of two unless ``weight_scale`` says otherwise.
     ``shape``: input channels and side; ``batch`` > 1 flattens with a Reshape to
-    ``[batch, -1]``, as a traced ``x.view(x.size(0), -1)`` does."""
+    ``[batch, -1]``, as a traced ``x.view(x.size(0), -1)`` does; ``average`` pools by a
+    2×2 AveragePool quantized onto a coarser uint8 grid instead of the max pool."""
     channels, side = shape
     rng = np.random.default_rng(SEED)
     s_in, s_act, s_out = 2.0**-5, 2.0**-4, 2.0**-3
@@ -361,6 +363,7 @@ def _qdq_model(
         "s_out": np.float32(s_out),
         "z_out": np.int8(0),
         "flat": np.array([batch, -1], np.int64),
+        "s_avg": np.float32(2.0**-2),
     }
     nodes = [
         helper.make_node("QuantizeLinear", ["x", "s_in", "z_in"], ["xq"], name="in_q"),
@@ -372,7 +375,22 @@ def _qdq_model(
         helper.make_node("QuantizeLinear", ["r1", "s_act", "z_act"], ["aq"], name="act_q"),
         helper.make_node("DequantizeLinear", ["aq", "s_act", "z_act"], ["ad"], name="act_dq"),
         helper.make_node(
-            "MaxPool", ["ad"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]
+            "AveragePool" if average else "MaxPool",
+            ["ad"],
+            ["pa" if average else "p"],
+            name="pool",
+            kernel_shape=[2, 2],
+            strides=[2, 2],
+        ),
+        *(
+            [
+                helper.make_node("QuantizeLinear", ["pa", "s_avg", "z_act"], ["pq"], name="avg_q"),
+                helper.make_node(
+                    "DequantizeLinear", ["pq", "s_avg", "z_act"], ["p"], name="avg_dq"
+                ),
+            ]
+            if average
+            else []
         ),
         helper.make_node("Reshape", ["p", "flat"], ["f"], name="flatten")
         if batch > 1
@@ -435,6 +453,18 @@ def test_a_flatten_traced_at_batch_2_imports_and_verifies(tmp_path, capsys):
     path = _qdq_model(tmp_path / "b2.onnx", batch=2)
     assert _import(path, tmp_path / "run") == 0
     _verified(tmp_path / "run", capsys)
+
+
+def test_an_average_pool_onto_a_coarser_grid_is_a_requantized_window_sum(tmp_path):
+    import onnxruntime as ort
+
+    path = _qdq_model(tmp_path / "avg.onnx", average=True)
+    net = network_from_onnx(path)
+    assert "SumPoolLayer" in [type(layer).__name__ for layer in net.layers]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = _inputs(net, 100, 2.0)
+    floats = np.concatenate([session.run(None, {"x": x[i : i + 1]})[0] for i in range(len(x))])
+    assert np.array_equal(_values(net, x), floats.astype(np.float64))
 
 
 def test_an_unsigned_input_is_clamped_by_an_identity_layer(tmp_path, capsys):
