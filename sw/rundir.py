@@ -115,6 +115,13 @@ def lock(out: Path) -> None:
     _held[out] = fd
 
 
+def release(out: Path) -> None:
+    """Drop this process's lock on ``out``, if it holds one."""
+    fd = _held.pop(out, None)
+    if fd is not None:
+        os.close(fd)
+
+
 def release_all() -> None:
     while _held:
         _, fd = _held.popitem()

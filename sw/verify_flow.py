@@ -8,6 +8,7 @@ and the backends a hardware engineer uses are still checked exactly.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -110,12 +111,17 @@ def standard_for_check(run: Run, model: onnx.ModelProto) -> onnx.ModelProto:
     """The standard-ONNX model onnxruntime checks, every layer exposed: the run's shipped
     ``model.standard.onnx`` (so a changed weight in it fails), or, for an export from
     before that file shipped, ``model`` lowered again."""
+    return standard_checked(run.paths.standard_model, model)
+
+
+def standard_checked(path: Path, model: onnx.ModelProto) -> onnx.ModelProto:
+    """``standard_for_check`` for the standard-ONNX file at ``path`` (or ``model`` lowered
+    again when there is none)."""
     from onnx import shape_inference
 
     from adderflow.export.lower_standard import lower_to_standard_onnx, standard_model
     from adderflow.sim.onnx_io import read_onnx
 
-    path = run.paths.standard_model
     if not path.exists():
         return lower_to_standard_onnx(model, True)
     # The shipped file keeps no value_info; inference names every layer's tensor again.
