@@ -123,7 +123,7 @@ def quantize(
     from adderflow.quant.ptq import quantize_network
 
     options = dict(multiplier_bits=multiplier_bits, shift_only=shift_only,
-                   adder_scale=adder_scale, weight_bits=weight_bits or None)  # fmt: skip
+                   adder_scale=adder_scale, weight_bits=weight_bits)  # fmt: skip
     if isinstance(model, BlockNet):
         return quantize_network(model, calib_x, bits, **options)
     from adderflow.quant.graph_ptq import quantize_graph

@@ -79,10 +79,24 @@ def _user_model(run: Run, kind: str, si: bool):
             f"model.arch={m.arch}: Squeeze-and-Interaction units (distill.dgrl_si) exist only "
             "for the zoo's resnet18; set distill.dgrl_si=false for plain binary convolutions"
         )
-    return user_model(
+    model = user_model(
         m.arch, kind, num_classes=run.data.num_classes, input_shape=run.data.input_shape,
         width=m.width, width_mult=m.width_mult, dataset=run.data.name,
     )  # fmt: skip
+    _check_feature_blocks(model, run.cfg.distill.method, m.arch)
+    return model
+
+
+def _check_feature_blocks(model, method: str, arch: str) -> None:
+    """Feature-matching methods read block outputs, which a user's model must name."""
+    from adderflow.distill.methods import METHOD_CLASSES
+
+    if METHOD_CLASSES[method].needs_features and not hasattr(model, "feature_blocks"):
+        raise ConfigError(
+            f"model.arch={arch}: distill.method={method} matches block features, so the model "
+            "needs a feature_blocks() method returning the modules whose outputs to match "
+            "(docs/your-model.md); or use distill.method=kd or none"
+        )
 
 
 def _digits_head(run: Run) -> str:

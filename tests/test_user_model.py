@@ -152,3 +152,13 @@ def test_run_help_shows_the_form(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     assert "model.arch=module:MODULE:FACTORY" in capsys.readouterr().out
+
+
+def test_feature_distillation_needs_feature_blocks(here, capsys):
+    name = _module(here, PLAIN)
+    argv = ["train", "--quick", "--out", "r", "--set", f"model.arch=module:{name}:make",
+            "--set", "distill.method=pkkd"]  # fmt: skip
+    assert main(argv) == 2
+    assert "distill.method=pkkd matches block features, so the model needs a feature_blocks()" \
+        in capsys.readouterr().err  # fmt: skip
+    assert not (here / "r").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from adderflow.errors import ConfigError
+
 
 def feature_blocks(model: nn.Module) -> list[nn.Module]:
     """The modules whose outputs are a model's block features, in forward order.
@@ -12,7 +14,7 @@ def feature_blocks(model: nn.Module) -> list[nn.Module]:
     """
     blocks = getattr(model, "feature_blocks", None)
     if blocks is None:
-        raise TypeError(
+        raise ConfigError(
             f"{type(model).__name__} has no feature_blocks(); feature distillation needs to "
             "know which block outputs to match"
         )
