@@ -12,7 +12,7 @@ these functions are for a model built in your own script (docs/your-model.md)::
     to_adder(model)                                     # hidden layers to adder layers
     api.train(model, data, epochs=30)
     net = api.quantize(model, data.train_x[:512], bits=8)
-    api.export(net, "out")                              # out/model.qonnx.onnx, .standard.onnx
+    api.export(net, "out")                              # out/model.qonnx.onnx, ...
     results = api.verify(net, "out", data.test_x)       # name -> Comparison, 0 mismatches
 
 ``api.load(RUN_DIR)`` reads the trained student of an ``adderflow run`` back as a model.
@@ -31,16 +31,14 @@ import numpy as np
 
 from adderflow.errors import ConfigError
 
-QONNX_NAME = "model.qonnx.onnx"
-STANDARD_NAME = "model.standard.onnx"
-
 
 @dataclass(frozen=True)
 class Exported:
-    """The two files ``export`` writes."""
+    """The files ``export`` writes (a run directory's names for them)."""
 
     qonnx: Path  # the IR: QONNX with adderflow-domain custom ops
     standard: Path  # the same lowered to standard ONNX (onnxruntime, Netron)
+    network: Path  # the quantized network's integer data (quant.network_file)
 
 
 def _train_config(epochs: int, checkpoint: Path | None, options: dict[str, Any]):
@@ -132,19 +130,16 @@ def quantize(
 
 
 def export(net, out_dir: str | Path) -> Exported:
-    """Write ``net`` as the IR (``model.qonnx.onnx``) and its standard-ONNX lowering
-    (``model.standard.onnx``) into ``out_dir`` (created if missing)."""
-    from adderflow.atomic import atomic_write_bytes
-    from adderflow.export.lower_standard import lower_to_standard_onnx
-    from adderflow.export.qonnx_builder import build_qonnx
+    """Write ``net`` as the IR (``model.qonnx.onnx``), its standard-ONNX lowering
+    (``model.standard.onnx``) and its integer data (``model.network.npz``) into ``out_dir``
+    (created if missing), as the quantize stage writes them into a run."""
+    from adderflow.model_files import write_models
+    from adderflow.run_paths import RunPaths
 
-    out = Path(out_dir).expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    model = build_qonnx(net)
-    files = Exported(out / QONNX_NAME, out / STANDARD_NAME)
-    atomic_write_bytes(files.qonnx, model.SerializeToString())
-    atomic_write_bytes(files.standard, lower_to_standard_onnx(model).SerializeToString())
-    return files
+    paths = RunPaths(Path(out_dir).expanduser().resolve())
+    paths.root.mkdir(parents=True, exist_ok=True)
+    write_models(paths, net)
+    return Exported(paths.model, paths.standard_model, paths.network)
 
 
 def verify(net, out_dir: str | Path, x: np.ndarray) -> dict[str, Any]:
@@ -155,15 +150,16 @@ def verify(net, out_dir: str | Path, x: np.ndarray) -> dict[str, Any]:
     diverging layer, or None); ``adderflow.sim.compare.format_table`` prints one."""
     from adderflow.export.lower_standard import run_onnxruntime
     from adderflow.quant.integer_model import run_integer_model
+    from adderflow.run_paths import RunPaths
     from adderflow.sim.compare import compare
     from adderflow.sim.executor import load_model, run_qonnx, run_reference
     from adderflow.verify_flow import standard_checked
 
-    out = Path(out_dir).expanduser().resolve()
-    model = load_model(out / QONNX_NAME)
+    paths = RunPaths(Path(out_dir).expanduser().resolve())
+    model = load_model(paths.model)
     x = np.asarray(x, dtype=np.float32)
     reference = run_reference(model, x)
-    standard = standard_checked(out / STANDARD_NAME, model)
+    standard = standard_checked(paths.standard_model, model)
     return {
         "torch_vs_reference": compare(model, reference, run_integer_model(net, x)),
         "qonnx_exec": compare(model, reference, run_qonnx(model, x)),
