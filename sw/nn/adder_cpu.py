@@ -58,11 +58,16 @@ def _cpu_id() -> str:
 
 
 def build_name() -> str:
-    """The cached extension's name: source, flags, CPU and torch version hashed."""
+    """The cached extension's name: source, flags, CPU and torch version hashed, and where
+    the source and torch live. torch writes both paths into the folder's ``build.ninja``,
+    so two checkouts (or virtual environments) sharing one folder rebuilt it each time the
+    other loaded it; each gets its own folder instead and builds once."""
     digest = hashlib.sha256()
     for part in (SOURCE.read_bytes(), " ".join(CFLAGS).encode(), _cpu_id().encode()):
         digest.update(part)
     digest.update(torch.__version__.encode())
+    for path in (SOURCE, Path(torch.__file__).parent):
+        digest.update(str(path.resolve()).encode())
     return f"adderflow_adder_cpu_{digest.hexdigest()[:16]}"
 
 
