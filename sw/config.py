@@ -179,10 +179,9 @@ class SynthConfig:
     clock_mhz: float = 0.0
     # Folding of the synthesized design, as rtl.target_cycles; 0: the RTL stage's design.
     # The default network's fastest folding (about 400 lanes) overflows the ECP5-25k and
-    # takes many minutes to place on an 85k, so the bitstream gets a 27-lane folding; 20000
-    # rather than 10000 cycles halves the PE-parallel logic, and nextpnr's time with it
-    # (docs/synthesis.md, docs/benchmarks.md).
-    target_cycles: int = 20000
+    # takes many minutes to place on an 85k, so the bitstream gets a 15-lane folding: fast to
+    # place (docs/benchmarks.md) and still faster than the shim's UART can send images.
+    target_cycles: int = 40000
 
 
 @dataclass
