@@ -217,14 +217,16 @@ def test_unsupported_models_are_refused_by_name(model, message):
         quantize_graph(model.eval(), signals((1, 6, 6), n=4))
 
 
-def test_graph_qat_exports_its_fake_quant_grid():
-    """QAT fine-tunes on PTQ's fixed types; export keeps them and its weight codes are the
-    fake-quantized weights exactly (batch norm folds only at export)."""
-    from adderflow.quant.graph_qat import graph_qat_network, to_graph_qat
+@pytest.mark.parametrize(("net_class", "shape"), [(Line1d, (2, 16)), (JoinNet, (1, 6, 6))])
+def test_graph_qat_exports_its_fake_quant_grid(net_class, shape):
+    """QAT fine-tunes on PTQ's fixed types; export keeps them, its weight codes are the
+    fake-quantized weights exactly, and every layer's codes computed with the fine-tuned
+    modules' own arithmetic equal the reference's (batch norm folds at export)."""
+    from adderflow.quant.graph_qat import graph_qat_network, run_graph_fake_quant, to_graph_qat
 
     torch.manual_seed(0)
-    x = signals((2, 16), n=32)
-    model = settled(Line1d("adder"), x)
+    x = signals(shape, n=32)
+    model = settled(net_class("adder"), x)
     qat = to_graph_qat(model, x, bits=6)
     y = torch.from_numpy(np.arange(len(x)) % 3)
     opt = torch.optim.SGD(qat.parameters(), lr=0.05)
@@ -243,6 +245,10 @@ def test_graph_qat_exports_its_fake_quant_grid():
         fake = modules[layer.name].weight.detach().double().numpy() * 2.0**layer.w_type.frac
         assert np.array_equal(fake.reshape(layer.weight.shape), layer.weight)
     assert agreement(qat, net, x) >= 0.9
+    ir = build_qonnx(net)
+    result = compare(ir, run_reference(ir, x), run_graph_fake_quant(qat, net, x))
+    assert result.first is None, result.first
+    assert result.mismatches == 0 and result.samples == len(x)
 
 
 RUN_CASES = [

@@ -112,3 +112,66 @@ def graph_qat_network(
     """The integer network a fine-tuned ``GraphQAT`` computes (batch norm folded)."""
     model.eval()
     return build_network(model.graph, model.types, multiplier_bits, shift_only)
+
+
+# ------------------------------------------------------------------- fake-quant execution
+
+
+def _fake_accumulate(module: nn.Module, spec, codes: Tensor) -> Tensor:
+    """One layer's accumulator codes from the fine-tuned module itself, in float64: its
+    fake-quantized weights, its own padding and stride, its forward (adder) or its
+    convolution without the bias (which export moves into the requantization)."""
+    x = codes * 2.0**-spec.in_type.frac
+    one_d = spec.is_conv and (isinstance(module, nn.Conv1d) or _adder_1d(module))
+    if one_d:
+        x = x.squeeze(2)  # the IR's height-1 frame back to the module's 1-D signal
+    if getattr(module, "is_adder", False):
+        value = module(x)
+    elif isinstance(module, nn.Linear):
+        value = nn.functional.linear(x, module.weight)
+    else:
+        value = module._conv_forward(x, module.weight, None)
+    if one_d:
+        value = value.unsqueeze(2)
+    frac = spec.in_type.frac + (0 if spec.kind == "adder" else spec.w_type.frac)
+    return value * 2.0**frac
+
+
+def _adder_1d(module: nn.Module) -> bool:
+    return getattr(module, "is_adder", False) and len(getattr(module, "kernel_size", ())) == 1
+
+
+@torch.no_grad()
+def run_graph_fake_quant(
+    model: GraphQAT, net: QuantizedNetwork, x: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every layer's codes with each compute layer's accumulator taken from the
+    fake-quantized module (weights and arithmetic of the fine-tuned model) and the rest
+    (requantizations, pools, joins) from the torch integer model. Keys match
+    ``run_integer_model``; equal codes mean export kept the fake-quant grid."""
+    from adderflow.quant.integer_model import _RUN, _requantize, quantize_input
+    from adderflow.quant.spec import ComputeLayer
+
+    model = copy.deepcopy(model).double().eval()
+    modules = {op.name: op.module for op in model.graph.ops if op.kind == "compute"}
+    h = quantize_input(torch.as_tensor(np.asarray(x)), net)
+    outs, results = {"input_codes": h}, {INPUT: h}
+    for index, layer in enumerate(net.layers):
+        operands = [results[name] for name in net.sources(index)]
+        if isinstance(layer, ComputeLayer):
+            acc = _fake_accumulate(modules[layer.name], layer, operands[0])
+            out = _requantize(layer, acc)
+        else:
+            acc, out = _RUN[type(layer)](layer, operands)
+        if acc is not None:
+            outs[f"{layer.name}_acc"] = acc
+        outs[f"{layer.name}_out"] = results[layer.name] = out
+    return {name: _as_codes(name, t) for name, t in outs.items()}
+
+
+def _as_codes(name: str, t: Tensor) -> np.ndarray:
+    values = t.numpy()
+    codes = np.round(values)
+    if not np.array_equal(codes, values):
+        raise QuantizationError(f"fake quantization gave non-integer codes at {name}")
+    return codes.astype(np.int64)
