@@ -106,7 +106,8 @@ def default_target(layers: list[Layer]) -> int:
     slowest later layer's fully parallel rate where that is slower (a cheap first layer,
     e.g. an imported network's 1×1 sign stem, must not set a target nothing reaches)."""
     first = layers[0]
-    return max(first.fold_cycles(first.out, 1), *_fastest(layers)[1:])
+    # A list, not max(a, *rest): a one-layer network has no later layers.
+    return max([first.fold_cycles(first.out, 1), *_fastest(layers)[1:]])
 
 
 def _fastest(layers: list[Layer]) -> list[int]:
