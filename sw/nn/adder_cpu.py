@@ -29,6 +29,8 @@ import platform
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -119,6 +121,24 @@ def _prepare(name: str) -> None:
         )
 
 
+@contextmanager
+def _environment_ninja() -> Iterator[None]:
+    """torch runs the first ``ninja`` on ``PATH``: the system's, or the virtual
+    environment's (pip's) once it is activated. Two ninja versions read each other's
+    ``.ninja_deps`` as stale and rebuild the kernel each time the other one ran (a minute
+    per switch), so the environment's own ninja, where it has one, is always the one."""
+    here = str(Path(sys.executable).parent)
+    saved = os.environ.get("PATH", "")
+    if not (Path(here) / "ninja").is_file():
+        yield
+        return
+    os.environ["PATH"] = os.pathsep.join([here, saved])
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = saved
+
+
 @cache
 def load() -> ModuleType | None:
     """The compiled module, building it on the first call; ``None`` (warned) if it cannot be."""
@@ -126,9 +146,11 @@ def load() -> ModuleType | None:
 
     try:
         _prepare(build_name())
-        return cpp_extension.load(
-            name=build_name(), sources=[str(SOURCE)], extra_cflags=list(CFLAGS), verbose=False
-        )
+        with _environment_ninja():
+            return cpp_extension.load(
+                name=build_name(), sources=[str(SOURCE)], extra_cflags=list(CFLAGS),
+                verbose=False,
+            )  # fmt: skip
     except (OSError, RuntimeError, ImportError, cpp_extension.subprocess.CalledProcessError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         warnings.warn(
