@@ -162,3 +162,12 @@ def test_feature_distillation_needs_feature_blocks(here, capsys):
     assert "distill.method=pkkd matches block features, so the model needs a feature_blocks()" \
         in capsys.readouterr().err  # fmt: skip
     assert not (here / "r").exists()
+
+
+def test_api_train_names_an_unknown_option():
+    from adderflow import api
+    from adderflow.data import load_dataset
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    with pytest.raises(ConfigError, match=r"train: unknown option\(s\) lrr \(the student\.\*"):
+        api.train(model, load_dataset("digits"), epochs=1, lrr=0.1)
