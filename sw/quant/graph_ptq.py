@@ -221,6 +221,12 @@ class _Builder:
         bias = getattr(op.module, "bias", None)
         if op.bn is not None:
             gain, mean, beta = _bn_terms(op.bn)
+            # A channel whose input (nearly) never varied — a dead channel upstream,
+            # running variance < 1e-4·eps — outputs beta in float, within 1% of gamma;
+            # its gain γ/√eps would amplify the weights' quantization error instead
+            # (measured: GhostNet's cheap and depthwise convs saturated).
+            constant = op.bn.running_var.double().numpy() < 1e-4 * op.bn.eps
+            gain = np.where(constant, 0.0, gain)
         if bias is not None:  # the bias moves the centre: gain * (acc + bias - mean)
             mean = mean - bias.detach().double().numpy()
         if op.act == "hardsigmoid":  # relu6(x + 3) / 6: the requant's clamps at 0 and qmax
