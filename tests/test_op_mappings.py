@@ -68,6 +68,9 @@ GRAPH_OP_REFUSALS = [
     (lambda: gate_ir(4, 4, squeeze="max"), "gate", "IntMul", "is a gate product"),
     (lambda: concat_ir(4, branch=False), "cat", "Concat", "is a channel concatenation"),
     (lambda: reshape_ir(4, (3, 2, 4)), "as2d", "Reshape", "is a reshape"),
+    # A 1-D network (MNIST-1D): its [N, C, L] input is refused by the Reshape's name too,
+    # not as an input of the wrong rank.
+    (lambda: reshape_ir(4, (3, 11)), "as2d", "Reshape", "is a reshape"),
 ]
 
 

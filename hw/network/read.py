@@ -20,15 +20,17 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
     view = read_view(model)
     if view.input_bits is None:
         raise ModelFormatError("model lacks the 'adderflow.input_bits' property of an IR export")
+    # A node with no unit yet is refused before any layer is read, and before the input's
+    # rank: a 1-D network's first node is its Reshape, which names what is missing.
+    for node in view:
+        why = UNITS.get(node.op).refuses(node) if node.op in UNITS else ""
+        if why:
+            raise ModelFormatError(f"node '{node.label}' ({node.op}) {why}")
     dims = view.input.shape or ()
     if len(dims) != 4:
         raise ConfigError(f"the RTL generator needs an NCHW image input, got rank {len(dims)}")
     frame = tuple(int(d or 0) for d in dims[1:])
     walk = Walk(frame)  # type: ignore[arg-type]
-    for node in view:  # a node with no unit yet is refused before any layer is read
-        why = UNITS.get(node.op).refuses(node) if node.op in UNITS else ""
-        if why:
-            raise ModelFormatError(f"node '{node.label}' ({node.op}) {why}")
     for node in view:
         if node.op in PASS_THROUGH and not walk.layers and walk.pending is None:
             continue
