@@ -90,8 +90,9 @@ class TrainConfig:
 class DistillConfig:
     # none | kd | pkkd | ngd | dgrl (adderflow.distill.methods; docs/distillation.md)
     method: str = "kd"
-    # The student's kind: auto (the method's: adder, binary for dgrl) | adder | binary;
-    # none and kd take either (plain and Hinton-KD baselines of both network kinds).
+    # The student's kind: auto (the method's: adder, binary for dgrl) | adder | binary | cnn;
+    # none and kd take any (plain and Hinton-KD baselines; cnn: the multiplication network
+    # itself, quantized and exported as the baseline the adder and binary ones are held to).
     student: str = "auto"
     temperature: float = 4.0
     alpha: float = 0.7
@@ -574,10 +575,13 @@ def dump_config(cfg: Config) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
 
 
+STUDENT_KINDS = ("auto", "adder", "binary", "cnn")
+
+
 def _validate_distill(d: DistillConfig) -> None:
     fixed = {"pkkd": "adder", "ngd": "adder", "dgrl": "binary"}
-    if d.student not in ("auto", "adder", "binary"):
-        raise ConfigError(f"distill.student '{d.student}' is not one of auto, adder, binary")
+    if d.student not in STUDENT_KINDS:
+        raise ConfigError(f"distill.student '{d.student}' is not one of {', '.join(STUDENT_KINDS)}")
     if d.student != "auto" and fixed.get(d.method, d.student) != d.student:
         raise ConfigError(
             f"distill.method={d.method} distils into {fixed[d.method]} students, not {d.student}"

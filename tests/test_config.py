@@ -38,6 +38,7 @@ def test_set_none_for_optional():
         ("student.epochs=three", "needs a int"),
         ("student=3", "is a section"),
         ("distill.method=magic", "distill.method 'magic'"),
+        ("distill.student=mlp", "distill.student 'mlp' is not one of auto, adder, binary, cnn"),
         ("student.epochs=0", "student.epochs must be at least 1"),
         ("quant.bits", "key=value"),
     ],

@@ -255,10 +255,12 @@ RUN_CASES = [
     # the CIFAR ResNet on 1-channel 8×8 digits, QAT on PTQ's grid
     ["model.arch=resnet20", "model.width_mult=0.25", "quant.mode=qat", "quant.qat_epochs=1"],
     ["data.name=mnist1d", "model.arch=mnist1d", "model.width_mult=0.25"],  # 1-D, PTQ
+    # the multiplication baseline: a CNN student, exported as such
+    ["model.arch=resnet20", "model.width_mult=0.25", "distill.student=cnn"],
 ]
 
 
-@pytest.mark.parametrize("sets", RUN_CASES, ids=["resnet20-qat", "mnist1d-ptq"])
+@pytest.mark.parametrize("sets", RUN_CASES, ids=["resnet20-qat", "mnist1d-ptq", "resnet20-cnn"])
 def test_zoo_runs_through_export_and_verify(sets, tmp_path):
     """``adderflow run --set model.arch=...``: train, quantize, export, verify with 0
     mismatches between the torch integer model, the reference, qonnx and onnxruntime on
