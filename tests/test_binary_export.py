@@ -568,6 +568,10 @@ def test_binary_students_refuse_qat(binary_run, tmp_path):
     from adderflow.runs import derive_run
 
     run, _ = binary_run
-    derived = derive_run(run.out, tmp_path / "qat", ["quant.mode=qat"])
+    with pytest.raises(ConfigError, match="binary student, which exports by PTQ"):
+        derive_run(run.out, tmp_path / "qat", ["quant.mode=qat"])
+    assert not (tmp_path / "qat").exists()
+    derived = derive_run(run.out, tmp_path / "ptq", [])
+    derived.cfg.quant.mode = "qat"  # a config written before the check: the stage refuses
     with pytest.raises(ConfigError, match="binary students export by PTQ"):
         stage_quantize(derived)
