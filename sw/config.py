@@ -537,8 +537,9 @@ def validate(cfg: Config) -> None:
     if cfg.quant.mode == "qat" and cfg.distill.method in DISTILL_METHODS:
         if method_roles(cfg.distill)[1] == "binary":
             raise ConfigError(
-                f"quant.mode=qat is for adder students; distill.method={cfg.distill.method} "
-                "trains a binary student, which exports by PTQ (set quant.mode=ptq)"
+                "quant.mode=qat is for adder and cnn students; "
+                f"distill.method={cfg.distill.method} trains a binary student, which exports "
+                "by PTQ (set quant.mode=ptq)"
             )
     for section in ("teacher", "student"):
         if getattr(cfg, section).epochs < 1:

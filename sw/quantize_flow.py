@@ -124,7 +124,7 @@ def _check_exportable(run: Run, student_kind: str, student) -> None:
     del student  # every network goes to a quantizer; each refuses what it cannot map
     if student_kind == "binary" and run.cfg.quant.mode == "qat":
         raise ConfigError(
-            "quantize: quant.mode=qat is for adder students; binary students export by PTQ "
+            "quantize: quant.mode=qat is for adder and cnn students; binary students export by PTQ "
             "(set quant.mode=ptq)"
         )
 
