@@ -16,7 +16,7 @@ import yaml
 
 # Each choice list is its implementing module's own table (all of them torch-free).
 from adderflow.distill.table import METHODS as DISTILL_METHODS
-from adderflow.distill.table import NGD_INITS, PKKD_KERNELS, method_roles
+from adderflow.distill.table import NGD_INITS, PKKD_KERNELS
 from adderflow.errors import ConfigError, require_file
 from adderflow.fixed import check_bits
 from adderflow.hw.hls4ml_backend import IO_TYPES as HLS_IO_TYPES
@@ -533,14 +533,6 @@ def validate(cfg: Config) -> None:
         )
     if cfg.quant.mode not in QUANT_MODES:
         raise ConfigError(f"quant.mode '{cfg.quant.mode}' is not one of {', '.join(QUANT_MODES)}")
-    # Refused here, not after training: the quantize stage would refuse it anyway.
-    if cfg.quant.mode == "qat" and cfg.distill.method in DISTILL_METHODS:
-        if method_roles(cfg.distill)[1] == "binary":
-            raise ConfigError(
-                "quant.mode=qat is for adder and cnn students; "
-                f"distill.method={cfg.distill.method} trains a binary student, which exports "
-                "by PTQ (set quant.mode=ptq)"
-            )
     for section in ("teacher", "student"):
         if getattr(cfg, section).epochs < 1:
             raise ConfigError(f"{section}.epochs must be at least 1")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from adderflow.distill.table import method_roles
-from adderflow.errors import AdderflowError, ConfigError
+from adderflow.errors import AdderflowError
 from adderflow.run_paths import QAT_CHECKPOINT
 from adderflow.runs import Run
 from adderflow.train_flow import fit_role, trained_model
@@ -31,9 +31,12 @@ def quantized_network(run: Run, student=None):
 
     q = run.cfg.quant
     if q.mode == "qat":
+        from adderflow.quant.graph_binary_qat import BinaryGraphQAT, binary_graph_qat_network
         from adderflow.quant.graph_qat import GraphQAT, graph_qat_network
 
         fine_tuned = qat_model(run, student)
+        if isinstance(fine_tuned, BinaryGraphQAT):
+            return binary_graph_qat_network(fine_tuned, q.multiplier_bits, q.shift_only)
         if isinstance(fine_tuned, GraphQAT):
             return graph_qat_network(fine_tuned, q.multiplier_bits, q.shift_only)
         return qat_network(fine_tuned, run.data.input_shape, q.multiplier_bits,
@@ -49,8 +52,11 @@ def quantized_network(run: Run, student=None):
 
 def _qat_start(run: Run, student=None):
     """The student with fake quantization: brevitas twins for a ``BlockNet``
-    (``quant.qat``), PTQ's fixed grid for any other network (``quant.graph_qat``)."""
+    (``quant.qat``), PTQ's fixed grid for any other network (``quant.graph_qat``) and for
+    any network with binary layers or SI units (``quant.graph_binary_qat``)."""
     from adderflow.models import BlockNet
+    from adderflow.quant.graph_binary import is_binary_graph
+    from adderflow.quant.graph_binary_qat import to_binary_graph_qat
     from adderflow.quant.graph_qat import to_graph_qat
     from adderflow.quant.qat import to_qat
 
@@ -58,6 +64,8 @@ def _qat_start(run: Run, student=None):
     model = student if student is not None else trained_model(run, "student")
     calib = run.data.train_x[: q.calibration_samples]
     start = to_qat if isinstance(model, BlockNet) else to_graph_qat
+    if is_binary_graph(model):
+        start = to_binary_graph_qat
     return start(model, calib, q.bits, q.weight_bits or None, q.adder_scale)
 
 
@@ -121,12 +129,7 @@ def _float_agreement(model, x: np.ndarray, predicted: np.ndarray) -> float:
 def _check_exportable(run: Run, student_kind: str, student) -> None:
     """What the quantizers take: any traceable network, binary ones included (layers they
     cannot map are refused by name when they meet them)."""
-    del student  # every network goes to a quantizer; each refuses what it cannot map
-    if student_kind == "binary" and run.cfg.quant.mode == "qat":
-        raise ConfigError(
-            "quantize: quant.mode=qat is for adder and cnn students; binary students export by PTQ "
-            "(set quant.mode=ptq)"
-        )
+    del run, student_kind, student  # each quantizer refuses what it cannot map, by name
 
 
 def _write_models(run: Run, net):

@@ -61,10 +61,14 @@ def _torch_comparisons(run: Run, model, x: np.ndarray, reference: dict) -> dict:
     net = quantized_network(run)
     results = {"torch_vs_reference": compare(model, reference, run_integer_model(net, x))}
     if run.cfg.quant.mode == "qat":
+        from adderflow.quant.graph_binary_qat import BinaryGraphQAT
         from adderflow.quant.graph_qat import GraphQAT, run_graph_fake_quant
         from adderflow.quant.qat import run_fake_quant
 
         fine_tuned = qat_model(run)
+        if isinstance(fine_tuned, BinaryGraphQAT):  # its float model is not its codes
+            run.log("[verify] fake_quant skipped: binary students' SI parts train in float")
+            return results
         fake = run_graph_fake_quant if isinstance(fine_tuned, GraphQAT) else run_fake_quant
         results["fake_quant"] = compare(model, reference, fake(fine_tuned, net, x))
     return results

@@ -13,7 +13,7 @@ import pytest
 import torch
 from onnx import helper, numpy_helper
 
-from adderflow.errors import ConfigError, ModelFormatError, QuantizationError
+from adderflow.errors import ModelFormatError, QuantizationError
 from adderflow.export.lower_standard import lower_to_standard_onnx, run_onnxruntime
 from adderflow.export.passes import run_passes, standard_flow
 from adderflow.export.qonnx_builder import build_qonnx
@@ -563,15 +563,18 @@ def test_thresholds_reproduce_the_float_binary_layers_exactly(binary_run):
     assert checked == 360 * 4 * 8 * 8
 
 
-def test_binary_students_refuse_qat(binary_run, tmp_path):
+def test_binary_students_fine_tune_by_qat(binary_run, tmp_path):
+    """QAT of a binary student (``quant.graph_binary_qat``) exports codes that every
+    backend reproduces."""
     from adderflow.quantize_flow import stage_quantize
     from adderflow.runs import derive_run
+    from adderflow.verify_flow import stage_verify
 
     run, _ = binary_run
-    with pytest.raises(ConfigError, match="binary student, which exports by PTQ"):
-        derive_run(run.out, tmp_path / "qat", ["quant.mode=qat"])
-    assert not (tmp_path / "qat").exists()
-    derived = derive_run(run.out, tmp_path / "ptq", [])
-    derived.cfg.quant.mode = "qat"  # a config written before the check: the stage refuses
-    with pytest.raises(ConfigError, match="binary students export by PTQ"):
-        stage_quantize(derived)
+    derived = derive_run(run.out, tmp_path / "qat", ["quant.mode=qat", "quant.qat_epochs=1"])
+    stage_quantize(derived)
+    stage_verify(derived)
+    metrics = derived.metrics()
+    assert metrics["quantized"]["mode"] == "qat"
+    for name in ("torch_vs_reference", "qonnx_exec", "onnxruntime"):
+        assert metrics["equivalence"][name] == {"samples": 360, "mismatches": 0}, name

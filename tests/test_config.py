@@ -78,8 +78,6 @@ def test_dump_round_trips(tmp_path):
     "overrides",
     [["distill.method=dgrl"], ["distill.method=kd", "distill.student=binary"]],
 )
-def test_qat_of_a_binary_student_is_refused_before_training(overrides):
-    """The quantize stage cannot fine-tune a binary student: say so before training it."""
-    with pytest.raises(ConfigError, match=r"binary student, which exports by PTQ"):
-        load_config(None, [*overrides, "quant.mode=qat"])
-    assert load_config(None, ["distill.method=kd", "quant.mode=qat"]).quant.mode == "qat"
+def test_qat_of_a_binary_student_is_accepted(overrides):
+    """Binary students fine-tune by QAT (quant.graph_binary_qat)."""
+    assert load_config(None, [*overrides, "quant.mode=qat"]).quant.mode == "qat"

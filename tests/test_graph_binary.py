@@ -175,3 +175,41 @@ def test_what_has_no_exact_form_is_refused_by_node(net, message):
     x = np.random.default_rng(0).normal(size=(4, 1, 8, 8)).astype(np.float32)
     with pytest.raises(QuantizationError, match=message):
         quantize_graph(net.eval(), x)
+
+
+@pytest.mark.parametrize("name", ["binary_resnet18", "mnist1d_si"])
+def test_qat_exports_the_fake_quantized_weights_on_ptq_types(name):
+    """QAT (``quant.graph_binary_qat``): after a few fine-tuning steps the export keeps
+    PTQ's types, its multiplication weights are the fake-quantized weights' codes, and
+    every backend gives the same codes on every layer."""
+    from adderflow.quant.graph_binary_qat import binary_graph_qat_network, to_binary_graph_qat
+
+    model, x = _trained_like(name, seed=3)
+    start = quantize_graph(model, x)
+    qat = to_binary_graph_qat(model, x)
+    qat.train()
+    opt = torch.optim.SGD(qat.parameters(), lr=0.05)
+    y = torch.from_numpy(np.random.default_rng(3).integers(0, 10, len(x)))
+    for _ in range(3):
+        opt.zero_grad()
+        nn.functional.cross_entropy(qat(torch.from_numpy(x)), y).backward()
+        opt.step()
+    net = binary_graph_qat_network(qat)
+    types = {la.name: getattr(la, "out_type", None) for la in net.layers}
+    assert types == {la.name: getattr(la, "out_type", None) for la in start.layers}
+    modules = dict(qat.gm.named_modules())
+    checked = 0
+    for layer in net.layers:
+        module = modules.get(layer.name.replace("_", "."))
+        if isinstance(layer, ComputeLayer) and layer.kind == "mul" and module is not None:
+            w = module.weight.detach().double().numpy() * 2.0**layer.w_type.frac
+            assert np.array_equal(layer.weight.reshape(w.shape), w), layer.name
+            checked += 1
+    assert checked == sum(isinstance(la, ComputeLayer) and la.kind == "mul" for la in net.layers)
+    ir = build_qonnx(net)
+    samples = np.concatenate([x[:6], np.full_like(x[:1], 9.0), np.full_like(x[:1], -9.0)])
+    ref = run_reference(ir, samples)
+    lowered = lower_to_standard_onnx(ir, expose_layers=True)
+    for got in (run_integer_model(net, samples), run_qonnx(ir, samples),
+                run_onnxruntime(lowered, samples)):  # fmt: skip
+        assert compare(ir, ref, got).first is None

@@ -203,7 +203,11 @@ def _si_parts(m: SqueezeInteraction, x: torch.Tensor) -> dict[str, torch.Tensor]
 def trace_binary_graph(model: nn.Module, calib_x: np.ndarray, batch_size: int = 256) -> OpGraph:
     """``model`` traced, calibrated and normalized; SI units' inner tensors are recorded
     as ``<node>.<part>`` (see ``_si_parts``)."""
-    gm = trace(model)
+    return _trace_binary(trace(model), calib_x, batch_size)
+
+
+def _trace_binary(gm: fx.GraphModule, calib_x: np.ndarray, batch_size: int = 256) -> OpGraph:
+    """``trace_binary_graph`` of an already traced module (QAT fine-tunes the same one)."""
     gm.eval()
     recorder = _Recorder(gm)
     hooks = []
@@ -311,6 +315,11 @@ class _BinaryBuilder(graph_ptq._Builder):
     def type_of(self, name: str):
         return self.tensor_types.of(name)
 
+    def weight_type(self, module: nn.Module, raw: np.ndarray) -> FixedType:
+        """A multiplication layer's weight type, from its weights' peak (QAT fixes it)."""
+        del module
+        return FixedType(self.w_bits, frac_for_range(float(np.abs(raw).max()), self.w_bits))
+
     def sign_of(self, name: str) -> str:
         """The layer holding ``name``'s ±1 codes: itself when thresholded, else its sign."""
         if isinstance(self.type_of(name), BipolarType):
@@ -346,7 +355,7 @@ class _BinaryBuilder(graph_ptq._Builder):
             )
         in_type = self.type_of(op.inputs[0])
         raw = m.weight.detach().double().numpy()
-        w_type = FixedType(self.w_bits, frac_for_range(float(np.abs(raw).max()), self.w_bits))
+        w_type = self.weight_type(m, raw)
         weight, geometry = quantize(raw, w_type), {}
         if hasattr(m, "kernel_size"):
             weight, geometry = self._conv_geometry(m, weight)
@@ -490,7 +499,7 @@ class _BinaryBuilder(graph_ptq._Builder):
     def _dense(self, name: str, linear: nn.Linear, source: str, in_type: FixedType,
                out_type: FixedType, relu: bool) -> ComputeLayer:  # fmt: skip
         raw = linear.weight.detach().double().numpy()
-        w_type = FixedType(self.w_bits, frac_for_range(float(np.abs(raw).max()), self.w_bits))
+        w_type = self.weight_type(linear, raw)
         channels = raw.shape[0]
         mean = np.zeros(channels)
         if linear.bias is not None:
@@ -549,7 +558,7 @@ class _BinaryBuilder(graph_ptq._Builder):
             return pooled
         conv = m.project
         raw = conv.weight.detach().double().numpy()
-        w_type = FixedType(self.w_bits, frac_for_range(float(np.abs(raw).max()), self.w_bits))
+        w_type = self.weight_type(conv, raw)
         weight, geometry = self._conv_geometry(conv, quantize(raw, w_type))
         channels = raw.shape[0]
         affine = (np.ones(channels), np.zeros(channels), np.zeros(channels))
