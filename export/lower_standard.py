@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, shape_inference
 
 from adderflow.errors import ModelFormatError
 from adderflow.export.lowering import Lowering
@@ -185,8 +185,15 @@ def _free_batch(vi: onnx.ValueInfoProto) -> onnx.ValueInfoProto:
     )
 
 
+# The largest tensor one onnxruntime run may hold: the lowering's adder ops broadcast
+# ``x - w`` over every window, output channel and term (ResNet-50 on 8×8 digits: 19 MB a
+# sample, so a whole test split at once asked for more memory than the machine has).
+CHUNK_BYTES = 256 << 20
+
+
 def run_onnxruntime(model: onnx.ModelProto, image: np.ndarray) -> dict[str, np.ndarray]:
-    """Every output of a lowered model under onnxruntime, keyed by tensor name."""
+    """Every output of a lowered model under onnxruntime, keyed by tensor name; the batch
+    runs in chunks whose largest tensor stays within ``CHUNK_BYTES``."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -197,5 +204,23 @@ def run_onnxruntime(model: onnx.ModelProto, image: np.ndarray) -> dict[str, np.n
         model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
     names = [o.name for o in model.graph.output]
-    outs = session.run(names, {model.graph.input[0].name: np.asarray(image, np.float32)})
-    return dict(zip(names, outs, strict=True))
+    x = np.asarray(image, np.float32)
+    step = max(1, CHUNK_BYTES // largest_sample_bytes(model))
+    feed = model.graph.input[0].name
+    starts = range(0, len(x), step) if len(x) else [0]
+    chunks = [session.run(names, {feed: x[i : i + step]}) for i in starts]
+    return {name: np.concatenate([chunk[k] for chunk in chunks]) for k, name in enumerate(names)}
+
+
+def largest_sample_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of the largest tensor per sample (8 per element: int64 and float64 dominate);
+    a tensor whose shape inference cannot tell counts as ``CHUNK_BYTES`` (one sample a
+    run)."""
+    inferred = shape_inference.infer_shapes(model)
+    largest = 1
+    for info in (*inferred.graph.value_info, *inferred.graph.output):
+        dims = info.type.tensor_type.shape.dim[1:]
+        if not all(d.HasField("dim_value") for d in dims):
+            return CHUNK_BYTES
+        largest = max(largest, 8 * int(np.prod([d.dim_value for d in dims])))
+    return largest

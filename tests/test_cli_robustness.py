@@ -169,7 +169,8 @@ def _new_run_cells() -> dict[str, Cell]:
         ),
         "unparsable": ("student.lr=[1,", "config key 'student.lr'"),
         "wrong-type": ("student.lr=fast", "config key 'student.lr' needs a float"),
-        "arch-data-mismatch": ("model.arch=resnet50", "model.arch=resnet50"),
+        # a 1-D network on 8×8 images (the zoo's 2-D nets take any image now)
+        "arch-data-mismatch": ("model.arch=mnist1d", "model.arch=mnist1d"),
         "cuda": ("student.device=cuda", "student.device is cuda"),
         "unknown-key": ("student.nosuch=1", "unknown config key 'student.nosuch'"),
     }

@@ -45,6 +45,22 @@ def test_lowered_model_is_standard_onnx_with_free_batch():
         assert out.shape == (batch, 3) and out.dtype == np.int64
 
 
+def test_a_batch_runs_in_chunks_of_bounded_memory(monkeypatch):
+    """A batch whose broadcast adder terms would not fit runs in chunks: the same codes,
+    every layer, as one run (ResNet-50 on digits asked for 24 GB at once)."""
+    from adderflow.export import lower_standard
+
+    lowered = lower_to_standard_onnx(build_qonnx(random_network(8)), expose_layers=True)
+    x = images(3, n=10)
+    whole = run_onnxruntime(lowered, x)
+    per_sample = lower_standard.largest_sample_bytes(lowered)
+    monkeypatch.setattr(lower_standard, "CHUNK_BYTES", 3 * per_sample)  # 3 samples a run
+    chunked = run_onnxruntime(lowered, x)
+    assert whole.keys() == chunked.keys()
+    for name, codes in whole.items():
+        assert codes.shape[0] == 10 and np.array_equal(codes, chunked[name]), name
+
+
 def test_unknown_custom_op_is_named():
     model = build_qonnx(random_network(8))
     model.graph.node[3].op_type = "AdderWarp"
