@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from adderflow.errors import ModelFormatError, QuantizationError
-from adderflow.fixed import check_bits
+from adderflow.sim.ops import checks
 from adderflow.sim.view import Node, Tensor
 
 
@@ -41,10 +41,7 @@ def check_concat(node: Node) -> None:
             f"{node.where()}: axis {axis}: only channel concatenation (axis 1) is in the IR"
         )
     for t in node.inputs:
-        if t.bits is None:
-            raise QuantizationError(f"{node.where()}: operand '{t.name}' has no code width")
-        source = f" (set by node '{t.producer}')" if t.producer else ""
-        check_bits(t.bits, f"{node.where()}: operand '{t.name}'{source} width")
+        checks.code_bits(node, t)
     first = node.inputs[0]
     for t in node.inputs[1:]:
         if (t.bits, t.bipolar) != (first.bits, first.bipolar):

@@ -33,6 +33,15 @@ def const(node: Node, index: int, what: str) -> np.ndarray:
     return node.const(index, f"{what} '{name}'")
 
 
+def code_bits(node: Node, t, role: str = "operand") -> int:
+    """The contract width of tensor ``t`` that ``node`` reads, checked (2..16 bits), the
+    error naming the tensor and the node that set its width."""
+    if t.bits is None:
+        raise QuantizationError(f"{node.where()}: {role} '{t.name}' has no code width")
+    source = f" (set by node '{t.producer}')" if t.producer else ""
+    return check_bits(t.bits, f"{node.where()}: {role} '{t.name}'{source} width")
+
+
 def out_bits(node: Node) -> int:
     """``out_bits`` is an integer in ``MIN_BITS..MAX_PRODUCT_BITS`` (an accumulator or a
     requantized output; the last layer keeps its full accumulator)."""

@@ -9,7 +9,7 @@ operands' widths, and a requantization after it rounds and saturates it by rule 
 import numpy as np
 
 from adderflow.errors import ModelFormatError, QuantizationError
-from adderflow.fixed import MAX_SHIFT, check_bits, code_bits
+from adderflow.fixed import MAX_SHIFT, code_bits
 from adderflow.sim import cost_rules, reference
 from adderflow.sim.onnx_io import node_attr, node_label
 from adderflow.sim.ops import checks
@@ -50,12 +50,7 @@ class IntAdd(IntegerOp):
                 f"{node.where()}: operands '{a.name}' {list(a.shape)} and '{b.name}' "
                 f"{list(b.shape)} differ in shape (a residual add does not broadcast)"
             )
-        widths = []
-        for t in (a, b):
-            if t.bits is None:
-                raise QuantizationError(f"{node.where()}: operand '{t.name}' has no code width")
-            source = f" (set by node '{t.producer}')" if t.producer else ""
-            widths.append(check_bits(t.bits, f"{node.where()}: operand '{t.name}'{source} width"))
+        widths = [checks.code_bits(node, t) for t in (a, b)]
         needed = sum_bits(widths, shifts)
         if bits < needed:
             raise QuantizationError(

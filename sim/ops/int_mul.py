@@ -8,7 +8,7 @@ as one.
 """
 
 from adderflow.errors import ModelFormatError, QuantizationError
-from adderflow.fixed import check_bits, product_bits
+from adderflow.fixed import product_bits
 from adderflow.sim import cost_rules, reference
 from adderflow.sim.onnx_io import node_label
 from adderflow.sim.ops import checks
@@ -47,12 +47,7 @@ class IntMul(IntegerOp):
                 f"{node.where()}: gate '{gate.name}' {list(gate.shape)} does not gate "
                 f"'{x.name}' {list(x.shape)} (it must be [N, C, 1, 1] of x's channels)"
             )
-        widths = []
-        for t in (x, gate):
-            if t.bits is None:
-                raise QuantizationError(f"{node.where()}: operand '{t.name}' has no code width")
-            source = f" (set by node '{t.producer}')" if t.producer else ""
-            widths.append(check_bits(t.bits, f"{node.where()}: operand '{t.name}'{source} width"))
+        widths = [checks.code_bits(node, t) for t in (x, gate)]
         needed = product_bits(*widths)
         if bits < needed:
             raise QuantizationError(

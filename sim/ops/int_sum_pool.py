@@ -11,7 +11,7 @@ import numpy as np
 from onnx import TensorProto
 
 from adderflow.errors import ModelFormatError, QuantizationError
-from adderflow.fixed import check_bits, window_sum_bits
+from adderflow.fixed import window_sum_bits
 from adderflow.sim import cost_rules, reference
 from adderflow.sim.onnx_io import node_attr, node_label
 from adderflow.sim.ops import checks
@@ -62,10 +62,7 @@ class IntSumPool(IntegerOp):
                 f"{node.where()}: window {kernel} does not fit input '{x.name}' of shape "
                 f"{list(x.shape)} (NCHW, no padding)"
             )
-        if x.bits is None:
-            raise QuantizationError(f"{node.where()}: input '{x.name}' has no code width")
-        source = f" (set by node '{x.producer}')" if x.producer else ""
-        x_bits = check_bits(x.bits, f"{node.where()}: input '{x.name}'{source} width")
+        x_bits = checks.code_bits(node, x, "input")
         area = kernel[0] * kernel[1]
         needed = window_sum_bits(x_bits, area)
         if bits < needed:
