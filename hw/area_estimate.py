@@ -6,11 +6,11 @@ bits, frame buffer bits); BRAM, DSP and LUT RAM are counted from the RTL's memor
 multipliers. The coefficients are least-squares fits, on relative error, to yosys
 ``synth_ecp5`` results of single units (``calibrate``: af_pe at 6 points and af_mvu at 7
 foldings, each as adder, mac and LUT-only mac; af_requant at 8 widths with and without DSP
-blocks; af_window at 5 frame sizes) and are checked against the benchmark's designs, none
-of which set them: one af_pe, a 16x16 af_mvu and whole networks with their mac twins
-(``python bench/area.py`` prints estimate, yosys count and error for each;
-``python -m adderflow.hw.area_estimate RUN/rtl --measure`` for one network;
-docs/benchmarks.md records them). Torch-free.
+blocks; af_window at 5 frame sizes, and with average pooling at 6) and are checked
+against the benchmark's designs, none of which set them: one af_pe, a 16x16 af_mvu and
+whole networks with their mac twins (``python bench/area.py`` prints estimate, yosys count
+and error for each; ``python -m adderflow.hw.area_estimate RUN/rtl --measure`` for one
+network; docs/benchmarks.md records them). Torch-free.
 
 LUT figures are LUT4 *sites* (LUT4 + 2 per CCU2C carry cell, the ``luts`` of
 ``adderflow synth``'s summary before LUT RAM).
@@ -56,6 +56,9 @@ COEFFS: dict[str, list[float]] = {
     # RAM or LUT RAM behind a registered read address (no read multiplexers left), pooling
     # and the output slice grow with the lanes, the counters with the frame's log.
     "window": [0.026, 2.702, 611.797],
+    # average-pool af_window, the same features with the stored lane's width (``BITS +
+    # log2(POOL²)``, ``avg_stored_bits``); the rounding (af_round) grows with the lanes.
+    "window-avg": [0.124, 5.277, 467.436],
 }
 # Flip-flops, same keys (yosys drops constant and unused register bits, so a fit beats a
 # count of the RTL's registers):
@@ -69,6 +72,7 @@ FF_COEFFS: dict[str, list[float]] = {
     "requant-nodsp": [2.185, 0.685, -0.815],
     # af_window, ``window_ff_features``: [lanes*bits, 1]
     "window": [1.941, 177.665],
+    "window-avg": [0.973, 165.279],
 }
 
 
@@ -176,10 +180,22 @@ def requant_estimate(
     return Estimate(luts, ffs, 0.0, dsps, 0.0)
 
 
-def window_estimate(lanes: int, bits: int, frame_words: int) -> Estimate:
-    """One af_window: frame buffer (one registered read port), address counters."""
+def avg_stored_bits(bits: int, pool: int) -> int:
+    """An average-pool window's stored lane: the block's exact sum, ``BITS + log2(POOL²)``."""
+    return bits + 2 * (pool.bit_length() - 1)
+
+
+def window_estimate(
+    lanes: int, bits: int, frame_words: int, pool_mode: str = "max", pool: int = 1
+) -> Estimate:
+    """One af_window: frame buffer (one registered read port), address counters; an
+    average-pool window (``pool_mode="avg"``) stores wider lanes and rounds each one
+    (af_round), fitted apart (``window-avg``)."""
+    key = "window-avg" if pool_mode == "avg" and pool > 1 else "window"
+    if key == "window-avg":
+        bits = avg_stored_bits(bits, pool)
     frame_bits = frame_words * lanes * bits
-    luts = float(np.dot(COEFFS["window"], window_features(lanes, bits, frame_bits)))
+    luts = float(np.dot(COEFFS[key], window_features(lanes, bits, frame_bits)))
     # yosys keeps a shallow buffer in LUT RAM (16 words x 4 bits a cell) with the address
     # register, a deeper one goes to block RAM (the calibration points: 16-64 words LUT
     # RAM, 128 and 144 words DP16KD).
@@ -189,7 +205,7 @@ def window_estimate(lanes: int, bits: int, frame_words: int) -> Estimate:
     else:
         brams, lutram = 0.0, float(math.ceil(width / 4) * math.ceil(frame_words / 16))
     # counters (as wide as the frame needs) and the output slice
-    ffs = float(np.dot(FF_COEFFS["window"], window_ff_features(lanes, bits)))
+    ffs = float(np.dot(FF_COEFFS[key], window_ff_features(lanes, bits)))
     return Estimate(luts, ffs, brams, 0.0, lutram)
 
 
@@ -212,10 +228,26 @@ def requant_widths(top_verilog: str) -> list[dict[str, int]]:
 
 def design_estimate(design, dsp: bool = True) -> tuple[Estimate, list[dict]]:
     """Sum over a Design's layers (``adderflow.hw.network.Design``); per-layer rows too."""
+    check_calibrated(design.layers)
+    total, rows = Estimate(), []
+    widths = requant_widths((Path(design.directory) / "af_network.v").read_text())
+    c, h, w = design.frame
+    frame_codes = h * w * c  # codes in the current input frame
+    for layer, rq_bits in zip(design.layers, widths, strict=True):
+        unit = layer_estimate(layer, rq_bits, frame_codes, dsp)
+        rows.append({"name": layer["name"], **unit.rounded()})
+        total = total + unit
+        frame_codes = layer["out"] * layer["vectors"]
+    return total, rows
+
+
+def check_calibrated(layers: list[dict]) -> None:
+    """Refuse, by layer name, what the fit has no measurement for (``layers``: design.json's
+    layer rows)."""
     from adderflow.errors import ConfigError
 
     binary = [
-        ly["name"] for ly in design.layers if ly["mode"] == "xnor" or ly.get("post") == "threshold"
+        ly["name"] for ly in layers if ly["mode"] == "xnor" or ly.get("post") == "threshold"
     ]
     if binary:
         # The coefficients were fitted on adder/mac MVUs and af_requant only; a guess for
@@ -224,37 +256,31 @@ def design_estimate(design, dsp: bool = True) -> tuple[Estimate, list[dict]]:
             f"no calibrated area estimate for binary layers ({', '.join(binary)}): xnor MVUs "
             "and af_threshold are not in the fit; synthesize the design (adderflow synth)"
         )
-    averaged = [ly["name"] for ly in design.layers if ly.get("pool_mode") == "avg"]
-    if averaged:
-        # An average-pool window stores wider lanes and rounds each one; not in the fit.
-        raise ConfigError(
-            f"no calibrated area estimate for average-pool windows ({', '.join(averaged)}): "
-            "synthesize the design (adderflow synth)"
-        )
-    lined = [ly["name"] for ly in design.layers if ly.get("window") == "line"]
+    lined = [ly["name"] for ly in layers if ly.get("window") == "line"]
     if lined:
         # af_linewin (a ring of rows, other counters) is not in the fit either.
         raise ConfigError(
             f"no calibrated area estimate for line-buffered windows ({', '.join(lined)}): "
             "synthesize the design (adderflow synth)"
         )
-    total, rows = Estimate(), []
-    widths = requant_widths((Path(design.directory) / "af_network.v").read_text())
-    c, h, w = design.frame
-    frame_bits_words = h * w * c  # codes in the current input frame
-    for layer, rq_bits in zip(design.layers, widths, strict=True):
-        pe, simd, bits, acc = layer["pe"], layer["simd"], layer["bits"], layer["acc_bits"]
-        pooled = frame_bits_words // (layer["pool"] ** 2)
-        win = window_estimate(simd, bits, pooled // simd)
-        mvu = mvu_estimate(layer["mode"], bits, layer["k"], layer["out"], pe, simd, acc, dsp)
-        rq = requant_estimate(
-            pe, layer["out"], acc, rq_bits["M_BITS"], rq_bits["B_BITS"], rq_bits["OUT_BITS"], dsp
-        )
-        unit = win + mvu + rq
-        rows.append({"name": layer["name"], **unit.rounded()})
-        total = total + unit
-        frame_bits_words = layer["out"] * layer["vectors"]
-    return total, rows
+
+
+def layer_estimate(
+    layer: dict, rq_bits: dict[str, int], frame_codes: int, dsp: bool = True
+) -> Estimate:
+    """One ``af_window → af_mvu → af_requant`` chain: ``layer`` has design.json's keys
+    (mode, pe, simd, bits, acc_bits, k, out, pool), ``rq_bits`` the requantizer's M_BITS,
+    B_BITS and OUT_BITS, ``frame_codes`` the codes of the layer's input frame before
+    pooling. ``design_estimate`` and the folding search (``hw.network.explore``) both sum
+    it, so the search's figure for a folding is the generated design's estimate."""
+    pe, simd, bits, acc = layer["pe"], layer["simd"], layer["bits"], layer["acc_bits"]
+    pooled = frame_codes // (layer["pool"] ** 2)
+    win = window_estimate(simd, bits, pooled // simd, layer.get("pool_mode", "max"), layer["pool"])
+    mvu = mvu_estimate(layer["mode"], bits, layer["k"], layer["out"], pe, simd, acc, dsp)
+    rq = requant_estimate(
+        pe, layer["out"], acc, rq_bits["M_BITS"], rq_bits["B_BITS"], rq_bits["OUT_BITS"], dsp
+    )
+    return win + mvu + rq
 
 
 # ---- calibration against yosys ---------------------------------------------------------
@@ -293,7 +319,17 @@ WINDOW_POINTS = (
     (8, 16, 8, 8, 3, 1, 1, 8),
     (6, 32, 4, 4, 2, 0, 1, 32),
 )
-CALIBRATED = ("pe", "mvu", "requant", "window")
+# Average-pool af_window, same fields (POOL a power of two): the dense-after-global-pool
+# case (kernel 1 over a 1x1 pooled frame) among them.
+WINDOW_AVG_POINTS = (
+    (8, 1, 12, 12, 3, 1, 2, 1),
+    (4, 8, 8, 8, 3, 1, 2, 2),
+    (8, 4, 16, 16, 3, 1, 4, 4),
+    (8, 16, 8, 8, 3, 1, 2, 8),
+    (8, 32, 4, 4, 1, 0, 4, 8),
+    (6, 16, 8, 8, 2, 0, 2, 16),
+)
+CALIBRATED = ("pe", "mvu", "requant", "window", "window-avg")
 
 
 def _fit(x: list[list[float]], y: list[float]) -> list[float]:
@@ -402,6 +438,19 @@ def calibrate(parts: Sequence[str] = CALIBRATED, log=print) -> dict[str, dict[st
                 xl.append(window_features(lanes, bits, frame_bits))
                 xf.append(window_ff_features(lanes, bits))
             fit("window", xl, xf, counts)
+        if "window-avg" in parts:
+            xl, xf, counts = [], [], []
+            for bits, c, h, w, kernel, pad, pool, lanes in WINDOW_AVG_POINTS:
+                cfg = WindowConfig(bits, c, h, w, (kernel, kernel), 1, pad, pool, lanes, "avg")
+                stored = avg_stored_bits(bits, pool)
+                frame_bits = (h // pool) * (w // pool) * c * stored
+                what = f"{frame_bits}-bit avg frame, {lanes}x{bits}-bit lanes"
+                params = cfg.parameters()
+                u = measure("window-avg", what, WINDOW_SOURCES, "af_window", params, False)
+                counts.append(u)
+                xl.append(window_features(lanes, stored, frame_bits))
+                xf.append(window_ff_features(lanes, stored))
+            fit("window-avg", xl, xf, counts)
     return {"luts": luts, "ffs": ffs}
 
 

@@ -138,6 +138,13 @@ def _add_run_dir_parsers(sub) -> None:
                 "0 = match the first layer's best rate)",
             )
             p.add_argument(
+                "--target-fps",
+                type=float,
+                help="images per second instead: the folding with the least estimated LUTs "
+                "(hw/area_estimate.py) whose slowest layer allows it at synth.clock_mhz, or the "
+                "synth.target board's clock when that is 0 (ULX3S: 25 MHz)",
+            )
+            p.add_argument(
                 "--window",
                 choices=WINDOWS,
                 default="frame",
@@ -377,7 +384,13 @@ def _rtl(args: argparse.Namespace) -> int:
 
     if args.target_cycles is not None and args.target_cycles < 1:
         raise ConfigError(f"--target-cycles must be positive, got {args.target_cycles}")
-    design = generate_design(reopen_run(args.run_dir), args.target_cycles, args.window)
+    if args.target_fps is not None and not args.target_fps > 0:
+        raise ConfigError(f"--target-fps must be positive, got {args.target_fps:g}")
+    if args.target_fps and args.target_cycles is not None:
+        raise ConfigError("give --target-cycles or --target-fps, not both")
+    design = generate_design(
+        reopen_run(args.run_dir), args.target_cycles, args.window, args.target_fps or 0.0
+    )
     print(
         f"{'layer':<20} {'mode':<6} {'PE':>4} {'SIMD':>5} {'MVU cycles':>11} {'window':>7} "
         f"{'codes':>7}"
@@ -388,7 +401,24 @@ def _rtl(args: argparse.Namespace) -> int:
             f"{layer['mvu_cycles']:>11} {layer['window']:>7} {layer['buffer_codes']:>7}"
         )
     print(f"{design.cycles} cycles per image (cycle model); files in {design.directory}")
+    if args.target_fps:
+        _print_fps_choice(args.run_dir)
     return 0
+
+
+def _print_fps_choice(run_dir: Path) -> None:
+    from adderflow.runs import reopen_run
+
+    chosen = reopen_run(run_dir).metrics()["rtl"]["design"]["target_fps"]
+    est = chosen["estimate"]
+    print(
+        f"target {chosen['fps']:g} images/s at {chosen['clock_mhz']:g} MHz: interval at most "
+        f"{chosen['max_interval']} cycles; chosen: bound {chosen['interval_bound']}, "
+        f"handshake model {chosen['interval_stepped'] or 'not stepped'} cycles between images "
+        f"= {chosen['images_per_second']:g} images/s, estimated {est['luts']} LUT sites, "
+        f"{est['ffs']} FF, {est['brams']} BRAM, {est['dsps']} DSP, {est['lutram']} LUT RAM "
+        "(least estimated LUTs)"
+    )
 
 
 def _synth(args: argparse.Namespace) -> int:

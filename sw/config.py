@@ -405,6 +405,7 @@ MODEL_ARCHS = (
     "digits",
     "fpga",
     "mnist1d",
+    "resnet8",
     "resnet20",
     "resnet32",
     "resnet56",

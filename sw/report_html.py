@@ -2,9 +2,11 @@
 
 Sections: accuracy per stage, equivalence per backend, operations and energy per layer for
 the adder network, its CNN twin and its BNN twin (uncounted ops named in red), the dataflow
-roofline (only when the RTL stage recorded its cycle model), FPGA utilisation (schema in
-docs/cost-model.md), and under each section the command that regenerates it. A core section
-whose data the run did not produce says so and names the command that would.
+roofline (only when the RTL stage recorded its cycle model), the folding search's
+LUT-against-images/s front (only when ``bench/dse.py --record`` wrote it), FPGA
+utilisation (schema in docs/cost-model.md), and under each section the command that
+regenerates it. A core section whose data the run did not produce says so and names the
+command that would.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ SECTION_COMMANDS = {
     "cost": "adderflow energy RUN/model.qonnx.onnx",
     "roofline": "adderflow rtl RUN",
     "fpga": "adderflow synth RUN",
+    "dse": "python bench/dse.py --run RUN --confirm 3 --record",
 }
 
 
@@ -396,6 +399,49 @@ def _fpga(metrics: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _dse_plot(dse: dict[str, Any]) -> str:
+    """Estimated LUT sites against images/s along the front; yosys' count where confirmed."""
+    front, confirmed = dse["front"], dse.get("confirmed") or []
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.plot([p["images_per_second"] for p in front], [p["luts"] for p in front], "o-",
+            color=ADDER_COLOR, markersize=3, label="Pareto front (estimate)")  # fmt: skip
+    if confirmed:
+        ax.plot([p["images_per_second"] for p in confirmed],
+                [p["yosys"]["luts"] for p in confirmed], "x", color=MUL_COLOR, markersize=9,
+                label="yosys synth_ecp5")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel(f"images/s at {dse['clock_mhz']:g} MHz")
+    ax.set_ylabel("LUT sites")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _png(fig)
+
+
+def _dse(metrics: dict[str, Any]) -> str:
+    """``metrics["dse"]`` (bench/dse.py --record): the front and the points yosys checked."""
+    dse = metrics["dse"]
+    best = dse["front"][0]
+    head = (
+        f"<p>{html.escape(str(dse.get('network', '')))}: {len(dse['front'])} foldings on the "
+        f"front, from {dse['front'][-1]['images_per_second']:,.1f} to "
+        f"{best['images_per_second']:,.1f} images/s at {dse['clock_mhz']:g} MHz "
+        f"({best['luts']:,} estimated LUT sites at the fast end).</p>"
+    )
+    rows = [
+        [f"{p['interval']:,}", f"{p['images_per_second']:,.1f}", p["lanes"], f"{p['luts']:,}",
+         f"{p['yosys']['luts']:,}", _error(p["luts"], p["yosys"]["luts"])]
+        for p in dse.get("confirmed") or []
+    ]  # fmt: skip
+    header = ["interval (cycles)", "images/s", "lanes", "LUT sites est", "yosys", "error"]
+    table = _table(header, rows) if rows else ""
+    command = html.escape(str(dse.get("command") or SECTION_COMMANDS["dse"]))
+    return head + _dse_plot(dse) + table + f'<p class="cmd">Regenerate: <code>{command}</code></p>'
+
+
+def _error(estimate: float, measured: float) -> str:
+    return f"{100 * (estimate - measured) / measured:+.1f}%" if measured else "—"
+
+
 def render_html(metrics: dict[str, Any], commands: list[str]) -> str:
     title = f"adderflow run — {metrics.get('dataset', '?')}, {metrics.get('bits', '?')} bits"
     sections = [
@@ -406,6 +452,8 @@ def render_html(metrics: dict[str, Any], commands: list[str]) -> str:
     ]
     if _design(metrics):
         sections.append(("Throughput: which layer bounds the pipeline", _roofline(metrics)))
+    if isinstance(metrics.get("dse"), dict) and metrics["dse"].get("front"):
+        sections.append(("Design space: LUTs against images/s", _dse(metrics)))
     sections += [
         ("FPGA utilisation", _fpga(metrics)),
         ("Reproduce", "<pre>" + html.escape("\n".join(commands)) + "</pre>"),

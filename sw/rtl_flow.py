@@ -20,21 +20,79 @@ if TYPE_CHECKING:
     from adderflow.sim.compare import Comparison
 
 
-def generate_design(run: Run, target_cycles: int | None = None, window: str = "frame") -> Design:
+def generate_design(
+    run: Run, target_cycles: int | None = None, window: str = "frame", target_fps: float = 0.0
+) -> Design:
+    """``target_fps`` > 0: the folding with the least estimated area whose steady-state
+    interval gives that many images a second at ``design_clock_mhz(run)``
+    (``hw.network.explore``), instead of the fewest lanes within ``target_cycles``."""
     from adderflow.hw.network import generate
     from adderflow.sim.executor import load_model
 
     if not run.paths.model.is_file():
         raise AdderflowError(f"{run.paths.model} not found: export the run first")
     target = target_cycles if target_cycles is not None else run.cfg.rtl.target_cycles
-    design = generate(load_model(run.paths.model), run.paths.rtl, target or None, window)
+    fold, chosen = None, {}
+    if target_fps:
+        fold, chosen = _fps_folder(run, target_fps, window)
+    design = generate(load_model(run.paths.model), run.paths.rtl, target or None, window, fold)
+    summary = design_summary(design)
+    if chosen:
+        summary["target_fps"] = chosen
     # A new design invalidates earlier simulation figures.
-    run.update_metrics(rtl={"design": design_summary(design), "simulation": {}})
+    run.update_metrics(rtl={"design": summary, "simulation": {}})
     run.log(
         f"[rtl] wrote {design.directory}: {len(design.layers)} layers, {design.window} "
         f"windows, {design.cycles} cycles per image (model)"
     )
     return design
+
+
+# Interval bounds up to which `--target-fps` also steps the handshake model (4 images).
+STEP_LIMIT = 200_000
+
+
+def design_clock_mhz(run: Run) -> float:
+    """The clock images per second are counted at: ``synth.clock_mhz``, or the synthesis
+    target's board oscillator when that is 0 (the clock the bitstream runs at)."""
+    from adderflow.hw.synth import target
+
+    return run.cfg.synth.clock_mhz or target(run.cfg.synth.target).osc_mhz
+
+
+def _fps_folder(run: Run, fps: float, window: str):
+    """A ``generate(fold=...)`` picking the least-area folding for ``fps``, and the dict
+    it fills with what it chose (recorded in metrics.json as ``rtl.design.target_fps``)."""
+    from adderflow.errors import ConfigError
+    from adderflow.hw.network.explore import cheapest_folding, interval_for_fps, stream_interval
+
+    if window != "frame":
+        raise ConfigError(
+            "--target-fps searches with the area estimate, which has no calibration for "
+            "line windows (af_linewin); use --window frame or --target-cycles"
+        )
+    clock = design_clock_mhz(run)
+    interval = interval_for_fps(fps, clock)
+    chosen: dict[str, Any] = {}
+
+    def fold(layers):
+        point = cheapest_folding(layers, interval)
+        # The handshake model's own interval, where stepping four images is quick.
+        stepped = (
+            stream_interval(layers, point.folding) if point.interval <= STEP_LIMIT else None
+        )
+        chosen.update(
+            fps=fps,
+            clock_mhz=clock,
+            max_interval=interval,
+            interval_bound=point.interval,
+            interval_stepped=stepped,
+            images_per_second=round(clock * 1e6 / (stepped or point.interval), 1),
+            estimate=point.estimate.rounded(),
+        )
+        return point.folding
+
+    return fold, chosen
 
 
 def design_summary(design: Design) -> dict[str, Any]:

@@ -342,12 +342,16 @@ def test_import_reads_an_ir_with_avg_pool(tmp_path):
     assert any(layer.op_type == "IntAvgPool" for layer in report.cost.layers)
 
 
-def test_area_estimate_refuses_average_pool_windows(tmp_path):
-    """Their wider lanes and rounding adders are not in the fitted coefficients."""
-    from adderflow.errors import ConfigError
-    from adderflow.hw.area_estimate import design_estimate
+def test_area_estimate_covers_average_pool_windows(tmp_path):
+    """Fitted apart (``window-avg``): the stored lane is the block's sum, BITS + log2(POOL²)
+    bits, so an average-pool window costs more than a max-pool one of the same frame."""
+    from adderflow.hw import area_estimate as est
     from adderflow.hw.network import generate
 
     design = generate(build_qonnx(random_network(8, seed=1, pool="avg")), tmp_path / "rtl")
-    with pytest.raises(ConfigError, match=r"average-pool windows \(.*\).*adderflow synth"):
-        design_estimate(design)
+    total, rows = est.design_estimate(design)
+    assert total.luts > 0 and len(rows) == len(design.layers)
+    assert est.avg_stored_bits(8, 4) == 12 and est.avg_stored_bits(6, 2) == 8
+    avg, top = est.window_estimate(4, 8, 64, "avg", 4), est.window_estimate(4, 8, 64)
+    assert avg.luts > top.luts and avg.ffs != top.ffs
+    assert est.window_estimate(4, 8, 64, "avg", 1).luts == top.luts  # no pool: no sum

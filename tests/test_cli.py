@@ -133,6 +133,42 @@ def test_rtl_then_verify_rtl_and_a_corrupted_weight_file(quick_run: Path, tmp_pa
     assert done.returncode == 2 and "no folding reaches 5 cycles" in done.stderr
 
 
+def test_rtl_target_fps_picks_the_least_estimated_area_and_verifies(
+    quick_run: Path, tmp_path: Path
+):
+    """--target-fps at the ULX3S's 25 MHz: the folding meets the rate by its bound and by
+    the handshake model, is exact on Verilator with cycles equal to the model, and no
+    cheaper folding (estimate) meets the same bound."""
+    from adderflow.hw.network import read_layers
+    from adderflow.hw.network.explore import pareto_front
+
+    run = tmp_path / "run"
+    shutil.copytree(quick_run, run, symlinks=True)
+    done = adderflow("rtl", str(run), "--target-fps", "2000")
+    assert done.returncode == 0, done.stderr
+    assert "target 2000 images/s at 25 MHz: interval at most 12500 cycles" in done.stdout
+    chosen = json.loads((run / "metrics.json").read_text())["rtl"]["design"]["target_fps"]
+    assert chosen["interval_stepped"] <= chosen["interval_bound"] <= 12500
+    assert chosen["images_per_second"] >= 2000
+    layers, _, _ = read_layers(onnx.load(str(run / "model.qonnx.onnx")))
+    meeting = [p for p in pareto_front(layers) if p.interval <= 12500]
+    assert chosen["estimate"]["luts"] == round(meeting[-1].luts)
+    design = json.loads((run / "rtl" / "design.json").read_text())
+    assert [ly["pe"] for ly in design["layers"]] == list(meeting[-1].folding.pe)
+    done = adderflow("verify", str(run), "--backend", "rtl", "--samples", "4")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rtl_verilator: 0 mismatching of 4" in done.stdout and "= model" in done.stdout
+    for args, what in (
+        (("--target-fps", "0"), "--target-fps must be positive"),
+        (("--target-fps", "10", "--target-cycles", "900"), "not both"),
+        (("--target-fps", "1e8"), "under one cycle"),
+        (("--target-fps", "1e6"), "no folding reaches 25 cycles"),
+        (("--target-fps", "10", "--window", "line"), "line windows"),
+    ):
+        done = adderflow("rtl", str(run), *args)
+        assert done.returncode == 2 and what in done.stderr, (args, done.stderr)
+
+
 def test_export_alone_on_a_run(quick_run: Path):
     before = (quick_run / "model.qonnx.onnx").read_bytes()
     done = adderflow("export", str(quick_run))

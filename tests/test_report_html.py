@@ -189,3 +189,30 @@ def test_markdown_report_has_energy_and_throughput(tmp_path):
     assert f"| xnor | 0 | 0 | {cost['bnn']['total']['xnor']:,} |" in text
     assert "## Throughput (dataflow pipeline)" in text and "◀ bottleneck" in text
     assert "Throughput" not in render_report(METRICS, Config(), None)
+
+
+DSE = {
+    "network": "quick (auto, adder)",
+    "clock_mhz": 25.0,
+    "front": [
+        {"interval": 1166, "images_per_second": 21440.8, "luts": 64859, "lanes": 792},
+        {"interval": 9230, "images_per_second": 2708.6, "luts": 11623, "lanes": 102},
+        {"interval": 442382, "images_per_second": 56.5, "luts": 3865, "lanes": 4},
+    ],
+    "confirmed": [
+        {"interval": 9230, "images_per_second": 2708.6, "luts": 11623, "lanes": 102,
+         "yosys": {"luts": 12500}},
+    ],  # fmt: skip
+    "command": "python bench/dse.py --run RUN --confirm 1 --record",
+}
+
+
+def test_design_space_section_only_with_dse_data():
+    assert "Design space" not in render_html(METRICS, [])
+    page = render_html(dict(METRICS, dse=DSE), [])
+    section = page[page.index("Design space: LUTs against images/s"):]
+    assert "3 foldings on the front, from 56.5 to 21,440.8 images/s at 25 MHz" in section
+    assert "64,859 estimated LUT sites at the fast end" in section
+    assert "<td>11,623</td><td>12,500</td><td>-7.0%</td>" in section
+    assert section.index("<img") < section.index("FPGA utilisation")
+    assert "python bench/dse.py --run RUN --confirm 1 --record" in section

@@ -49,6 +49,22 @@ def test_cifar_resnet_depths_scale_as_published():
     assert a(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
+def test_resnet8_is_three_stages_of_one_block():
+    """He et al.'s CIFAR ResNet with n = 1: stem, 3 blocks of two 3x3 convolutions (1x1
+    projections where the shape changes), global average pool, linear classifier."""
+    model = build("resnet8", "adder", width=1.0)
+    assert len(model.stages) == 3
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, AdderConv2d))]
+    assert [m.kernel_size for m in convs].count((3, 3)) == 7  # stem + 3 x 2: 8 with the fc
+    # Weights by hand: stem 3*16*9; blocks 2*16*16*9, 16*32*9 + 32*32*9 + 16*32,
+    # 32*64*9 + 64*64*9 + 32*64; batch norms 2*(16*3 + 32*3 + 64*3); fc 64*10 + 10.
+    weights = 432 + 4608 + 4608 + 9216 + 512 + 18432 + 36864 + 2048
+    assert count_params(build("resnet8", "cnn")) == weights + 672 + 650
+    quarter = build("resnet8", "adder", width=0.25, num_classes=10, in_channels=1)
+    assert [b.conv2[0].out_channels for b in quarter.stages] == [4, 8, 16]
+    assert quarter(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
 HIDDEN = {
     "adder": (AdderConv1d, AdderConv2d, AdderLinear),
     "binary": (BinaryConv1d, BinaryConv2d),

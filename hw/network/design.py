@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -143,15 +144,19 @@ def generate(
     directory: str | os.PathLike,
     target: int | None = None,
     window: str = "frame",
+    fold: Callable[[list[Layer]], Folding] | None = None,
 ) -> Design:
     """Write ``af_network.v``, its memory files and ``design.json`` into ``directory``.
 
     ``window="frame"``: every layer reads an ``af_window`` frame buffer (closed-form cycle
     model). ``window="line"``: layers ``Layer.line_window`` accepts (no pool before them,
     padding below the kernel, no stride leftovers) read an ``af_linewin`` ring instead,
-    loading overlapped with emission; the others keep ``af_window``."""
+    loading overlapped with emission; the others keep ``af_window``.
+
+    ``fold``: picks the folding from the layers instead of ``choose_folding(layers,
+    target)`` (``explore.cheapest_folding``: least estimated area for an interval)."""
     layers, frame, in_bits = read_layers(model)
-    folding = choose_folding(layers, target)
+    folding = fold(layers) if fold is not None else choose_folding(layers, target)
     kinds = window_kinds(layers, folding, window)
     units = _units(layers, folding)
     final = Path(directory).resolve()  # see Design.load

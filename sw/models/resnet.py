@@ -1,4 +1,4 @@
-"""ResNets: CIFAR ResNet-20/32/56, ImageNet ResNet-18/50, and the binary ResNet-18 of DGRL.
+"""ResNets: CIFAR ResNet-8/20/32/56, ImageNet ResNet-18/50, and the binary ResNet-18 of DGRL.
 
 CIFAR ResNets follow He et al. (2016) §4.2 with AdderNet's choices: 3×3 stem of 16
 channels, three stages of ``n`` basic blocks (16/32/64 channels), 1×1 projection shortcuts
@@ -128,6 +128,14 @@ def cifar_resnet(
     widths = [scaled(w, width) for w in (16, 32, 64)]
     stages, features = _stages(kind, BasicBlock, c, widths, [n] * 3, [1, 2, 2], shortcut=shortcut)
     return ResNet(stem, stages, features, num_classes, kind)
+
+
+def resnet8(
+    kind: str = "cnn", width: float = 1.0, num_classes: int = 10, in_channels: int = 3
+) -> ResNet:
+    """Three residual stages of one basic block each (16/32/64 channels times ``width``):
+    the smallest CIFAR ResNet, small enough at reduced width to place on one ECP5-85k."""
+    return cifar_resnet(8, kind, width, num_classes, in_channels=in_channels)
 
 
 def resnet20(

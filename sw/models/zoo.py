@@ -17,6 +17,7 @@ ZOO: dict[str, tuple[Callable[..., nn.Module], tuple[int, ...]]] = {
     "digits": (lambda k, w, **o: digits.digits_net(k, width=round(16 * w), **o), (1, 8, 8)),
     "fpga": (lambda k, w, **o: small.fpga_net(k, **o), (1, 8, 8)),
     "mnist1d": (lambda k, w, **o: small.mnist1d_net(k, w, **o), (1, 40)),
+    "resnet8": (lambda k, w, **o: resnet.resnet8(k, w, **o), (3, 32, 32)),
     "resnet20": (lambda k, w, **o: resnet.resnet20(k, w, **o), (3, 32, 32)),
     "resnet32": (lambda k, w, **o: resnet.resnet32(k, w, **o), (3, 32, 32)),
     "resnet56": (lambda k, w, **o: resnet.resnet56(k, w, **o), (3, 32, 32)),

@@ -1,0 +1,142 @@
+"""Design-space exploration (``adderflow.hw.network.explore``): the least-estimated-area
+folding for an interval equals a brute-force search, its estimate is the generated
+design's, the interval bound holds against the handshake model streaming images back to
+back, and refusals name the thing (the chosen design on Verilator: tests/test_cli.py)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from networks import calibrated, images, random_network
+
+from adderflow.errors import ConfigError
+from adderflow.export.qonnx_builder import build_qonnx
+from adderflow.hw.area_estimate import design_estimate
+from adderflow.hw.network import Folding, divisors, generate, read_layers
+from adderflow.hw.network.explore import (
+    cheapest_folding,
+    interval_for_fps,
+    layer_options,
+    pareto_front,
+    stream_interval,
+)
+
+
+def model(seed: int, pool: str = "max", channels: int = 4, hidden: str = "adder"):
+    x = images(seed, n=4)
+    net = random_network(8, seed=seed, channels=channels, pool=pool, hidden=hidden)
+    return build_qonnx(calibrated(net, x)), x
+
+
+def brute_force(layers, frame, interval: int) -> float | None:
+    """The least estimated LUTs over every folding whose bound meets ``interval``."""
+    options = layer_options(layers)
+    by_fold = [{(o.pe, o.simd): o for o in opts} for opts in options]
+    best = None
+    for simd0 in divisors(layers[0].channels):
+        for pes in itertools.product(*(divisors(layer.out) for layer in layers)):
+            simds = (simd0, *pes[:-1])
+            if any(layer.channels % s for layer, s in zip(layers, simds, strict=True)):
+                continue
+            chosen = [table[(p, s)] for table, p, s in zip(by_fold, pes, simds, strict=True)]
+            frame_beats = frame[0] * frame[1] * frame[2] // simd0
+            cycles = [frame_beats, *(o.cycles for o in chosen)]
+            if max(a + b for a, b in itertools.pairwise(cycles)) > interval:
+                continue
+            luts = sum(o.estimate.luts for o in chosen)
+            best = luts if best is None else min(best, luts)
+    return best
+
+
+@pytest.mark.parametrize(("seed", "pool"), [(0, "max"), (1, "avg"), (2, "max")])
+def test_search_equals_brute_force_along_the_front(seed, pool):
+    m, _ = model(seed, pool)
+    layers, frame, _ = read_layers(m)
+    front = pareto_front(layers)
+    assert len(front) > 3
+    # Fastest first, each point strictly cheaper and slower than the one before.
+    for a, b in itertools.pairwise(front):
+        assert a.interval < b.interval and a.luts > b.luts
+    for point in front:
+        assert brute_force(layers, frame, point.interval) == pytest.approx(point.luts)
+        # One cycle less than a front point's bound: only the faster points' cost remains.
+        faster = [p.luts for p in front if p.interval < point.interval]
+        want = min(faster) if faster else None
+        assert brute_force(layers, frame, point.interval - 1) == (
+            pytest.approx(want) if want is not None else None
+        )
+
+
+def test_estimate_of_the_chosen_folding_is_the_generated_designs(tmp_path):
+    m, _ = model(3, "avg", channels=6)
+    layers, frame, _ = read_layers(m)
+    for point in pareto_front(layers)[::4]:
+        design = generate(m, tmp_path / str(point.interval), fold=lambda _, p=point: p.folding)
+        total, _ = design_estimate(design)
+        assert total.values() == pytest.approx(point.estimate.values())
+        assert tuple(ly["pe"] for ly in design.layers) == point.folding.pe
+
+
+def test_bound_holds_against_images_streamed_back_to_back():
+    """The handshake model over four images: the steady interval never exceeds the bound,
+    and it is more than the slowest layer's own cycles (the windows are single-buffered)."""
+    m, _ = model(4, channels=4)
+    layers, frame, _ = read_layers(m)
+    options = layer_options(layers)
+    rng = np.random.default_rng(0)
+    tried = 0
+    while tried < 12:
+        pes = tuple(int(rng.choice(divisors(layer.out))) for layer in layers)
+        simd0 = int(rng.choice(divisors(layers[0].channels)))
+        simds = (simd0, *pes[:-1])
+        if any(layer.channels % s for layer, s in zip(layers, simds, strict=True)):
+            continue
+        tried += 1
+        chosen = [
+            next(o for o in opts if (o.pe, o.simd) == (p, s))
+            for opts, p, s in zip(options, pes, simds, strict=True)
+        ]
+        beats = frame[0] * frame[1] * frame[2] // simd0
+        cycles = [beats, *(o.cycles for o in chosen)]
+        bound = max(a + b for a, b in itertools.pairwise(cycles))
+        stepped = stream_interval(layers, Folding(pes, simds))
+        assert max(o.cycles for o in chosen) < stepped <= bound, (pes, simd0)
+
+
+def test_cheapest_folding_is_the_front_point_and_generates(tmp_path):
+    m, _ = model(5, channels=4)
+    layers, frame, _ = read_layers(m)
+    front = pareto_front(layers)
+    mid = front[len(front) // 2]
+    for slack in (0, 1):  # a target between two front points gets the slower, cheaper one
+        point = cheapest_folding(layers, mid.interval + slack)
+        assert point.folding == mid.folding and point.luts == mid.luts
+    design = generate(m, tmp_path / "rtl", fold=lambda _: mid.folding)
+    assert (tuple(ly["pe"] for ly in design.layers), design.in_lanes) == (
+        mid.folding.pe, mid.folding.simd[0])  # fmt: skip
+    assert stream_interval(layers, mid.folding) <= mid.interval
+
+
+def test_mac_layers_use_their_own_coefficients():
+    adder, _ = model(6, hidden="adder")
+    mac, _ = model(6, hidden="mul")
+    la, frame, _ = read_layers(adder)
+    lm, _, _ = read_layers(mac)
+    fa, fm = pareto_front(la), pareto_front(lm)
+    assert fm[0].estimate.dsps > fa[0].estimate.dsps
+    assert pareto_front(lm, dsp=False)[0].estimate.dsps == 0
+
+
+def test_fps_and_refusals():
+    assert interval_for_fps(1000, 25.0) == 25_000
+    assert interval_for_fps(3, 1.0) == 333_333
+    for fps, clock, what in ((0, 25.0, "images per second"), (-1, 25.0, "images per second"),
+                             (10, 0.0, "clock"), (1e9, 25.0, "under one cycle")):  # fmt: skip
+        with pytest.raises(ConfigError, match=what):
+            interval_for_fps(fps, clock)
+    m, _ = model(7)
+    layers, frame, _ = read_layers(m)
+    with pytest.raises(ConfigError, match=r"no folding reaches 5 cycles .*layer '\w+'"):
+        cheapest_folding(layers, 5)
