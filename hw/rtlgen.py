@@ -5,7 +5,8 @@ Torch-free, NumPy only (DESIGN.md dependency rule 2). The Verilog kernels live i
 generator needs to instantiate it, re-exported here:
 
 * ``MvuConfig`` / ``RequantConfig`` / ``ThresholdConfig`` / ``WindowConfig`` /
-  ``LineWindowConfig``: one unit's parameters, checked against the numeric contract
+  ``LineWindowConfig`` / ``SumPoolConfig`` / ``ConcatConfig`` / ``MulConfig`` /
+  ``LutConfig``: one unit's parameters, checked against the numeric contract
   (``adderflow.fixed``) and turned into HDL parameter values;
 * memory files for ``$readmemh`` (weights, per-channel multipliers and biases, binary
   thresholds and directions) and stream words, packed lane 0 in the least significant
@@ -21,6 +22,7 @@ from adderflow.hw.units.common import (
     hdl_literal,
     rtl_sources,
 )
+from adderflow.hw.units.concat import CONCAT_LATENCY, CONCAT_SOURCES, ConcatConfig
 from adderflow.hw.units.lanes import (
     ChannelStream,
     binary_codes,
@@ -36,6 +38,8 @@ from adderflow.hw.units.linewin import (
     LINEWIN_SOURCES,
     LineWindowConfig,
 )
+from adderflow.hw.units.lut import LUT_LATENCY, LUT_SOURCES, LutConfig, lut_cycles
+from adderflow.hw.units.mul import MUL_LATENCY, MUL_SOURCES, MulConfig
 from adderflow.hw.units.mvu import (
     MODES,
     MVU_LATENCY,
@@ -51,6 +55,7 @@ from adderflow.hw.units.requant import (
     RequantConfig,
     requant_cycles,
 )
+from adderflow.hw.units.sumpool import SUMPOOL_LATENCY, SUMPOOL_SOURCES, SumPoolConfig
 from adderflow.hw.units.threshold import (
     THRESHOLD_LATENCY,
     THRESHOLD_SOURCES,
@@ -66,6 +71,9 @@ from adderflow.hw.units.window import (
 )
 
 __all__ = [
+    "CONCAT_LATENCY", "CONCAT_SOURCES", "LUT_LATENCY", "LUT_SOURCES", "MUL_LATENCY",
+    "MUL_SOURCES", "SUMPOOL_LATENCY", "SUMPOOL_SOURCES", "ConcatConfig", "LutConfig",
+    "MulConfig", "SumPoolConfig", "lut_cycles",
     "BINARY_CODE_BITS", "LINEWIN_COUNTER_BITS", "LINEWIN_LATENCY", "LINEWIN_SOURCES",
     "MAX_OUT_BITS", "MODES", "MVU_LATENCY", "MVU_SOURCES", "POOL_MODES", "REQUANT_LATENCY",
     "REQUANT_SOURCES", "RTL_DIR", "THRESHOLD_LATENCY", "THRESHOLD_SOURCES",

@@ -115,3 +115,20 @@ class ChannelStream:
         bits = self.out_bits  # type: ignore[attr-defined]
         lanes = [unpack_lanes(word, self.pe, bits) for word in words]
         return np.concatenate(lanes).reshape(-1, self.ch)
+
+
+def frame_lanes(x: np.ndarray, lanes: int, what: str = "frame") -> np.ndarray:
+    """Frames ``x[N, C, H, W]`` in stream order, one row a beat: pixels in raster order,
+    at each pixel the channels in groups of ``lanes`` (beat ``g``: channels ``g·lanes + i``)."""
+    x = np.asarray(x, dtype=np.int64)
+    if x.ndim != 4 or x.shape[1] % lanes:
+        raise ConfigError(
+            f"{what} has shape {list(x.shape)}: expected [N, C, H, W] with C a multiple of "
+            f"{lanes} lanes"
+        )
+    return x.transpose(0, 2, 3, 1).reshape(-1, lanes)
+
+
+def frame_words(x: np.ndarray, lanes: int, bits: int, what: str = "frame") -> list[int]:
+    """Stream beats of frames ``x[N, C, H, W]`` (``frame_lanes``), ``bits`` a lane."""
+    return pack_lanes(frame_lanes(x, lanes, what), bits, what=what)

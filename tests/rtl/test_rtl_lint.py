@@ -29,6 +29,10 @@ from adderflow.hw.rtlgen import (
     rtl_sources,
 )
 from adderflow.hw.rtlgen import LineWindowConfig as LineWin
+from adderflow.hw.units.concat import CONCAT_SOURCES, ConcatConfig
+from adderflow.hw.units.lut import LUT_SOURCES, LutConfig
+from adderflow.hw.units.mul import MUL_SOURCES, MulConfig
+from adderflow.hw.units.sumpool import SUMPOOL_SOURCES, SumPoolConfig
 
 BANK = Path(__file__).resolve().parent / "af_pe_bank.v"
 PE = ["af_pe.v"]
@@ -79,6 +83,36 @@ LINEWIN_SETS = [
     LineWin(8, 1, 1, 1, (1, 1), 1, 0, lanes=1),  # one-word ring
     LineWin(8, 16, 32, 32, (3, 3), 1, 1, lanes=1),  # a frame af_window cannot address
 ]
+# The sets the cocotb benches simulate, then edge cases they do not.
+SUMPOOL_SETS = [
+    SumPoolConfig(4, 3, 3, (3, 3), in_bits=8, out_bits=12, lanes=2),
+    SumPoolConfig(6, 5, 7, (2, 3), in_bits=4, out_bits=8, lanes=3),
+    SumPoolConfig(4, 2, 4, (1, 2), in_bits=16, out_bits=17, lanes=4),
+    SumPoolConfig(1, 1, 1, (1, 1), in_bits=2, out_bits=2),  # one word, one pixel
+    SumPoolConfig(16, 8, 8, (8, 8), in_bits=8, out_bits=14, lanes=1),  # global, 16 groups
+]
+CONCAT_SETS = [
+    ConcatConfig(ca=4, cb=2, bits=8, lanes=2),
+    ConcatConfig(ca=1, cb=3, bits=2, lanes=1),
+    ConcatConfig(ca=1, cb=1, bits=16, lanes=1),  # two beats a pixel
+]
+MUL_SETS = [
+    MulConfig(4, 6, x_bits=8, gate_bits=8, out_bits=16, lanes=2),
+    MulConfig(3, 4, x_bits=4, gate_bits=6, out_bits=12, lanes=1),
+    MulConfig(2, 1, x_bits=16, gate_bits=16, out_bits=32, lanes=2),
+    MulConfig(64, 49, x_bits=8, gate_bits=8, out_bits=16, lanes=4),
+]
+LUT_SETS = [
+    LutConfig(in_bits=8, out_bits=8, lanes=2),
+    LutConfig(in_bits=12, out_bits=16, lanes=1),
+    LutConfig(in_bits=2, out_bits=2, lanes=3),
+]
+NEW_UNITS = [
+    ("sumpool", "af_sumpool", SUMPOOL_SOURCES, SUMPOOL_SETS, "AF_SUMPOOL_ZERO_EXTEND"),
+    ("concat", "af_concat", CONCAT_SOURCES, CONCAT_SETS, "AF_CONCAT_B_FIRST"),
+    ("mul", "af_mul", MUL_SOURCES, MUL_SETS, "AF_MUL_UNSIGNED_GATE"),
+    ("lut", "af_lut", LUT_SOURCES, LUT_SETS, "AF_LUT_NO_OFFSET"),
+]
 
 # (id, top, sources, parameters, defines)
 CASES = [
@@ -125,6 +159,15 @@ CASES = [
         REQUANT_SETS[0].parameters(),
         {"AF_ROUND_HALF_UP": 1},
     ),
+    *[
+        case
+        for unit, top, names, sets, mutant in NEW_UNITS
+        for case in [
+            (f"{unit}-default", top, names, {}, {}),
+            *[(f"{unit}-{i}", top, names, c.parameters(), {}) for i, c in enumerate(sets)],
+            (f"{unit}-mutant", top, names, sets[0].parameters(), {mutant: 1}),
+        ]
+    ],
 ]
 
 
@@ -221,6 +264,25 @@ REFUSALS = [
         {"W": 2000, "C": 4, "PAD": 0},
         "af_linewin_error_bad_shape_or_fold",
     ),
+    (
+        "af_sumpool",
+        SUMPOOL_SOURCES,
+        {"C": 6, "LANES": 4},
+        "af_sumpool_error_bad_shape_fold_or_width",
+    ),
+    ("af_sumpool", SUMPOOL_SOURCES, {"H": 3, "KH": 4}, "af_sumpool_error_bad_shape_fold_or_width"),
+    (
+        "af_sumpool",
+        SUMPOOL_SOURCES,
+        {"IN_BITS": 8, "OUT_BITS": 7},
+        "af_sumpool_error_bad_shape_fold_or_width",
+    ),
+    ("af_concat", CONCAT_SOURCES, {"CA": 3, "LANES": 2}, "af_concat_error_bad_fold_or_width"),
+    ("af_concat", CONCAT_SOURCES, {"CB": 0}, "af_concat_error_bad_fold_or_width"),
+    ("af_mul", MUL_SOURCES, {"C": 6, "LANES": 4}, "af_mul_error_bad_shape_fold_or_width"),
+    ("af_mul", MUL_SOURCES, {"PIXELS": 0}, "af_mul_error_bad_shape_fold_or_width"),
+    ("af_lut", LUT_SOURCES, {"IN_BITS": 13}, "af_lut_error_bad_lanes_or_width"),
+    ("af_lut", LUT_SOURCES, {"IN_BITS": 1}, "af_lut_error_bad_lanes_or_width"),
 ]
 
 
