@@ -221,3 +221,107 @@ def test_reading_an_empty_stream_fails_the_run(tmp_path):
             libc.printf(b"WARNING: Hls::stream 'layer2_out' is read while empty\n")
     with checked_streams(tmp_path):  # other output passes through
         libc.printf(b"a harmless line\n")
+
+
+# --- issue 21 [J2]: graph networks (forks, joins, every op J1 added) ----------------------
+
+
+def every_op_net(bits: int, seed: int) -> QuantizedNetwork:
+    """One small network with every graph op, so one g++ build per io type covers them:
+
+        input ─ grouped adder conv (group 2) ─ depthwise mul conv (pads 1,0,1,2) ─ max pool
+          │       3x3 s2 padded ─┬─ IntAdd (shifted) ─┬─ 1x1 mul conv ─┐
+          └── 1x1 s2 mul projection ─┘                └────────────────┴─ Concat ─┬─ sum pool
+        (global 3x3) ─ 1x1 gate conv ─ IntLut (sigmoid) ─ IntMul with the Concat ─┘ ─ flatten
+        ─ dense head
+
+    Forks: the input, the join and the concatenation are each read twice (io_stream clones).
+    """
+    from graph_networks import _add, _calibrated, _compute, _rq, _sum_pool
+
+    from adderflow.fixed import code_bits, lookup_table
+    from adderflow.quant.spec import INPUT, ConcatLayer, LutLayer, MulLayer, PoolLayer
+
+    rng = np.random.default_rng(seed)
+    t_in, t1, t2, tp, tj = (FixedType(bits, f) for f in (3, 2, 3, 1, 3))
+    tx, tg, t_sig = FixedType(bits, 2), FixedType(bits, bits // 2), FixedType(bits, bits - 1)
+    mul_bits = code_bits(np.array([tj.qmin * t_sig.qmax, tj.qmax * t_sig.qmax, tj.qmin]))
+    layers = (
+        _compute(rng, "grouped", "adder", t_in, 6, 4, 3, t1, pads=(1, 1, 1, 1), groups=2),
+        _compute(rng, "dw", "mul", t1, 6, 6, 3, t2, pads=(1, 0, 1, 2), groups=6, relu=False),
+        PoolLayer("pool", (3, 3), (2, 2), pads=(1, 1, 1, 1)),
+        _compute(rng, "proj", "mul", t_in, 6, 4, 1, tp, strides=(2, 2), relu=False,
+                 inputs=(INPUT,)),  # fmt: skip
+        _add(rng, "join", ("pool", "proj"), (t2, tp), 6, tj),
+        _compute(rng, "cheap", "mul", tj, 2, 6, 1, tj),
+        ConcatLayer("cat", ("join", "cheap")),
+        _sum_pool(rng, "squeeze", tj, 8, 3, tx),
+        _compute(rng, "gate", "mul", tx, 8, 8, 1, tg, relu=False),
+        LutLayer("sig", lookup_table(lambda v: 1 / (1 + np.exp(-v)), tg, t_sig), t_sig),
+        MulLayer("excite", ("cat", "sig"), mul_bits, _rq(rng, 8, mul_bits, bits), tj),
+        FlattenLayer("flat"),
+        _compute(rng, "head", "mul", tj, 3, 8 * 3 * 3, None, FixedType(16, 4), relu=False),
+    )
+    return _calibrated(QuantizedNetwork(t_in, (4, 6, 6), layers), seed)
+
+
+def _graph_samples(net: QuantizedNetwork, seed: int) -> np.ndarray:
+    """Random codes, one all-max and one all-min image (past the quantizer's range)."""
+    from graph_networks import inputs
+
+    parts = [inputs(net, 4, seed), inputs(net, 1, fill="max"), inputs(net, 1, fill="min")]
+    return np.concatenate(parts)
+
+
+# (network, bits, seed) per io type: each io type compiles each network once.
+GRAPH_CASES = [
+    ("every_op", 8, 1, "io_parallel"),
+    ("every_op", 5, 2, "io_stream"),
+    ("one_d", 6, 3, "io_parallel"),
+    ("one_d", 8, 4, "io_stream"),
+]
+
+
+def _graph_net(name: str, bits: int, seed: int) -> QuantizedNetwork:
+    from graph_networks import GRAPHS
+
+    return every_op_net(bits, seed) if name == "every_op" else GRAPHS[name](bits, seed=seed)
+
+
+@pytest.mark.parametrize("name,bits,seed,io_type", GRAPH_CASES)
+def test_graph_network_matches_reference_on_every_tensor(tmp_path, name, bits, seed, io_type):
+    """Every traced tensor equal to the reference, extremes included, one build per case."""
+    net = _graph_net(name, bits, seed)
+    model = build_qonnx(net)
+    _csim_equals_reference(model, _graph_samples(net, seed), tmp_path, io_type=io_type)
+    if name == "every_op" and io_type == "io_stream":
+        # hls4ml's own clone pass duplicated each stream read twice (input, join, cat).
+        top = (tmp_path / "prj" / "firmware" / "adderflow_net.cpp").read_text()
+        assert top.count("nnet::clone_stream<") == 3, top
+
+
+def test_a_reshape_across_channels_is_named():
+    """[C, H, W] -> [C', ...] with C' != C moves codes between channels-last packets."""
+    from graph_ops import reshape_ir
+
+    model = reshape_ir(4, (4, 2, 3), target=[0, 2, 4, 3])
+    out = next(vi for vi in model.graph.value_info if vi.name == "as2d_out")
+    for dim, size in zip(out.type.tensor_type.shape.dim[1:], (2, 4, 3), strict=True):
+        dim.dim_value = size
+    with pytest.raises(
+        ModelFormatError, match=r"layer 'as2d' \(Reshape\): reshaping \[4, 2, 3\] to \[2, 4, 3\]"
+    ):
+        convert(model)
+
+
+def test_every_op_net_has_every_graph_op_and_forks():
+    model = build_qonnx(every_op_net(8, 1))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"IntAdd", "IntSumPool", "IntMul", "IntLut", "Concat", "IntMaxPool"} <= ops
+    groups = {n.name: a.i for n in model.graph.node for a in n.attribute if a.name == "group"}
+    assert groups == {"grouped": 2, "dw": 6}
+    readers: dict[str, int] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    assert readers["input_codes"] == readers["join_out"] == readers["cat_out"] == 2

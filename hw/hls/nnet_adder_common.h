@@ -30,14 +30,20 @@ struct af_mul_op {
     }
 };
 
-// acc[o] = sum_k op(x[k], w[o * n_in + k]). The n_in * n_out terms are spread over
-// reuse_factor pipelined cycles, ceil(n_terms / reuse_factor) per cycle (hls4ml's resource
-// strategy indexing, so the weights reshape into `block` banks); any reuse factor is valid.
+// acc[o] = sum_k op(x[index(o, k)], w[o * n_in + k]), k over the n_in terms of output o.
+// x is the window [taps][n_chan] (a dense layer: one tap); a grouped convolution's output o
+// reads the n_chan / group channels of its group o / (n_out / group), so
+// index(o, k) = (k / cg) * n_chan + (o / per_group) * cg + k % cg with cg = n_chan / group
+// (group 1: index(o, k) = k). The n_in * n_out terms are spread over reuse_factor pipelined
+// cycles, ceil(n_terms / reuse_factor) per cycle (hls4ml's resource strategy indexing, so
+// the weights reshape into `block` banks); any reuse factor is valid.
 template <class x_T, class w_T, class acc_T, typename CONFIG_T>
-void af_matvec(x_T x[CONFIG_T::n_in], const w_T w[CONFIG_T::n_in * CONFIG_T::n_out],
+void af_matvec(x_T x[CONFIG_T::n_window], const w_T w[CONFIG_T::n_in * CONFIG_T::n_out],
                acc_T acc[CONFIG_T::n_out]) {
     const unsigned n_terms = CONFIG_T::n_in * CONFIG_T::n_out;
     const unsigned block = (n_terms + CONFIG_T::reuse_factor - 1) / CONFIG_T::reuse_factor;
+    const unsigned cg = CONFIG_T::n_chan / CONFIG_T::group;
+    const unsigned per_group = CONFIG_T::n_out / CONFIG_T::group;
     #pragma HLS ARRAY_RESHAPE variable=w block factor=block
     #pragma HLS ARRAY_PARTITION variable=x complete
     #pragma HLS ARRAY_PARTITION variable=acc complete
@@ -54,8 +60,9 @@ Reuse:
             #pragma HLS UNROLL
             const unsigned t = i * CONFIG_T::reuse_factor + r;
             if (t < n_terms) {
-                acc[t / CONFIG_T::n_in] +=
-                    CONFIG_T::op::template term<acc_T>(x[t % CONFIG_T::n_in], w[t]);
+                const unsigned o = t / CONFIG_T::n_in, k = t % CONFIG_T::n_in;
+                const unsigned xi = (k / cg) * CONFIG_T::n_chan + (o / per_group) * cg + k % cg;
+                acc[o] += CONFIG_T::op::template term<acc_T>(x[xi], w[t]);
             }
         }
     }
@@ -75,12 +82,14 @@ template <typename CONFIG_T> bool af_row_ready(unsigned oh, unsigned row) {
     return clipped == int(row);
 }
 
-// The window of output pixel (oh, ow), laid out [kh][kw][C] like the weights. Zero padding is
-// the quantized zero and takes part in the layer (DESIGN.md rule 3). `Source` reads (ih, iw, c)
-// from a whole feature map (io_parallel) or from the line buffer (io_stream).
+// The window of output pixel (oh, ow), laid out [kh][kw][C] like the weights. A tap outside
+// the image holds `pad`: a convolution's zero padding is the quantized zero and takes part in
+// the layer (DESIGN.md rule 3); a max pool's is the smallest code, which never wins. `Source`
+// reads (ih, iw, c) from a whole feature map (io_parallel) or from the line buffer (io_stream).
 template <class x_T, typename CONFIG_T, class Source>
 void af_window(const Source &src, unsigned oh, unsigned ow,
-               x_T window[CONFIG_T::filt_height * CONFIG_T::filt_width * CONFIG_T::n_chan]) {
+               x_T window[CONFIG_T::filt_height * CONFIG_T::filt_width * CONFIG_T::n_chan],
+               x_T pad = x_T(0)) {
     #pragma HLS INLINE
 KernelRows:
     for (unsigned i = 0; i < CONFIG_T::filt_height; i++) {
@@ -94,7 +103,7 @@ KernelRows:
                 const bool inside = ih >= 0 && ih < int(CONFIG_T::in_height) && iw >= 0 &&
                                     iw < int(CONFIG_T::in_width);
                 window[(i * CONFIG_T::filt_width + j) * CONFIG_T::n_chan + c] =
-                    inside ? x_T(src.at(ih, iw, c)) : x_T(0);
+                    inside ? x_T(src.at(ih, iw, c)) : pad;
             }
         }
     }

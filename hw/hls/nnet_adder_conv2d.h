@@ -2,7 +2,8 @@
 #define NNET_ADDER_CONV2D_H_
 
 // Adder and integer 2-D convolution, channels-last. CONFIG_T::op picks the term:
-// af_adder_op (-|x - w|) or af_mul_op (x * w). Weights are laid out [n_filt][kh][kw][n_chan].
+// af_adder_op (-|x - w|) or af_mul_op (x * w). Weights are laid out
+// [n_filt][kh][kw][n_chan / group] (af_matvec: output f reads its group's channels).
 
 #include "nnet_adder_common.h"
 
@@ -14,7 +15,7 @@ void af_conv2d_pixel(const Source &src, unsigned oh, unsigned ow,
                      const typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_filt],
                      res_T out[CONFIG_T::n_filt]) {
     #pragma HLS INLINE
-    x_T window[CONFIG_T::n_in];
+    x_T window[CONFIG_T::n_window];
     typename CONFIG_T::accum_t acc[CONFIG_T::n_filt];
     af_window<x_T, CONFIG_T>(src, oh, ow, window);
     af_matvec<x_T, typename CONFIG_T::weight_t, typename CONFIG_T::accum_t, CONFIG_T>(window, weights,

@@ -1,8 +1,9 @@
 #ifndef NNET_ADDER_POOL_H_
 #define NNET_ADDER_POOL_H_
 
-// Integer pooling without padding, channels-last: max or the contract's rounded mean,
-// chosen by CONFIG_T::op. The window machinery is the
+// Integer pooling, channels-last: max (padded taps hold CONFIG_T::pad, the smallest code, so
+// they never win), the contract's rounded mean or the exact window sum (no padding), chosen
+// by CONFIG_T::op. The window machinery is the
 // convolution's, so both io types share its indexing.
 
 #include "nnet_adder_common.h"
@@ -44,12 +45,24 @@ struct af_pool_avg {
     }
 };
 
+// Window sum (also a global pool's sum): exact in res_T, the IR's out_bits.
+struct af_pool_sum {
+    template <class x_T, class res_T, typename CONFIG_T> static res_T reduce(const x_T *window, unsigned c) {
+        #pragma HLS INLINE
+        res_T sum = 0;
+    Taps:
+        for (unsigned t = 0; t < CONFIG_T::filt_height * CONFIG_T::filt_width; t++)
+            sum += window[t * CONFIG_T::n_chan + c];
+        return sum;
+    }
+};
+
 template <class x_T, class res_T, typename CONFIG_T, class Source>
 void af_pool_pixel(const Source &src, unsigned oh, unsigned ow, res_T out[CONFIG_T::n_chan]) {
     #pragma HLS INLINE
     const unsigned taps = CONFIG_T::filt_height * CONFIG_T::filt_width;
     x_T window[taps * CONFIG_T::n_chan];
-    af_window<x_T, CONFIG_T>(src, oh, ow, window);
+    af_window<x_T, CONFIG_T>(src, oh, ow, window, x_T(CONFIG_T::pad));
 Channels:
     for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
         #pragma HLS UNROLL

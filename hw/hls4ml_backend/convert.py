@@ -34,6 +34,7 @@ from adderflow.hw.hls4ml_backend.layouts import (
     HlsTensor,
     check_bits,
     last_input_row,
+    map_tensor,
     max_rows_per_input,
 )
 from adderflow.hw.hls4ml_backend.ops import MAPPINGS
@@ -58,6 +59,7 @@ class Conversion:
     layers: list[dict[str, Any]]
     tensors: dict[str, HlsTensor] = field(default_factory=dict)
     output: str = ""
+    ir_tensors: set[str] = field(default_factory=set)  # the IR's names (traced layers)
 
     def to_reference_layout(self, name: str, values: np.ndarray) -> np.ndarray:
         """Codes of tensor ``name`` from hls4ml ``[n, *shape]`` into the IR's NCHW layout."""
@@ -67,6 +69,8 @@ class Conversion:
             return codes
         c, h, w = t.chw
         nchw = codes.reshape(len(values), h, w, c).transpose(0, 3, 1, 2)
+        if t.ir_shape is not None:
+            return nchw.reshape(len(values), *t.ir_shape)
         return nchw if len(t.shape) == 3 else nchw.reshape(len(values), -1)
 
 
@@ -88,21 +92,27 @@ class Converter:
         name = node.proto.input[index]
         return node.const(index, f"input '{name}'").astype(np.int64)
 
-    def source(self, node: Node) -> HlsTensor:
-        name = node.proto.input[0]
+    def source(self, node: Node, index: int = 0) -> HlsTensor:
+        name = node.proto.input[index]
         if name not in self.conv.tensors:
             raise ModelFormatError(
                 f"node '{node.label}': input '{name}' is not produced by a supported layer"
             )
         return self.conv.tensors[name]
 
-    def add(self, node: Node, kind: str, out: HlsTensor, **attrs: Any) -> None:
-        name, source = node.proto.output[0], node.proto.input[0]
+    def add(
+        self, node: Node, kind: str, out: HlsTensor, *, inputs: list[str] | None = None,
+        name: str = "", **attrs: Any,
+    ) -> None:  # fmt: skip
+        """Add ``node``'s layer reading ``inputs`` (its first input by default); ``name``
+        replaces its output's name for a layer the IR has no tensor of (not traced)."""
+        name = name or node.proto.output[0]
         check_bits(out.bits, node, "output")
         self.conv.tensors[name] = out
         self.conv.layers.append(
-            {"class_name": kind, "name": name, "inputs": [source], "out_bits": out.bits} | attrs
-        )
+            {"class_name": kind, "name": name, "inputs": inputs or [node.proto.input[0]],
+             "out_bits": out.bits} | attrs
+        )  # fmt: skip
         self.conv.output = name
 
 
@@ -111,8 +121,12 @@ def _input_tensor(view: ModelView) -> HlsTensor:
         raise ModelFormatError("model has no adderflow.input_bits property: not an adderflow IR")
     dims = [d or 0 for d in (view.input.shape or ())][1:]
     if len(dims) == 3:
-        c, h, w = dims
-        return HlsTensor((h, w, c), view.input_bits, (c, h, w))
+        return map_tensor(*dims, view.input_bits)
+    if len(dims) == 2:
+        # A 1-D signal [C, L] enters as the channels-last frame [1, L, C] (project.py
+        # transposes it), so reshaping it to [C, 1, L] moves no code.
+        c, length = dims
+        return HlsTensor((1, length, c), view.input_bits, (c, 1, length), (c, length))
     return HlsTensor(tuple(dims), view.input_bits)
 
 
@@ -136,6 +150,7 @@ def convert(model: onnx.ModelProto) -> Conversion:
     view = read_view(model)
     _refuse(view)
     cv = Converter(view)
+    cv.conv.ir_tensors = {out for node in view for out in node.proto.output}
     first = _input_tensor(view)
     cv.conv.tensors[INPUT_TENSOR] = first
     cv.conv.layers.append(

@@ -44,12 +44,13 @@ class IntLayer(Layer):
 
 
 class ConvLayer(IntLayer):
-    """A window layer with weights ``[n_filt][kh·kw·C]``; ``kernel_op`` is the kernel's
-    per-tap operation (``af_adder_op``: ``-|x - w|``, ``af_mul_op``: ``x·w``)."""
+    """A window layer with weights ``[n_filt][kh·kw·C/group]``; ``kernel_op`` is the
+    kernel's per-tap operation (``af_adder_op``: ``-|x - w|``, ``af_mul_op``: ``x·w``)."""
 
     _expected_attributes = [Attribute(a) for a in WINDOW] + [
         Attribute("n_filt"),
         Attribute("n_in"),
+        Attribute("group"),
         WeightAttribute("weight"),
     ]
     kernel_op = ""
@@ -72,9 +73,10 @@ class DenseLayer(IntLayer):
 
 
 class PoolLayer(IntLayer):
-    """A pool over windows, no padding; ``pool_op`` is the kernel's reduction."""
+    """A pool over windows; ``pool_op`` is the kernel's reduction, ``pad`` the code a
+    padded tap holds (a max pool's: the smallest code)."""
 
-    _expected_attributes = [Attribute(a) for a in WINDOW]
+    _expected_attributes = [Attribute(a) for a in WINDOW] + [Attribute("pad")]
     pool_op = ""
 
     def initialize(self) -> None:
@@ -92,6 +94,8 @@ CONV_CONFIG = (
     + """    static const unsigned n_filt = {n_filt};
     static const unsigned n_in = {n_in};
     static const unsigned n_out = {n_filt};
+    static const unsigned group = {group};
+    static const unsigned n_window = filt_height * filt_width * n_chan;
     static const unsigned reuse_factor = {reuse_factor};
     typedef {accum_t} accum_t;
     typedef {weight_t} weight_t;
@@ -103,6 +107,9 @@ CONV_CONFIG = (
 DENSE_CONFIG = """struct config{index} {{
     static const unsigned n_in = {n_in};
     static const unsigned n_out = {n_out};
+    static const unsigned n_chan = {n_in};
+    static const unsigned group = 1;
+    static const unsigned n_window = {n_in};
     static const unsigned reuse_factor = {reuse_factor};
     typedef {accum_t} accum_t;
     typedef {weight_t} weight_t;
@@ -114,6 +121,7 @@ POOL_CONFIG = (
     "struct config{index} {{\n"
     + _WINDOW_FIELDS
     + "    static const unsigned reuse_factor = {reuse_factor};\n"
+    + "    static const long long pad = {pad};\n"
     + "    typedef nnet::{pool_op} op;\n"
     + "    static const unsigned shift = {pool_shift};\n"
     + "    static const unsigned sum_bits = {sum_bits};\n}};\n"
@@ -226,3 +234,47 @@ def op_parts(
         type(f"{name}Config", (config,), {"layers": (cls,)}),
         type(f"{name}Call", (call,), {"layers": (cls,), "header": header}),
     )
+
+
+# --- element-wise and join layers ---------------------------------------------------------
+
+
+class ShapedLayer(IntLayer):
+    """A layer whose output shape (channels-last) the converter gives as ``out_shape``;
+    io_stream carries it as ``n_pixels`` packets of ``n_chan`` codes."""
+
+    _expected_attributes = [
+        Attribute("out_shape", value_type=list),
+        Attribute("n_pixels"),
+        Attribute("n_chan"),
+    ]
+
+    def initialize(self) -> None:
+        self._add_output([int(d) for d in self.attributes["out_shape"]])
+
+
+# The fields every element-wise config has; an op's config text adds its own.
+SHAPED_CONFIG = """    static const unsigned n_pixels = {n_pixels};
+    static const unsigned n_chan = {n_chan};
+    static const unsigned n_elem = n_pixels * n_chan;
+    static const unsigned reuse_factor = {reuse_factor};
+    static const unsigned out_bits = {out_bits};
+"""
+
+JOIN_CALL = (
+    "nnet::{kernel}<{{input1_t}}, {{input2_t}}, {{output_t}}, {{config}}>"
+    "({{input1}}, {{input2}}, {{output}});"
+)
+
+
+class JoinCall(Call):
+    """A call of a two-input kernel: ``input1``/``input2`` (and their types) are the
+    layer's inputs in the IR's operand order."""
+
+    def format(self, node: Layer) -> str:
+        params = self._default_function_params(node)
+        for i, name in enumerate(node.inputs, 1):
+            var = node.get_input_variable(name)
+            params[f"input{i}"], params[f"input{i}_t"] = var.name, var.type.name
+        params["weights"] = "".join(f", {_weight_name(node, w)}" for w in self.weights)
+        return self.template.format(**params)

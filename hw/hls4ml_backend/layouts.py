@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from adderflow.errors import ModelFormatError
 
 if TYPE_CHECKING:
@@ -24,6 +26,13 @@ class HlsTensor:
     shape: tuple[int, ...]  # channels-last, no batch
     bits: int
     chw: tuple[int, int, int] | None = None  # a 3-D map, or the map a flat vector came from
+    # The IR's shape when it is none of the above: a 1-D signal [C, L] is the map [C, 1, L].
+    ir_shape: tuple[int, ...] | None = None
+
+
+def map_tensor(c: int, h: int, w: int, bits: int) -> HlsTensor:
+    """A channels-last feature map of the IR's ``[C, H, W]``."""
+    return HlsTensor((h, w, c), bits, (c, h, w))
 
 
 def check_bits(bits: int, node: Node, what: str) -> None:
@@ -87,19 +96,20 @@ def max_rows_per_input(a: dict[str, int]) -> int:
 
 
 def convert_conv(cv: Converter, node: Node, kind: str) -> None:
-    """A convolution: weights ``[O, C, kh, kw]`` to the kernel's channels-last rows."""
+    """A convolution: weights ``[O, C/group, kh, kw]`` to the kernel's channels-last rows
+    ``[O][kh][kw][C/group]``; output ``o`` reads the channels of group ``o // (O/group)``."""
     src, w = cv.source(node), cv.weight(node, 1)
-    o, c, kh, kw = w.shape
+    o, cg, kh, kw = w.shape
+    group = int(node.attr("group", 1))
     attrs = window_attrs(node, src, kh, kw)
-    if c != attrs["n_chan"]:
+    if group < 1 or o % group or cg * group != attrs["n_chan"]:
         raise ModelFormatError(
-            f"layer '{node.label}': weight has {c} channels, its input {src.shape[2]}"
+            f"layer '{node.label}': weight {list(w.shape)} with group {group} does not fit "
+            f"its input of {attrs['n_chan']} channels"
         )
-    # [O, C, kh, kw] -> [O, kh, kw, C]: the kernel's channels-last window order.
     flat = w.transpose(0, 2, 3, 1).reshape(o, -1)
-    out = HlsTensor((attrs["out_height"], attrs["out_width"], o), out_bits(node))
-    out.chw = (o, attrs["out_height"], attrs["out_width"])
-    cv.add(node, kind, out, n_filt=o, n_in=c * kh * kw, weight_data=flat,
+    out = map_tensor(o, attrs["out_height"], attrs["out_width"], out_bits(node))
+    cv.add(node, kind, out, n_filt=o, n_in=cg * kh * kw, group=group, weight_data=flat,
            weight_bits=const_bits(node, 1), **attrs)  # fmt: skip
 
 
@@ -108,8 +118,7 @@ def convert_dense(cv: Converter, node: Node, kind: str) -> None:
     src, w = cv.source(node), cv.weight(node, 1)
     if len(src.shape) != 1 or w.shape[1] != src.shape[0]:
         raise ModelFormatError(
-            f"layer '{node.label}': weight {list(w.shape)} does not fit its input "
-            f"{list(src.shape)}"
+            f"layer '{node.label}': weight {list(w.shape)} does not fit its input {list(src.shape)}"
         )
     if src.chw is not None:
         # The input is a flattened channels-last map: reorder C-major columns to match.
@@ -120,12 +129,34 @@ def convert_dense(cv: Converter, node: Node, kind: str) -> None:
            weight_bits=const_bits(node, 1))  # fmt: skip
 
 
-def convert_pool(cv: Converter, node: Node, kind: str, **extra: Any) -> None:
-    """A pool without padding: codes keep their width."""
+def convert_pool(
+    cv: Converter, node: Node, kind: str, *, widens: bool = False, **extra: Any
+) -> None:
+    """A pool: codes keep their width, unless it ``widens`` (a window sum: ``out_bits``).
+    ``pad`` is the code a padded tap holds: the input type's minimum, which never wins a max
+    (a tie with a real minimum gives the same code)."""
     src = cv.source(node)
     kh, kw = node.attr("kernel_shape")
     attrs = window_attrs(node, src, kh, kw)
-    out = HlsTensor((attrs["out_height"], attrs["out_width"], src.shape[2]), src.bits)
-    out.chw = (src.shape[2], attrs["out_height"], attrs["out_width"])
+    bits = out_bits(node) if widens else src.bits
+    out = map_tensor(src.shape[2], attrs["out_height"], attrs["out_width"], bits)
     check_bits(out_bits(node), node, "output")
-    cv.add(node, kind, out, **extra, **attrs)
+    cv.add(node, kind, out, pad=-(1 << (src.bits - 1)), **extra, **attrs)
+
+
+def shaped_attrs(out: HlsTensor) -> dict[str, Any]:
+    """An element-wise layer's shape attributes: io_stream carries ``n_pixels`` packets of
+    ``n_chan`` codes (a vector: one packet)."""
+    return {
+        "out_shape": [int(d) for d in out.shape],
+        "n_chan": int(out.shape[-1]),
+        "n_pixels": int(np.prod(out.shape[:-1], dtype=np.int64)),
+    }
+
+
+def same_shape(node: Node, a: HlsTensor, b: HlsTensor) -> None:
+    if a.shape != b.shape:
+        raise ModelFormatError(
+            f"layer '{node.label}' ({node.op}): operands of shapes {list(a.shape)} and "
+            f"{list(b.shape)} (channels-last) differ"
+        )

@@ -55,21 +55,5 @@ NO_BINARY_LAYERS = (
 )
 
 
-def grouped(node: Node) -> str:
-    """A convolution with ``group`` > 1: the conv kernel reads every input channel."""
-    group = node.attr("group", 1)
-    if group == 1:
-        return ""
-    return f"is a grouped convolution (group={group}): not in the hls4ml backend yet ([J2])"
-
-
-def padded(node: Node) -> str:
-    """A max pool with padding: the pool kernel has no padding that never wins."""
-    pads = list(node.attr("pads", [0, 0, 0, 0]))
-    if not any(pads):
-        return ""
-    return f"is a padded max pool (pads {pads}): not in the hls4ml backend yet ([J2])"
-
-
 def refused(reason: str) -> HlsMapping:
     return HlsMapping(refusal=reason)

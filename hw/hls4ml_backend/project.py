@@ -131,7 +131,10 @@ class HlsSettings:
 
 def _hls_config(conv: Conversion, s: HlsSettings) -> dict[str, Any]:
     inputs = conv.tensors[INPUT_TENSOR]
-    layers = {layer["name"]: {"Trace": True} for layer in conv.layers[1:]}
+    # A layer the IR has no tensor of (a link of a chain of joins) is not traced.
+    layers = {
+        layer["name"]: {"Trace": layer["name"] in conv.ir_tensors} for layer in conv.layers[1:]
+    }
     layers[INPUT_TENSOR] = {"Precision": f"ap_int<{inputs.bits}>", "Trace": False}
     return {
         # Model precision only names a default; every layer sets its own ap_int types.
@@ -237,5 +240,7 @@ class HlsProject:
         codes = np.asarray(codes, dtype=np.int64)
         if codes.ndim == 4:
             codes = codes.transpose(0, 2, 3, 1)
+        elif codes.ndim == 3:  # a 1-D signal [C, L]: L pixels of C channels
+            codes = codes.transpose(0, 2, 1)
         # Doubles carry every supported code exactly (MAX_TENSOR_BITS).
         return np.ascontiguousarray(codes.reshape(len(codes), -1), dtype=np.float64)

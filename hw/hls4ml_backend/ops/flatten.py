@@ -20,9 +20,13 @@ CONFIG = """struct config{index} {{
 
 
 def convert(cv, node) -> None:
-    src = cv.source(node)
     if node.attr("axis") != 1:
         raise ModelFormatError(f"layer '{node.label}': only Flatten(axis=1) is supported")
+    add_flatten(cv, node, cv.source(node))
+
+
+def add_flatten(cv, node, src: HlsTensor) -> None:
+    """``node``'s output as one vector per sample of ``src`` (also a ``Reshape`` to one)."""
     size = int(np.prod(src.shape))
     pixels = int(np.prod(src.shape[:-1]))
     out = HlsTensor((size,), src.bits, src.chw)

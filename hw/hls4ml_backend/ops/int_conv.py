@@ -2,7 +2,7 @@
 ``af_conv2d`` with ``af_mul_op``)."""
 
 from adderflow.hw.hls4ml_backend.layouts import convert_conv
-from adderflow.hw.hls4ml_backend.mapping import HlsMapping, Parts, grouped
+from adderflow.hw.hls4ml_backend.mapping import HlsMapping, Parts
 from adderflow.hw.hls4ml_backend.ops import MAPPINGS
 
 HEADER = "nnet_adder_conv2d.h"
@@ -18,7 +18,5 @@ def parts() -> Parts:
 
 MAPPINGS.add(
     "IntConv",
-    HlsMapping(
-        lambda cv, node: convert_conv(cv, node, "IntConv2D"), parts, HEADER, refuses=grouped
-    ),
+    HlsMapping(lambda cv, node: convert_conv(cv, node, "IntConv2D"), parts, HEADER),
 )

@@ -1,8 +1,8 @@
 """``IntMaxPool`` → hls4ml: the largest code of each window, no padding (kernel
-``af_pool2d`` with ``af_pool_max``); a padded one is refused, naming the layer."""
+``af_pool2d`` with ``af_pool_max``); padded taps hold the smallest code and never win."""
 
 from adderflow.hw.hls4ml_backend.layouts import convert_pool
-from adderflow.hw.hls4ml_backend.mapping import HlsMapping, Parts, padded
+from adderflow.hw.hls4ml_backend.mapping import HlsMapping, Parts
 from adderflow.hw.hls4ml_backend.ops import MAPPINGS
 
 HEADER = "nnet_adder_pool.h"
@@ -18,7 +18,5 @@ def parts() -> Parts:
 
 MAPPINGS.add(
     "IntMaxPool",
-    HlsMapping(
-        lambda cv, node: convert_pool(cv, node, "IntMaxPool2D"), parts, HEADER, refuses=padded
-    ),
+    HlsMapping(lambda cv, node: convert_pool(cv, node, "IntMaxPool2D"), parts, HEADER),
 )
