@@ -325,3 +325,22 @@ def test_every_op_net_has_every_graph_op_and_forks():
         for name in node.input:
             readers[name] = readers.get(name, 0) + 1
     assert readers["input_codes"] == readers["join_out"] == readers["cat_out"] == 2
+
+
+# The sweep: every graph network of tests/graph_networks.py (the binary one aside), three
+# widths, both io types (42 builds, ~15 min on 2 cores). CI runs the cases above.
+SWEEP = [
+    (name, bits, io_type)
+    for name in ("residual_identity", "residual_projection", "concat", "sum_pool", "one_d",
+                 "squeeze_excite")  # fmt: skip
+    for bits in (2, 8, 16)
+    for io_type in ("io_parallel", "io_stream")
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,bits,io_type", SWEEP)
+def test_graph_network_sweep(tmp_path, name, bits, io_type):
+    net = _graph_net(name, bits, bits)
+    model = build_qonnx(net)
+    _csim_equals_reference(model, _graph_samples(net, bits), tmp_path, io_type=io_type)
