@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from adderflow.errors import ConfigError
-from adderflow.hw.handshake import Skid
 from adderflow.hw.units.lanes import frame_lanes, frame_words
 
 # A taken beat goes straight into the output slice: offered one edge later.
@@ -88,6 +87,8 @@ class ConcatModel:
     __slots__ = ("beat", "from_a", "per_pixel", "skid")
 
     def __init__(self, config: ConcatConfig) -> None:
+        from adderflow.hw.handshake import Skid  # lazily: handshake may import this module
+
         self.skid = Skid()
         self.from_a, self.per_pixel = config.beats[0], sum(config.beats)
         self.beat = 0

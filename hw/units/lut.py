@@ -11,7 +11,6 @@ import numpy as np
 
 from adderflow.errors import ConfigError
 from adderflow.fixed import MAX_LUT_BITS, check_bits, table_lookup
-from adderflow.hw.handshake import Skid
 from adderflow.hw.units.lanes import frame_lanes, frame_words, pack_lanes, write_memh
 
 # registered ROM read -> output slice
@@ -87,6 +86,8 @@ class LutModel:
     __slots__ = ("skid", "v1")
 
     def __init__(self) -> None:
+        from adderflow.hw.handshake import Skid  # lazily: handshake may import this module
+
         self.skid = Skid()
         self.v1 = False
 

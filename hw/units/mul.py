@@ -9,7 +9,6 @@ import numpy as np
 
 from adderflow.errors import ConfigError
 from adderflow.fixed import check_bits, gate_product, product_bits
-from adderflow.hw.handshake import Skid
 from adderflow.hw.units.common import MAX_OUT_BITS
 from adderflow.hw.units.lanes import frame_lanes, frame_words
 
@@ -104,6 +103,8 @@ class MulModel:
     __slots__ = ("g", "groups", "load", "p", "pixels", "skid", "v1")
 
     def __init__(self, config: MulConfig) -> None:
+        from adderflow.hw.handshake import Skid  # lazily: handshake may import this module
+
         self.skid = Skid()
         self.groups, self.pixels = config.groups, config.pixels
         self.load, self.g, self.p, self.v1 = True, 0, 0, False

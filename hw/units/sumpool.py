@@ -10,7 +10,6 @@ import numpy as np
 
 from adderflow.errors import ConfigError
 from adderflow.fixed import check_bits, window_sum, window_sum_bits
-from adderflow.hw.handshake import Skid
 from adderflow.hw.units.common import MAX_OUT_BITS
 from adderflow.hw.units.lanes import frame_lanes, frame_words, unpack_lanes
 
@@ -139,6 +138,8 @@ class SumPoolModel:
     __slots__ = ("beat", "emit", "skid")
 
     def __init__(self, config: SumPoolConfig) -> None:
+        from adderflow.hw.handshake import Skid  # lazily: handshake may import this module
+
         self.skid = Skid()
         self.emit = config.emits()
         self.beat = 0
