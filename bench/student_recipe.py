@@ -8,6 +8,10 @@ clipping over adder weights too, running batch-norm averages):
   gap head       conv blocks → global average pool → multiplication classifier
   clip fix       grad_clip leaves the adder weights (their norm is the adaptive LR's)
   bn recompute   batch-norm statistics recomputed each epoch for the current weights
+Further rows change one thing of today's default each: no distillation, student epochs,
+student learning rate, the adaptive learning rate's η. Pick rows by slug (--rows none ep60);
+each run lives in <out>/<set>/<slug>-s<seed>. A row without a teacher is timed against
+the default row's teacher of the same seed (run first if missing).
 Finished runs are reused (a run directory with a quantized accuracy is not run again).
 Prints a markdown table: accuracies (mean ± std) and, on the folder set, the first epoch
 at which the student's test accuracy reaches the teacher's final one, next to the epoch
@@ -26,13 +30,22 @@ from pathlib import Path
 import numpy as np
 
 OLD = ["student.grad_clip_adders=true", "student.bn_recompute=0"]
-ROWS: dict[str, list[str]] = {
-    "previous default (dense adder head)": ["model.head=dense", *OLD],
-    "+ gap head": ["model.head=gap", *OLD],
-    "+ gap head + clip fix": ["model.head=gap", "student.grad_clip_adders=false",
-                              "student.bn_recompute=0"],
-    "+ gap head + clip fix + bn recompute (default)": [],
-    "dense head + clip fix + bn recompute": ["model.head=dense"],
+# name -> (run-directory slug, settings). The first five add one change at a time to the
+# session-4 default; the rest each change one thing of today's default.
+ROWS: dict[str, tuple[str, list[str]]] = {
+    "previous default (dense adder head)": ("row0", ["model.head=dense", *OLD]),
+    "+ gap head": ("row1", ["model.head=gap", *OLD]),
+    "+ gap head + clip fix": ("row2", ["model.head=gap", "student.grad_clip_adders=false",
+                                       "student.bn_recompute=0"]),
+    "+ gap head + clip fix + bn recompute (default)": ("row3", []),
+    "dense head + clip fix + bn recompute": ("row4", ["model.head=dense"]),
+    "default, no distillation (distill.method=none)": ("none", ["distill.method=none"]),
+    "default, student 15 epochs": ("ep15", ["student.epochs=15"]),
+    "default, student 60 epochs": ("ep60", ["student.epochs=60"]),
+    "default, student lr 0.1": ("lr0.1", ["student.lr=0.1"]),
+    "default, student lr 0.02": ("lr0.02", ["student.lr=0.02"]),
+    "default, adaptive LR η 0.1": ("eta0.1", ["student.eta=0.1"]),
+    "default, adaptive LR η 0.4": ("eta0.4", ["student.eta=0.4"]),
 }
 OFF = ["rtl.enabled=false", "hls.enabled=false", "synth.enabled=false"]
 
@@ -98,7 +111,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench_runs/recipe"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--sets", nargs="+", default=["digits", "folder"])
-    ap.add_argument("--rows", nargs="+", default=list(ROWS), help="row names (default: all)")
+    slugs = {slug: name for name, (slug, _) in ROWS.items()}
+    ap.add_argument(
+        "--rows", nargs="+", default=list(slugs), choices=list(slugs),
+        help="row slugs (default: all): " + "; ".join(f"{k} = {v}" for k, v in slugs.items()),
+    )  # fmt: skip
     args = ap.parse_args()
     folder = make_folder_set(args.out.resolve() / "folder3")
     print("| set | recipe | teacher | student (float) | student 8-bit | epochs to teacher's acc |")
@@ -106,19 +123,22 @@ def main() -> None:
     for data in args.sets:
         extra = ["data.name=folder", f"data.root={folder}", "student.epochs=40"]
         extra = extra if data == "folder" else []
-        for i, name in enumerate(args.rows):
+        for slug in args.rows:
+            name = slugs[slug]
             t, s, q, reach = [], [], [], []
             for seed in args.seeds:
-                out = args.out.resolve() / data / f"row{i}-s{seed}"
-                m = run(out, [*OFF, *extra, *ROWS[name], f"seed={seed}"])
-                t.append(m["teacher"]["accuracy"])
+                out = args.out.resolve() / data / f"{slug}-s{seed}"
+                m = run(out, [*OFF, *extra, *ROWS[name][1], f"seed={seed}"])
+                # A row without a teacher (distill.method=none) is timed against the
+                # default row's teacher of the same seed, trained the same way.
+                tdir = out if "teacher" in m else out.with_name(f"row3-s{seed}")
+                tgt = run(tdir, [*OFF, *extra, f"seed={seed}"])["teacher"]["accuracy"]
+                t.append(tgt)
                 s.append(m["student"]["accuracy"])
                 q.append(m["quantized"]["accuracy"])
-                ckpt = out / "checkpoints"
-                tgt = m["teacher"]["accuracy"]
                 reach.append(
-                    f"{first_epoch(ckpt / 'student.csv', tgt)} vs "
-                    f"{first_epoch(ckpt / 'teacher.csv', tgt)}"
+                    f"{first_epoch(out / 'checkpoints' / 'student.csv', tgt)} vs "
+                    f"{first_epoch(tdir / 'checkpoints' / 'teacher.csv', tgt)}"
                 )
             print(
                 f"| {data} | {name} | {stat(t)} | {stat(s)} | {stat(q)} | {'; '.join(reach)} |",
