@@ -184,6 +184,18 @@ def test_adder_pe_is_at_least_five_times_smaller_than_lut_only_mac():
     assert mac.lut_equivalent() >= 5 * adder.lut_equivalent(), (adder, mac)
 
 
+
+def test_a_deep_fifo_is_block_ram():
+    """af_fifo's memory maps to one DP16KD at 1024 x 16 bits, not to LUTs or LUT RAM: a
+    residual network's skip FIFO costs block RAM, the LUTs are its counters."""
+    require_synth_tool("yosys", YOSYS_INSTALL)
+    from adderflow.hw.units.fifo import FIFO_SOURCES, FifoConfig
+
+    params = FifoConfig(depth=1024, width=16).parameters()
+    cells = synth.synth_stats(rtl_sources(FIFO_SOURCES), "af_fifo", "ecp5", params)
+    assert cells.brams == 1 and cells.lutram == 0, cells
+    assert cells.lut_equivalent() < 200, cells  # 16 kbit as LUT RAM would be 256+ cells
+
 # ---- the board shim, simulated -------------------------------------------------------
 
 TESTBENCH = """`timescale 1ns/1ns

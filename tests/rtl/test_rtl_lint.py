@@ -29,7 +29,10 @@ from adderflow.hw.rtlgen import (
     rtl_sources,
 )
 from adderflow.hw.rtlgen import LineWindowConfig as LineWin
+from adderflow.hw.units.add import ADD_SOURCES, AddConfig
 from adderflow.hw.units.concat import CONCAT_SOURCES, ConcatConfig
+from adderflow.hw.units.fifo import FIFO_SOURCES, FifoConfig
+from adderflow.hw.units.fork import FORK_SOURCES, ForkConfig
 from adderflow.hw.units.lut import LUT_SOURCES, LutConfig
 from adderflow.hw.units.mul import MUL_SOURCES, MulConfig
 from adderflow.hw.units.sumpool import SUMPOOL_SOURCES, SumPoolConfig
@@ -113,6 +116,10 @@ NEW_UNITS = [
     ("mul", "af_mul", MUL_SOURCES, MUL_SETS, "AF_MUL_UNSIGNED_GATE"),
     ("lut", "af_lut", LUT_SOURCES, LUT_SETS, "AF_LUT_NO_OFFSET"),
 ]
+# The sets tests/rtl/test_cocotb_{fork,fifo,add}.py simulate, then a deep FIFO (block RAM).
+FORK_SETS = [ForkConfig(3, 70), ForkConfig(1, 1)]
+FIFO_SETS = [FifoConfig(5, 12), FifoConfig(1, 3), FifoConfig(2, 66), FifoConfig(4096, 24)]
+ADD_SETS = [AddConfig(4, 8, 4, 0, 3, 9), AddConfig(2, 11, 16, 40, 0, 52)]
 
 # (id, top, sources, parameters, defines)
 CASES = [
@@ -151,6 +158,18 @@ CASES = [
     *[
         (f"linewin-{i}", "af_linewin", LINEWIN_SOURCES, c.parameters(), {})
         for i, c in enumerate(LINEWIN_SETS)
+    ],
+    ("fork-default", "af_fork", FORK_SOURCES, {}, {}),
+    *[(f"fork-n{c.n}-w{c.width}", "af_fork", FORK_SOURCES, c.parameters(), {}) for c in FORK_SETS],
+    ("fifo-default", "af_fifo", FIFO_SOURCES, {}, {}),
+    *[
+        (f"fifo-d{c.depth}-w{c.width}", "af_fifo", FIFO_SOURCES, c.parameters(), {})
+        for c in FIFO_SETS
+    ],
+    ("add-default", "af_add", ADD_SOURCES, {}, {}),
+    *[
+        (f"add-l{c.lanes}-o{c.out_bits}", "af_add", ADD_SOURCES, c.parameters(), {})
+        for c in ADD_SETS
     ],
     (
         "requant-half-up",
@@ -283,6 +302,20 @@ REFUSALS = [
     ("af_mul", MUL_SOURCES, {"PIXELS": 0}, "af_mul_error_bad_shape_fold_or_width"),
     ("af_lut", LUT_SOURCES, {"IN_BITS": 13}, "af_lut_error_bad_lanes_or_width"),
     ("af_lut", LUT_SOURCES, {"IN_BITS": 1}, "af_lut_error_bad_lanes_or_width"),
+    ("af_fork", FORK_SOURCES, {"N": 0}, "af_fork_error_N_or_W_below_1"),
+    ("af_fifo", FIFO_SOURCES, {"DEPTH": 0}, "af_fifo_error_DEPTH_or_W_below_1"),
+    (
+        "af_add",
+        ADD_SOURCES,
+        {"A_BITS": 8, "B_BITS": 4, "SHIFT_B": 5, "OUT_BITS": 9},
+        "af_add_error_bad_shape_or_OUT_BITS_below_sum_width",
+    ),
+    (
+        "af_add",
+        ADD_SOURCES,
+        {"A_BITS": 16, "SHIFT_A": 40, "OUT_BITS": 56, "LANES": 0},
+        "af_add_error_bad_shape_or_OUT_BITS_below_sum_width",
+    ),
 ]
 
 
