@@ -6,8 +6,9 @@ generator needs to instantiate it, re-exported here:
 
 * ``MvuConfig`` / ``RequantConfig`` / ``ThresholdConfig`` / ``WindowConfig`` /
   ``LineWindowConfig`` / ``SumPoolConfig`` / ``ConcatConfig`` / ``MulConfig`` /
-  ``LutConfig``: one unit's parameters, checked against the numeric contract
-  (``adderflow.fixed``) and turned into HDL parameter values;
+  ``LutConfig`` / ``ForkConfig`` / ``FifoConfig`` / ``AddConfig``: one unit's parameters,
+  checked against the numeric contract (``adderflow.fixed``) and turned into HDL parameter
+  values;
 * memory files for ``$readmemh`` (weights, per-channel multipliers and biases, binary
   thresholds and directions) and stream words, packed lane 0 in the least significant
   bits, two's complement (``units.lanes``);
@@ -15,6 +16,7 @@ generator needs to instantiate it, re-exported here:
   cocotb tests check equal to the simulated cycle counts.
 """
 
+from adderflow.hw.units.add import ADD_LATENCY, ADD_SOURCES, AddConfig, add_cycles
 from adderflow.hw.units.common import (
     BINARY_CODE_BITS,
     MAX_OUT_BITS,
@@ -23,6 +25,8 @@ from adderflow.hw.units.common import (
     rtl_sources,
 )
 from adderflow.hw.units.concat import CONCAT_LATENCY, CONCAT_SOURCES, ConcatConfig
+from adderflow.hw.units.fifo import FIFO_LATENCY, FIFO_SOURCES, FifoConfig, fifo_cycles
+from adderflow.hw.units.fork import FORK_LATENCY, FORK_SOURCES, ForkConfig, fork_cycles
 from adderflow.hw.units.lanes import (
     ChannelStream,
     binary_codes,
@@ -71,6 +75,9 @@ from adderflow.hw.units.window import (
 )
 
 __all__ = [
+    "ADD_LATENCY", "ADD_SOURCES", "FIFO_LATENCY", "FIFO_SOURCES", "FORK_LATENCY",
+    "FORK_SOURCES", "AddConfig", "FifoConfig", "ForkConfig", "add_cycles", "fifo_cycles",
+    "fork_cycles",
     "CONCAT_LATENCY", "CONCAT_SOURCES", "LUT_LATENCY", "LUT_SOURCES", "MUL_LATENCY",
     "MUL_SOURCES", "SUMPOOL_LATENCY", "SUMPOOL_SOURCES", "ConcatConfig", "LutConfig",
     "MulConfig", "SumPoolConfig", "lut_cycles",
