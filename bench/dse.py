@@ -1,7 +1,7 @@
 """LUT-against-images/s Pareto front of a network's foldings, a few points confirmed by yosys.
 
-    python bench/dse.py [--run RUN_DIR ...] [--confirm 3] [--clock-mhz 25] [--mac]
-                        [--json OUT.json] [--record]
+    python bench/dse.py [--run RUN_DIR ...] [--confirm 3] [--confirm-below LUTS]
+                        [--clock-mhz 25] [--mac] [--json OUT.json] [--record]
 
 For each run (default: a fresh ``--quick`` digits run), ``adderflow.hw.network.explore``
 solves, for every interval a layer can take, the folding with the least estimated LUT
@@ -37,8 +37,11 @@ from adderflow.hw.network import generate, read_layers  # noqa: E402
 from adderflow.hw.network.explore import Point, pareto_front  # noqa: E402
 
 
-def spread(front: list[Point], count: int) -> list[Point]:
-    """``count`` points evenly spaced along the front by index, both ends included."""
+def spread(front: list[Point], count: int, below: float = 0.0) -> list[Point]:
+    """``count`` points evenly spaced along the front by index, both ends included; with
+    ``below`` > 0 only among points estimated under that many LUT sites (a 60k-LUT design
+    takes yosys most of an hour on a shared 2-core machine)."""
+    front = [p for p in front if not below or p.luts < below]
     if count <= 0 or not front:
         return []
     if count == 1:
@@ -127,7 +130,7 @@ def explore_run(run_dir: Path, args: argparse.Namespace, work: Path) -> dict:
     print_front(name, rows, clock)
     print(f"\nsearch: {seconds:.2f} s for {len(layers)} layers")
     confirmed = []
-    for point in spread(front, args.confirm):
+    for point in spread(front, args.confirm, args.confirm_below):
         row = point_row(point, clock, layers)
         print(f"[dse] yosys on the {point.interval}-cycle point ({point.folding.lanes} lanes)",
               flush=True)  # fmt: skip
@@ -138,7 +141,8 @@ def explore_run(run_dir: Path, args: argparse.Namespace, work: Path) -> dict:
     result = {
         "network": name, "clock_mhz": clock, "front": rows, "confirmed": confirmed,
         "search_seconds": round(seconds, 3),
-        "command": f"python bench/dse.py --run {run_dir} --confirm {args.confirm} --record",
+        "command": f"python bench/dse.py --run {run_dir} --confirm {args.confirm} "
+        f"--confirm-below {args.confirm_below:g} --record",
     }  # fmt: skip
     if args.record:
         run.update_metrics(dse=result)
@@ -150,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", type=Path, action="append", help="run directory (repeatable)")
     parser.add_argument("--confirm", type=int, default=0, help="points to synthesize (yosys)")
+    parser.add_argument(
+        "--confirm-below", type=float, default=0.0, help="only points under this many LUTs"
+    )
     parser.add_argument("--clock-mhz", type=float, default=0.0, help="default: the run's")
     parser.add_argument("--mac", action="store_true", help="the multiply twin instead")
     parser.add_argument("--json", type=Path, help="write the results here")

@@ -209,6 +209,131 @@ def window_estimate(
     return Estimate(luts, ffs, brams, 0.0, lutram)
 
 
+# ---- the graph units (issue #21): af_fork, af_fifo, af_add, af_sumpool, af_concat, af_mul,
+# af_lut. Each: its Verilog files, the structural counts its LUT sites and flip-flops grow
+# with, and its calibration points (``calibrate(["graph"])`` fits GRAPH_COEFFS and
+# GRAPH_FF_COEFFS to yosys runs of each unit alone).
+
+
+def _log2(n: int) -> int:
+    return max(1, (max(1, n) - 1).bit_length())
+
+
+def graph_features(kind: str, p: dict[str, int]) -> tuple[list[float], list[float]]:
+    """(LUT features, FF features) of one graph unit from its Verilog parameters."""
+    if kind == "fork":  # one two-entry slice of W bits per output, the accept logic
+        return [p["N"] * p["W"], 1.0], [p["N"] * p["W"], 1.0]
+    if kind == "fifo":  # memory outside (LUT RAM or block RAM); pointers, count, out reg
+        return [p["W"], _log2(p["DEPTH"]), 1.0], [p["W"], _log2(p["DEPTH"]), 1.0]
+    if kind == "add":  # two shifted lanes summed per lane; the output slice
+        return [p["LANES"] * p["OUT_BITS"], 1.0], [p["LANES"] * p["OUT_BITS"], 1.0]
+    if kind == "sumpool":  # a row of window sums (memory) and one adder per lane
+        row = p["C"] * (p["W"] // p["KW"]) * p["OUT_BITS"]
+        return [p["LANES"] * p["OUT_BITS"], row, 1.0], [p["LANES"] * p["OUT_BITS"], 1.0]
+    if kind == "concat":  # a two-way lane multiplexer, beat counters, the output slice
+        return [p["LANES"] * p["BITS"], 1.0], [p["LANES"] * p["BITS"], 1.0]
+    if kind == "mul":  # the gate vector held (memory) and a product per lane
+        gate = p["C"] * p["B_BITS"]
+        return [p["LANES"] * p["OUT_BITS"], gate, 1.0], [p["LANES"] * p["OUT_BITS"], 1.0]
+    if kind == "lut":  # a 2^IN_BITS-entry table per lane
+        table = p["LANES"] * (1 << p["IN_BITS"]) * p["OUT_BITS"]
+        return [table, p["LANES"] * p["OUT_BITS"], 1.0], [p["LANES"] * p["OUT_BITS"], 1.0]
+    raise ValueError(f"no area model for graph unit '{kind}'")
+
+
+def _graph_memory(kind: str, p: dict[str, int]) -> tuple[float, float]:
+    """(BRAM, LUT RAM) of the unit's memory as yosys maps it: deeper than ROM_LOGIC_DEPTH
+    words to block RAM, else LUT RAM (16 words x 4 bits a cell)."""
+    if kind == "fifo":
+        depth, width = p["DEPTH"], p["W"]
+    elif kind == "sumpool":
+        depth = p["C"] * (p["W"] // p["KW"]) // p["LANES"]
+        width = p["LANES"] * p["OUT_BITS"]
+    elif kind == "mul":  # the gate vector
+        depth, width = p["C"] // p["LANES"], p["LANES"] * p["B_BITS"]
+    else:
+        return 0.0, 0.0
+    if depth > ROM_LOGIC_DEPTH:
+        return float(_brams(depth, width)), 0.0
+    return 0.0, float(math.ceil(width / 4) * math.ceil(depth / 16))
+
+
+# yosys 0.70 synth_ecp5 on the units' Verilog of dev-join / dev-units at 16:10 UTC
+# (``calibrate_graph``), LUT sites and flip-flops; features as ``graph_features`` names them.
+# af_lut has none: yosys keeps some 256-entry tables as logic and puts others, as wide, in
+# block RAM, which no count of bits here predicts.
+GRAPH_COEFFS: dict[str, list[float]] = {
+    "fork": [1.037, 23.921],
+    "fifo": [-0.253, 9.627, 41.906],
+    "add": [1.608, 12.026],
+    "sumpool": [3.999, -0.016, 23.147],
+    "concat": [2.991, 24.64],
+    "mul": [1.073, -0.025, 27.261],
+}
+GRAPH_FF_COEFFS: dict[str, list[float]] = {
+    "fork": [2.007, 3.91],
+    "fifo": [0.893, 8.354, -3.877],
+    "add": [1.743, 5.353],
+    "sumpool": [2.018, 17.0],
+    "concat": [1.997, 5.535],
+    "mul": [3.014, 11.897],
+}
+
+
+def graph_unit_estimate(kind: str, params: dict[str, int], dsp: bool = True) -> Estimate:
+    """One graph unit from its Verilog parameters (``ForkConfig(...).parameters()`` etc.)."""
+    if kind not in GRAPH_COEFFS:
+        from adderflow.errors import ConfigError
+
+        raise ConfigError(
+            f"no calibrated area estimate for af_{kind}: synthesize the design (adderflow synth)"
+        )
+    lut_x, ff_x = graph_features(kind, params)
+    luts = float(np.dot(GRAPH_COEFFS[kind], lut_x))
+    ffs = float(np.dot(GRAPH_FF_COEFFS[kind], ff_x))
+    brams, lutram = _graph_memory(kind, params)
+    dsps = float(params["LANES"]) if kind == "mul" and dsp else 0.0
+    return Estimate(luts, ffs, brams, dsps, lutram)
+
+
+# (Verilog files, calibration points as parameter dicts); af_skid is every unit's slice.
+GRAPH_UNITS: dict[str, tuple[tuple[str, ...], tuple[dict[str, int], ...]]] = {
+    "fork": (("af_fork.v", "af_skid.v"), (
+        {"N": 2, "W": 8}, {"N": 2, "W": 64}, {"N": 3, "W": 32}, {"N": 2, "W": 128},
+    )),
+    "fifo": (("af_fifo.v",), (
+        {"DEPTH": 4, "W": 8}, {"DEPTH": 32, "W": 64}, {"DEPTH": 200, "W": 32},
+        {"DEPTH": 1024, "W": 16}, {"DEPTH": 16, "W": 128},
+    )),
+    "add": (("af_add.v", "af_skid.v"), (
+        {"LANES": 1, "A_BITS": 8, "B_BITS": 8, "SHIFT_A": 0, "SHIFT_B": 2, "OUT_BITS": 11},
+        {"LANES": 4, "A_BITS": 8, "B_BITS": 8, "SHIFT_A": 3, "SHIFT_B": 0, "OUT_BITS": 12},
+        {"LANES": 16, "A_BITS": 8, "B_BITS": 6, "SHIFT_A": 1, "SHIFT_B": 4, "OUT_BITS": 13},
+        {"LANES": 8, "A_BITS": 16, "B_BITS": 16, "SHIFT_A": 0, "SHIFT_B": 0, "OUT_BITS": 17},
+    )),
+    "sumpool": (("af_sumpool.v", "af_skid.v"), (
+        {"C": 16, "H": 8, "W": 8, "KH": 8, "KW": 8, "LANES": 4, "IN_BITS": 8, "OUT_BITS": 14},
+        {"C": 8, "H": 8, "W": 8, "KH": 2, "KW": 2, "LANES": 2, "IN_BITS": 8, "OUT_BITS": 10},
+        {"C": 64, "H": 4, "W": 4, "KH": 4, "KW": 4, "LANES": 16, "IN_BITS": 8, "OUT_BITS": 12},
+        {"C": 32, "H": 16, "W": 16, "KH": 2, "KW": 2, "LANES": 8, "IN_BITS": 6, "OUT_BITS": 8},
+    )),
+    "concat": (("af_concat.v", "af_skid.v"), (
+        {"CA": 8, "CB": 8, "LANES": 2, "BITS": 8}, {"CA": 32, "CB": 16, "LANES": 16, "BITS": 8},
+        {"CA": 4, "CB": 12, "LANES": 4, "BITS": 4}, {"CA": 64, "CB": 64, "LANES": 32, "BITS": 8},
+    )),
+    "mul": (("af_mul.v", "af_skid.v"), (
+        {"C": 16, "PIXELS": 64, "LANES": 4, "A_BITS": 8, "B_BITS": 8, "OUT_BITS": 16},
+        {"C": 64, "PIXELS": 16, "LANES": 16, "A_BITS": 8, "B_BITS": 8, "OUT_BITS": 16},
+        {"C": 8, "PIXELS": 4, "LANES": 1, "A_BITS": 6, "B_BITS": 4, "OUT_BITS": 10},
+        {"C": 32, "PIXELS": 64, "LANES": 8, "A_BITS": 8, "B_BITS": 12, "OUT_BITS": 20},
+    )),
+    "lut": (("af_lut.v", "af_skid.v"), (
+        {"LANES": 1, "IN_BITS": 8, "OUT_BITS": 8}, {"LANES": 4, "IN_BITS": 4, "OUT_BITS": 4},
+        {"LANES": 8, "IN_BITS": 6, "OUT_BITS": 8}, {"LANES": 2, "IN_BITS": 8, "OUT_BITS": 16},
+    )),
+}  # fmt: skip
+
+
 def _brams(depth: int, width: int) -> float:
     """DP16KD blocks: 512x36, 1024x18, 2048x9, 4096x4, 8192x2 or 16384x1 each."""
     rows = max(512, 1 << (depth - 1).bit_length())
@@ -451,6 +576,47 @@ def calibrate(parts: Sequence[str] = CALIBRATED, log=print) -> dict[str, dict[st
                 xl.append(window_features(lanes, stored, frame_bits))
                 xf.append(window_ff_features(lanes, stored))
             fit("window-avg", xl, xf, counts)
+    return {"luts": luts, "ffs": ffs}
+
+
+def calibrate_graph(
+    kinds: Sequence[str] = tuple(GRAPH_UNITS), rtl_dir: Path | None = None, log=print
+) -> dict[str, dict[str, list[float]]]:
+    """Fit ``GRAPH_COEFFS`` / ``GRAPH_FF_COEFFS`` to yosys runs of each graph unit alone at
+    its ``GRAPH_UNITS`` points (``rtl_dir``: read the units' Verilog from there instead of
+    hw/rtl, af_skid.v still from hw/rtl). af_lut's table is seeded random codes."""
+    from adderflow.hw.synth import synth_stats
+    from adderflow.hw.units.common import RTL_DIR
+
+    unknown = set(kinds) - set(GRAPH_UNITS)
+    if unknown:
+        raise ValueError(f"unknown graph units {sorted(unknown)}; valid: {tuple(GRAPH_UNITS)}")
+    luts: dict[str, list[float]] = {}
+    ffs: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="af_calib_") as tmp:
+        for kind in kinds:
+            files, points = GRAPH_UNITS[kind]
+            sources = [
+                (rtl_dir or RTL_DIR) / f if f != "af_skid.v" else RTL_DIR / f for f in files
+            ]
+            xl, xf, yl, yf = [], [], [], []
+            for seed, params in enumerate(points):
+                data: list[Path] = []
+                params = dict(params)
+                if kind == "lut":
+                    rng = np.random.default_rng(seed)
+                    table = Path(tmp) / "table.hex"
+                    width = (params["OUT_BITS"] + 3) // 4
+                    codes = rng.integers(0, 1 << params["OUT_BITS"], 1 << params["IN_BITS"])
+                    table.write_text("".join(f"{int(c):0{width}x}\n" for c in codes))
+                    data, params["TABLE_FILE"] = [table], "table.hex"
+                u = synth_stats(sources, f"af_{kind}", "ecp5", params, False, data, lambda _: None)
+                log(f"[calibrate] {kind} {params}: {u.lut_equivalent('ecp5')} LUT sites, "
+                    f"{u.ffs} FF, {u.dsps} DSP, {u.brams} BRAM, {u.lutram} LUT RAM")  # fmt: skip
+                lx, fx = graph_features(kind, params)
+                xl.append(lx), xf.append(fx)
+                yl.append(u.lut_equivalent("ecp5")), yf.append(u.ffs)
+            luts[kind], ffs[kind] = _fit(xl, yl), _fit(xf, yf)
     return {"luts": luts, "ffs": ffs}
 
 

@@ -140,3 +140,24 @@ def test_fps_and_refusals():
     layers, frame, _ = read_layers(m)
     with pytest.raises(ConfigError, match=r"no folding reaches 5 cycles .*layer '\w+'"):
         cheapest_folding(layers, 5)
+
+
+def test_graph_unit_estimates_count_memories_and_refuse_af_lut():
+    from adderflow.hw import area_estimate as est
+
+    fifo = est.graph_unit_estimate("fifo", {"DEPTH": 32, "W": 64})
+    assert (fifo.lutram, fifo.brams) == (32, 0)  # 16 words x 4 bits a cell
+    deep = est.graph_unit_estimate("fifo", {"DEPTH": 1024, "W": 16})
+    assert (deep.lutram, deep.brams) == (0, 1)  # one 1024x18 DP16KD
+    wide = est.graph_unit_estimate("fifo", {"DEPTH": 1024, "W": 40})
+    assert wide.brams == 3
+    gate = {"C": 16, "PIXELS": 64, "LANES": 4, "A_BITS": 8, "B_BITS": 8, "OUT_BITS": 16}
+    assert est.graph_unit_estimate("mul", gate).dsps == 4
+    assert est.graph_unit_estimate("mul", gate, dsp=False).dsps == 0
+    two = est.graph_unit_estimate("fork", {"N": 2, "W": 32})
+    three = est.graph_unit_estimate("fork", {"N": 3, "W": 32})
+    assert three.luts > two.luts and three.ffs > two.ffs
+    with pytest.raises(ConfigError, match="af_lut"):
+        est.graph_unit_estimate("lut", {"LANES": 1, "IN_BITS": 8, "OUT_BITS": 8})
+    with pytest.raises(ValueError, match="unknown graph units"):
+        est.calibrate_graph(["fork", "bogus"])
