@@ -640,12 +640,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="?",
         const=",".join(CALIBRATED),
         metavar="PARTS",
-        help=f"refit COEFFS from yosys runs of single units (default: {','.join(CALIBRATED)})",
+        help=f"refit COEFFS from yosys runs of single units (default: {','.join(CALIBRATED)}; "
+        "'graph': the graph units' GRAPH_COEFFS, calibrate_graph)",
     )
     args = parser.parse_args(argv)
     if args.calibrate:
         parts = [p.strip() for p in args.calibrate.split(",") if p.strip()]
-        print(json.dumps(calibrate(parts), indent=2))
+        fits = calibrate([p for p in parts if p != "graph"]) if parts != ["graph"] else {}
+        if "graph" in parts:
+            fits["graph"] = calibrate_graph()
+        print(json.dumps(fits, indent=2))
         return 0
     if args.design_dir is None:
         parser.error("give a design directory or --calibrate")
