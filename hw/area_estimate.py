@@ -211,22 +211,55 @@ def window_estimate(
 
 # ---- the graph units (issue #21): af_fork, af_fifo, af_add, af_sumpool, af_concat, af_mul,
 # af_lut. Each: its Verilog files, the structural counts its LUT sites and flip-flops grow
-# with, and its calibration points (``calibrate(["graph"])`` fits GRAPH_COEFFS and
-# GRAPH_FF_COEFFS to yosys runs of each unit alone).
+# with, and its calibration points (``calibrate_graph`` fits GRAPH_COEFFS and
+# GRAPH_FF_COEFFS to yosys runs of each unit alone, one row per ``graph_key``: af_fifo
+# has one per memory kind); ``check_graph`` (``--check-graph``) measures the error at
+# GRAPH_CHECK's points, which no fit used (docs/benchmarks.md).
 
 
 def _log2(n: int) -> int:
     return max(1, (max(1, n) - 1).bit_length())
 
 
+def add_sum_bits_kept(p: dict[str, int]) -> tuple[int, int]:
+    """af_add's (distinct sum bits, carry-chain bits) a lane, from its parameters.
+
+    Below the smaller shift the sum is constant zero; from the finer operand's sign bit up
+    to the coarser operand's shift every bit is that sign (yosys merges their registers);
+    the adder proper spans from the coarser shift to OUT_BITS."""
+    fine_bits = p["A_BITS"] if p["SHIFT_A"] <= p["SHIFT_B"] else p["B_BITS"]
+    lo, hi = sorted((p["SHIFT_A"], p["SHIFT_B"]))
+    copies = max(0, hi - lo - fine_bits)
+    return p["OUT_BITS"] - lo - copies, p["OUT_BITS"] - hi
+
+
+def fifo_in_lutram(depth: int, width: int) -> bool:
+    """Whether yosys 0.70 maps af_fifo's memory to LUT RAM (else block RAM), as measured:
+    up to 32 words always (32x128: 64 cells), deeper while it takes at most 26 cells of
+    16 words x 4 bits (LUT RAM at 40x24, 64x24, 96x16, 100x12, 120x8, 200x4; block RAM at
+    48x36 = 27 cells, 64x28, 104x16, 128x16)."""
+    return depth <= 32 or math.ceil(width / 4) * math.ceil(depth / 16) <= 26
+
+
+def graph_key(kind: str, p: dict[str, int]) -> str:
+    """The coefficient row of a graph unit: af_fifo has one per memory kind."""
+    if kind == "fifo" and fifo_in_lutram(p["DEPTH"], p["W"]):
+        return "fifo-lutram"
+    return kind
+
+
 def graph_features(kind: str, p: dict[str, int]) -> tuple[list[float], list[float]]:
     """(LUT features, FF features) of one graph unit from its Verilog parameters."""
-    if kind == "fork":  # one two-entry slice of W bits per output, the accept logic
-        return [p["N"] * p["W"], 1.0], [p["N"] * p["W"], 1.0]
-    if kind == "fifo":  # memory outside (LUT RAM or block RAM); pointers, count, out reg
-        return [p["W"], _log2(p["DEPTH"]), 1.0], [p["W"], _log2(p["DEPTH"]), 1.0]
-    if kind == "add":  # two shifted lanes summed per lane; the output slice
-        return [p["LANES"] * p["OUT_BITS"], 1.0], [p["LANES"] * p["OUT_BITS"], 1.0]
+    if kind == "fork":  # one two-entry slice of W bits per output (2W + 2 FFs), the AND
+        return [p["N"] * p["W"], p["N"], 1.0], [p["N"] * p["W"], p["N"], 1.0]
+    if kind == "fifo":  # pointers and counts (log2 DEPTH), the output register (W)
+        log, ff = _log2(p["DEPTH"]), [p["W"], _log2(p["DEPTH"]), 1.0]
+        if fifo_in_lutram(p["DEPTH"], p["W"]):  # + read multiplexers over 16-word banks
+            return [p["W"] * (math.ceil(p["DEPTH"] / 16) - 1), log, 1.0], ff
+        return [p["W"], log, 1.0], ff
+    if kind == "add":  # the sum's distinct bits (slice: 2 FFs and a mux each), its carries
+        kept, carry = add_sum_bits_kept(p)
+        return [p["LANES"] * kept, p["LANES"] * carry, 1.0], [p["LANES"] * kept, 1.0]
     if kind == "sumpool":  # a row of window sums (memory) and one adder per lane
         row = p["C"] * (p["W"] // p["KW"]) * p["OUT_BITS"]
         return [p["LANES"] * p["OUT_BITS"], row, 1.0], [p["LANES"] * p["OUT_BITS"], 1.0]
@@ -242,11 +275,17 @@ def graph_features(kind: str, p: dict[str, int]) -> tuple[list[float], list[floa
 
 
 def _graph_memory(kind: str, p: dict[str, int]) -> tuple[float, float]:
-    """(BRAM, LUT RAM) of the unit's memory as yosys maps it: deeper than ROM_LOGIC_DEPTH
+    """(BRAM, LUT RAM) of the unit's memory as yosys maps it: af_fifo by
+    ``fifo_in_lutram`` (one word is a register); the others deeper than ROM_LOGIC_DEPTH
     words to block RAM, else LUT RAM (16 words x 4 bits a cell)."""
     if kind == "fifo":
         depth, width = p["DEPTH"], p["W"]
-    elif kind == "sumpool":
+        if depth == 1:
+            return 0.0, 0.0
+        if fifo_in_lutram(depth, width):
+            return 0.0, float(math.ceil(width / 4) * math.ceil(depth / 16))
+        return float(_brams(depth, width)), 0.0
+    if kind == "sumpool":
         depth = p["C"] * (p["W"] // p["KW"]) // p["LANES"]
         width = p["LANES"] * p["OUT_BITS"]
     elif kind == "mul":  # the gate vector
@@ -263,17 +302,20 @@ def _graph_memory(kind: str, p: dict[str, int]) -> tuple[float, float]:
 # af_lut has none: yosys keeps some 256-entry tables as logic and puts others, as wide, in
 # block RAM, which no count of bits here predicts.
 GRAPH_COEFFS: dict[str, list[float]] = {
-    "fork": [1.037, 23.921],
-    "fifo": [-0.253, 9.627, 41.906],
-    "add": [1.608, 12.026],
+    # fork, fifo, fifo-lutram, add: yosys 0.70 on main's af_fork/af_fifo/af_add at 16:50 UTC
+    "fork": [1.034, 17.059, -11.289],
+    "fifo": [0.887, 8.279, 22.03],
+    "fifo-lutram": [1.373, -2.059, 58.797],
+    "add": [0.832, 1.346, 7.183],
     "sumpool": [3.999, -0.016, 23.147],
     "concat": [2.991, 24.64],
     "mul": [1.073, -0.025, 27.261],
 }
 GRAPH_FF_COEFFS: dict[str, list[float]] = {
-    "fork": [2.007, 3.91],
-    "fifo": [0.893, 8.354, -3.877],
-    "add": [1.743, 5.353],
+    "fork": [2.0, 2.0, 0.0],  # exactly 2 per slice bit and 2 (valid, full) per output
+    "fifo": [1.964, 5.039, 6.043],
+    "fifo-lutram": [1.001, 3.458, 5.909],
+    "add": [2.0, 2.0],  # exactly 2 per distinct sum bit (slice) and the slice's 2 flags
     "sumpool": [2.018, 17.0],
     "concat": [1.997, 5.535],
     "mul": [3.014, 11.897],
@@ -282,15 +324,16 @@ GRAPH_FF_COEFFS: dict[str, list[float]] = {
 
 def graph_unit_estimate(kind: str, params: dict[str, int], dsp: bool = True) -> Estimate:
     """One graph unit from its Verilog parameters (``ForkConfig(...).parameters()`` etc.)."""
-    if kind not in GRAPH_COEFFS:
+    key = graph_key(kind, params)
+    if key not in GRAPH_COEFFS:
         from adderflow.errors import ConfigError
 
         raise ConfigError(
             f"no calibrated area estimate for af_{kind}: synthesize the design (adderflow synth)"
         )
     lut_x, ff_x = graph_features(kind, params)
-    luts = float(np.dot(GRAPH_COEFFS[kind], lut_x))
-    ffs = float(np.dot(GRAPH_FF_COEFFS[kind], ff_x))
+    luts = float(np.dot(GRAPH_COEFFS[key], lut_x))
+    ffs = float(np.dot(GRAPH_FF_COEFFS[key], ff_x))
     brams, lutram = _graph_memory(kind, params)
     dsps = float(params["LANES"]) if kind == "mul" and dsp else 0.0
     return Estimate(luts, ffs, brams, dsps, lutram)
@@ -299,17 +342,24 @@ def graph_unit_estimate(kind: str, params: dict[str, int], dsp: bool = True) -> 
 # (Verilog files, calibration points as parameter dicts); af_skid is every unit's slice.
 GRAPH_UNITS: dict[str, tuple[tuple[str, ...], tuple[dict[str, int], ...]]] = {
     "fork": (("af_fork.v", "af_skid.v"), (
-        {"N": 2, "W": 8}, {"N": 2, "W": 64}, {"N": 3, "W": 32}, {"N": 2, "W": 128},
+        {"N": 2, "W": 8}, {"N": 2, "W": 32}, {"N": 3, "W": 16}, {"N": 4, "W": 64},
+        {"N": 2, "W": 128},
     )),
+    # both memory kinds (``fifo_in_lutram``), each fitted on its own points
     "fifo": (("af_fifo.v",), (
-        {"DEPTH": 4, "W": 8}, {"DEPTH": 32, "W": 64}, {"DEPTH": 200, "W": 32},
-        {"DEPTH": 1024, "W": 16}, {"DEPTH": 16, "W": 128},
+        {"DEPTH": 8, "W": 16}, {"DEPTH": 16, "W": 8}, {"DEPTH": 32, "W": 16},
+        {"DEPTH": 64, "W": 24}, {"DEPTH": 48, "W": 8}, {"DEPTH": 24, "W": 36},
+        {"DEPTH": 120, "W": 8}, {"DEPTH": 16, "W": 128},
+        {"DEPTH": 128, "W": 16}, {"DEPTH": 256, "W": 8}, {"DEPTH": 512, "W": 36},
+        {"DEPTH": 1024, "W": 16}, {"DEPTH": 4096, "W": 8}, {"DEPTH": 96, "W": 36},
+        {"DEPTH": 80, "W": 64},
     )),
     "add": (("af_add.v", "af_skid.v"), (
-        {"LANES": 1, "A_BITS": 8, "B_BITS": 8, "SHIFT_A": 0, "SHIFT_B": 2, "OUT_BITS": 11},
-        {"LANES": 4, "A_BITS": 8, "B_BITS": 8, "SHIFT_A": 3, "SHIFT_B": 0, "OUT_BITS": 12},
-        {"LANES": 16, "A_BITS": 8, "B_BITS": 6, "SHIFT_A": 1, "SHIFT_B": 4, "OUT_BITS": 13},
-        {"LANES": 8, "A_BITS": 16, "B_BITS": 16, "SHIFT_A": 0, "SHIFT_B": 0, "OUT_BITS": 17},
+        {"LANES": 1, "A_BITS": 8, "B_BITS": 8, "SHIFT_A": 0, "SHIFT_B": 0, "OUT_BITS": 9},
+        {"LANES": 4, "A_BITS": 8, "B_BITS": 4, "SHIFT_A": 0, "SHIFT_B": 3, "OUT_BITS": 9},
+        {"LANES": 2, "A_BITS": 16, "B_BITS": 16, "SHIFT_A": 0, "SHIFT_B": 8, "OUT_BITS": 25},
+        {"LANES": 8, "A_BITS": 8, "B_BITS": 8, "SHIFT_A": 1, "SHIFT_B": 0, "OUT_BITS": 10},
+        {"LANES": 16, "A_BITS": 4, "B_BITS": 4, "SHIFT_A": 0, "SHIFT_B": 2, "OUT_BITS": 7},
     )),
     "sumpool": (("af_sumpool.v", "af_skid.v"), (
         {"C": 16, "H": 8, "W": 8, "KH": 8, "KW": 8, "LANES": 4, "IN_BITS": 8, "OUT_BITS": 14},
@@ -331,6 +381,21 @@ GRAPH_UNITS: dict[str, tuple[tuple[str, ...], tuple[dict[str, int], ...]]] = {
         {"LANES": 1, "IN_BITS": 8, "OUT_BITS": 8}, {"LANES": 4, "IN_BITS": 4, "OUT_BITS": 4},
         {"LANES": 8, "IN_BITS": 6, "OUT_BITS": 8}, {"LANES": 2, "IN_BITS": 8, "OUT_BITS": 16},
     )),
+}  # fmt: skip
+
+# Points no coefficient was fitted on: ``check_graph`` prints estimate, yosys and error.
+GRAPH_CHECK: dict[str, tuple[dict[str, int], ...]] = {
+    "fork": ({"N": 3, "W": 40}, {"N": 2, "W": 200}, {"N": 1, "W": 24}),
+    "fifo": (
+        {"DEPTH": 2048, "W": 24}, {"DEPTH": 600, "W": 20}, {"DEPTH": 64, "W": 28},
+        {"DEPTH": 100, "W": 12}, {"DEPTH": 72, "W": 8}, {"DEPTH": 200, "W": 4},
+        {"DEPTH": 32, "W": 52}, {"DEPTH": 5, "W": 12},
+    ),
+    "add": (
+        {"LANES": 2, "A_BITS": 11, "B_BITS": 16, "SHIFT_A": 40, "SHIFT_B": 0, "OUT_BITS": 52},
+        {"LANES": 4, "A_BITS": 8, "B_BITS": 8, "SHIFT_A": 0, "SHIFT_B": 0, "OUT_BITS": 9},
+        {"LANES": 3, "A_BITS": 16, "B_BITS": 8, "SHIFT_A": 0, "SHIFT_B": 4, "OUT_BITS": 17},
+    ),
 }  # fmt: skip
 
 
@@ -579,45 +644,73 @@ def calibrate(parts: Sequence[str] = CALIBRATED, log=print) -> dict[str, dict[st
     return {"luts": luts, "ffs": ffs}
 
 
+def _graph_synth(kind: str, params: dict, tmp: Path, seed: int, rtl_dir: Path | None = None):
+    """yosys on one graph unit alone (af_lut's table: seeded random codes)."""
+    from adderflow.hw.synth import synth_stats
+    from adderflow.hw.units.common import RTL_DIR
+
+    files = GRAPH_UNITS[kind][0]
+    sources = [(rtl_dir or RTL_DIR) / f if f != "af_skid.v" else RTL_DIR / f for f in files]
+    data: list[Path] = []
+    params = dict(params)
+    if kind == "lut":
+        rng = np.random.default_rng(seed)
+        table = tmp / "table.hex"
+        width = (params["OUT_BITS"] + 3) // 4
+        codes = rng.integers(0, 1 << params["OUT_BITS"], 1 << params["IN_BITS"])
+        table.write_text("".join(f"{int(c):0{width}x}\n" for c in codes))
+        data, params["TABLE_FILE"] = [table], "table.hex"
+    return synth_stats(sources, f"af_{kind}", "ecp5", params, False, data, lambda _: None)
+
+
 def calibrate_graph(
     kinds: Sequence[str] = tuple(GRAPH_UNITS), rtl_dir: Path | None = None, log=print
 ) -> dict[str, dict[str, list[float]]]:
     """Fit ``GRAPH_COEFFS`` / ``GRAPH_FF_COEFFS`` to yosys runs of each graph unit alone at
-    its ``GRAPH_UNITS`` points (``rtl_dir``: read the units' Verilog from there instead of
-    hw/rtl, af_skid.v still from hw/rtl). af_lut's table is seeded random codes."""
-    from adderflow.hw.synth import synth_stats
-    from adderflow.hw.units.common import RTL_DIR
-
+    its ``GRAPH_UNITS`` points, one row per ``graph_key`` (``rtl_dir``: read the units'
+    Verilog from there instead of hw/rtl, af_skid.v still from hw/rtl)."""
     unknown = set(kinds) - set(GRAPH_UNITS)
     if unknown:
         raise ValueError(f"unknown graph units {sorted(unknown)}; valid: {tuple(GRAPH_UNITS)}")
-    luts: dict[str, list[float]] = {}
-    ffs: dict[str, list[float]] = {}
+    rows: dict[str, tuple[list, list, list, list]] = {}
     with tempfile.TemporaryDirectory(prefix="af_calib_") as tmp:
         for kind in kinds:
-            files, points = GRAPH_UNITS[kind]
-            sources = [
-                (rtl_dir or RTL_DIR) / f if f != "af_skid.v" else RTL_DIR / f for f in files
-            ]
-            xl, xf, yl, yf = [], [], [], []
-            for seed, params in enumerate(points):
-                data: list[Path] = []
-                params = dict(params)
-                if kind == "lut":
-                    rng = np.random.default_rng(seed)
-                    table = Path(tmp) / "table.hex"
-                    width = (params["OUT_BITS"] + 3) // 4
-                    codes = rng.integers(0, 1 << params["OUT_BITS"], 1 << params["IN_BITS"])
-                    table.write_text("".join(f"{int(c):0{width}x}\n" for c in codes))
-                    data, params["TABLE_FILE"] = [table], "table.hex"
-                u = synth_stats(sources, f"af_{kind}", "ecp5", params, False, data, lambda _: None)
+            for seed, params in enumerate(GRAPH_UNITS[kind][1]):
+                u = _graph_synth(kind, params, Path(tmp), seed, rtl_dir)
                 log(f"[calibrate] {kind} {params}: {u.lut_equivalent('ecp5')} LUT sites, "
                     f"{u.ffs} FF, {u.dsps} DSP, {u.brams} BRAM, {u.lutram} LUT RAM")  # fmt: skip
                 lx, fx = graph_features(kind, params)
+                xl, xf, yl, yf = rows.setdefault(graph_key(kind, params), ([], [], [], []))
                 xl.append(lx), xf.append(fx)
                 yl.append(u.lut_equivalent("ecp5")), yf.append(u.ffs)
-            luts[kind], ffs[kind] = _fit(xl, yl), _fit(xf, yf)
+    luts = {key: _fit(xl, yl) for key, (xl, _, yl, _) in rows.items()}
+    ffs = {key: _fit(xf, yf) for key, (_, xf, _, yf) in rows.items()}
     return {"luts": luts, "ffs": ffs}
+
+
+def check_graph(points: dict | None = None, log=print) -> list[dict]:
+    """Estimate against yosys at ``points`` (``{kind: (parameters, ...)}``, default
+    ``GRAPH_CHECK``, where no fit was made): one row per point with LUT sites, FFs, BRAM
+    and LUT RAM, estimated and measured, and the LUT and FF errors in percent."""
+    out = []
+    with tempfile.TemporaryDirectory(prefix="af_check_") as tmp:
+        for kind, chosen in (points or GRAPH_CHECK).items():
+            for seed, params in enumerate(chosen):
+                u = _graph_synth(kind, params, Path(tmp), seed)
+                est = graph_unit_estimate(kind, params)
+                row = {
+                    "unit": kind, **params,
+                    "luts": round(est.luts), "luts_yosys": u.lut_equivalent("ecp5"),
+                    "ffs": round(est.ffs), "ffs_yosys": u.ffs,
+                    "brams": est.brams, "brams_yosys": u.brams,
+                    "lutram": est.lutram, "lutram_yosys": u.lutram,
+                }  # fmt: skip
+                sites = u.lut_equivalent("ecp5")
+                row["lut_err"] = round(100.0 * (est.luts - sites) / sites, 1)
+                row["ff_err"] = round(100.0 * (est.ffs - u.ffs) / u.ffs, 1)
+                log(json.dumps(row))
+                out.append(row)
+    return out
 
 
 def compare(estimate: Estimate, measured: dict[str, int]) -> list[tuple[str, int, int, str]]:
@@ -643,7 +736,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"refit COEFFS from yosys runs of single units (default: {','.join(CALIBRATED)}; "
         "'graph': the graph units' GRAPH_COEFFS, calibrate_graph)",
     )
+    parser.add_argument(
+        "--check-graph",
+        action="store_true",
+        help="estimate vs yosys for the graph units at points none of the fits used",
+    )
     args = parser.parse_args(argv)
+    if args.check_graph:
+        check_graph()
+        return 0
     if args.calibrate:
         parts = [p.strip() for p in args.calibrate.split(",") if p.strip()]
         fits = calibrate([p for p in parts if p != "graph"]) if parts != ["graph"] else {}

@@ -196,6 +196,24 @@ def test_a_deep_fifo_is_block_ram():
     assert cells.brams == 1 and cells.lutram == 0, cells
     assert cells.lut_equivalent() < 200, cells  # 16 kbit as LUT RAM would be 256+ cells
 
+
+def test_graph_estimate_at_points_it_was_not_fitted_on():
+    """af_fifo 100x12 is LUT RAM although deeper than 64 words (fifo_in_lutram), and the
+    add's flip-flops are counted exactly with the largest shift (bits 16..39 of its sum
+    are copies of one sign): the estimate against yosys, points no fit used."""
+    require_synth_tool("yosys", YOSYS_INSTALL)
+    from adderflow.hw import area_estimate as est
+
+    rows = {r["unit"]: r for r in est.check_graph(log=lambda _: None, points={
+        "fifo": ({"DEPTH": 100, "W": 12},),
+        "add": ({"LANES": 2, "A_BITS": 11, "B_BITS": 16, "SHIFT_A": 40, "SHIFT_B": 0,
+                 "OUT_BITS": 52},),
+    })}  # fmt: skip
+    fifo, add = rows["fifo"], rows["add"]
+    assert (fifo["brams"], fifo["lutram"]) == (fifo["brams_yosys"], fifo["lutram_yosys"]) == (0, 21)
+    assert add["ffs"] == add["ffs_yosys"] == 114
+    assert abs(fifo["lut_err"]) < 15 and abs(add["lut_err"]) < 15, rows
+
 # ---- the board shim, simulated -------------------------------------------------------
 
 TESTBENCH = """`timescale 1ns/1ns
