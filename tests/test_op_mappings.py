@@ -37,7 +37,8 @@ def test_every_op_has_an_hls4ml_mapping_or_a_recorded_refusal():
             assert mapping.convert is None and mapping.parts is None, op
         else:
             assert mapping.convert is not None and mapping.parts is not None, op
-            assert kernel_path(mapping.header).is_file(), (op, mapping.header)
+            # A mapping onto an hls4ml layer of its own (Concat) names no kernel of ours.
+            assert not mapping.header or kernel_path(mapping.header).is_file(), op
     assert "nnet_adder_common.h" in kernels()
     assert all(kernel_path(h).is_file() for h in kernels())
 

@@ -2,8 +2,8 @@
 #define NNET_ADDER_MERGE_H_
 
 // Element-wise and join layers on integer codes, channels-last: the residual add,
-// the squeeze-excite gate product, the channel concatenation, a reshape
-// that keeps the channels-last order, and the table lookup. In io_stream a
+// the squeeze-excite gate product, a reshape that keeps the channels-last order, and the
+// table lookup (the channel concatenation is hls4ml's own concatenate3d). In io_stream a
 // tensor is n_pixels packets of n_chan codes; every kernel reads and writes whole packets.
 
 #include "nnet_adder_common.h"
@@ -69,43 +69,6 @@ Pixels:
         for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
             #pragma HLS UNROLL
             out[c] = typename res_T::value_type(in[c] * g[c]);
-        }
-        res.write(out);
-    }
-}
-
-// Channel concatenation: at every pixel the n_chan_a codes of a, then the n_chan_b of b.
-template <class a_T, class b_T, class res_T, typename CONFIG_T>
-void af_concat(a_T a[CONFIG_T::n_pixels * CONFIG_T::n_chan_a],
-               b_T b[CONFIG_T::n_pixels * CONFIG_T::n_chan_b], res_T res[CONFIG_T::n_elem]) {
-Pixels:
-    for (unsigned p = 0; p < CONFIG_T::n_pixels; p++) {
-        for (unsigned c = 0; c < CONFIG_T::n_chan_a; c++) {
-            #pragma HLS UNROLL
-            res[p * CONFIG_T::n_chan + c] = a[p * CONFIG_T::n_chan_a + c];
-        }
-        for (unsigned c = 0; c < CONFIG_T::n_chan_b; c++) {
-            #pragma HLS UNROLL
-            res[p * CONFIG_T::n_chan + CONFIG_T::n_chan_a + c] = b[p * CONFIG_T::n_chan_b + c];
-        }
-    }
-}
-
-template <class a_T, class b_T, class res_T, typename CONFIG_T>
-void af_concat(hls::stream<a_T> &a, hls::stream<b_T> &b, hls::stream<res_T> &res) {
-Pixels:
-    for (unsigned p = 0; p < CONFIG_T::n_pixels; p++) {
-        #pragma HLS PIPELINE II=1
-        const a_T in_a = a.read();
-        const b_T in_b = b.read();
-        res_T out;
-        for (unsigned c = 0; c < CONFIG_T::n_chan_a; c++) {
-            #pragma HLS UNROLL
-            out[c] = in_a[c];
-        }
-        for (unsigned c = 0; c < CONFIG_T::n_chan_b; c++) {
-            #pragma HLS UNROLL
-            out[CONFIG_T::n_chan_a + c] = in_b[c];
         }
         res.write(out);
     }

@@ -35,6 +35,8 @@ IO_TYPES = ("io_parallel", "io_stream")
 INSTALL_HINT = "pip install -e '.[hls]'"
 # The header every kernel includes; each op's mapping names its own kernel's header.
 COMMON_HEADER = "nnet_adder_common.h"
+# hls4ml's own layer classes the converter emits (exact on ap_int codes: tests/test_hls4ml.py).
+HLS4ML_LAYERS = frozenset({"Concatenate"})
 
 
 def _hls4ml():
@@ -136,6 +138,10 @@ def _hls_config(conv: Conversion, s: HlsSettings) -> dict[str, Any]:
         layer["name"]: {"Trace": layer["name"] in conv.ir_tensors} for layer in conv.layers[1:]
     }
     layers[INPUT_TENSOR] = {"Precision": f"ap_int<{inputs.bits}>", "Trace": False}
+    for layer in conv.layers[1:]:
+        if layer["class_name"] in HLS4ML_LAYERS:
+            # hls4ml's own layers take their output type from the config.
+            layers[layer["name"]]["Precision"] = f"ap_int<{layer['out_bits']}>"
     return {
         # Model precision only names a default; every layer sets its own ap_int types.
         "Model": {

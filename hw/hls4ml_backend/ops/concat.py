@@ -1,15 +1,15 @@
-"""``Concat`` (axis 1) → hls4ml: the channels of each operand one after another at every
-pixel, channels-last (kernel ``af_concat``, two operands; more are a chain whose links the
-IR has no tensor of, so they are not traced)."""
+"""``Concat`` (axis 1) → hls4ml's own ``Concatenate`` layer on the channels-last axis
+(``nnet::concatenate3d``, or ``1d`` for vectors, in both io types): it only copies codes, so
+it is exact on ``ap_int`` codes once its output type is the operands' (``project.py`` sets
+it; tests/test_hls4ml.py compares every tensor). It takes two operands; more are a chain
+whose links the IR has no tensor of, so they are not traced."""
 
 from __future__ import annotations
 
 from adderflow.errors import ModelFormatError
-from adderflow.hw.hls4ml_backend.layouts import HlsTensor, map_tensor, shaped_attrs
+from adderflow.hw.hls4ml_backend.layouts import HlsTensor, map_tensor
 from adderflow.hw.hls4ml_backend.mapping import HlsMapping, Parts
 from adderflow.hw.hls4ml_backend.ops import MAPPINGS
-
-HEADER = "nnet_adder_merge.h"
 
 
 def _joined(node, a: HlsTensor, b: HlsTensor) -> HlsTensor:
@@ -35,33 +35,16 @@ def convert(cv, node) -> None:
         out = _joined(node, a, b)
         last = i == len(names) - 1
         name = "" if last else f"{node.proto.output[0]}_link{i}"
-        widths = {"n_chan_a": int(a.shape[-1]), "n_chan_b": int(b.shape[-1])}
-        cv.add(node, "IntConcat", out, inputs=[left, right], name=name, **widths,
-               **shaped_attrs(out))  # fmt: skip
+        op = f"concatenate{len(out.shape)}d"  # the kernel, named as hls4ml's converters do
+        cv.add(node, "Concatenate", out, inputs=[left, right], name=name, axis=-1, op=op)
         left = name or node.proto.output[0]
 
 
 def parts() -> Parts:
-    from hls4ml.model.attributes import Attribute
+    """hls4ml's own ``Concatenate`` with its own templates (registered by hls4ml)."""
+    from hls4ml.model.layers import Concatenate
 
-    from adderflow.hw.hls4ml_backend import layers as hl
-
-    class IntConcat(hl.ShapedLayer):
-        _expected_attributes = [Attribute("n_chan_a"), Attribute("n_chan_b")]
-
-    class Config(hl.Config):
-        layers = (IntConcat,)
-        text = (
-            "struct config{index} {{\n" + hl.SHAPED_CONFIG
-            + "    static const unsigned n_chan_a = {n_chan_a};\n"
-            + "    static const unsigned n_chan_b = {n_chan_b};\n}};\n"
-        )  # fmt: skip
-
-    class Call(hl.JoinCall):
-        layers, header = (IntConcat,), HEADER
-        text = hl.JOIN_CALL.format(kernel="af_concat")
-
-    return IntConcat, (Config, Call)
+    return Concatenate, ()
 
 
-MAPPINGS.add("Concat", HlsMapping(convert, parts, HEADER))
+MAPPINGS.add("Concat", HlsMapping(convert, parts))
