@@ -1,4 +1,4 @@
-// af_add: the residual add (IntAdd), lane-wise out = (a << SHIFT_A) + (b << SHIFT_B), exact.
+// af_add: the residual add, lane-wise out = (a << SHIFT_A) + (b << SHIFT_B), exact.
 //
 // DESIGN.md rule 10: both operands are signed codes (A_BITS, B_BITS) of one stream shape,
 // LANES a beat, lane i at bits [i*BITS +: BITS]; the sum is formed in

@@ -1,4 +1,4 @@
-// af_lut: a table lookup per lane (IntLut), out = table[x + 2^(IN_BITS-1)].
+// af_lut: a table lookup per lane, out = table[x + 2^(IN_BITS-1)].
 //
 // Bit-exact with adderflow.fixed.table_lookup: the IR's table (an initializer of
 // 2^IN_BITS entries, computed by the quantizer) is a ROM read from TABLE_FILE with

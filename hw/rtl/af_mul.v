@@ -1,8 +1,8 @@
-// af_mul: a squeeze-excite gate, x times a per-image, per-channel gate (IntMul).
+// af_mul: a squeeze-excite gate, x times a per-image, per-channel gate.
 //
 // Bit-exact with adderflow.fixed.gate_product: every lane's product is exact (OUT_BITS
 // holds every product of an A_BITS and a B_BITS code, fixed.product_bits; an af_requant
-// follows, the IR's Requant).
+// follows, the requantizer of the IR).
 //
 // Streams: b is the gate, C/LANES beats an image (beat g: channels g*LANES + i, B_BITS
 // signed a lane); a is x, the image's PIXELS = H*W pixels in raster order, C/LANES beats

@@ -1,4 +1,4 @@
-// af_sumpool: per-channel window sums (IntSumPool with kernel = stride, no padding).
+// af_sumpool: per-channel window sums (kernel = stride, no padding).
 //
 // DESIGN.md rule 10: an average over an area that is not a power of two is this exact sum,
 // then a requantization (an af_requant after this unit; its multiplier holds 1/area). A

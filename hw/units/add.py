@@ -1,4 +1,4 @@
-"""af_add: the residual add (``IntAdd``), lane-wise ``(a << shift_a) + (b << shift_b)``
+"""af_add: the residual add, lane-wise ``(a << shift_a) + (b << shift_b)``,
 exact; its config, reference, cycle formula and handshake model."""
 
 from __future__ import annotations

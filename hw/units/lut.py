@@ -1,5 +1,5 @@
-"""af_lut: a lane-wise table lookup (``IntLut``), its table ROM file, cycle formula and
-handshake model."""
+"""af_lut: a lane-wise table lookup (a nonlinearity such as a sigmoid gate), its table
+ROM file, cycle formula and handshake model."""
 
 from __future__ import annotations
 

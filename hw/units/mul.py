@@ -1,5 +1,5 @@
-"""af_mul: a squeeze-excite gate (``IntMul``), x times a per-image gate vector, exact; its
-cycle formula and handshake model. The ``Requant`` after it in the IR is an af_requant."""
+"""af_mul: a squeeze-excite gate, x times a per-image gate vector, exact; its cycle
+formula and handshake model. The requantizer after it in the IR is an af_requant."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""af_sumpool: per-channel window sums (``IntSumPool``, kernel = stride, no padding), its
-cycle formula and its handshake model. A global average pool is the window ``(H, W)``;
-the ``Requant`` after it in the IR is an af_requant (``units.requant``)."""
+"""af_sumpool: per-channel window sums (kernel = stride, no padding), its cycle formula
+and its handshake model. A global average pool is the window ``(H, W)``; the
+requantizer after it in the IR is an af_requant (``units.requant``)."""
 
 from __future__ import annotations
 
