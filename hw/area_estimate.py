@@ -419,6 +419,8 @@ def requant_widths(top_verilog: str) -> list[dict[str, int]]:
 def design_estimate(design, dsp: bool = True) -> tuple[Estimate, list[dict]]:
     """Sum over a Design's layers (``adderflow.hw.network.Design``); per-layer rows too."""
     check_calibrated(design.layers)
+    if getattr(design, "stages", None):  # a graph: forks, FIFOs and adds besides layers
+        return verilog_estimate((Path(design.directory) / "af_network.v").read_text(), dsp)
     total, rows = Estimate(), []
     widths = requant_widths((Path(design.directory) / "af_network.v").read_text())
     c, h, w = design.frame
@@ -471,6 +473,67 @@ def layer_estimate(
         pe, layer["out"], acc, rq_bits["M_BITS"], rq_bits["B_BITS"], rq_bits["OUT_BITS"], dsp
     )
     return win + mvu + rq
+
+
+def instance_params(top_verilog: str) -> list[tuple[str, str, dict[str, int | str]]]:
+    """``(module, instance, parameters)`` of every unit the top module instantiates, in
+    order (integers as ints, strings unquoted)."""
+    units = []
+    for module, body, name in re.findall(r"(af_\w+) #\((.*?)\) u_(\w+)", top_verilog, re.S):
+        params: dict[str, int | str] = {}
+        for key, value in re.findall(r"\.(\w+)\(([^()]*)\)", body):
+            value = value.strip()
+            params[key] = value.strip('"') if value.startswith('"') else int(value)
+        units.append((module, name, params))
+    return units
+
+
+def _pool_side(p: dict) -> int:
+    """A window's square pool (the fit's windows all pool squares)."""
+    from adderflow.errors import ConfigError
+
+    if "POOL" in p:
+        return int(p["POOL"])
+    if p["POOL_H"] != p["POOL_W"]:
+        raise ConfigError(
+            f"no calibrated area estimate for a {p['POOL_H']}x{p['POOL_W']} pool in af_window"
+        )
+    return int(p["POOL_H"])
+
+
+def unit_estimate(module: str, p: dict, dsp: bool = True) -> Estimate:
+    """One instance of the top module from its Verilog parameters; refuses, by module,
+    the units the fit has no measurement for."""
+    from adderflow.errors import ConfigError
+
+    if module == "af_window":
+        side, lanes = _pool_side(p), int(p["LANES"])
+        words = int(p["C"]) * int(p["H"]) * int(p["W"]) // side**2 // lanes
+        return window_estimate(lanes, int(p["BITS"]), words, str(p["POOL_MODE"]), side)
+    if module == "af_mvu":
+        return mvu_estimate(str(p["MODE"]), int(p["BITS"]), int(p["K"]), int(p["OUT"]),
+                            int(p["PE"]), int(p["SIMD"]), int(p["ACC_BITS"]), dsp)  # fmt: skip
+    if module == "af_requant":
+        widths = (int(p["ACC_BITS"]), int(p["M_BITS"]), int(p["B_BITS"]), int(p["OUT_BITS"]))
+        return requant_estimate(int(p["PE"]), int(p["CH"]), *widths, dsp)
+    kind = module.removeprefix("af_")
+    if kind in GRAPH_UNITS and kind != "lut":
+        numbers = {k: int(v) for k, v in p.items() if not isinstance(v, str)}
+        return graph_unit_estimate(kind, numbers, dsp)
+    raise ConfigError(
+        f"no calibrated area estimate for {module}: synthesize the design (adderflow synth)"
+    )
+
+
+def verilog_estimate(top_verilog: str, dsp: bool = True) -> tuple[Estimate, list[dict]]:
+    """Sum over every unit the top module instantiates (a line of layers or a graph:
+    windows, MVUs, requantizers, forks, FIFOs, adds, ...); a row per instance."""
+    total, rows = Estimate(), []
+    for module, name, params in instance_params(top_verilog):
+        unit = unit_estimate(module, params, dsp)
+        rows.append({"name": name, "module": module, **unit.rounded()})
+        total = total + unit
+    return total, rows
 
 
 # ---- calibration against yosys ---------------------------------------------------------

@@ -161,3 +161,19 @@ def test_graph_unit_estimates_count_memories_and_refuse_af_lut():
         est.graph_unit_estimate("lut", {"LANES": 1, "IN_BITS": 8, "OUT_BITS": 8})
     with pytest.raises(ValueError, match="unknown graph units"):
         est.calibrate_graph(["fork", "bogus"])
+
+
+def test_verilog_estimate_of_a_line_equals_the_design_estimate(tmp_path):
+    """Parsing the top module's instances gives the same total as the layer rows (the
+    path graph designs take), avg-pool windows included; a binary unit is refused."""
+    from adderflow.hw import area_estimate as est
+
+    m, _ = model(8, "avg", channels=4)
+    design = generate(m, tmp_path / "rtl")
+    top = (design.directory / "af_network.v").read_text()
+    total, rows = est.verilog_estimate(top)
+    assert total.values() == pytest.approx(design_estimate(design)[0].values())
+    assert [r["module"] for r in rows[:3]] == ["af_window", "af_mvu", "af_requant"]
+    assert len(rows) == 3 * len(design.layers)
+    with pytest.raises(ConfigError, match="af_threshold"):
+        est.unit_estimate("af_threshold", {"CH": 4})
