@@ -31,7 +31,11 @@ reduces to the closed forms where they hold (``tests/rtl/test_rtlgen.py``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 from adderflow.errors import AdderflowError
+from adderflow.hw.units.fifo import FifoModel
 from adderflow.hw.units.linewin import LineWindowConfig
 from adderflow.hw.units.window import WindowConfig
 
@@ -219,3 +223,189 @@ def chain_cycles(units: list[Unit], in_beats: int, out_beats: int, limit: int) -
     if last < 0:
         raise AdderflowError(f"handshake model: no complete image after {limit} cycles")
     return last - first + 1
+
+
+# ---------------------------------------------------------------------------------------
+# Graphs: units with several ports (forks, FIFOs, joins), stepped together.
+
+
+class GraphUnit(Protocol):
+    """A unit of a stream graph, control state only (docs/rtl.md, j2 design).
+
+    A transfer on input port ``i`` in a cycle iff ``in_valid[i]`` and
+    ``in_ready(i, in_valid)``; every ``out_valid`` and ``in_ready`` comes from registers
+    (a join's ``in_ready`` may also read the other inputs' valid), so a graph is stepped by
+    sampling every valid, then every ready, then clocking every unit."""
+
+    n_in: int
+    n_out: int
+
+    def out_valid(self, port: int) -> bool: ...
+
+    def in_ready(self, port: int, in_valid: list[bool]) -> bool: ...
+
+    def step(self, in_valid: list[bool], out_ready: list[bool]) -> None: ...
+
+
+class Series:
+    """Single-port ``Unit``\\ s in a line as one graph unit (a layer's window → MVU →
+    post unit, or one unit alone: the wrapper of the existing single-port units)."""
+
+    n_in = n_out = 1
+    __slots__ = ("units",)
+
+    def __init__(self, *units: Unit) -> None:
+        self.units = units
+
+    def out_valid(self, port: int) -> bool:
+        return self.units[-1].skid.valid
+
+    def in_ready(self, port: int, in_valid: list[bool]) -> bool:
+        return self.units[0].in_ready
+
+    def step(self, in_valid: list[bool], out_ready: list[bool]) -> None:
+        units = self.units
+        if len(units) == 1:
+            units[0].step(in_valid[0], out_ready[0])
+            return
+        ready = [u.in_ready for u in units[1:]]
+        valid = [u.skid.valid for u in units[:-1]]
+        units[0].step(in_valid[0], ready[0])
+        for i in range(1, len(units) - 1):
+            units[i].step(valid[i - 1], ready[i])
+        units[-1].step(valid[-1], out_ready[0])
+
+
+@dataclass
+class GraphNode:
+    """One unit of a graph and where each of its inputs comes from (``None``: the
+    network's input; else ``(node index, output port)``, an earlier node)."""
+
+    name: str
+    unit: GraphUnit
+    inputs: list[tuple[int, int] | None]
+
+
+@dataclass
+class GraphRun:
+    """What ``run_graph`` measured: per image the bench's latency figure (first input
+    transfer to last output transfer of the image, inclusive), the total cycles, and per
+    FIFO node the words it had to hold (``units.fifo.FifoModel.depth_needed``: its peak
+    occupancy) with the cycle it first did, counted from the first input transfer, and
+    the cycles its writer offered a beat it could not take (``stalls``)."""
+
+    latencies: list[int]
+    cycles: int
+    peaks: dict[str, tuple[int, int]]
+    stalls: dict[str, int]
+
+
+def _cells(nodes: list[GraphNode]) -> tuple[list, list, int, dict]:
+    """The graph flattened for stepping: every ``Series`` into its single-port units.
+
+    Returns the single-port cells ``[unit, src, out]`` and the multi-port ones
+    ``[unit, srcs, outs, slots]`` (port indices into one valid array, the network's input
+    last), the port count, and each node output's port index."""
+    port: dict[tuple[int, int], int] = {}
+    singles: list = []
+    multis: list = []
+    count = 0
+    pending: list = []  # (cell list, index in cell, node input) resolved after numbering
+    for j, node in enumerate(nodes):
+        unit = node.unit
+        if isinstance(unit, Series):
+            for i, u in enumerate(unit.units):
+                cell = [u, None if i == 0 else count - 1, count]
+                if i == 0:
+                    pending.append((cell, 1, node.inputs[0]))
+                singles.append(cell)
+                count += 1
+            port[(j, 0)] = count - 1
+        else:
+            outs = list(range(count, count + unit.n_out))
+            count += unit.n_out
+            cell = [unit, [None] * unit.n_in, outs]
+            for k, src in enumerate(node.inputs):
+                pending.append((cell[1], k, src))
+            multis.append(cell)
+            for p, o in enumerate(outs):
+                port[(j, p)] = o
+    for target, index, src in pending:
+        target[index] = count if src is None else port[src]
+    return singles, multis, count, port
+
+
+def run_graph(
+    nodes: list[GraphNode],
+    output: tuple[int, int],
+    in_beats: int,
+    out_beats: int,
+    images: int = 1,
+    serial: bool = True,
+    limit: int = 10**7,
+) -> GraphRun:
+    """Step a graph as ``af_network_tb`` drives the network: ``images`` images of
+    ``in_beats`` input beats (``serial``: an image only after the previous one has left;
+    else back to back), the output always ready. Raises when the images have not all left
+    after ``limit`` cycles (a deadlock or a stall that long)."""
+    singles, multis, count, port = _cells(nodes)
+    readers = [s[1] for s in singles] + [x for m in multis for x in m[1]]
+    if len(set(readers)) != len(readers):
+        raise AdderflowError("graph model: a stream read twice (no fork)")
+    # ready[p]: whether the reader of port p takes it (the output: always)
+    ready = [True] * (count + 1)
+    valid = [False] * (count + 1)
+    single_cells = [(u, src, out) for u, src, out in singles]
+    multi_cells = [(u, srcs, outs, range(len(srcs))) for u, srcs, outs in multis]
+    fifos = [(m[0], m[1][0], i) for i, m in enumerate(multis) if isinstance(m[0], FifoModel)]
+    names = {id(n.unit): n.name for n in nodes}
+    peaks = {names[id(f)]: (0, 0) for f, _, _ in fifos}
+    stalls = {names[id(f)]: 0 for f, _, _ in fifos}
+    out_port = port[output]
+    total_in, n_in, n_out, start, first, latencies = images * in_beats, 0, 0, 0, -1, []
+    for cycle in range(limit):
+        for u, _, out in single_cells:
+            valid[out] = u.skid.valid
+        for u, _, outs, _ in multi_cells:
+            for p, o in enumerate(outs):
+                valid[o] = u.out_valid(p)
+        source = n_in < total_in and (not serial or n_in < (n_out // out_beats + 1) * in_beats)
+        valid[count] = source
+        for u, src, _ in single_cells:
+            ready[src] = u.in_ready
+        for u, srcs, _, ports in multi_cells:
+            iv = [valid[x] for x in srcs]
+            for k in ports:
+                ready[srcs[k]] = u.in_ready(k, iv)
+        ready[out_port] = True
+        for f, src, _ in fifos:
+            if valid[src] and not ready[src]:
+                stalls[names[id(f)]] += 1
+        # The bench's order: an image's latency reads ``start`` before this cycle's
+        # first input transfer (if any) moves it.
+        if valid[out_port]:
+            n_out += 1
+            if n_out % out_beats == 0:
+                latencies.append(cycle - start + 1)
+                if n_out == images * out_beats:
+                    peaks = {n: (p, c - first) for n, (p, c) in peaks.items()}
+                    return GraphRun(latencies, cycle - first + 1, peaks, stalls)
+        if source and ready[count]:
+            if n_in % in_beats == 0:
+                start = cycle
+                if first < 0:
+                    first = cycle
+            n_in += 1
+        for u, src, out in single_cells:
+            u.step(valid[src], ready[out])
+        for u, srcs, outs, _ in multi_cells:
+            u.step([valid[x] for x in srcs], [ready[o] for o in outs])
+        for f, _, _ in fifos:
+            need = f.depth_needed
+            name = names[id(f)]
+            if need > peaks[name][0]:
+                peaks[name] = (need, cycle)
+    raise AdderflowError(
+        f"handshake model: {n_out // out_beats} of {images} images left after {limit} cycles "
+        "(a deadlock: a FIFO too shallow, or a unit that never drains)"
+    )

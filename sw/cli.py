@@ -400,6 +400,9 @@ def _rtl(args: argparse.Namespace) -> int:
             f"{layer['name']:<20} {layer['mode']:<6} {layer['pe']:>4} {layer['simd']:>5} "
             f"{layer['mvu_cycles']:>11} {layer['window']:>7} {layer['buffer_codes']:>7}"
         )
+    for stage in design.stages:
+        if stage["kind"] == "fifo":
+            print(stage["why"])
     print(f"{design.cycles} cycles per image (cycle model); files in {design.directory}")
     if args.target_fps:
         _print_fps_choice(args.run_dir)

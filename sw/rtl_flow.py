@@ -45,6 +45,9 @@ def generate_design(
         f"[rtl] wrote {design.directory}: {len(design.layers)} layers, {design.window} "
         f"windows, {design.cycles} cycles per image (model)"
     )
+    for stage in design.stages:
+        if stage["kind"] == "fifo":
+            run.log(f"[rtl] {stage['why']}")
     return design
 
 
@@ -103,6 +106,11 @@ def design_summary(design: Design) -> dict[str, Any]:
         "layers": design.layers,
         "lanes": sum(layer["pe"] * layer["simd"] for layer in design.layers),
         "bottleneck": max(design.layers, key=lambda layer: layer["mvu_cycles"])["name"],
+        "fifos": [
+            {k: stage[k] for k in ("name", "depth", "why")}
+            for stage in design.stages
+            if stage["kind"] == "fifo"
+        ],
     }
 
 

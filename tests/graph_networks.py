@@ -129,9 +129,9 @@ def residual_identity(bits: int, seed: int = 0) -> QuantizedNetwork:
     return _calibrated(QuantizedNetwork(t_in, (c, 5, 5), layers), seed)
 
 
-def residual_projection(bits: int, seed: int = 0) -> QuantizedNetwork:
+def residual_projection(bits: int, seed: int = 0, pool: bool = True) -> QuantizedNetwork:
     """A strided block with a 1x1 multiplication projection shortcut (scales 2 and 5),
-    then a max pool, flatten and a dense head."""
+    then a max pool (2x2, stride 1; ``pool=False``: none), flatten and a dense head."""
     rng = np.random.default_rng(seed)
     t_in = FixedType(bits, 3)
     t_a, t_b, t_p, t_j = (FixedType(bits, f) for f in (1, 2, 5, 3))
@@ -142,9 +142,12 @@ def residual_projection(bits: int, seed: int = 0) -> QuantizedNetwork:
             rng, "proj", "mul", t_in, 4, 3, 1, t_p, strides=(2, 2), relu=False, inputs=(INPUT,)
         ),
         _add(rng, "join", ("b", "proj"), (t_b, t_p), 4, t_j),
-        PoolLayer("pool", (2, 2), (1, 1)),
+        *([PoolLayer("pool", (2, 2), (1, 1))] if pool else []),
         FlattenLayer("flat"),
-        _compute(rng, "head", "mul", t_j, 5, 4 * 2 * 2, None, FixedType(16, 4), relu=False),
+        _compute(
+            rng, "head", "mul", t_j, 5, 4 * (2 if pool else 3) ** 2, None, FixedType(16, 4),
+            relu=False,
+        ),
     )
     return _calibrated(QuantizedNetwork(t_in, (3, 6, 6), layers), seed)
 

@@ -28,6 +28,9 @@ from adderflow.sim.ops import OPS
 REPO = Path(__file__).resolve().parents[1]
 # The Verilog sources that name IR ops in their comments; .v files stay byte-identical.
 VERILOG_NAMING = {"hw/rtl/af_window.v", "hw/rtl/af_threshold.v"}
+# The stream unit an op has its own RTL and config for ([J2]): they name the op they do.
+OP_UNITS = {"IntAdd": "add", "IntLut": "lut", "IntSumPool": "sumpool", "IntMul": "mul",
+            "Concat": "concat"}  # fmt: skip
 
 
 def test_every_op_has_an_hls4ml_mapping_or_a_recorded_refusal():
@@ -54,14 +57,13 @@ def test_every_op_has_an_rtl_mapping_with_its_sources_or_a_recorded_refusal():
         assert all(p.is_file() for p in rtl_sources(sources))
 
 
-def test_a_refused_op_is_named_by_both_backends_before_anything_is_written(tmp_path):
-    """The residual add has no RTL yet ([J2]): it names the node and why (the hls4ml backend
-    takes it: tests/test_hls4ml.py)."""
+def test_the_residual_add_is_taken_by_both_backends(tmp_path):
+    """The residual add: hls4ml converts it (tests/test_hls4ml.py) and the RTL joins its
+    streams in af_add (tests/test_rtl_graph.py)."""
     model = residual_ir(4, 4, (0, 2))
     convert(model)
-    with pytest.raises(ModelFormatError, match=r"node 'join' \(IntAdd\) is a residual add"):
-        generate(model, tmp_path / "rtl")
-    assert not (tmp_path / "rtl").exists()
+    design = generate(model, tmp_path / "rtl")
+    assert [s["kind"] for s in design.stages].count("add") == 1
 
 
 GRAPH_OP_REFUSALS = [
@@ -165,6 +167,11 @@ def test_only_the_op_modules_of_hw_name_an_op():
             f"hw/network/ops/{module}.py",
             *VERILOG_NAMING,
         }
+        # Each of those units says which op it does, and that a Requant follows it.
+        for unit in (
+            OP_UNITS.values() if op == "Requant" else [OP_UNITS.get(op)] if op in OP_UNITS else []
+        ):
+            allowed |= {f"hw/units/{unit}.py", f"hw/rtl/af_{unit}.v"}
         hw = {f for f in files if f.startswith("hw/")}
         assert hw <= allowed, (op, sorted(hw - allowed))
 

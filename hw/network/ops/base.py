@@ -16,6 +16,7 @@ import numpy as np
 
 from adderflow.errors import AdderflowError, ConfigError, ModelFormatError
 from adderflow.fixed import avg_pool_shift, unpack_bits
+from adderflow.hw.network.graph import Port, Stage
 from adderflow.hw.network.layer import Layer, PostUnit
 from adderflow.hw.units.common import BINARY_CODE_BITS
 from adderflow.hw.units.mvu import MVU_SOURCES
@@ -314,6 +315,38 @@ class Pool(RtlMapping):
                 f"{node.where()}: averages the ±1 codes of layer '{source}'; "
                 "binary activations are max pooled"
             )
+
+
+@dataclass
+class Tap:
+    """A tensor in the stream design's terms (``read_graph``): the stream it is read from
+    (``None``: the network's input), what is fused on the way (the ``Walk``: a pool, a
+    flatten, an accumulating node waiting for its post unit) and the stream's code width."""
+
+    source: Port | None
+    walk: Walk
+    bits: int
+    joined: tuple[Join, Node, list[Tap]] | None = None  # a join waiting for its post op
+
+    @property
+    def clean(self) -> bool:
+        """Nothing fused or pending: the stream itself."""
+        w = self.walk
+        return w.pending is None and w.pool == 1 and not w.flat and self.joined is None
+
+
+class Join(RtlMapping):
+    """An op that joins streams (``read_graph`` hands it every operand's ``Tap``): ``start``
+    checks the operands and waits for the op after it, ``finish`` makes their stage."""
+
+    def apply(self, walk: Walk, node: Node) -> None:
+        raise ConfigError(f"{node.where()}: a join reads several streams (read_graph's part)")
+
+    def start(self, node: Node, operands: list[Tap]) -> Tap:
+        raise NotImplementedError
+
+    def finish(self, stages: list[Stage], node: Node, tap: Tap, mapping: RtlMapping) -> Tap:
+        raise NotImplementedError
 
 
 class Flatten(RtlMapping):
