@@ -96,3 +96,4 @@ def test_fifo_detects_read_ignoring_ready(hdl, sim, tmp_path):
     mutant = build(hdl, sim, cfg, defines={"AF_FIFO_READ_IGNORES_READY": 1})
     outcomes = hdl.run(mutant, "test_cocotb_fifo", tmp_path, path)
     assert not outcomes["ports_under_pressure"].passed
+    assert "output 0: " in outcomes["ports_under_pressure"].message  # words lost
