@@ -250,8 +250,9 @@ def every_op_net(bits: int, seed: int) -> QuantizedNetwork:
         _compute(rng, "grouped", "adder", t_in, 6, 4, 3, t1, pads=(1, 1, 1, 1), groups=2),
         _compute(rng, "dw", "mul", t1, 6, 6, 3, t2, pads=(1, 0, 1, 2), groups=6, relu=False),
         PoolLayer("pool", (3, 3), (2, 2), pads=(1, 1, 1, 1)),
-        _compute(rng, "proj", "mul", t_in, 6, 4, 1, tp, strides=(2, 2), relu=False,
-                 inputs=(INPUT,)),  # fmt: skip
+        _compute(
+            rng, "proj", "mul", t_in, 6, 4, 1, tp, strides=(2, 2), relu=False, inputs=(INPUT,)
+        ),
         _add(rng, "join", ("pool", "proj"), (t2, tp), 6, tj),
         _compute(rng, "cheap", "mul", tj, 2, 6, 1, tj),
         ConcatLayer("cat", ("join", "cheap")),
@@ -329,10 +330,12 @@ def test_every_op_net_has_every_graph_op_and_forks():
 
 # The sweep: every graph network of tests/graph_networks.py (the binary one aside), three
 # widths, both io types (42 builds, ~15 min on 2 cores). CI runs the cases above.
+SWEEP_NETWORKS = (
+    "residual_identity", "residual_projection", "concat", "sum_pool", "one_d", "squeeze_excite",
+)  # fmt: skip
 SWEEP = [
     (name, bits, io_type)
-    for name in ("residual_identity", "residual_projection", "concat", "sum_pool", "one_d",
-                 "squeeze_excite")  # fmt: skip
+    for name in SWEEP_NETWORKS
     for bits in (2, 8, 16)
     for io_type in ("io_parallel", "io_stream")
 ]
@@ -344,3 +347,18 @@ def test_graph_network_sweep(tmp_path, name, bits, io_type):
     net = _graph_net(name, bits, bits)
     model = build_qonnx(net)
     _csim_equals_reference(model, _graph_samples(net, bits), tmp_path, io_type=io_type)
+
+
+def test_one_layer_reading_one_stream_twice(tmp_path):
+    """``Concat(x, x)`` in io_stream: hls4ml's clone pass gives the layer two copies."""
+    from graph_ops import concat_ir
+    from graph_ops import images as graph_images
+
+    model = concat_ir(4, branch=False)
+    shape = (2, 4, 5)
+    x = np.concatenate(
+        [graph_images(4, shape, 4), *(graph_images(4, shape, 1, fill=f) for f in ("max", "min"))]
+    )
+    _csim_equals_reference(model, x, tmp_path, io_type="io_stream")
+    top = (tmp_path / "prj" / "firmware" / "adderflow_net.cpp").read_text()
+    assert top.count("nnet::clone_stream<") == 1, top
