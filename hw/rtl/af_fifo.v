@@ -16,9 +16,9 @@
 // input transfer to the last output transfer inclusive when DEPTH >= 3 (DEPTH 1 and 2
 // cannot sustain a word a cycle; adderflow.hw.units.fifo.fifo_cycles).
 //
-// No read and write ever meet at one address: a read needs a word written at an earlier
-// edge, and the write pointer reaches the read pointer only when DEPTH words are held,
-// when in_ready is low. So the memory's read-during-write behaviour does not matter.
+// No read and write ever meet at one address: the pointers are equal only when the memory
+// is empty (no read is issued) or holds DEPTH words (then in_ready is low, no write). So
+// the memory's read-during-write behaviour does not matter.
 //
 // Fault injection for the testbench's mutation check only: compiling with the define
 // AF_FIFO_READ_IGNORES_READY reads whenever the memory holds a word, overwriting an
