@@ -232,8 +232,8 @@ def every_op_net(bits: int, seed: int) -> QuantizedNetwork:
         input ─ grouped adder conv (group 2) ─ depthwise mul conv (pads 1,0,1,2) ─ max pool
           │       3x3 s2 padded ─┬─ IntAdd (shifted) ─┬─ 1x1 mul conv ─┐
           └── 1x1 s2 mul projection ─┘                └────────────────┴─ Concat ─┬─ sum pool
-        (global 3x3) ─ 1x1 gate conv ─ IntLut (sigmoid) ─ IntMul with the Concat ─┘ ─ flatten
-        ─ dense head
+        (global 4x4) ─ 1x1 gate conv ─ IntLut (sigmoid) ─ IntMul with the Concat ─┘ ─ global
+        4x4 average pool ─ flatten ─ dense head
 
     Forks: the input, the join and the concatenation are each read twice (io_stream clones).
     """
@@ -256,14 +256,15 @@ def every_op_net(bits: int, seed: int) -> QuantizedNetwork:
         _add(rng, "join", ("pool", "proj"), (t2, tp), 6, tj),
         _compute(rng, "cheap", "mul", tj, 2, 6, 1, tj),
         ConcatLayer("cat", ("join", "cheap")),
-        _sum_pool(rng, "squeeze", tj, 8, 3, tx),
+        _sum_pool(rng, "squeeze", tj, 8, 4, tx),
         _compute(rng, "gate", "mul", tx, 8, 8, 1, tg, relu=False),
         LutLayer("sig", lookup_table(lambda v: 1 / (1 + np.exp(-v)), tg, t_sig), t_sig),
         MulLayer("excite", ("cat", "sig"), mul_bits, _rq(rng, 8, mul_bits, bits), tj),
+        PoolLayer("gap", (4, 4), (4, 4), "avg"),
         FlattenLayer("flat"),
-        _compute(rng, "head", "mul", tj, 3, 8 * 3 * 3, None, FixedType(16, 4), relu=False),
+        _compute(rng, "head", "mul", tj, 3, 8, None, FixedType(16, 4), relu=False),
     )
-    return _calibrated(QuantizedNetwork(t_in, (4, 6, 6), layers), seed)
+    return _calibrated(QuantizedNetwork(t_in, (4, 8, 8), layers), seed)
 
 
 def _graph_samples(net: QuantizedNetwork, seed: int) -> np.ndarray:
@@ -318,7 +319,7 @@ def test_a_reshape_across_channels_is_named():
 def test_every_op_net_has_every_graph_op_and_forks():
     model = build_qonnx(every_op_net(8, 1))
     ops = {n.op_type for n in model.graph.node}
-    assert {"IntAdd", "IntSumPool", "IntMul", "IntLut", "Concat", "IntMaxPool"} <= ops
+    assert {"IntAdd", "IntSumPool", "IntMul", "IntLut", "Concat", "IntMaxPool", "IntAvgPool"} <= ops
     groups = {n.name: a.i for n in model.graph.node for a in n.attribute if a.name == "group"}
     assert groups == {"grouped": 2, "dw": 6}
     readers: dict[str, int] = {}
