@@ -11,7 +11,7 @@ from pathlib import Path
 import onnx
 import pytest
 from binary_networks import binary_images, binary_ir
-from graph_ops import concat_ir, gate_ir, reshape_ir, sum_pool_ir
+from graph_ops import gate_ir, reshape_ir, sum_pool_ir
 from networks import random_network
 from residual import residual_ir
 
@@ -68,8 +68,6 @@ def test_the_residual_add_is_taken_by_both_backends(tmp_path):
 
 GRAPH_OP_REFUSALS = [
     (lambda: sum_pool_ir(4, (3, 3), (1, 1)), "pool", "IntSumPool", "is a window sum"),
-    (lambda: gate_ir(4, 4, squeeze="max"), "gate", "IntMul", "is a gate product"),
-    (lambda: concat_ir(4, branch=False), "cat", "Concat", "is a channel concatenation"),
     (lambda: reshape_ir(4, (3, 2, 4)), "as2d", "Reshape", "is a reshape"),
     # A 1-D network (MNIST-1D): its [N, C, L] input is refused by the Reshape's name too,
     # not as an input of the wrong rank.
@@ -89,6 +87,16 @@ def test_the_graph_ops_are_named_by_both_backends_before_anything_is_written(
     with pytest.raises(ModelFormatError, match=rf"node '{name}' \({op}\) {why}"):
         generate(model, tmp_path / "rtl")
     assert not (tmp_path / "rtl").exists()
+
+
+def test_the_rtl_builds_window_sums_and_gate_products(tmp_path):
+    """A window sum at kernel = stride (or one window over an axis) and a squeeze-excite
+    gate are graph stages (tests/test_rtl_graph_units.py simulates them); a window sum
+    whose windows overlap is refused above."""
+    design = generate(sum_pool_ir(4, (2, 3), (2, 3)), tmp_path / "pool")
+    assert [s["kind"] for s in design.stages] == ["sumpool"]
+    design = generate(gate_ir(4, 4), tmp_path / "gate")
+    assert {"fork", "fifo", "sumpool", "mul"} == {s["kind"] for s in design.stages}
 
 
 @pytest.mark.parametrize(

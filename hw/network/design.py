@@ -18,6 +18,7 @@ import onnx
 from adderflow.atomic import atomic_write_text
 from adderflow.errors import ConfigError
 from adderflow.hw.network import graph as graphs
+from adderflow.hw.network import graph_units
 from adderflow.hw.network.cycles import choose_folding, input_beats, network_cycles, window_kinds
 from adderflow.hw.network.graph import Graph, Stage
 from adderflow.hw.network.layer import Folding, Layer
@@ -45,9 +46,15 @@ NETWORK_SOURCES = (
     "af_fork.v",
     "af_fifo.v",
     "af_add.v",
+    *(f"af_{kind}.v" for kind in graph_units.KINDS),
 )
 # The graph units, each only in a design with a stage of its kind.
-GRAPH_SOURCES = {"fork": "af_fork.v", "fifo": "af_fifo.v", "add": "af_add.v"}
+GRAPH_SOURCES = {
+    "fork": "af_fork.v",
+    "fifo": "af_fifo.v",
+    "add": "af_add.v",
+    **{kind: f"af_{kind}.v" for kind in graph_units.KINDS},
+}
 
 
 @dataclass
@@ -287,6 +294,8 @@ def _stage_units(graph: Graph, s: Stage) -> tuple:
         a = s.add
         add = AddConfig(s.lanes, a.a_bits, a.b_bits, *a.shifts, a.acc_bits)  # type: ignore[union-attr]
         return add, RequantUnit.config(a.params, a.acc_bits, s.lanes)  # type: ignore[union-attr]
+    if s.kind in graph_units.KINDS:
+        return graph_units.stage_units(s, s.lanes)
     if s.kind == "fork":
         return (ForkConfig(s.n_out, width),)
     return (FifoConfig(s.depth, width),)
@@ -302,6 +311,8 @@ def _write_graph(out: Path, graph: Graph, units: dict, kinds: dict[str, str]) ->
         elif s.kind == "add":
             files = RequantUnit.files(s.name)
             RequantUnit.write(units[s.name][1], (out / files[0], out / files[1]), s.add.params)
+        elif s.kind in graph_units.KINDS:
+            graph_units.write_files(out, s, units[s.name])
     atomic_write_text(out / f"{TOP}.v", render_graph(graph, units, kinds))
 
 
@@ -316,6 +327,8 @@ def _stage_summary(graph: Graph, s: Stage) -> dict:
     }
     if s.kind == "fifo":
         info |= {"depth": s.depth, "why": s.why}
+    if s.kind in graph_units.KINDS:
+        info |= graph_units.summary(s)
     return info
 
 

@@ -13,11 +13,13 @@ image from idle and several back to back as the bench's non-serial mode feeds th
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from adderflow.errors import AdderflowError, ConfigError
 from adderflow.hw import handshake
+from adderflow.hw.network import graph_units
 from adderflow.hw.network.layer import Layer
 from adderflow.hw.units.add import AddModel
 from adderflow.hw.units.fifo import FIFO_FULL_RATE_DEPTH, FifoModel
@@ -50,6 +52,7 @@ class Stage:
     inputs: list[Port | None]  # None: the network's input stream
     layer: Layer | None = None
     add: AddSpec | None = None
+    spec: Any = None  # a graph_units kind's (sumpool, mul, concat, lut)
     frame: tuple[int, int, int] = (0, 0, 0)  # the output frame (C, H, W)
     bits: int = 0  # output code width
     n_out: int = 1
@@ -166,7 +169,7 @@ def lane_classes(graph: Graph) -> dict[Port | None, Port | None]:
     for stage in graph.stages:
         for port in range(stage.n_out):
             parent[(stage.name, port)] = (stage.name, port)
-        if stage.kind in ("add", "fork", "fifo"):
+        if stage.kind in ("add", "fork", "fifo", *graph_units.KINDS):
             for src in stage.inputs:
                 for port in range(stage.n_out):
                     parent[find((stage.name, port))] = find(src)
@@ -177,19 +180,27 @@ def _class_channels(graph: Graph, classes: dict) -> dict[Port | None, int]:
     channels: dict[Port | None, int] = {}
     for port, root in classes.items():
         c = graph.frame[0] if port is None else graph.stage(port[0]).frame[0]
-        channels.setdefault(root, c)
+        # every stream of the class carries the lanes: they divide each one's channels
+        channels[root] = math.gcd(channels.get(root, 0), c)
     return channels
 
 
 def graph_target(graph: Graph) -> int:
     """As ``cycles.default_target``: a layer reading the input at its best rate with one
-    input channel a beat, or the slowest other layer's fully parallel rate."""
+    input channel a beat, or the slowest other layer's fully parallel rate; a stream whose
+    class joins other streams (a concatenation's, a gate's) at most the lanes the class
+    allows (the gcd of its channels)."""
+    classes = lane_classes(graph)
+    channels = _class_channels(graph, classes)
     rates = [
-        s.layer.fold_cycles(s.layer.out, 1 if s.inputs[0] is None else s.layer.channels)
+        s.layer.fold_cycles(
+            channels[classes[(s.name, 0)]],
+            1 if s.inputs[0] is None else channels[classes[s.inputs[0]]],
+        )
         for s in graph.stages
         if s.layer is not None
     ]
-    return max(rates)
+    return max(rates, default=1)  # no layer: any lanes meet any target
 
 
 def choose_lanes(graph: Graph, target: int | None = None) -> dict[Port | None, int]:
@@ -298,6 +309,11 @@ def model(graph: Graph, kinds: dict[str, str] | None = None) -> tuple[list, tupl
         elif s.kind == "add":
             nodes.append(handshake.GraphNode(s.name, AddModel(), inputs))
             unit, inputs = handshake.Series(handshake.Post()), [(len(nodes) - 1, 0)]
+        elif s.kind in graph_units.KINDS:
+            *head, unit = graph_units.stage_models(s, graph_units.stage_units(s, s.lanes))
+            for part in head:
+                nodes.append(handshake.GraphNode(s.name, part, inputs))
+                inputs = [(len(nodes) - 1, 0)]
         elif s.kind == "fork":
             unit = ForkModel(s.n_out)
         else:

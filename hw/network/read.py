@@ -55,7 +55,12 @@ def read_graph(model: onnx.ModelProto) -> Graph:
         mapping = UNITS.get(node.op, f"node '{node.label}'")
         if isinstance(mapping, Join):
             others = [_tap(taps, node, t.name) for t in node.inputs[1:] if not t.is_const]
-            taps[node.out.name] = mapping.start(node, [tap, *others])
+            operands = [tap, *others]
+            taps[node.out.name] = (
+                mapping.stage(stages, node, operands)
+                if mapping.immediate
+                else mapping.start(node, operands)
+            )
         elif tap.joined is not None:
             taps[node.out.name] = tap.joined[0].finish(stages, node, tap, mapping)
         else:

@@ -3,6 +3,7 @@ stream wires between them, sign extension where the next MVU is wider."""
 
 from __future__ import annotations
 
+from adderflow.hw.network import graph_units
 from adderflow.hw.network.layer import Folding, Layer
 from adderflow.hw.units.common import hdl_literal
 from adderflow.hw.units.linewin import LineWindowConfig
@@ -279,6 +280,9 @@ def render_graph(graph, units: dict[str, tuple], kinds: dict[str, str]) -> str:
             )  # fmt: skip
         elif s.kind == "add":
             lines += _add(s, graph, *units[s.name])
+        elif s.kind in graph_units.KINDS:
+            wires = [_wire(graph, p) for p in s.inputs]
+            lines += graph_units.render(s, units[s.name], wires)
         elif s.kind == "fork":
             lines += _fork(s, graph, units[s.name][0])
         else:

@@ -342,6 +342,11 @@ class Join(RtlMapping):
     def apply(self, walk: Walk, node: Node) -> None:
         raise ConfigError(f"{node.where()}: a join reads several streams (read_graph's part)")
 
+    immediate = False  # True: ``stage`` makes its stages at once (nothing follows into it)
+
+    def stage(self, stages: list[Stage], node: Node, operands: list[Tap]) -> Tap:
+        raise NotImplementedError
+
     def start(self, node: Node, operands: list[Tap]) -> Tap:
         raise NotImplementedError
 
