@@ -33,8 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from area import twin  # noqa: E402
 from rtl_network import quick_run  # noqa: E402
 
-from adderflow.hw.network import generate, read_layers  # noqa: E402
-from adderflow.hw.network.explore import Point, pareto_front  # noqa: E402
+from adderflow.hw.network import (  # noqa: E402
+    explore,  # noqa: E402
+    generate,
+    read_layers,
+)
+from adderflow.hw.network.explore import Point, pareto_front, stream_interval  # noqa: E402
 
 
 def spread(front: list[Point], count: int, below: float = 0.0) -> list[Point]:
@@ -50,26 +54,38 @@ def spread(front: list[Point], count: int, below: float = 0.0) -> list[Point]:
     return [front[i] for i in picks]
 
 
-def point_row(point: Point, clock: float, layers) -> dict:
+def point_row(point, clock: float, layers, graph=None) -> dict:
+    """A front point: a line's ``Point`` (``layers``: its layers) or a graph's
+    ``GraphPoint`` (``layers`` None: lanes per stream class, named by its producer)."""
     e = point.estimate.rounded()
-    return {
+    row = {
         "interval": point.interval,
         "images_per_second": round(point.images_per_second(clock), 1),
         "luts": e["luts"], "ffs": e["ffs"], "brams": e["brams"], "dsps": e["dsps"],
-        "lutram": e["lutram"], "lanes": point.folding.lanes,
-        "folding": {
-            ly.name: [pe, simd]
-            for ly, pe, simd in zip(layers, point.folding.pe, point.folding.simd, strict=True)
-        },
+        "lutram": e["lutram"],
     }  # fmt: skip
+    if layers is None:
+        lanes = {"input" if k is None else k[0]: v for k, v in point.lanes.items()}
+        return {**row, "lanes": explore.graph_lane_count(graph, point), "stream_lanes": lanes}
+    folding = {
+        ly.name: [pe, simd]
+        for ly, pe, simd in zip(layers, point.folding.pe, point.folding.simd, strict=True)
+    }
+    return {**row, "lanes": point.folding.lanes, "folding": folding}
 
 
-def confirm(model: onnx.ModelProto, point: Point, work: Path) -> dict:
-    """yosys on the generated design of one point: LUT sites, FF, BRAM, DSP, LUT RAM."""
+def confirm(model: onnx.ModelProto, point, work: Path, graph=None) -> dict:
+    """yosys on the generated design of one point: LUT sites, FF, BRAM, DSP, LUT RAM (and
+    for a graph the estimate with its sized FIFOs, which the search leaves out)."""
+    from adderflow.hw.area_estimate import design_estimate
     from adderflow.hw.synth import synth_stats
 
-    design = generate(model, work / f"p{point.interval}", fold=lambda _: point.folding)
-    assert design.cycles > 0
+    where = work / f"p{point.interval}"
+    if graph is None:
+        design = generate(model, where, fold=lambda _: point.folding)
+    else:
+        design = generate(model, where, lanes=lambda g: explore.port_lanes(g, point))
+    full = design_estimate(design)[0].rounded()
     start = time.perf_counter()
     u = synth_stats(
         design.sources, "af_network", "ecp5", None, False,
@@ -78,6 +94,7 @@ def confirm(model: onnx.ModelProto, point: Point, work: Path) -> dict:
     return {
         "luts": u.lut_equivalent("ecp5"), "ffs": u.ffs, "brams": u.brams, "dsps": u.dsps,
         "lutram": u.lutram, "seconds": round(time.perf_counter() - start, 1),
+        "estimate_with_fifos": full, "cycles_per_image": design.cycles,
     }  # fmt: skip
 
 
@@ -90,10 +107,13 @@ def error(estimate: float, measured: int) -> str:
 def print_front(name: str, rows: list[dict], clock: float) -> None:
     print(f"\n## {name}: Pareto front, {len(rows)} points (images/s at {clock:g} MHz)\n")
     print("| interval (cycles) | images/s | LUT sites est | FF est | BRAM | DSP | LUT RAM | lanes "
-          "| PE/SIMD per layer |")  # fmt: skip
+          "| PE/SIMD per layer (graph: lanes per stream) |")  # fmt: skip
     print("|" + "---|" * 9)
     for r in rows:
-        fold = " ".join(f"{pe}/{simd}" for pe, simd in r["folding"].values())
+        if "folding" in r:
+            fold = " ".join(f"{pe}/{simd}" for pe, simd in r["folding"].values())
+        else:  # a graph: lanes of each stream class, named by a producer of the class
+            fold = " ".join(f"{name}:{v}" for name, v in r["stream_lanes"].items())
         print(f"| {r['interval']:,} | {r['images_per_second']:,.1f} | {r['luts']:,} | "
               f"{r['ffs']:,} | {r['brams']} | {r['dsps']} | {r['lutram']} | {r['lanes']} | "
               f"{fold} |")  # fmt: skip
@@ -101,15 +121,16 @@ def print_front(name: str, rows: list[dict], clock: float) -> None:
 
 def print_confirmed(name: str, rows: list[dict]) -> None:
     print(f"\n## {name}: estimate against yosys synth_ecp5\n")
-    print("| interval | lanes | LUT sites est | LUT sites yosys | LUT error | FF est | FF yosys "
-          "| FF error | BRAM est / yosys | DSP est / yosys | yosys s |")  # fmt: skip
-    print("|" + "---|" * 11)
+    print("| bound | stepped | lanes | LUT sites est | LUT sites yosys | LUT error | FF est "
+          "| FF yosys | FF error | BRAM est / yosys | DSP est / yosys | yosys s |")  # fmt: skip
+    print("|" + "---|" * 12)
     for r in rows:
-        y = r["yosys"]
-        print(f"| {r['interval']:,} | {r['lanes']} | {r['luts']:,} | {y['luts']:,} | "
-              f"{error(r['luts'], y['luts'])} | {r['ffs']:,} | {y['ffs']:,} | "
-              f"{error(r['ffs'], y['ffs'])} | {r['brams']} / {y['brams']} | "
-              f"{r['dsps']} / {y['dsps']} | {y['seconds']} |")  # fmt: skip
+        y, e = r["yosys"], r["yosys"]["estimate_with_fifos"]  # the whole generated design
+        print(f"| {r['interval']:,} | {r['stepped']:,} | {r['lanes']} | {e['luts']:,} | "
+              f"{y['luts']:,} | "
+              f"{error(e['luts'], y['luts'])} | {e['ffs']:,} | {y['ffs']:,} | "
+              f"{error(e['ffs'], y['ffs'])} | {e['brams']} / {y['brams']} | "
+              f"{e['dsps']} / {y['dsps']} | {y['seconds']} |")  # fmt: skip
 
 
 def explore_run(run_dir: Path, args: argparse.Namespace, work: Path) -> dict:
@@ -121,20 +142,26 @@ def explore_run(run_dir: Path, args: argparse.Namespace, work: Path) -> dict:
     if args.mac:
         model = twin(model)
     clock = args.clock_mhz or design_clock_mhz(run)
-    layers, _, _ = read_layers(model)
+    layers, graph = read_network(model)
     start = time.perf_counter()
-    front = pareto_front(layers)
+    front = pareto_front(layers) if graph is None else explore.graph_front(graph)
     seconds = time.perf_counter() - start
-    rows = [point_row(p, clock, layers) for p in front]
+    rows = [point_row(p, clock, layers, graph) for p in front]
     name = f"{run_dir.name} ({run.cfg.model.arch}, {'mac twin' if args.mac else 'adder'})"
     print_front(name, rows, clock)
-    print(f"\nsearch: {seconds:.2f} s for {len(layers)} layers")
+    size = len(layers) if graph is None else len(graph.stages)
+    print(f"\nsearch: {seconds:.2f} s for {size} {'layers' if graph is None else 'stages'}")
     confirmed = []
     for point in spread(front, args.confirm, args.confirm_below):
-        row = point_row(point, clock, layers)
-        print(f"[dse] yosys on the {point.interval}-cycle point ({point.folding.lanes} lanes)",
+        row = point_row(point, clock, layers, graph)
+        print(f"[dse] yosys on the {point.interval}-cycle point ({row['lanes']} lanes)",
               flush=True)  # fmt: skip
-        row["yosys"] = confirm(model, point, work)
+        row["yosys"] = confirm(model, point, work, graph)
+        row["stepped"] = (
+            stream_interval(layers, point.folding)
+            if graph is None
+            else explore.graph_stream_interval(graph, point.lanes)
+        )
         confirmed.append(row)
     if confirmed:
         print_confirmed(name, confirmed)
@@ -148,6 +175,20 @@ def explore_run(run_dir: Path, args: argparse.Namespace, work: Path) -> dict:
         run.update_metrics(dse=result)
         print(f"[dse] recorded in {run.paths.metrics}; `adderflow report {run_dir}` plots it")
     return result
+
+
+def read_network(model: onnx.ModelProto):
+    """``(layers, None)`` for a line of layers, ``(None, graph)`` (with its forks) for a
+    network with forks and joins."""
+    try:
+        from adderflow.hw.network import graph as graphs
+        from adderflow.hw.network.read import read_graph
+    except ImportError:  # a checkout before the graph reader
+        return read_layers(model)[0], None
+    graph = read_graph(model)
+    if graph.is_line:
+        return read_layers(model)[0], None
+    return None, graphs.with_forks(graph)
 
 
 def main(argv: list[str] | None = None) -> int:

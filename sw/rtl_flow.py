@@ -32,10 +32,12 @@ def generate_design(
     if not run.paths.model.is_file():
         raise AdderflowError(f"{run.paths.model} not found: export the run first")
     target = target_cycles if target_cycles is not None else run.cfg.rtl.target_cycles
-    fold, chosen = None, {}
+    fold = lanes = None
+    chosen: dict[str, Any] = {}
     if target_fps:
-        fold, chosen = _fps_folder(run, target_fps, window)
-    design = generate(load_model(run.paths.model), run.paths.rtl, target or None, window, fold)
+        fold, lanes, chosen = _fps_folder(run, target_fps, window)
+    model = load_model(run.paths.model)
+    design = generate(model, run.paths.rtl, target or None, window, fold, lanes)
     summary = design_summary(design)
     if chosen:
         summary["target_fps"] = chosen
@@ -64,9 +66,11 @@ def design_clock_mhz(run: Run) -> float:
 
 
 def _fps_folder(run: Run, fps: float, window: str):
-    """A ``generate(fold=...)`` picking the least-area folding for ``fps``, and the dict
-    it fills with what it chose (recorded in metrics.json as ``rtl.design.target_fps``)."""
+    """``generate``'s ``fold`` (a line of layers) and ``lanes`` (a graph) choosers picking
+    the least-area folding for ``fps``, and the dict they fill with what they chose
+    (recorded in metrics.json as ``rtl.design.target_fps``)."""
     from adderflow.errors import ConfigError
+    from adderflow.hw.network import explore
     from adderflow.hw.network.explore import cheapest_folding, interval_for_fps, stream_interval
 
     if window != "frame":
@@ -84,6 +88,20 @@ def _fps_folder(run: Run, fps: float, window: str):
         stepped = (
             stream_interval(layers, point.folding) if point.interval <= STEP_LIMIT else None
         )
+        record(point, stepped)
+        return point.folding
+
+    def lanes(graph):
+        point = explore.cheapest_lanes(graph, interval)
+        stepped = (
+            explore.graph_stream_interval(graph, point.lanes)
+            if point.interval <= STEP_LIMIT // 4
+            else None
+        )
+        record(point, stepped)
+        return explore.port_lanes(graph, point)
+
+    def record(point, stepped) -> None:
         chosen.update(
             fps=fps,
             clock_mhz=clock,
@@ -93,9 +111,8 @@ def _fps_folder(run: Run, fps: float, window: str):
             images_per_second=round(clock * 1e6 / (stepped or point.interval), 1),
             estimate=point.estimate.rounded(),
         )
-        return point.folding
 
-    return fold, chosen
+    return fold, lanes, chosen
 
 
 def design_summary(design: Design) -> dict[str, Any]:

@@ -177,3 +177,48 @@ def test_verilog_estimate_of_a_line_equals_the_design_estimate(tmp_path):
     assert len(rows) == 3 * len(design.layers)
     with pytest.raises(ConfigError, match="af_threshold"):
         est.unit_estimate("af_threshold", {"CH": 4})
+
+
+GRAPH_BLOCKS = ("identity", "projection")
+
+
+def _graph_model(block: str):
+    from graph_networks import residual_identity, residual_projection
+
+    net = residual_identity(8, seed=3) if block == "identity" else residual_projection(
+        8, seed=4, pool=False)  # fmt: skip
+    return build_qonnx(net)
+
+
+@pytest.mark.parametrize("block", GRAPH_BLOCKS)
+def test_graph_search_front_estimate_and_bound(tmp_path, block):
+    """Residual blocks: every front point is undominated among all lane choices, its
+    estimate is the generated design's without its FIFOs, and its bound is at least the
+    graph handshake model's interval streaming images back to back."""
+    from adderflow.hw import area_estimate as est
+    from adderflow.hw.network import explore
+    from adderflow.hw.network import graph as graphs
+    from adderflow.hw.network.read import read_graph
+
+    m = _graph_model(block)
+    graph = graphs.with_forks(read_graph(m))
+    points = explore.graph_points(graph)
+    front = explore.graph_front(graph)
+    assert len(front) >= 2
+    for p in front:
+        assert not any(q.interval <= p.interval and q.luts < p.luts for q in points)
+    for p in (front[0], front[-1]):
+        assert explore.graph_stream_interval(graph, p.lanes) <= p.interval
+        chosen = explore.cheapest_lanes(graph, p.interval)
+        assert chosen.luts == p.luts
+        design = generate(m, tmp_path / str(p.interval), lanes=lambda g, q=p: (
+            explore.port_lanes(g, q)))  # fmt: skip
+        top = (design.directory / "af_network.v").read_text()
+        _, rows = est.verilog_estimate(top)
+        assert any(r["module"] == "af_fork" for r in rows)
+        no_fifo = sum(r["luts"] for r in rows if r["module"] != "af_fifo")
+        assert no_fifo == pytest.approx(p.luts, abs=len(rows))  # rows are rounded
+        assert sum(ly["pe"] * ly["simd"] for ly in design.layers) == (
+            explore.graph_lane_count(graph, p))  # fmt: skip
+    with pytest.raises(ConfigError, match="no folding reaches 3 cycles"):
+        explore.cheapest_lanes(graph, 3)

@@ -178,6 +178,7 @@ def generate(
     target: int | None = None,
     window: str = "frame",
     fold: Callable[[list[Layer]], Folding] | None = None,
+    lanes: Callable[[Graph], dict] | None = None,
 ) -> Design:
     """Write ``af_network.v``, its memory files and ``design.json`` into ``directory``.
 
@@ -188,18 +189,20 @@ def generate(
 
     ``fold``: picks the folding from the layers instead of ``choose_folding(layers,
     target)`` (``explore.cheapest_folding``: least estimated area for an interval); a line
-    of layers only (a graph's lanes come from ``graph.choose_lanes``)."""
+    of layers only (a graph's lanes come from ``graph.choose_lanes``, or from ``lanes``:
+    given the graph with its forks, ``{port: lanes}`` for every stream, as
+    ``explore.cheapest_lanes`` picks them; a line ignores it, a graph ignores ``fold``)."""
     graph = read_graph(model)
     final = Path(directory).resolve()  # see Design.load
     if graph.is_line:
         write, design = _line(graph, target, window, fold)
-    elif fold is not None:
+    elif fold is not None and lanes is None:
         raise ConfigError(
             "a folding chooser takes a line of layers; this network is a graph (forks and "
             "joins), whose lanes graph.choose_lanes picks"
         )
     else:
-        write, design = _graph(graph, target, window)
+        write, design = _graph(graph, target, window, lanes)
     final.parent.mkdir(parents=True, exist_ok=True)
     # Written into a fresh directory that replaces the old one only when complete, so a
     # failed generation never leaves memory files of one design beside another's top.
@@ -243,10 +246,11 @@ def _line(graph: Graph, target: int | None, window: str, fold=None):
     return (lambda out: _write_files(out, layers, units, folding, in_bits, kinds)), design
 
 
-def plan_graph(graph: Graph, target: int | None = None, window: str = "frame"):
+def plan_graph(graph: Graph, target: int | None = None, window: str = "frame", lanes=None):
     """A graph's forks, lanes, window kinds and sized FIFOs, and its cycles per image."""
     graph = graphs.with_forks(graph)
-    graph = graphs.set_lanes(graph, graphs.choose_lanes(graph, target))
+    chosen = lanes(graph) if lanes is not None else graphs.choose_lanes(graph, target)
+    graph = graphs.set_lanes(graph, chosen)
     if window not in ("frame", "line"):
         window_kinds([], Folding((), ()), window)  # names the valid kinds
     kinds = {
@@ -260,10 +264,10 @@ def plan_graph(graph: Graph, target: int | None = None, window: str = "frame"):
     return graph, kinds, cycles
 
 
-def _graph(graph: Graph, target: int | None, window: str):
+def _graph(graph: Graph, target: int | None, window: str, lanes=None):
     """A DAG of stages: lanes by ``graph.choose_lanes``, FIFOs and cycles by the graph
     handshake model."""
-    graph, kinds, cycles = plan_graph(graph, target, window)
+    graph, kinds, cycles = plan_graph(graph, target, window, lanes)
     units = {s.name: _stage_units(graph, s) for s in graph.stages}
     out = graph.stage(graph.output[0])
     layers = [s for s in graph.stages if s.layer is not None]

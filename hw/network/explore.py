@@ -27,6 +27,7 @@ enumerating foldings would multiply the choices (a ResNet-8 has ~10⁸ foldings)
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -235,3 +236,167 @@ def _stream(chain: list, in_beats: int, per_image: int, images: int) -> list[int
             unit.step(source if i == 0 else valid[i - 1], True if i == last else ready[i + 1])
         cycle += 1
     return ends
+# ---- graphs (forks and joins) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GraphPoint:
+    """Lanes of every stream class, the interval bound and the estimated area (forks, adds
+    and their requantizers included; FIFOs not: their depths come from the handshake model
+    after the lanes are chosen, and their bits barely depend on the lanes)."""
+
+    lanes: dict  # stream class (graph.lane_classes' representative) -> lanes
+    interval: int
+    estimate: Estimate
+
+    @property
+    def luts(self) -> float:
+        return self.estimate.luts
+
+    def images_per_second(self, clock_mhz: float) -> float:
+        return clock_mhz * 1e6 / self.interval
+
+
+def _layer_table(layer: Layer, dsp: bool) -> dict[tuple[int, int], Option]:
+    return {(o.pe, o.simd): o for o in layer_options([layer], dsp)[0]}
+
+
+def _graph_stage_costs(graph, classes, dsp: bool):
+    """Per stage a function of the class lanes: (cycles or None, Estimate)."""
+    from adderflow.hw.area_estimate import graph_unit_estimate, requant_estimate
+    from adderflow.hw.units.add import AddConfig
+    from adderflow.hw.units.fork import ForkConfig
+    from adderflow.hw.units.requant import RequantUnit
+
+    rows = []
+    for s in graph.stages:
+        out = classes[(s.name, 0)]
+        if s.kind == "layer":
+            rows.append((s, "layer", classes[s.inputs[0]], out, _layer_table(s.layer, dsp)))
+        elif s.kind == "add":
+            a = s.add
+            table = {}
+            for lanes in divisors(a.channels):
+                add = AddConfig(lanes, a.a_bits, a.b_bits, *a.shifts, a.acc_bits)
+                rq = RequantUnit.config(a.params, a.acc_bits, lanes)
+                table[lanes] = graph_unit_estimate("add", add.parameters(), dsp) + requant_estimate(
+                    lanes, a.channels, a.acc_bits, rq.m_bits, rq.b_bits, rq.out_bits, dsp
+                )
+            rows.append((s, "add", out, out, table))
+        elif s.kind == "fork":
+            table = {
+                lanes: graph_unit_estimate(
+                    "fork", ForkConfig(s.n_out, lanes * s.bits).parameters(), dsp
+                )
+                for lanes in divisors(s.frame[0])
+            }
+            rows.append((s, "fork", out, out, table))
+        elif s.kind != "fifo":  # FIFOs are sized after the lanes; anything else is unknown
+            raise ConfigError(f"stage '{s.name}' ({s.kind}): the folding search has no cost for it")
+    return rows
+
+
+def graph_points(graph, dsp: bool = True) -> list[GraphPoint]:
+    """Every lane assignment of ``graph`` (a ``graph.with_forks`` graph) with its interval
+    bound and estimate: the classes are few (a ResNet-8 has 8), so all are tried."""
+    from adderflow.hw.network import graph as graphs
+
+    classes = graphs.lane_classes(graph)
+    roots = list(dict.fromkeys(classes.values()))
+    channels = {
+        root: (graph.frame[0] if root is None else graph.stage(root[0]).frame[0])
+        for root in roots
+    }
+    rows = _graph_stage_costs(graph, classes, dsp)
+    c, h, w = graph.frame
+    points = []
+    for values in itertools.product(*(divisors(channels[r]) for r in roots)):
+        lanes = dict(zip(roots, values, strict=True))
+        total, cycles, ok = Estimate(), {}, True
+        for s, kind, i, o, table in rows:
+            if kind == "layer":
+                option = table.get((lanes[o], lanes[i]))
+                if option is None:
+                    ok = False
+                    break
+                total = total + option.estimate
+                cycles[s.name] = option.cycles
+            else:
+                total = total + table[lanes[o]]
+        if not ok:
+            continue
+        bound = _graph_bound(graph, cycles, h * w * c // lanes[classes[None]])
+        points.append(GraphPoint(lanes, bound, total))
+    return points
+
+
+def _graph_bound(graph, cycles: dict[str, int], input_cycles: int) -> int:
+    """``max`` over layers of (its producer's cycles + its own): a layer's producer is the
+    layer (or the input) its stream comes from through forks and FIFOs; an add streams at
+    the pace of its slower operand."""
+    pace: dict = {None: input_cycles}
+    bound = 0
+    for s in graph.stages:
+        before = max(pace[p] for p in s.inputs)
+        if s.kind == "layer":
+            bound = max(bound, before + cycles[s.name])
+            pace[(s.name, 0)] = cycles[s.name]
+        else:
+            for port in range(s.n_out):
+                pace[(s.name, port)] = before
+    return bound
+
+
+def graph_front(graph, dsp: bool = True) -> list[GraphPoint]:
+    """The Pareto front of ``graph_points``: fastest first, each cheaper than the last."""
+    front: list[GraphPoint] = []
+    for point in sorted(graph_points(graph, dsp), key=lambda p: (p.interval, p.luts)):
+        if not front or point.luts < front[-1].luts:
+            front.append(point)
+    return front
+
+
+def graph_stream_interval(graph, lanes: dict, images: int = 4) -> int:
+    """The handshake model's steady interval with unbounded FIFOs on every fork output
+    (``graph.size_fifos`` keeps that schedule): the last image's extra cycles."""
+    from adderflow.hw.network import graph as graphs
+
+    classes = graphs.lane_classes(graph)
+    sized = graphs.set_lanes(graph, {port: lanes[root] for port, root in classes.items()})
+    forks = [(s.name, p) for s in sized.stages if s.kind == "fork" for p in range(s.n_out)]
+    trial = graphs._insert_fifos(sized, forks)
+    runs = [graphs.simulate(trial, images=n, serial=False).cycles for n in (images - 1, images)]
+    return runs[1] - runs[0]
+
+
+def cheapest_lanes(graph, interval: int, dsp: bool = True) -> GraphPoint:
+    """The graph's lanes with the least estimated area whose bound is at most ``interval``
+    cycles (``graph``: a ``graph.with_forks`` graph)."""
+    points = graph_points(graph, dsp)
+    meeting = [p for p in points if p.interval <= interval]
+    if not meeting:
+        fastest = min(p.interval for p in points)
+        raise ConfigError(
+            f"no folding reaches {interval} cycles per image in steady state; the fastest "
+            f"lanes' bound is {fastest}"
+        )
+    return min(meeting, key=lambda p: (p.luts, p.interval))
+
+
+def port_lanes(graph, point: GraphPoint) -> dict:
+    """``{port: lanes}`` for every stream (as ``graph.choose_lanes`` returns)."""
+    from adderflow.hw.network import graph as graphs
+
+    return {port: point.lanes[root] for port, root in graphs.lane_classes(graph).items()}
+
+
+def graph_lane_count(graph, point: GraphPoint) -> int:
+    """``Σ PE·SIMD`` over the graph's layers at ``point``'s lanes."""
+    from adderflow.hw.network import graph as graphs
+
+    classes = graphs.lane_classes(graph)
+    return sum(
+        point.lanes[classes[(s.name, 0)]] * point.lanes[classes[s.inputs[0]]]
+        for s in graph.stages
+        if s.layer is not None
+    )
