@@ -18,12 +18,12 @@ from port_benches import PORT_TESTS as TESTS
 from port_benches import (  # noqa: F401 (cocotb finds the tests here)
     assert_mutant_fails,
     check_traces,
-    model_cycles,
     ports_full_rate,
     ports_under_pressure,
     scenario,
     write_case,
 )
+from port_models import model_cycles
 
 from adderflow.hw.rtlgen import rtl_sources
 from adderflow.hw.units.mul import MUL_SOURCES, MulConfig

@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 import pytest
-from port_benches import model_cycles
+from port_models import model_cycles
 
 from adderflow.errors import AdderflowError
 from adderflow.hw.units.concat import ConcatConfig
