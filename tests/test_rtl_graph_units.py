@@ -1,9 +1,9 @@
 """Graph networks with the J2 graph units through the RTL: a global sum pool (area 9, then
 a dense head), GhostNet's concatenation of three tensors, a squeeze-excite gate, and a
 sigmoid table lookup (tests/graph_networks.py, and ``lut_net`` here), on the Verilator
-compiled harness (serial and back to back) and a sample on Icarus. Integer codes equal the
-reference's (random, all-max and all-min images), every image's cycles the graph handshake
-model's; the generated design has the expected stages.
+compiled harness (serial and back to back) and three images each on Icarus. Integer codes
+equal the reference's (random, all-max and all-min images), every image's cycles the graph
+handshake model's; the generated design has the expected stages.
 """
 
 from __future__ import annotations
@@ -76,9 +76,11 @@ def test_graph_units_are_exact_and_cycle_exact_on_verilator(tmp_path, name):
     np.testing.assert_array_equal(stream.codes, want)
 
 
-def test_squeeze_excite_on_icarus(tmp_path):
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_graph_units_on_icarus(tmp_path, name):
+    """A random, an all-max and an all-min image on Icarus (a second simulator)."""
     require("icarus")
-    net = squeeze_excite(8, seed=3)
+    net = NETS[name][0]()
     model, x = build_qonnx(net), _images(net)[-3:]
     design = generate(model, tmp_path / "rtl")
     reference = run_reference(model, x)
