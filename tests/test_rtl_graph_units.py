@@ -87,3 +87,22 @@ def test_graph_units_on_icarus(tmp_path, name):
     result = run_network(design, reference["input_codes"], "icarus")
     np.testing.assert_array_equal(result.codes, reference[output_name(model)])
     assert result.latencies == [design.cycles] * len(x)
+
+
+def test_a_wrong_table_entry_is_caught(tmp_path):
+    """Mutation check: one entry of the lookup's ROM file changed (an entry the images read)
+    must make the RTL's codes differ from the reference's."""
+    require("icarus")
+    net = lut_net(8, seed=4)
+    model, x = build_qonnx(net), _images(net)[-3:]
+    design = generate(model, tmp_path / "rtl")
+    reference = run_reference(model, x)
+    lut = next(n for n in model.graph.node if n.op_type == "IntLut")
+    code = int(reference[lut.input[0]].flat[0])  # an input code the lookup reads
+    path = design.directory / "sig_table.hex"
+    lines = path.read_text().splitlines()
+    row = 1 + code + 128  # after the comment line; index = code + 2**(8-1)
+    lines[row] = f"{int(lines[row], 16) ^ 0x40:02x}"
+    path.write_text("\n".join(lines) + "\n")
+    result = run_network(design, reference["input_codes"], "icarus")
+    assert np.any(result.codes != reference[output_name(model)])
