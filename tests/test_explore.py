@@ -179,20 +179,26 @@ def test_verilog_estimate_of_a_line_equals_the_design_estimate(tmp_path):
         est.unit_estimate("af_threshold", {"CH": 4})
 
 
-GRAPH_BLOCKS = ("identity", "projection")
+GRAPH_BLOCKS = ("identity", "projection", "sum_pool", "squeeze_excite", "concat")
 
 
 def _graph_model(block: str):
-    from graph_networks import residual_identity, residual_projection
+    import graph_networks as nets
 
-    net = residual_identity(8, seed=3) if block == "identity" else residual_projection(
-        8, seed=4, pool=False)  # fmt: skip
+    net = {
+        "identity": lambda: nets.residual_identity(8, seed=3),
+        "projection": lambda: nets.residual_projection(8, seed=4, pool=False),
+        "sum_pool": lambda: nets.sum_pool_net(8, seed=1),
+        "squeeze_excite": lambda: nets.squeeze_excite(8, seed=2),
+        "concat": lambda: nets.concat_net(8, seed=3),
+    }[block]()
     return build_qonnx(net)
 
 
 @pytest.mark.parametrize("block", GRAPH_BLOCKS)
 def test_graph_search_front_estimate_and_bound(tmp_path, block):
-    """Residual blocks: every front point is undominated among all lane choices, its
+    """Residual blocks and the other graph units: every front point is undominated among
+    all lane choices, its
     estimate is the generated design's without its FIFOs, and its bound is at least the
     graph handshake model's interval streaming images back to back."""
     from adderflow.hw import area_estimate as est
@@ -215,7 +221,9 @@ def test_graph_search_front_estimate_and_bound(tmp_path, block):
             explore.port_lanes(g, q)))  # fmt: skip
         top = (design.directory / "af_network.v").read_text()
         _, rows = est.verilog_estimate(top)
-        assert any(r["module"] == "af_fork" for r in rows)
+        modules = {r["module"] for r in rows}
+        assert {"identity": "af_fork", "sum_pool": "af_sumpool", "concat": "af_concat",
+                "squeeze_excite": "af_mul"}.get(block, "af_add") in modules  # fmt: skip
         no_fifo = sum(r["luts"] for r in rows if r["module"] != "af_fifo")
         assert no_fifo == pytest.approx(p.luts, abs=len(rows))  # rows are rounded
         assert sum(ly["pe"] * ly["simd"] for ly in design.layers) == (

@@ -261,9 +261,10 @@ def _layer_table(layer: Layer, dsp: bool) -> dict[tuple[int, int], Option]:
     return {(o.pe, o.simd): o for o in layer_options([layer], dsp)[0]}
 
 
-def _graph_stage_costs(graph, classes, dsp: bool):
+def _graph_stage_costs(graph, classes, channels: dict, dsp: bool):
     """Per stage a function of the class lanes: (cycles or None, Estimate)."""
     from adderflow.hw.area_estimate import graph_unit_estimate, requant_estimate
+    from adderflow.hw.network import graph_units
     from adderflow.hw.units.add import AddConfig
     from adderflow.hw.units.fork import ForkConfig
     from adderflow.hw.units.requant import RequantUnit
@@ -276,7 +277,7 @@ def _graph_stage_costs(graph, classes, dsp: bool):
         elif s.kind == "add":
             a = s.add
             table = {}
-            for lanes in divisors(a.channels):
+            for lanes in divisors(channels[out]):
                 add = AddConfig(lanes, a.a_bits, a.b_bits, *a.shifts, a.acc_bits)
                 rq = RequantUnit.config(a.params, a.acc_bits, lanes)
                 table[lanes] = graph_unit_estimate("add", add.parameters(), dsp) + requant_estimate(
@@ -288,12 +289,35 @@ def _graph_stage_costs(graph, classes, dsp: bool):
                 lanes: graph_unit_estimate(
                     "fork", ForkConfig(s.n_out, lanes * s.bits).parameters(), dsp
                 )
-                for lanes in divisors(s.frame[0])
+                for lanes in divisors(channels[out])
             }
             rows.append((s, "fork", out, out, table))
+        elif s.kind in graph_units.KINDS:  # sumpool, mul, concat (af_lut is refused)
+            table = {
+                lanes: _units_estimate(graph_units.stage_units(s, lanes), dsp)
+                for lanes in divisors(channels[out])
+            }
+            rows.append((s, "unit", out, out, table))
         elif s.kind != "fifo":  # FIFOs are sized after the lanes; anything else is unknown
             raise ConfigError(f"stage '{s.name}' ({s.kind}): the folding search has no cost for it")
     return rows
+
+
+# The module of each graph unit config (``graph_units.stage_units``).
+CONFIG_MODULES = {
+    "SumPoolConfig": "af_sumpool", "MulConfig": "af_mul", "ConcatConfig": "af_concat",
+    "RequantConfig": "af_requant", "LutConfig": "af_lut",
+}  # fmt: skip
+
+
+def _units_estimate(configs: tuple, dsp: bool) -> Estimate:
+    from adderflow.hw.area_estimate import unit_estimate
+
+    total = Estimate()
+    for config in configs:
+        params = {k: v for k, v in config.parameters().items() if not isinstance(v, str)}
+        total = total + unit_estimate(CONFIG_MODULES[type(config).__name__], params, dsp)
+    return total
 
 
 def graph_points(graph, dsp: bool = True) -> list[GraphPoint]:
@@ -303,11 +327,8 @@ def graph_points(graph, dsp: bool = True) -> list[GraphPoint]:
 
     classes = graphs.lane_classes(graph)
     roots = list(dict.fromkeys(classes.values()))
-    channels = {
-        root: (graph.frame[0] if root is None else graph.stage(root[0]).frame[0])
-        for root in roots
-    }
-    rows = _graph_stage_costs(graph, classes, dsp)
+    channels = graphs._class_channels(graph, classes)  # lanes divide every stream's channels
+    rows = _graph_stage_costs(graph, classes, channels, dsp)
     c, h, w = graph.frame
     points = []
     for values in itertools.product(*(divisors(channels[r]) for r in roots)):
