@@ -1,7 +1,8 @@
 """The rtl stage of a run: generate the network's Verilog, simulate it, check it exactly.
 
 ``generate_design`` turns the run's QONNX model into ``<run>/rtl`` (adderflow.hw.network);
-``verify_rtl`` streams test images through the RTL on Verilator and/or Icarus and compares
+``verify_rtl`` streams test images through the RTL on Verilator (the compiled C++ harness,
+``adderflow.hw.harness``) and/or Icarus and compares
 the output codes with the NumPy reference (``equivalence.rtl_<simulator>`` in
 ``metrics.json``) and every image's measured cycles with the cycle model (``rtl`` in
 ``metrics.json``). Torch-free.
@@ -143,6 +144,7 @@ def verify_rtl(
     run: Run, simulators: list[str], samples: int | None = None
 ) -> dict[str, Comparison]:
     """Simulate ``samples`` test images (0: all) and record exactness and cycles."""
+    from adderflow.hw import harness
     from adderflow.hw.simulate import check_design_files, run_network
     from adderflow.sim.compare import compare
     from adderflow.sim.executor import load_model, output_name, run_reference
@@ -156,7 +158,10 @@ def verify_rtl(
     results, timing = {}, {}
     for simulator in simulators:
         run.log(f"[rtl] simulating {len(x)} images on {simulator}")
-        sim = run_network(design, reference["input_codes"], simulator)
+        if simulator == "verilator":  # the compiled C++ harness: the fast path, same checks
+            sim, _ = harness.run(design, reference["input_codes"])
+        else:
+            sim = run_network(design, reference["input_codes"], simulator)
         results[f"rtl_{simulator}"] = compare(model, reference, {output_name(model): sim.codes})
         wrong = sorted({c for c in sim.latencies if c != design.cycles})
         timing[simulator] = {
