@@ -136,10 +136,11 @@ def main() -> None:
                 t.append(tgt)
                 s.append(m["student"]["accuracy"])
                 q.append(m["quantized"]["accuracy"])
-                reach.append(
-                    f"{first_epoch(out / 'checkpoints' / 'student.csv', tgt)} vs "
-                    f"{first_epoch(tdir / 'checkpoints' / 'teacher.csv', tgt)}"
-                )
+                got = [
+                    first_epoch(d / "checkpoints" / f"{role}.csv", tgt)
+                    for d, role in ((out, "student"), (tdir, "teacher"))
+                ]
+                reach.append(" vs ".join("never" if e is None else str(e) for e in got))
             print(
                 f"| {data} | {name} | {stat(t)} | {stat(s)} | {stat(q)} | {'; '.join(reach)} |",
                 flush=True,
