@@ -331,7 +331,7 @@ def test_every_op_net_has_every_graph_op_and_forks():
 
 # The sweep: every graph network of tests/graph_networks.py (the binary one aside), three
 # widths, both io types (36 builds: all passed in 17.7 min on the shared 2 cores). CI runs
-# the cases above.
+# the cases above; this sweep is opt-in: `pytest -m sweep tests/test_hls4ml.py`.
 SWEEP_NETWORKS = (
     "residual_identity", "residual_projection", "concat", "sum_pool", "one_d", "squeeze_excite",
 )  # fmt: skip
@@ -343,7 +343,7 @@ SWEEP = [
 ]
 
 
-@pytest.mark.slow
+@pytest.mark.sweep
 @pytest.mark.parametrize("name,bits,io_type", SWEEP)
 def test_graph_network_sweep(tmp_path, name, bits, io_type):
     net = _graph_net(name, bits, bits)
