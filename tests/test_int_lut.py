@@ -99,12 +99,14 @@ def test_cost_is_one_table_read_per_element():
         assert layer.ops == {"lookup": {"int8": 30}}
 
 
-def test_both_backends_refuse_it_by_name(tmp_path):
+def test_both_backends_take_it(tmp_path):
+    """hls4ml and the RTL both build a lookup (their exactness: tests/test_hls4ml.py and
+    tests/test_rtl_graph_units.py); the RTL instantiates af_lut with the IR's table."""
     from adderflow.hw.hls4ml_backend import convert
     from adderflow.hw.network import generate
 
     model = lut_ir(4, 8)
-    convert(model)  # the hls4ml backend takes it (tests/test_hls4ml.py)
-    with pytest.raises(ModelFormatError, match=r"node 'gate' \(IntLut\) is a table lookup"):
-        generate(model, tmp_path / "rtl")
-    assert not (tmp_path / "rtl").exists()
+    convert(model)
+    design = generate(model, tmp_path / "rtl")
+    top = (design.directory / "af_network.v").read_text()
+    assert "af_lut" in top and any(p.name == "af_lut.v" for p in design.sources)
