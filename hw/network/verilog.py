@@ -101,6 +101,42 @@ def _chain(
     return lines
 
 
+def _top_open(in_w: int, out_w: int) -> list[str]:
+    """The top module's ports (one input stream, one output stream) and stream ``s0``."""
+    return [
+        "`default_nettype none",
+        "",
+        f"module {TOP} (",
+        "    input  wire clk,",
+        "    input  wire rst,",
+        "    input  wire in_valid,",
+        "    output wire in_ready,",
+        f"    input  wire [{in_w - 1}:0] in_data,",
+        "    output wire out_valid,",
+        "    input  wire out_ready,",
+        f"    output wire [{out_w - 1}:0] out_data",
+        ");",
+        *_stream_wires("s0", in_w),
+        "    assign s0_valid = in_valid;",
+        "    assign in_ready = s0_ready;",
+        "    assign s0_data = in_data;",
+    ]
+
+
+def _top_close(src: str) -> list[str]:
+    """Stream ``src`` to the top module's output, and the module's end."""
+    return [
+        "",
+        f"    assign out_valid = {src}_valid;",
+        f"    assign {src}_ready = out_ready;",
+        f"    assign out_data = {src}_data;",
+        "endmodule",
+        "",
+        "`default_nettype wire",
+        "",
+    ]
+
+
 def render_top(
     layers: list[Layer],
     units: list[tuple[MvuConfig, PostConfig]],
@@ -120,38 +156,13 @@ def render_top(
             f"{ly.name} ({ly.mode}+{ly.post}, PE={m.pe}, SIMD={m.simd}, {kind} window)"
             for ly, (m, _), kind in zip(layers, units, kinds, strict=True)
         ),
-        "`default_nettype none",
-        "",
-        f"module {TOP} (",
-        "    input  wire clk,",
-        "    input  wire rst,",
-        "    input  wire in_valid,",
-        "    output wire in_ready,",
-        f"    input  wire [{in_w - 1}:0] in_data,",
-        "    output wire out_valid,",
-        "    input  wire out_ready,",
-        f"    output wire [{out_w - 1}:0] out_data",
-        ");",
-        *_stream_wires("s0", in_w),
-        "    assign s0_valid = in_valid;",
-        "    assign in_ready = s0_ready;",
-        "    assign s0_data = in_data;",
+        *_top_open(in_w, out_w),
     ]
     src, src_bits = "s0", in_bits
     for layer, (mvu, rq), kind in zip(layers, units, kinds, strict=True):
         lines += _chain(layer, mvu, rq, kind, src, src_bits)
         src, src_bits = f"{layer.name}_out", rq.out_bits
-    lines += [
-        "",
-        f"    assign out_valid = {src}_valid;",
-        f"    assign {src}_ready = out_ready;",
-        f"    assign out_data = {src}_data;",
-        "endmodule",
-        "",
-        "`default_nettype wire",
-        "",
-    ]
-    return "\n".join(lines)
+    return "\n".join([*lines, *_top_close(src)])
 
 
 # ---- graphs ------------------------------------------------------------------------------
@@ -253,22 +264,7 @@ def render_graph(graph, units: dict[str, tuple], kinds: dict[str, str]) -> str:
             f"SIMD={units[s.name][0].simd}, {kinds.get(s.name, 'frame')} window)"
             for s in layers
         ),
-        "`default_nettype none",
-        "",
-        f"module {TOP} (",
-        "    input  wire clk,",
-        "    input  wire rst,",
-        "    input  wire in_valid,",
-        "    output wire in_ready,",
-        f"    input  wire [{in_w - 1}:0] in_data,",
-        "    output wire out_valid,",
-        "    input  wire out_ready,",
-        f"    output wire [{out_w - 1}:0] out_data",
-        ");",
-        *_stream_wires("s0", in_w),
-        "    assign s0_valid = in_valid;",
-        "    assign in_ready = s0_ready;",
-        "    assign s0_data = in_data;",
+        *_top_open(in_w, out_w),
     ]
     for s in graph.stages:
         if s.kind == "layer":
@@ -288,14 +284,4 @@ def render_graph(graph, units: dict[str, tuple], kinds: dict[str, str]) -> str:
         else:
             lines += _fifo(s, graph, units[s.name][0])
     src = _wire(graph, graph.output)
-    lines += [
-        "",
-        f"    assign out_valid = {src}_valid;",
-        f"    assign {src}_ready = out_ready;",
-        f"    assign out_data = {src}_data;",
-        "endmodule",
-        "",
-        "`default_nettype wire",
-        "",
-    ]
-    return "\n".join(lines)
+    return "\n".join([*lines, *_top_close(src)])

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-
 from adderflow.errors import ConfigError
 from adderflow.hw.network.graph import AddSpec, Stage
+from adderflow.hw.network.graph_units import post_params
 from adderflow.hw.network.ops import UNITS
-from adderflow.hw.network.ops.base import Join, RequantPost, RtlMapping, Tap, width
+from adderflow.hw.network.ops.base import Join, RtlMapping, Tap, width
 from adderflow.hw.units.add import ADD_SOURCES
 from adderflow.hw.units.fifo import FIFO_SOURCES
 from adderflow.hw.units.fork import FORK_SOURCES
@@ -42,19 +41,8 @@ class Add(Join):
     def finish(self, stages: list[Stage], node: Node, tap: Tap, mapping: RtlMapping) -> Tap:
         """The requantizer after the add: one ``af_add → af_requant`` stage."""
         _, add, (a, b) = tap.joined  # type: ignore[misc]
-        if not isinstance(mapping, RequantPost):
-            raise ConfigError(f"{node.where()}: follows the add '{add.label}'; a requantizer must")
         channels = tap.walk.frame[0]
-        first, second = (
-            node.const(i, f"{name} input '{node.proto.input[i]}'").astype(np.int64).reshape(-1)
-            for i, name in ((1, "multiplier"), (2, "bias"))
-        )
-        if first.shape != (channels,) or second.shape != (channels,):
-            raise ConfigError(
-                f"{node.where()}: per-channel parameters of shapes {first.shape} and "
-                f"{second.shape}, expected ({channels},) for the add '{add.proto.name}'"
-            )
-        params = mapping.params(node, first, second)
+        params = post_params(node, mapping, add, channels)
         shifts = [int(s) for s in add.attr("shifts")]
         spec = AddSpec((shifts[0], shifts[1]), width(add.out, add), a.bits, b.bits, channels,
                        params, node.proto.name)  # fmt: skip
