@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -44,6 +45,10 @@ from adderflow.hw.simulate import (
 HARNESS = Path(__file__).with_name("harness") / "af_network_harness.cpp"
 EXE = "Vaf_network"
 OPT_FAST = "-O2"
+# The executable only ever runs on the machine that built it (the cache key holds the host's
+# CPU), so the model may use every vector extension there: 1.4x the cycles/s of a generic
+# x86-64 build on the digits network (docs/benchmarks.md).
+NATIVE = "-march=native"
 
 
 @dataclass(frozen=True)
@@ -72,13 +77,25 @@ def _verilator_version() -> str:
     return done.stdout.strip()
 
 
+def _host_cpu() -> str:
+    """What ``-march=native`` compiles for: the machine and its CPU's model and flags."""
+    text = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        keep = ("model name", "flags", "Features", "CPU part")
+        lines = cpuinfo.read_text(errors="replace").splitlines()
+        text = "\n".join(sorted({line for line in lines if line.startswith(keep)}))
+    return f"{platform.machine()}\n{text}"
+
+
 def build_key(design: Design) -> str:
-    """Hash of what the executable depends on: RTL, harness, parameters, Verilator."""
+    """Hash of what the executable depends on: RTL, harness, parameters, Verilator, CPU."""
     digest = hashlib.sha256()
     for source in [*design.sources, HARNESS]:
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     digest.update(repr(sorted(_bench_parameters(design).items())).encode())
-    digest.update(_verilator_version().encode() + OPT_FAST.encode())
+    digest.update(_verilator_version().encode() + OPT_FAST.encode() + NATIVE.encode())
+    digest.update(_host_cpu().encode())
     return digest.hexdigest()[:20]
 
 
@@ -123,7 +140,7 @@ def _compile(design: Design, work: Path) -> None:
         "--x-initial",
         "fast",
         "-CFLAGS",
-        f"-std=c++17 {defines}",
+        f"-std=c++17 {NATIVE} {defines}",
         # the model's own files build with OPT_FAST (-Os by default): a simulation this
         # long wants them optimised for speed
         "-MAKEFLAGS",

@@ -121,8 +121,10 @@ module af_mvu #(
         end
     endgenerate
 
+    // The operands load only on the cycles that issue: a PE reads them only under v1, and
+    // a simulator then copies the PE-wide weight word only when it is used.
     always @(posedge clk) begin
-        if (en) begin
+        if (issue) begin
             w1 <= rom[addr];
             x1 <= x_issue;
             first1 <= (sf == {SF_W{1'b0}});

@@ -74,7 +74,7 @@ module af_requant #(
     reg [PE*M_BITS-1:0]   m1;
     reg [PE*B_BITS-1:0]   b1;
     always @(posedge clk) begin
-        if (en) begin
+        if (in_valid && in_ready) begin  // loaded only by a transfer: see y2
             a1 <= in_data;
             m1 <= mrom[cf];
             b1 <= brom[cf];
@@ -89,6 +89,18 @@ module af_requant #(
     end
 
     // ---- stage 2: acc * M + B, then rounding and saturation -------------------------
+    // a * m + b exactly: the product in PROD_BITS signed bits, both terms sign-extended.
+    function automatic signed [P_BITS-1:0] affine(
+        input signed [ACC_BITS-1:0] x, input signed [M_BITS-1:0] y, input signed [B_BITS-1:0] z
+    );
+        reg signed [PROD_BITS-1:0] prod;
+        begin
+            prod = x * y;
+            affine = {{(P_BITS - PROD_BITS){prod[PROD_BITS-1]}}, prod}
+                   + {{(P_BITS - B_BITS){z[B_BITS-1]}}, z};
+        end
+    endfunction
+
     wire [PE*OUT_BITS-1:0] q;
     genvar p;
     generate
@@ -96,11 +108,11 @@ module af_requant #(
             wire signed [ACC_BITS-1:0] a = a1[p*ACC_BITS +: ACC_BITS];
             wire signed [M_BITS-1:0] m = m1[p*M_BITS +: M_BITS];
             wire signed [B_BITS-1:0] b = b1[p*B_BITS +: B_BITS];
-            wire signed [PROD_BITS-1:0] prod = a * m;
             reg  signed [P_BITS-1:0] y2;
+            // The product is formed inside the clocked block (a simulator then multiplies
+            // only on the cycles that load y2); affine() keeps the product PROD_BITS wide.
             always @(posedge clk)
-                if (en) y2 <= {{(P_BITS - PROD_BITS){prod[PROD_BITS-1]}}, prod}
-                            + {{(P_BITS - B_BITS){b[B_BITS-1]}}, b};
+                if (en && v1) y2 <= affine(a, m, b);
             af_round #(
                 .IN_BITS(P_BITS), .SHIFT(SHIFT), .OUT_BITS(OUT_BITS), .RELU(RELU)
             ) u_round (
