@@ -466,8 +466,11 @@ def layer_estimate(
     pooling. ``design_estimate`` and the folding search (``hw.network.explore``) both sum
     it, so the search's figure for a folding is the generated design's estimate."""
     pe, simd, bits, acc = layer["pe"], layer["simd"], layer["bits"], layer["acc_bits"]
-    pooled = frame_codes // (layer["pool"] ** 2)
-    win = window_estimate(simd, bits, pooled // simd, layer.get("pool_mode", "max"), layer["pool"])
+    pool = layer["pool"]  # an int, or [rows, columns] for a non-square pool
+    if not isinstance(pool, int):
+        pool = _pool_side({"POOL_H": pool[0], "POOL_W": pool[1]})
+    pooled = frame_codes // (pool**2)
+    win = window_estimate(simd, bits, pooled // simd, layer.get("pool_mode", "max"), pool)
     mvu = mvu_estimate(layer["mode"], bits, layer["k"], layer["out"], pe, simd, acc, dsp)
     rq = requant_estimate(
         pe, layer["out"], acc, rq_bits["M_BITS"], rq_bits["B_BITS"], rq_bits["OUT_BITS"], dsp

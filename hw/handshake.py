@@ -164,7 +164,7 @@ class LineWindow(Unit):
     def __init__(self, config: LineWindowConfig) -> None:
         super().__init__()
         (oh, ow), (kh, kw) = config.out_size, config.kernel
-        h, s, p = config.height, config.stride, config.pad
+        h, s, p = config.height, config.strides[0], config.pads[0]
         cg = config.channels // config.lanes
         self.row_beats, self.nb, self.ring = config.width * cg, ow * kh * kw * cg, config.ring_rows
         los = [oy * s - p for oy in range(oh)]

@@ -68,10 +68,12 @@ def test_the_residual_add_is_taken_by_both_backends(tmp_path):
 
 GRAPH_OP_REFUSALS = [
     (lambda: sum_pool_ir(4, (3, 3), (1, 1)), "pool", "IntSumPool", "is a window sum"),
-    (lambda: reshape_ir(4, (3, 2, 4)), "as2d", "Reshape", "is a reshape"),
-    # A 1-D network (MNIST-1D): its [N, C, L] input is refused by the Reshape's name too,
-    # not as an input of the wrong rank.
-    (lambda: reshape_ir(4, (3, 11)), "as2d", "Reshape", "is a reshape"),
+]
+# The stream design takes a reshape that keeps the beat order as no hardware
+# (tests/test_rtl_geometry.py): a 1-D network's [N, C, L] input, or [N, C, H, W] regrouped.
+RESHAPES = [
+    lambda: reshape_ir(4, (3, 12), kernel=2),
+    lambda: reshape_ir(4, (3, 2, 4), kernel=2),
 ]
 
 
@@ -79,9 +81,8 @@ GRAPH_OP_REFUSALS = [
 def test_the_graph_ops_are_named_by_both_backends_before_anything_is_written(
     tmp_path, build, name, op, why
 ):
-    """Issue #20's new ops have no RTL yet ([J2]); standard ``Concat`` and ``Reshape``
-    included (the RTL takes ``Flatten`` as its only reshape). The hls4ml backend takes them
-    (tests/test_hls4ml.py)."""
+    """Issue #20's new ops without RTL yet ([J2]); standard ``Concat`` included. The
+    hls4ml backend takes them (tests/test_hls4ml.py)."""
     model = build()
     convert(model)
     with pytest.raises(ModelFormatError, match=rf"node '{name}' \({op}\) {why}"):
@@ -97,6 +98,14 @@ def test_the_rtl_builds_window_sums_and_gate_products(tmp_path):
     assert [s["kind"] for s in design.stages] == ["sumpool"]
     design = generate(gate_ir(4, 4), tmp_path / "gate")
     assert {"fork", "fifo", "sumpool", "mul"} == {s["kind"] for s in design.stages}
+
+
+@pytest.mark.parametrize("build", RESHAPES)
+def test_a_reshape_is_taken_by_hls4ml_and_is_no_hardware_in_the_rtl(tmp_path, build):
+    model = build()
+    convert(model)
+    design = generate(model, tmp_path / "rtl")
+    assert design.frame[1] == 1 and [s["kind"] for s in design.stages] == ["sumpool"]
 
 
 @pytest.mark.parametrize(
@@ -185,21 +194,18 @@ def test_only_the_op_modules_of_hw_name_an_op():
 
 
 @pytest.mark.parametrize("net", ["integer", "binary"])
-def test_a_grouped_conv_is_named_by_both_backends_before_anything_is_written(tmp_path, net):
-    """Grouped and depthwise convs have no hardware yet ([J2]): refused naming the node
-    and its group, before anything converts or is written."""
+def test_a_grouped_conv_is_built_by_both_backends(tmp_path, net):
+    """Grouped and depthwise convs: hls4ml converts them (tests/test_hls4ml.py), the RTL
+    builds them (af_mvu GROUPS; simulated in tests/test_rtl_geometry.py)."""
     from grouped import as_ir, grouped_binary_net, grouped_net
 
     model = as_ir(grouped_net(8) if net == "integer" else grouped_binary_net())
     first, op = ("stem", "IntConv") if net == "integer" else ("xg", "XnorConv")
     if net == "integer":
         convert(model)  # the hls4ml backend takes grouped convs (tests/test_hls4ml.py)
-    with pytest.raises(
-        ModelFormatError,
-        match=rf"node '{first}' \({op}\) is a grouped convolution \(group=2\): not in the RTL",
-    ):
-        generate(model, tmp_path / "rtl")
-    assert not (tmp_path / "rtl").exists()
+    design = generate(model, tmp_path / "rtl")
+    groups = {layer["name"]: layer["groups"] for layer in design.layers}
+    assert groups[first] == 2 and max(groups.values()) == (8 if net == "integer" else 6)
 
 
 def test_a_padded_max_pool_is_named_by_both_backends_before_anything_is_written(tmp_path):

@@ -21,6 +21,7 @@ window is a frame window.
 from __future__ import annotations
 
 import itertools
+import math
 
 from adderflow.errors import ConfigError
 from adderflow.hw import handshake
@@ -91,7 +92,7 @@ def handshake_cycles(
             raise ConfigError(f"layer '{layer.name}' cannot take a line window")
         chain += [
             handshake.LineWindow(line) if line else handshake.FrameWindow(layer.window(simd)),
-            handshake.Mvu(layer.k // simd, layer.out // pe),
+            handshake.Mvu(layer.k // simd, layer.out // (pe * layer.groups)),
             handshake.Post(),
         ]
     closed = network_cycles(layers, folding, frame)
@@ -107,14 +108,25 @@ def default_target(layers: list[Layer]) -> int:
     e.g. an imported network's 1×1 sign stem, must not set a target nothing reaches)."""
     first = layers[0]
     # A list, not max(a, *rest): a one-layer network has no later layers.
-    return max([first.fold_cycles(first.out, 1), *_fastest(layers)[1:]])
+    return max([first.fold_cycles(_widest_pes(layers)[0], 1), *_fastest(layers)[1:]])
+
+
+def _widest_pes(layers: list[Layer]) -> list[int]:
+    """Each layer's widest PE: it divides the layer's outputs a group and the next layer's
+    channels a group (the next layer's SIMD is this PE)."""
+    nexts = [ly.channels // ly.groups for ly in layers[1:]]
+    return [
+        math.gcd(ly.out // ly.groups, *nexts[i : i + 1]) for i, ly in enumerate(layers)
+    ]
 
 
 def _fastest(layers: list[Layer]) -> list[int]:
-    """Each layer's cycles in the most parallel folding: every output channel a PE, and
-    every layer reading as many lanes as the layer before it writes."""
-    simds = (layers[0].channels, *(layer.out for layer in layers[:-1]))
-    return [layer.fold_cycles(layer.out, s) for layer, s in zip(layers, simds, strict=True)]
+    """Each layer's cycles in the most parallel folding: every layer's widest PE
+    (``_widest_pes``), and every layer reading as many lanes as the layer before it writes
+    (the first: all its channels a group). Every layer reaches its figure in one folding."""
+    pes = _widest_pes(layers)
+    simds = (layers[0].channels // layers[0].groups, *pes[:-1])
+    return [ly.fold_cycles(p, s) for ly, p, s in zip(layers, pes, simds, strict=True)]
 
 
 def choose_folding(layers: list[Layer], target: int | None = None) -> Folding:
@@ -124,9 +136,10 @@ def choose_folding(layers: list[Layer], target: int | None = None) -> Folding:
         raise ConfigError(f"target cycles per image must be positive, got {goal}")
     best: Folding | None = None
     for simd0 in divisors(layers[0].channels):
-        for pes in itertools.product(*(divisors(layer.out) for layer in layers)):
+        # A grouped layer's PE divides a group's outputs and its SIMD a group's channels.
+        for pes in itertools.product(*(divisors(ly.out // ly.groups) for ly in layers)):
             simds = (simd0, *pes[:-1])
-            if any(layer.channels % s for layer, s in zip(layers, simds, strict=True)):
+            if any(ly.channels % (s * ly.groups) for ly, s in zip(layers, simds, strict=True)):
                 continue
             cycles = [
                 layer.fold_cycles(p, s) for layer, p, s in zip(layers, pes, simds, strict=True)

@@ -122,6 +122,8 @@ class Design:
     def input_words(self, codes: np.ndarray) -> list[int]:
         """Beats for images ``codes[N, C, H, W]``: raster order, ``in_lanes`` channels a beat."""
         codes = np.asarray(codes, dtype=np.int64)
+        if codes.ndim == 3 and self.frame[1] == 1:  # signals [N, C, L]: the frame [C, 1, L]
+            codes = codes[:, :, None, :]
         if codes.ndim != 4 or codes.shape[1:] != self.frame:
             raise ConfigError(f"input codes have shape {codes.shape}, expected (N, {self.frame})")
         lanes = codes.transpose(0, 2, 3, 1).reshape(-1, self.in_lanes)
@@ -164,9 +166,11 @@ class Design:
 def _units(layers: list[Layer], folding: Folding) -> list[tuple[MvuConfig, PostConfig]]:
     units: list[tuple[MvuConfig, PostConfig]] = []
     for layer, pe, simd in zip(layers, folding.pe, folding.simd, strict=True):
-        mvu = MvuConfig(layer.mode, layer.bits, layer.k, layer.out, pe, simd)
+        mvu = MvuConfig(layer.mode, layer.bits, layer.k, layer.out, pe, simd, None, layer.groups)
         acc_bits = max(mvu.acc_bits or 0, layer.acc_bits)
-        mvu = MvuConfig(layer.mode, layer.bits, layer.k, layer.out, pe, simd, acc_bits)
+        mvu = MvuConfig(
+            layer.mode, layer.bits, layer.k, layer.out, pe, simd, acc_bits, layer.groups
+        )
         post = layer.post_unit.config(layer.params, acc_bits, pe)
         units.append((mvu, post))
     return units
@@ -362,7 +366,7 @@ def _layer_summary(layer: Layer, mvu: MvuConfig, post: PostConfig, kind: str) ->
     buffer_codes = (
         config.storage_codes
         if isinstance(config, LineWindowConfig)
-        else config.channels * (config.height // config.pool) * (config.width // config.pool)
+        else config.channels * config.frame[0] * config.frame[1]
     )
     return {
         "name": layer.name,
@@ -378,6 +382,7 @@ def _layer_summary(layer: Layer, mvu: MvuConfig, post: PostConfig, kind: str) ->
         "acc_bits": mvu.acc_bits,
         "pool": layer.pool,
         "pool_mode": layer.pool_mode,
+        "groups": layer.groups,
         "window": kind,
         "buffer_codes": buffer_codes,
         "cycles": layer.fold_cycles(mvu.pe, mvu.simd) + layer.latency,

@@ -41,10 +41,10 @@ class Layer:
     channels: int  # C of the input frame (after pooling)
     height: int  # input frame before pooling
     width: int
-    pool: int
-    kernel: tuple[int, int]
-    stride: int
-    pad: int
+    pool: int | tuple[int, int]  # fused before the window: an int if square, else (rows, columns)
+    kernel: tuple[int, int]  # (rows, columns)
+    stride: tuple[int, int]  # (rows, columns)
+    pad: tuple[int, int, int, int]  # (top, left, bottom, right), ONNX's order
     out: int
     in_bits: int
     weight_bits: int
@@ -55,6 +55,7 @@ class Layer:
     params: dict[str, Any] = field(default_factory=dict, repr=False)  # the post unit's
     out_bits: int = 8
     pool_mode: str = "max"  # max | avg: the pool fused into the window
+    groups: int = 1  # a grouped (or depthwise) convolution: the IR's group
 
     @property
     def post(self) -> str:
@@ -80,6 +81,7 @@ class Layer:
             self.pool,
             lanes,
             self.pool_mode,
+            self.groups,
         )
 
     def line_window(self, lanes: int = 1, bits: int | None = None) -> LineWindowConfig | None:
@@ -104,11 +106,12 @@ class Layer:
                 self.stride,
                 self.pad,
                 lanes=lanes,
+                groups=self.groups,
             )
         except ConfigError:
             return None
         (oh, _), kh = config.out_size, self.kernel[0]
-        if (oh - 1) * self.stride - self.pad + kh < self.height:
+        if (oh - 1) * self.stride[0] - self.pad[0] + kh < self.height:
             return None
         return config
 
@@ -119,7 +122,8 @@ class Layer:
 
     @property
     def k(self) -> int:
-        return self.kernel[0] * self.kernel[1] * self.channels
+        """Taps of one dot product (one group's, for a grouped convolution)."""
+        return self.kernel[0] * self.kernel[1] * self.channels // self.groups
 
     @property
     def bits(self) -> int:
@@ -129,7 +133,8 @@ class Layer:
         return max(self.in_bits, self.weight_bits)
 
     def fold_cycles(self, pe: int, simd: int) -> int:
-        """Cycles the MVU spends per image: ``vectors · NF · SF``."""
+        """Cycles the MVU spends per image: ``vectors · NF · SF`` (grouped: ``groups``
+        input vectors a pixel of ``NF/groups`` folds each, the same product)."""
         return self.vectors * (self.out // pe) * (self.k // simd)
 
 

@@ -42,9 +42,12 @@ def read_graph(model: onnx.ModelProto) -> Graph:
         if why:
             raise ModelFormatError(f"node '{node.label}' ({node.op}) {why}")
     dims = view.input.shape or ()
-    if len(dims) != 4:
-        raise ConfigError(f"the RTL generator needs an NCHW image input, got rank {len(dims)}")
-    frame = tuple(int(d or 0) for d in dims[1:])
+    if len(dims) not in (3, 4):
+        raise ConfigError(
+            f"the RTL generator needs an NCHW image or NCL signal input, got rank {len(dims)}"
+        )
+    # A signal [C, L] streams as the frame [C, 1, L] (the same beats).
+    frame = tuple(int(d or 0) for d in ((dims[1], 1, dims[2]) if len(dims) == 3 else dims[1:]))
     taps = {view.input.name: Tap(None, Walk(frame), view.input_bits)}  # type: ignore[arg-type]
     stages: list[Stage] = []
     for node in view:

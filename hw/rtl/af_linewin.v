@@ -3,15 +3,16 @@
 // The same streams as af_window without pooling: input in raster order, beat (y, x, g)
 // carrying channels g*LANES + i in bits [i*BITS +: BITS]; output, for every output pixel
 // (oy, ox) in raster order, every tap (ky, kx) and every channel group g, one beat with
-// channels g*LANES + i of input pixel (oy*STRIDE - PAD + ky, ox*STRIDE - PAD + kx), or
+// channels g*LANES + i of input pixel (oy*STRIDE_H - PAD_T + ky, ox*STRIDE_W - PAD_L + kx), or
 // code 0 where that pixel lies in the padding (DESIGN.md rule 3). So it is a drop-in for
-// af_window (POOL = 1) that stores R rows instead of a frame.
+// af_window (POOL = 1) that stores R rows instead of a frame, GROUPS included (a grouped
+// convolution's taps group by group at each output pixel: the same beats, reordered).
 //
-// Storage: a ring of R = min(KH + STRIDE, H) rows of W*C codes. Global input row G (rows
+// Storage: a ring of R = min(KH + STRIDE_H, H) rows of W*C codes. Global input row G (rows
 // counted over all frames) lives in slot G mod R. While output row oy is emitted it reads
-// its KH rows, and the STRIDE rows the next output row needs in addition can be loaded
+// its KH rows, and the STRIDE_H rows the next output row needs in addition can be loaded
 // into the other slots at the same time, so in steady state neither side waits for a slot
-// because of the ring's size; with H < KH + STRIDE a frame's worth of rows is enough.
+// because of the ring's size; with H < KH + STRIDE_H a frame's worth of rows is enough.
 //
 // Schedule (all at row granularity): let rel be the lowest global row the current output
 // row still reads (its first row clipped to the frame; the next frame's row 0 once a frame's
@@ -20,9 +21,9 @@
 //     below rel and no longer read: in_ready = (D < R), a register (it is written from
 //     D's next value, so it equals D < R every cycle);
 //   * output row oy may be emitted once all its rows inside the frame have arrived:
-//     D >= nrows(oy) = min(H, lo + KH) - max(0, lo), lo = oy*STRIDE - PAD. D only grows
+//     D >= nrows(oy) = min(H, lo + KH) - max(0, lo), lo = oy*STRIDE_H - PAD_T. D only grows
 //     during a row, so a started row never stops for lack of input, only for back-pressure.
-// The last beat of an output row advances rel (and lowers D) by max(0, lo + STRIDE) -
+// The last beat of an output row advances rel (and lowers D) by max(0, lo + STRIDE_H) -
 // max(0, lo), or H - max(0, lo) at the end of a frame. Every row written is in a slot
 // outside [rel, rel + nrows) (it is in [rel + nrows, rel + R)), so no read sees a write.
 // Rows below the last window (stride leftovers) are still taken; the last output beat of a
@@ -41,8 +42,21 @@ module af_linewin #(
     parameter integer LANES = 1,    // channels per beat, in and out
     parameter integer KH = 3,
     parameter integer KW = 3,
-    parameter integer STRIDE = 1,
-    parameter integer PAD = 1       // symmetric; below the kernel (no all-padding window row)
+    // STRIDE, PAD (and POOL) only give the general parameters below their defaults: unused
+    // where those are all set.
+    /* verilator lint_off UNUSEDPARAM */
+    parameter integer STRIDE = 1,   // both directions, unless STRIDE_H / STRIDE_W say
+    parameter integer PAD = 1,      // every side, unless PAD_T / PAD_L / PAD_B / PAD_R say
+    /* verilator lint_on UNUSEDPARAM */
+    parameter integer STRIDE_H = STRIDE,    // rows
+    parameter integer STRIDE_W = STRIDE,    // columns
+    // top, left, bottom, right (ONNX's order); each below the kernel (no all-padding row)
+    parameter integer PAD_T = PAD,
+    parameter integer PAD_L = PAD,
+    parameter integer PAD_B = PAD,
+    parameter integer PAD_R = PAD,
+    // A grouped convolution's window: each pixel's taps group by group (as af_window)
+    parameter integer GROUPS = 1
 ) (
     input  wire                   clk,
     input  wire                   rst,        // synchronous, active high
@@ -54,29 +68,32 @@ module af_linewin #(
     output wire [LANES*BITS-1:0]  out_data
 );
     localparam integer CG = C / LANES;
-    localparam integer OH = (H + 2 * PAD - KH) / STRIDE + 1;
-    localparam integer OW = (W + 2 * PAD - KW) / STRIDE + 1;
-    localparam integer R = (KH + STRIDE < H) ? KH + STRIDE : H;    // ring rows
+    localparam integer GG = CG / GROUPS;    // channel beats of one group
+    localparam integer OH = (H + PAD_T + PAD_B - KH) / STRIDE_H + 1;
+    localparam integer OW = (W + PAD_L + PAD_R - KW) / STRIDE_W + 1;
+    localparam integer R = (KH + STRIDE_H < H) ? KH + STRIDE_H : H;    // ring rows
     localparam integer ROWW = W * CG;                                // words a row
     localparam integer DEPTH = R * ROWW;
     localparam integer A_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
     localparam integer CW = 16;     // signed counter and address width
     localparam integer D_W = LANES * BITS;
     // Ring slot steps, reduced modulo R so one conditional subtraction wraps them: the next
-    // output row's first row is STRIDE rows on; the next frame's first row (-PAD of frame
-    // f + 1) is H - (OH-1)*STRIDE rows after the last output row's first row.
-    localparam integer S_SLOTS = STRIDE % R;
-    localparam integer F_SLOTS = ((H - (OH - 1) * STRIDE) % R + R) % R;
-    localparam integer P_SLOT = ((-PAD) % R + R) % R;   // slot of row -PAD of frame 0
+    // output row's first row is STRIDE_H rows on; the next frame's first row (-PAD_T of
+    // frame f + 1) is H - (OH-1)*STRIDE_H rows after the last output row's first row.
+    localparam integer S_SLOTS = STRIDE_H % R;
+    localparam integer F_SLOTS = ((H - (OH - 1) * STRIDE_H) % R + R) % R;
+    localparam integer P_SLOT = ((-PAD_T) % R + R) % R;   // slot of row -PAD_T of frame 0
 
     generate
-        // PAD < KH, KW: every window holds a frame row and column, which the row
+        // Pads below the kernel: every window holds a frame row and column, which the row
         // accounting (nrows >= 1, lo <= H - 1) relies on. The bounds keep every address
         // and counter below 2^(CW-2), so sums of two never overflow CW signed bits.
-        if (C % LANES != 0 || STRIDE < 1 || PAD < 0 || KH < 1 || KW < 1 || H < 1 || W < 1
-            || PAD >= KH || PAD >= KW || KH > H + 2 * PAD || KW > W + 2 * PAD
-            || DEPTH >= 2 ** (CW - 2) || (W + 2 * PAD + STRIDE) * CG >= 2 ** (CW - 2)
-            || H + 2 * PAD + STRIDE >= 2 ** (CW - 2))
+        if (C % LANES != 0 || GROUPS < 1 || CG % GROUPS != 0 || STRIDE_H < 1 || STRIDE_W < 1
+            || PAD_T < 0 || PAD_L < 0 || PAD_B < 0 || PAD_R < 0 || KH < 1 || KW < 1 || H < 1 || W < 1
+            || PAD_T >= KH || PAD_B >= KH || PAD_L >= KW || PAD_R >= KW
+            || KH > H + PAD_T + PAD_B || KW > W + PAD_L + PAD_R
+            || DEPTH >= 2 ** (CW - 2) || (W + PAD_L + PAD_R + STRIDE_W) * CG >= 2 ** (CW - 2)
+            || H + PAD_T + PAD_B + STRIDE_H >= 2 ** (CW - 2))
         begin : g_bad_shape
             af_linewin_error_bad_shape_or_fold u_error ();
         end
@@ -86,6 +103,9 @@ module af_linewin #(
     /* verilator lint_off WIDTHTRUNC */
     localparam signed [CW-1:0] ONE = 1;
     localparam signed [CW-1:0] CG_L = CG - 1;
+    localparam signed [CW-1:0] GG_L = GG - 1;
+    localparam signed [CW-1:0] G_L = GROUPS - 1;
+    localparam signed [CW-1:0] GCG = GG;                // address step of one group
     localparam signed [CW-1:0] W_L = W - 1;
     localparam signed [CW-1:0] W_N = W;
     localparam signed [CW-1:0] H_N = H;
@@ -100,10 +120,12 @@ module af_linewin #(
     localparam signed [CW-1:0] RING = DEPTH;
     localparam signed [CW-1:0] S_ROW = S_SLOTS * ROWW;
     localparam signed [CW-1:0] F_ROW = F_SLOTS * ROWW;
-    localparam signed [CW-1:0] X_STEP = STRIDE * CG;
-    localparam signed [CW-1:0] S_STEP = STRIDE;
-    localparam signed [CW-1:0] P0 = -PAD;
-    localparam signed [CW-1:0] COL0 = -PAD * CG;
+    localparam signed [CW-1:0] X_STEP = STRIDE_W * CG;
+    localparam signed [CW-1:0] SX_STEP = STRIDE_W;
+    localparam signed [CW-1:0] SY_STEP = STRIDE_H;
+    localparam signed [CW-1:0] PX0 = -PAD_L;
+    localparam signed [CW-1:0] PY0 = -PAD_T;
+    localparam signed [CW-1:0] COL0 = -PAD_L * CG;
     localparam signed [CW-1:0] ROW0 = P_SLOT * ROWW;
     /* verilator lint_on WIDTHTRUNC */
     localparam signed [CW-1:0] ZERO = 0;
@@ -118,10 +140,10 @@ module af_linewin #(
     reg signed [CW-1:0] e_iy0;      // lo: first row of the current output row's windows
     wire take = in_valid && in_ready;
     wire slot_free;                 // the output slice takes a word
-    wire signed [CW-1:0] lo_s = e_iy0 + S_STEP;
+    wire signed [CW-1:0] lo_s = e_iy0 + SY_STEP;
     wire signed [CW-1:0] lo_k = e_iy0 + KH_N;
     wire signed [CW-1:0] rel_c = (e_iy0 < ZERO) ? ZERO : e_iy0;     // max(0, lo)
-    wire signed [CW-1:0] rel_s = (lo_s < ZERO) ? ZERO : lo_s;       // max(0, lo + STRIDE)
+    wire signed [CW-1:0] rel_s = (lo_s < ZERO) ? ZERO : lo_s;       // max(0, lo + STRIDE_H)
     wire signed [CW-1:0] hi_c = (lo_k > H_N) ? H_N : lo_k;          // min(H, lo + KH)
     wire signed [CW-1:0] nrows = hi_c - rel_c;
     wire row_ok = (d >= nrows);     // every row of the current output row has arrived
@@ -159,18 +181,19 @@ module af_linewin #(
 
     // ---- emit: window taps, address = slot row + col + g, kept by additions -----------
     reg signed [CW-1:0] e_g, e_kx, e_ky, e_ox, e_oy;
+    reg signed [CW-1:0] e_j, e_gb;                      // group and its first channel beat
     reg signed [CW-1:0] e_ix0, e_ix, e_iy;              // input pixel of tap (0, 0) / now
     reg signed [CW-1:0] e_col0, e_col, e_row0, e_row;   // their address parts
     wire in_frame = (e_ix >= ZERO) && (e_ix < W_N) && (e_iy >= ZERO) && (e_iy < H_N);
     /* verilator lint_off UNUSEDSIGNAL */
     // Padded taps may point outside the ring; they are replaced by zeros below.
-    wire signed [CW-1:0] e_addr = e_row + e_col + e_g;
+    wire signed [CW-1:0] e_addr = e_row + e_col + e_gb + e_g;
     /* verilator lint_on UNUSEDSIGNAL */
     wire [D_W-1:0] tap = mem[e_addr[A_W-1:0]];
-    wire row_out = emit && (e_g == CG_L) && (e_kx == KW_L) && (e_ky == KH_L)
+    wire row_out = emit && (e_g == GG_L) && (e_kx == KW_L) && (e_ky == KH_L) && (e_j == G_L)
                    && (e_ox == OW_L);
     wire frame_out = e_oy == OH_L;
-    // Ring steps: next tap row (one slot), next output row (STRIDE slots), next frame.
+    // Ring steps: next tap row (one slot), next output row (STRIDE_H slots), next frame.
     wire signed [CW-1:0] e_row_up = e_row + ROW;
     wire signed [CW-1:0] e_row_w = e_row_up - RING;
     wire signed [CW-1:0] e_row_dn = (e_row_w >= ZERO) ? e_row_w : e_row_up;
@@ -198,13 +221,14 @@ module af_linewin #(
     always @(posedge clk) begin
         if (rst) begin
             e_g <= ZERO; e_kx <= ZERO; e_ky <= ZERO; e_ox <= ZERO; e_oy <= ZERO;
-            e_ix0 <= P0; e_iy0 <= P0; e_ix <= P0; e_iy <= P0;
+            e_j <= ZERO; e_gb <= ZERO;
+            e_ix0 <= PX0; e_iy0 <= PY0; e_ix <= PX0; e_iy <= PY0;
             e_col0 <= COL0; e_col <= COL0; e_row0 <= ROW0; e_row <= ROW0;
         end else if (emit) begin
             // Later assignments override earlier ones: an outer counter's step sets the
             // tap position of the next window.
-            e_g <= (e_g == CG_L) ? ZERO : e_g + ONE;
-            if (e_g == CG_L) begin
+            e_g <= (e_g == GG_L) ? ZERO : e_g + ONE;
+            if (e_g == GG_L) begin
                 e_kx <= (e_kx == KW_L) ? ZERO : e_kx + ONE;
                 e_ix <= e_ix + ONE;
                 e_col <= e_col + COL;
@@ -217,26 +241,32 @@ module af_linewin #(
                     if (e_ky == KH_L) begin
                         e_iy <= e_iy0;
                         e_row <= e_row0;
-                        e_ox <= (e_ox == OW_L) ? ZERO : e_ox + ONE;
-                        e_ix0 <= e_ix0 + S_STEP;
-                        e_ix <= e_ix0 + S_STEP;
-                        e_col0 <= e_col0 + X_STEP;
-                        e_col <= e_col0 + X_STEP;
-                        if (e_ox == OW_L) begin
-                            e_ix0 <= P0;
-                            e_ix <= P0;
-                            e_col0 <= COL0;
-                            e_col <= COL0;
-                            e_oy <= (e_oy == OH_L) ? ZERO : e_oy + ONE;
-                            e_iy0 <= lo_s;
-                            e_iy <= lo_s;
-                            e_row0 <= e_s_dn;
-                            e_row <= e_s_dn;
-                            if (frame_out) begin
-                                e_iy0 <= P0;
-                                e_iy <= P0;
-                                e_row0 <= e_f_dn;
-                                e_row <= e_f_dn;
+                        e_j <= e_j + ONE;
+                        e_gb <= e_gb + GCG;
+                        if (e_j == G_L) begin
+                            e_j <= ZERO;
+                            e_gb <= ZERO;
+                            e_ox <= (e_ox == OW_L) ? ZERO : e_ox + ONE;
+                            e_ix0 <= e_ix0 + SX_STEP;
+                            e_ix <= e_ix0 + SX_STEP;
+                            e_col0 <= e_col0 + X_STEP;
+                            e_col <= e_col0 + X_STEP;
+                            if (e_ox == OW_L) begin
+                                e_ix0 <= PX0;
+                                e_ix <= PX0;
+                                e_col0 <= COL0;
+                                e_col <= COL0;
+                                e_oy <= (e_oy == OH_L) ? ZERO : e_oy + ONE;
+                                e_iy0 <= lo_s;
+                                e_iy <= lo_s;
+                                e_row0 <= e_s_dn;
+                                e_row <= e_s_dn;
+                                if (frame_out) begin
+                                    e_iy0 <= PY0;
+                                    e_iy <= PY0;
+                                    e_row0 <= e_f_dn;
+                                    e_row <= e_f_dn;
+                                end
                             end
                         end
                     end

@@ -1,7 +1,8 @@
 // af_mvu: streaming matrix-vector unit, y[o] = sum_k f(x[k], w[o, k]) (DESIGN.md "RTL").
 //
-// Folding: SF = K / SIMD input beats per vector, NF = OUT / PE output beats per vector;
-// K % SIMD == 0 and OUT % PE == 0 are required (adderflow.hw.rtlgen refuses otherwise).
+// Folding: SF = K / SIMD input beats per vector, NF = OUT / PE output beats per vector
+// (OUT / (PE * GROUPS) for a grouped convolution, below); K % SIMD == 0 and
+// OUT % (PE * GROUPS) == 0 are required (adderflow.hw.rtlgen refuses otherwise).
 // PE processing elements (af_pe, MODE "adder" | "mac" | "xnor") work in parallel, each on
 // SIMD lanes per cycle.
 //
@@ -14,6 +15,15 @@
 // the simulator's working directory); word n*SF + s holds, for PE p, the SIMD lanes
 // w[n*PE + p, s*SIMD + i] at bits [(p*SIMD + i)*WB +: WB], WB = BITS, or 1 for xnor
 // (weights are bits there, 1 codes +1) (adderflow.hw.rtlgen.MvuConfig.weight_words).
+//
+// Grouped convolution (GROUPS > 1): the input is GROUPS vectors a pixel, vector v holding
+// the K taps of group v mod GROUPS's channels (af_window's GROUPS order), and vector v is
+// multiplied with that group's OUT / GROUPS weight rows only: NF = OUT / (PE * GROUPS)
+// output beats a vector, so the output stream is the pixel's OUT channels in order. The
+// ROM is the [OUT, K] matrix's words as for GROUPS = 1; the address runs on through the
+// groups' blocks and wraps after the last, so no group counter is needed. Every weight
+// row meets only its own group's channels: nothing is masked (an adder layer's weight 0
+// would not be neutral, |x - 0| != 0) and no cycle is spent on another group's columns.
 //
 // Schedule: the first neuron fold (n = 0) consumes the input beats and keeps them in a
 // SF-entry buffer; folds n > 0 replay the buffer, so the input stalls (in_ready low) for
@@ -33,6 +43,7 @@ module af_mvu #(
     parameter integer OUT = 4,
     parameter integer PE = 1,
     parameter integer SIMD = 1,
+    parameter integer GROUPS = 1,   // grouped convolution: see the header
     parameter integer ACC_BITS = (MODE == "mac") ? 2 * BITS + $clog2(K)
                                : (MODE == "xnor") ? $clog2(K + 1) + 1
                                : BITS + $clog2(K) + 1,
@@ -49,8 +60,8 @@ module af_mvu #(
     output wire [PE*ACC_BITS-1:0]   out_data
 );
     localparam integer SF = K / SIMD;
-    localparam integer NF = OUT / PE;
-    localparam integer DEPTH = SF * NF;
+    localparam integer NF = OUT / (PE * GROUPS);   // output beats a vector
+    localparam integer DEPTH = SF * NF * GROUPS;
     localparam integer SF_W = (SF > 1) ? $clog2(SF) : 1;
     localparam integer NF_W = (NF > 1) ? $clog2(NF) : 1;
     localparam integer A_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
@@ -69,7 +80,7 @@ module af_mvu #(
     /* verilator lint_on WIDTHTRUNC */
 
     generate
-        if (K % SIMD != 0 || OUT % PE != 0) begin : g_bad_fold
+        if (K % SIMD != 0 || GROUPS < 1 || OUT % (PE * GROUPS) != 0) begin : g_bad_fold
             af_mvu_error_K_not_multiple_of_SIMD_or_OUT_not_multiple_of_PE u_error ();
         end
     endgenerate
@@ -82,7 +93,7 @@ module af_mvu #(
     wire en;                               // the whole pipeline advances this cycle
     reg  [SF_W-1:0] sf;
     reg  [NF_W-1:0] nf;
-    reg  [A_W-1:0] addr;                   // nf * SF + sf
+    reg  [A_W-1:0] addr;                   // (group * NF + nf) * SF + sf
     wire from_input = (nf == {NF_W{1'b0}});
     wire issue = !rst && en && (!from_input || in_valid);
 

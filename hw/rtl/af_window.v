@@ -3,19 +3,24 @@
 // Feeds a matrix-vector unit (af_mvu) with one convolution window per output pixel.
 // Load phase: takes one frame of H x W pixels, C channels, raster order, LANES channels per
 // beat (beat (y, x, g) carries channels g*LANES + i in bits [i*BITS +: BITS], the af_mvu /
-// af_requant output format), and stores it, max pooled over POOL x POOL blocks when
-// POOL > 1 (IntMaxPool with kernel = stride = POOL, fused here: a read-modify-write of the
-// stored word). POOL_MODE "avg" (IntAvgPool, POOL a power of two) instead accumulates the
-// block's sum in a stored lane of BITS + log2(POOL*POOL) bits (exact: no sum of POOL*POOL
-// codes overflows it) and, on the block's last beat, stores round_half_even(sum >>
-// log2(POOL*POOL)) through af_round (the contract's rounding; the mean of codes fits BITS,
-// so its saturation never acts). Emit phase: for every output pixel (oy, ox) in raster
-// order, every tap (ky, kx) and every channel group g, one beat with channels g*LANES + i
-// of input pixel (oy*STRIDE - PAD + ky, ox*STRIDE - PAD + kx) of the pooled frame, or
+// af_requant output format), and stores it, max pooled over POOL_H x POOL_W blocks when
+// the block is bigger than a pixel (IntMaxPool with kernel = stride = (POOL_H, POOL_W),
+// fused here: a read-modify-write of the stored word). POOL_MODE "avg" (IntAvgPool, the
+// area A = POOL_H*POOL_W a power of two) instead accumulates the block's sum in a stored
+// lane of BITS + log2(A) bits (exact: no sum of A codes overflows it) and, on the block's
+// last beat, stores round_half_even(sum >> log2(A)) through af_round (the contract's
+// rounding; the mean of codes fits BITS, so its saturation never acts). Emit phase: for
+// every output pixel (oy, ox) in raster order, every tap (ky, kx) and every channel group
+// g, one beat with channels g*LANES + i of input pixel
+// (oy*STRIDE_H - PAD_T + ky, ox*STRIDE_W - PAD_L + kx) of the pooled frame, or
 // zeros where that pixel lies in the padding (DESIGN.md rule 3: zero padding takes part in
 // the sum). So the window vector of one output pixel is ordered (ky, kx, c), channels fastest;
 // adderflow.hw.network orders the weight columns the same way. A dense layer after a
-// flatten is the window KH = FH, KW = FW, PAD = 0 over the whole frame.
+// flatten is the window KH = FH, KW = FW, PAD = 0 over the whole frame. GROUPS > 1 (a
+// grouped or depthwise convolution; C/LANES a multiple of GROUPS): each output pixel's
+// taps come group by group, group j's window being its (ky, kx, c) taps over channels
+// j*C/GROUPS .. (j+1)*C/GROUPS - 1, the GROUPS input vectors af_mvu's GROUPS expects.
+// The beats are the same ones in another order, so the timing does not change.
 //
 // One frame buffer (no double buffering): in_ready is low during the emit phase. The last
 // emitted beat returns to the load phase. The first output beat is offered two cycles after
@@ -36,13 +41,32 @@ module af_window #(
     parameter integer C = 1,        // channels
     parameter integer H = 8,        // input frame, before pooling
     parameter integer W = 8,
+    /* verilator lint_off UNUSEDPARAM */
     parameter integer POOL = 1,     // pool kernel = stride on the input; 1: none
+    /* verilator lint_on UNUSEDPARAM */
     parameter POOL_MODE = "max",    // "max" (IntMaxPool) or "avg" (IntAvgPool)
     parameter integer LANES = 1,    // channels per beat, in and out
     parameter integer KH = 3,
     parameter integer KW = 3,
-    parameter integer STRIDE = 1,
-    parameter integer PAD = 1
+    // STRIDE, PAD (and POOL) only give the general parameters below their defaults: unused
+    // where those are all set.
+    /* verilator lint_off UNUSEDPARAM */
+    parameter integer STRIDE = 1,   // both directions, unless STRIDE_H / STRIDE_W say
+    parameter integer PAD = 1,      // every side, unless PAD_T / PAD_L / PAD_B / PAD_R say
+    /* verilator lint_on UNUSEDPARAM */
+    parameter integer STRIDE_H = STRIDE,    // rows
+    parameter integer STRIDE_W = STRIDE,    // columns
+    parameter integer PAD_T = PAD,  // top, left, bottom, right (ONNX's pads order)
+    parameter integer PAD_L = PAD,
+    parameter integer PAD_B = PAD,
+    parameter integer PAD_R = PAD,
+    parameter integer POOL_H = POOL,    // the pool's rows and columns (unless POOL says both)
+    parameter integer POOL_W = POOL,
+    // A grouped convolution's window: each pixel's taps group by group (see the header)
+    parameter integer GROUPS = 1,
+    // 1: padded taps are the minimum code -2^(BITS-1) instead of 0 (a max pool's window,
+    // af_maxpool: padding never wins); 0: zero padding, as a convolution's (DESIGN.md rule 3)
+    parameter integer PAD_MIN = 0
 ) (
     input  wire                   clk,
     input  wire                   rst,        // synchronous, active high
@@ -53,11 +77,12 @@ module af_window #(
     input  wire                   out_ready,
     output wire [LANES*BITS-1:0]  out_data
 );
-    localparam integer FH = H / POOL;
-    localparam integer FW = W / POOL;
+    localparam integer FH = H / POOL_H;
+    localparam integer FW = W / POOL_W;
     localparam integer CG = C / LANES;
-    localparam integer OH = (FH + 2 * PAD - KH) / STRIDE + 1;
-    localparam integer OW = (FW + 2 * PAD - KW) / STRIDE + 1;
+    localparam integer GG = CG / GROUPS;    // channel beats of one group
+    localparam integer OH = (FH + PAD_T + PAD_B - KH) / STRIDE_H + 1;
+    localparam integer OW = (FW + PAD_L + PAD_R - KW) / STRIDE_W + 1;
     localparam integer DEPTH = FH * FW * CG;
     localparam integer A_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
     localparam integer CW_MAX = 16; // the widest counters: bounds the frame (WindowConfig)
@@ -65,26 +90,28 @@ module af_window #(
     // within +-SPAN (the padded frame grown by a pixel each way, times the channel groups,
     // plus the loop bounds), so its bits and a sign bit suffice. The step constants may
     // wrap at this width: the sums that use them wrap back into range (two's complement).
-    localparam integer SPAN = (FH + 2 * PAD + 1) * (FW + 2 * PAD + 1) * CG
-                              + POOL + STRIDE + KH + KW;
+    localparam integer SPAN = (FH + PAD_T + PAD_B + 1) * (FW + PAD_L + PAD_R + 1) * CG
+                              + POOL_H + POOL_W + STRIDE_H + STRIDE_W + KH + KW;
     localparam integer CW = $clog2(SPAN + 1) + 1;
     localparam integer D_W = LANES * BITS;
     // Average pooling keeps a block's running sum in the buffer: LOG2A more bits a lane.
-    localparam AVG = (POOL_MODE == "avg") && (POOL > 1);
-    localparam integer LOG2A = 2 * $clog2(POOL);
+    localparam AVG = (POOL_MODE == "avg") && (POOL_H * POOL_W > 1);
+    localparam integer LOG2A = $clog2(POOL_H * POOL_W);
     localparam integer MW = AVG ? BITS + LOG2A : BITS;    // stored lane width
     localparam integer M_W = LANES * MW;
 
     generate
-        if (C % LANES != 0 || H % POOL != 0 || W % POOL != 0 || POOL < 1 || STRIDE < 1
-            || PAD < 0 || KH < 1 || KW < 1 || KH > FH + 2 * PAD || KW > FW + 2 * PAD
-            || (FH + PAD) * FW * CG >= 2 ** (CW_MAX - 2))
+        if (C % LANES != 0 || GROUPS < 1 || CG % GROUPS != 0 || H % POOL_H != 0 || W % POOL_W != 0 || POOL_H < 1 || POOL_W < 1
+            || STRIDE_H < 1
+            || STRIDE_W < 1 || PAD_T < 0 || PAD_L < 0 || PAD_B < 0 || PAD_R < 0
+            || KH < 1 || KW < 1 || KH > FH + PAD_T + PAD_B || KW > FW + PAD_L + PAD_R
+            || (FH + PAD_T) * FW * CG >= 2 ** (CW_MAX - 2))
         begin : g_bad_shape
             af_window_error_bad_shape_or_fold u_error ();
         end
         // The mean is a shift only for a power-of-two window area.
         if ((POOL_MODE != "max" && POOL_MODE != "avg")
-            || (POOL_MODE == "avg" && (POOL & (POOL - 1)) != 0))
+            || (POOL_MODE == "avg" && ((POOL_H * POOL_W) & (POOL_H * POOL_W - 1)) != 0))
         begin : g_bad_pool
             af_window_error_bad_pool_mode u_error ();
         end
@@ -94,7 +121,11 @@ module af_window #(
     /* verilator lint_off WIDTHTRUNC */
     localparam signed [CW-1:0] ONE = 1;
     localparam signed [CW-1:0] CG_L = CG - 1;
-    localparam signed [CW-1:0] POOL_L = POOL - 1;
+    localparam signed [CW-1:0] GG_L = GG - 1;
+    localparam signed [CW-1:0] G_L = GROUPS - 1;
+    localparam signed [CW-1:0] GCG = GG;                // address step of one group
+    localparam signed [CW-1:0] POOLH_L = POOL_H - 1;
+    localparam signed [CW-1:0] POOLW_L = POOL_W - 1;
     localparam signed [CW-1:0] FW_L = FW - 1;
     localparam signed [CW-1:0] FH_L = FH - 1;
     localparam signed [CW-1:0] FW_N = FW;
@@ -105,12 +136,14 @@ module af_window #(
     localparam signed [CW-1:0] OH_L = OH - 1;
     localparam signed [CW-1:0] COL = CG;                // address step of one pixel
     localparam signed [CW-1:0] ROW = FW * CG;           // address step of one row
-    localparam signed [CW-1:0] X_STEP = STRIDE * CG;
-    localparam signed [CW-1:0] Y_STEP = STRIDE * FW * CG;
-    localparam signed [CW-1:0] S_STEP = STRIDE;
-    localparam signed [CW-1:0] P0 = -PAD;
-    localparam signed [CW-1:0] COL0 = -PAD * CG;
-    localparam signed [CW-1:0] ROW0 = -PAD * FW * CG;
+    localparam signed [CW-1:0] X_STEP = STRIDE_W * CG;
+    localparam signed [CW-1:0] Y_STEP = STRIDE_H * FW * CG;
+    localparam signed [CW-1:0] SX_STEP = STRIDE_W;
+    localparam signed [CW-1:0] SY_STEP = STRIDE_H;
+    localparam signed [CW-1:0] PX0 = -PAD_L;
+    localparam signed [CW-1:0] PY0 = -PAD_T;
+    localparam signed [CW-1:0] COL0 = -PAD_L * CG;
+    localparam signed [CW-1:0] ROW0 = -PAD_T * FW * CG;
     /* verilator lint_on WIDTHTRUNC */
     localparam signed [CW-1:0] ZERO = 0;
 
@@ -128,8 +161,8 @@ module af_window #(
     /* verilator lint_on UNUSEDSIGNAL */
     wire take = in_valid && in_ready;
     wire first_of_block = (l_px == ZERO) && (l_py == ZERO);
-    wire frame_in = (l_g == CG_L) && (l_px == POOL_L) && (l_fx == FW_L)
-                    && (l_py == POOL_L) && (l_fy == FH_L);
+    wire frame_in = (l_g == CG_L) && (l_px == POOLW_L) && (l_fx == FW_L)
+                    && (l_py == POOLH_L) && (l_fy == FH_L);
 
     assign in_ready = !rst && loading;
 
@@ -144,10 +177,10 @@ module af_window #(
         for (i = 0; i < LANES; i = i + 1) begin : g_lane
             wire signed [BITS-1:0] a = in_data[i*BITS +: BITS];
             if (AVG) begin : g_avg
-                wire last_of_block = (l_px == POOL_L) && (l_py == POOL_L);
+                wire last_of_block = (l_px == POOLW_L) && (l_py == POOLH_L);
                 wire signed [MW-1:0] a_ext = {{LOG2A{a[BITS-1]}}, a};
                 wire signed [MW-1:0] b = stored[i*MW +: MW];
-                // |sum| <= POOL*POOL * 2^(BITS-1) = 2^(MW-1): MW bits never wrap.
+                // |sum| <= POOL_H*POOL_W * 2^(BITS-1) = 2^(MW-1): MW bits never wrap.
                 wire signed [MW-1:0] sum = first_of_block ? a_ext : a_ext + b;
                 wire [BITS-1:0] mean;
                 af_round #(.IN_BITS(MW), .SHIFT(LOG2A), .OUT_BITS(BITS), .RELU(0)) u_round (
@@ -172,16 +205,16 @@ module af_window #(
             n_l_g = ZERO; n_l_px = ZERO; n_l_py = ZERO; n_l_fx = ZERO; n_l_fy = ZERO;
             n_l_col = ZERO; n_l_row = ZERO;
         end else if (take) begin
-            // Raster order: channel group, then x = fx*POOL + px, then y = fy*POOL + py.
+            // Raster order: channel group, then x = fx*POOL_W + px, then y = fy*POOL_H + py.
             n_l_g = (l_g == CG_L) ? ZERO : l_g + ONE;
             if (l_g == CG_L) begin
-                n_l_px = (l_px == POOL_L) ? ZERO : l_px + ONE;
-                if (l_px == POOL_L) begin
+                n_l_px = (l_px == POOLW_L) ? ZERO : l_px + ONE;
+                if (l_px == POOLW_L) begin
                     n_l_fx = (l_fx == FW_L) ? ZERO : l_fx + ONE;
                     n_l_col = (l_fx == FW_L) ? ZERO : l_col + COL;
                     if (l_fx == FW_L) begin
-                        n_l_py = (l_py == POOL_L) ? ZERO : l_py + ONE;
-                        if (l_py == POOL_L) begin
+                        n_l_py = (l_py == POOLH_L) ? ZERO : l_py + ONE;
+                        if (l_py == POOLH_L) begin
                             n_l_fy = (l_fy == FH_L) ? ZERO : l_fy + ONE;
                             n_l_row = (l_fy == FH_L) ? ZERO : l_row + ROW;
                         end
@@ -200,14 +233,16 @@ module af_window #(
     reg signed [CW-1:0] e_g, e_kx, e_ky, e_ox, e_oy;
     reg signed [CW-1:0] e_ix0, e_iy0, e_ix, e_iy;       // input pixel of tap (0, 0) / now
     reg signed [CW-1:0] e_col0, e_row0, e_col, e_row;   // their address parts
+    reg signed [CW-1:0] e_j, e_gb;                      // group and its first channel beat
     reg signed [CW-1:0] n_e_g, n_e_kx, n_e_ky, n_e_ox, n_e_oy;          // next state
+    reg signed [CW-1:0] n_e_j, n_e_gb;
     reg signed [CW-1:0] n_e_ix0, n_e_iy0, n_e_ix, n_e_iy;
     reg signed [CW-1:0] n_e_col0, n_e_row0, n_e_col, n_e_row;
     wire slot_free;                                     // the output slice takes a word
     wire emit = !rst && !loading && slot_free;
     wire in_frame = (e_ix >= ZERO) && (e_ix < FW_N) && (e_iy >= ZERO) && (e_iy < FH_N);
     /* verilator lint_off UNUSEDSIGNAL */
-    wire signed [CW-1:0] e_addr_n = n_e_row + n_e_col + n_e_g;
+    wire signed [CW-1:0] e_addr_n = n_e_row + n_e_col + n_e_gb + n_e_g;
     /* verilator lint_on UNUSEDSIGNAL */
     // With average pooling a stored lane is the mean sign-extended to MW bits; the emit
     // reads its low BITS only.
@@ -220,7 +255,9 @@ module af_window #(
             assign tap_codes[i*BITS +: BITS] = tap[i*MW +: BITS];
         end
     endgenerate
-    wire frame_out = (e_g == CG_L) && (e_kx == KW_L) && (e_ky == KH_L)
+    wire [BITS-1:0] pad_lane = (PAD_MIN != 0) ? {1'b1, {(BITS - 1){1'b0}}} : {BITS{1'b0}};
+    wire [D_W-1:0] pad_word = {LANES{pad_lane}};
+    wire frame_out = (e_g == GG_L) && (e_kx == KW_L) && (e_ky == KH_L) && (e_j == G_L)
                      && (e_ox == OW_L) && (e_oy == OH_L);
 
     wire loading_n = rst ? 1'b1 : (take && frame_in) ? 1'b0 : (emit && frame_out) ? 1'b1 : loading;
@@ -232,17 +269,19 @@ module af_window #(
 
     always @* begin
         n_e_g = e_g; n_e_kx = e_kx; n_e_ky = e_ky; n_e_ox = e_ox; n_e_oy = e_oy;
+        n_e_j = e_j; n_e_gb = e_gb;
         n_e_ix0 = e_ix0; n_e_iy0 = e_iy0; n_e_ix = e_ix; n_e_iy = e_iy;
         n_e_col0 = e_col0; n_e_row0 = e_row0; n_e_col = e_col; n_e_row = e_row;
         if (rst) begin
             n_e_g = ZERO; n_e_kx = ZERO; n_e_ky = ZERO; n_e_ox = ZERO; n_e_oy = ZERO;
-            n_e_ix0 = P0; n_e_iy0 = P0; n_e_ix = P0; n_e_iy = P0;
+            n_e_j = ZERO; n_e_gb = ZERO;
+            n_e_ix0 = PX0; n_e_iy0 = PY0; n_e_ix = PX0; n_e_iy = PY0;
             n_e_col0 = COL0; n_e_row0 = ROW0; n_e_col = COL0; n_e_row = ROW0;
         end else if (emit) begin
             // Later assignments override earlier ones: an outer counter's step sets the
             // tap position of the next window.
-            n_e_g = (e_g == CG_L) ? ZERO : e_g + ONE;
-            if (e_g == CG_L) begin
+            n_e_g = (e_g == GG_L) ? ZERO : e_g + ONE;
+            if (e_g == GG_L) begin
                 n_e_kx = (e_kx == KW_L) ? ZERO : e_kx + ONE;
                 n_e_ix = e_ix + ONE;
                 n_e_col = e_col + COL;
@@ -255,26 +294,32 @@ module af_window #(
                     if (e_ky == KH_L) begin
                         n_e_iy = e_iy0;
                         n_e_row = e_row0;
-                        n_e_ox = (e_ox == OW_L) ? ZERO : e_ox + ONE;
-                        n_e_ix0 = e_ix0 + S_STEP;
-                        n_e_ix = e_ix0 + S_STEP;
-                        n_e_col0 = e_col0 + X_STEP;
-                        n_e_col = e_col0 + X_STEP;
-                        if (e_ox == OW_L) begin
-                            n_e_ix0 = P0;
-                            n_e_ix = P0;
-                            n_e_col0 = COL0;
-                            n_e_col = COL0;
-                            n_e_oy = (e_oy == OH_L) ? ZERO : e_oy + ONE;
-                            n_e_iy0 = e_iy0 + S_STEP;
-                            n_e_iy = e_iy0 + S_STEP;
-                            n_e_row0 = e_row0 + Y_STEP;
-                            n_e_row = e_row0 + Y_STEP;
-                            if (e_oy == OH_L) begin
-                                n_e_iy0 = P0;
-                                n_e_iy = P0;
-                                n_e_row0 = ROW0;
-                                n_e_row = ROW0;
+                        n_e_j = e_j + ONE;
+                        n_e_gb = e_gb + GCG;
+                        if (e_j == G_L) begin
+                            n_e_j = ZERO;
+                            n_e_gb = ZERO;
+                            n_e_ox = (e_ox == OW_L) ? ZERO : e_ox + ONE;
+                            n_e_ix0 = e_ix0 + SX_STEP;
+                            n_e_ix = e_ix0 + SX_STEP;
+                            n_e_col0 = e_col0 + X_STEP;
+                            n_e_col = e_col0 + X_STEP;
+                            if (e_ox == OW_L) begin
+                                n_e_ix0 = PX0;
+                                n_e_ix = PX0;
+                                n_e_col0 = COL0;
+                                n_e_col = COL0;
+                                n_e_oy = (e_oy == OH_L) ? ZERO : e_oy + ONE;
+                                n_e_iy0 = e_iy0 + SY_STEP;
+                                n_e_iy = e_iy0 + SY_STEP;
+                                n_e_row0 = e_row0 + Y_STEP;
+                                n_e_row = e_row0 + Y_STEP;
+                                if (e_oy == OH_L) begin
+                                    n_e_iy0 = PY0;
+                                    n_e_iy = PY0;
+                                    n_e_row0 = ROW0;
+                                    n_e_row = ROW0;
+                                end
                             end
                         end
                     end
@@ -285,6 +330,7 @@ module af_window #(
 
     always @(posedge clk) begin
         e_g <= n_e_g; e_kx <= n_e_kx; e_ky <= n_e_ky; e_ox <= n_e_ox; e_oy <= n_e_oy;
+        e_j <= n_e_j; e_gb <= n_e_gb;
         e_ix0 <= n_e_ix0; e_iy0 <= n_e_iy0; e_ix <= n_e_ix; e_iy <= n_e_iy;
         e_col0 <= n_e_col0; e_row0 <= n_e_row0; e_col <= n_e_col; e_row <= n_e_row;
     end
@@ -294,7 +340,7 @@ module af_window #(
         .rst(rst),
         .in_valid(!rst && !loading),
         .in_ready(slot_free),
-        .in_data(in_frame ? tap_codes : {D_W{1'b0}}),
+        .in_data(in_frame ? tap_codes : pad_word),
         .out_valid(out_valid),
         .out_ready(out_ready),
         .out_data(out_data)

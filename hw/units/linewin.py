@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 from adderflow.errors import ConfigError
 from adderflow.fixed import check_bits
-from adderflow.hw.units.window import WindowConfig
+from adderflow.hw.units.window import (
+    WindowConfig,
+    check_geometry,
+    check_groups,
+    geometry_parameters,
+)
 
 LINEWIN_COUNTER_BITS = 16  # af_linewin's signed counters (CW)
 LINEWIN_SOURCES = ("af_linewin.v", "af_skid.v")
@@ -33,31 +38,29 @@ class LineWindowConfig(WindowConfig):
         check_bits(self.bits, "line window code width")
         if self.pool != 1 or self.pool_mode != "max":
             raise ConfigError("af_linewin does not pool (pool must be 1); use af_window")
-        kh, kw = self.kernel
-        if min(self.channels, self.height, self.width, kh, kw, self.stride, self.lanes) < 1:
-            raise ConfigError(f"line window sizes must be positive: {self}")
-        if self.pad < 0:
-            raise ConfigError(f"line window padding must not be negative, got {self.pad}")
+        kh, kw = check_geometry(self, "line window")
+        check_groups(self, "line window")
         if self.channels % self.lanes:
             raise ConfigError(
                 f"line window channels {self.channels} not a multiple of lanes {self.lanes}"
             )
-        if self.pad >= kh or self.pad >= kw:
+        top, left, bottom, right = self.pads
+        if max(top, bottom) >= kh or max(left, right) >= kw:
             # The row accounting assumes every window holds a frame row (docs/rtl.md).
             raise ConfigError(
                 f"line window padding {self.pad} must be below the kernel {self.kernel}"
             )
-        if kh > self.height + 2 * self.pad or kw > self.width + 2 * self.pad:
+        if kh > self.height + top + bottom or kw > self.width + left + right:
             raise ConfigError(
                 f"kernel {self.kernel} larger than the padded frame "
-                f"{self.height + 2 * self.pad}x{self.width + 2 * self.pad}"
+                f"{self.height + top + bottom}x{self.width + left + right}"
             )
         limit = 1 << (LINEWIN_COUNTER_BITS - 2)
-        cg = self.channels // self.lanes
+        cg, (sh, sw) = self.channels // self.lanes, self.strides
         if (
             self.storage_words >= limit
-            or (self.width + 2 * self.pad + self.stride) * cg >= limit
-            or self.height + 2 * self.pad + self.stride >= limit
+            or (self.width + left + right + sw) * cg >= limit
+            or self.height + top + bottom + sh >= limit
         ):
             raise ConfigError(
                 f"line window {self.height}x{self.width}x{self.channels} (ring of "
@@ -68,7 +71,7 @@ class LineWindowConfig(WindowConfig):
     @property
     def ring_rows(self) -> int:
         """Rows stored: the KH an output row reads plus the STRIDE the next one adds."""
-        return min(self.kernel[0] + self.stride, self.height)
+        return min(self.kernel[0] + self.strides[0], self.height)
 
     @property
     def storage_words(self) -> int:
@@ -89,8 +92,8 @@ class LineWindowConfig(WindowConfig):
             "LANES": self.lanes,
             "KH": kh,
             "KW": kw,
-            "STRIDE": self.stride,
-            "PAD": self.pad,
+            **geometry_parameters(self.strides, self.pads),
+            **({"GROUPS": self.groups} if self.groups > 1 else {}),
         }
 
     def schedule(self, frames: int = 1) -> tuple[list[int], list[int]]:
@@ -101,7 +104,7 @@ class LineWindowConfig(WindowConfig):
         slice, cycle 0 being the first input transfer. With ``IB = W·C/LANES`` beats an
         input row, ``NB = OW·KH·KW·C/LANES`` an output row, ring ``R`` rows, output row
         ``k`` reading global rows ``[rel_k, need_k)`` (``rel_k = f·H + max(0, lo)``,
-        ``need_k = f·H + min(H, lo + KH)``, ``lo = oy·STRIDE − PAD``) and
+        ``need_k = f·H + min(H, lo + KH)``, ``lo = oy·STRIDE_H − PAD_T``) and
         ``rel_K = frames·H`` after the last one:
 
         * input row ``G`` starts at ``max(in_end[G−1] + 1, out_end[j−1] + 1)``, ``j`` the
@@ -118,7 +121,7 @@ class LineWindowConfig(WindowConfig):
         rel, need = [], []
         for f in range(frames):
             for oy in range(oh):
-                lo = oy * self.stride - self.pad
+                lo = oy * self.strides[0] - self.pads[0]
                 rel.append(f * h + max(0, lo))
                 need.append(f * h + min(h, lo + kh))
         rel.append(frames * h)

@@ -45,15 +45,22 @@ def pe_acc_bits(mode: str, bits: int, terms: int) -> int:
     raise ConfigError(f"unknown PE mode {mode!r}; valid modes: {', '.join(MODES)}")
 
 
-def check_fold(k: int, out: int, pe: int, simd: int) -> None:
-    """Refuse a folding the MVU does not support: it needs K % SIMD == 0 and OUT % PE == 0."""
-    for name, value in (("K", k), ("OUT", out), ("PE", pe), ("SIMD", simd)):
+def check_fold(k: int, out: int, pe: int, simd: int, groups: int = 1) -> None:
+    """Refuse a folding the MVU does not support: it needs K % SIMD == 0 and
+    OUT % (PE * GROUPS) == 0 (a group's rows are whole PE folds)."""
+    values = (("K", k), ("OUT", out), ("PE", pe), ("SIMD", simd), ("GROUPS", groups))
+    for name, value in values:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ConfigError(f"MVU {name} must be a positive integer, got {value!r}")
     if k % simd:
         raise ConfigError(f"MVU K={k} is not a multiple of SIMD={simd}; pick SIMD dividing K")
-    if out % pe:
-        raise ConfigError(f"MVU OUT={out} is not a multiple of PE={pe}; pick PE dividing OUT")
+    if out % groups:
+        raise ConfigError(f"MVU OUT={out} is not a multiple of GROUPS={groups}")
+    if (out // groups) % pe:
+        raise ConfigError(
+            f"MVU OUT={out} in {groups} group(s) is not a multiple of PE={pe} a group; "
+            "pick PE dividing OUT/GROUPS"
+        )
 
 
 def mvu_cycles(K: int, OUT: int, PE: int, SIMD: int, vectors: int = 1) -> int:  # noqa: N803
@@ -62,6 +69,8 @@ def mvu_cycles(K: int, OUT: int, PE: int, SIMD: int, vectors: int = 1) -> int:  
     Counted from the first input transfer to the last output transfer, both included:
     each vector occupies the issue stage for ``(OUT/PE) * (K/SIMD)`` cycles (the first
     neuron fold reads the stream, the others replay the buffer), plus the pipeline depth.
+    A grouped MVU's "vector" here is a pixel: GROUPS input vectors of ``K`` taps, each
+    ``(OUT/GROUPS/PE) * (K/SIMD)`` cycles, the same total.
     """
     check_fold(K, OUT, PE, SIMD)
     return vectors * (OUT // PE) * (K // SIMD) + MVU_LATENCY
@@ -69,7 +78,11 @@ def mvu_cycles(K: int, OUT: int, PE: int, SIMD: int, vectors: int = 1) -> int:  
 
 @dataclass(frozen=True)
 class MvuConfig:
-    """One af_mvu instance: ``y[o] = sum_k f(x[k], w[o, k])`` with ``PE x SIMD`` lanes."""
+    """One af_mvu instance: ``y[o] = sum_k f(x[k], w[o, k])`` with ``PE x SIMD`` lanes.
+
+    ``groups`` > 1: a grouped convolution. ``k`` is one group's taps, ``w`` is ``[OUT, K]``
+    (row ``o`` belongs to group ``o // (OUT/groups)``), and each pixel brings ``groups``
+    input vectors, vector ``j`` meeting group ``j``'s rows only."""
 
     mode: str
     bits: int
@@ -78,6 +91,7 @@ class MvuConfig:
     pe: int = 1
     simd: int = 1
     acc_bits: int | None = None  # None: the contract's bound for K terms
+    groups: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -90,7 +104,7 @@ class MvuConfig:
                 )
         else:
             check_bits(self.bits, f"{self.mode} MVU bit width")
-        check_fold(self.k, self.out, self.pe, self.simd)
+        check_fold(self.k, self.out, self.pe, self.simd, self.groups)
         need = pe_acc_bits(self.mode, self.bits, self.k)
         if self.acc_bits is None:
             object.__setattr__(self, "acc_bits", need)
@@ -107,8 +121,8 @@ class MvuConfig:
 
     @property
     def nf(self) -> int:
-        """Output beats per vector (neuron fold)."""
-        return self.out // self.pe
+        """Output beats per input vector (neuron fold)."""
+        return self.out // (self.pe * self.groups)
 
     @property
     def in_bits(self) -> int:
@@ -136,11 +150,13 @@ class MvuConfig:
             "OUT": self.out,
             "PE": self.pe,
             "SIMD": self.simd,
+            **({"GROUPS": self.groups} if self.groups > 1 else {}),
             "ACC_BITS": self.acc_bits,
             "WEIGHT_FILE": weight_file,
         }
 
     def cycles(self, vectors: int = 1) -> int:
+        """``vectors`` pixels (``groups`` input vectors each)."""
         return mvu_cycles(self.k, self.out, self.pe, self.simd, vectors)
 
     def _codes(self, values: np.ndarray, what: str) -> np.ndarray:
@@ -162,10 +178,12 @@ class MvuConfig:
         if w.shape != (self.out, self.k):
             raise ConfigError(f"MVU weights have shape {w.shape}, expected {(self.out, self.k)}")
         codes = self._codes(w, "weight")
-        # [NF, PE, SF, SIMD] -> [NF, SF, PE, SIMD] -> one row of PE*SIMD lanes per word.
-        tiles = codes.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
+        # [NF, PE, SF, SIMD] -> [NF, SF, PE, SIMD] -> one row of PE*SIMD lanes per word
+        # (NF over all groups: the groups' blocks follow each other).
+        nf = self.out // self.pe
+        tiles = codes.reshape(nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
         return pack_lanes(
-            tiles.reshape(self.nf * self.sf, self.pe * self.simd),
+            tiles.reshape(nf * self.sf, self.pe * self.simd),
             self.weight_bits,
             signed=self.mode != "xnor",
             what="weight",
@@ -177,7 +195,8 @@ class MvuConfig:
         return write_memh(path, self.weight_words(w), self.weight_word_bits, note)
 
     def input_words(self, x: np.ndarray) -> list[int]:
-        """Stream beats for ``x[N, K]``: beat ``s`` of a vector holds ``x[s*SIMD + i]``."""
+        """Stream beats for ``x[N, K]``: beat ``s`` of a vector holds ``x[s*SIMD + i]``
+        (grouped: ``N`` = pixels × groups, the groups of a pixel in order)."""
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.k:
             raise ConfigError(f"MVU input has shape {x.shape}, expected (N, {self.k})")
@@ -188,7 +207,9 @@ class MvuConfig:
 
     def output_values(self, words: Sequence[int]) -> np.ndarray:
         """Output beats back to ``y[N, OUT]`` (beat ``n`` holds channels ``n*PE + p``)."""
-        if len(words) % self.nf:
-            raise ConfigError(f"{len(words)} output beats is not a multiple of NF={self.nf}")
+        if len(words) % (self.out // self.pe):
+            raise ConfigError(
+                f"{len(words)} output beats is not a multiple of OUT/PE={self.out // self.pe}"
+            )
         lanes = [unpack_lanes(word, self.pe, self.acc_bits) for word in words]
         return np.concatenate(lanes).reshape(-1, self.out)

@@ -7,8 +7,9 @@ every output row's last transfer must equal ``LineWindowConfig.schedule`` (so th
 ``LineWindowConfig.cycles``, does too). The sets cover 3x3 padding 1, stride 2 without
 padding (and with stride leftovers: input rows below the last window), 5x5 padding 2, 1x1
 (also at stride 2, where leftover rows arrive after the last output), frames shorter
-than the ring would be (ring = frame, down to a one-row ring), code widths 2, 4, 8 and
-16, and LANES 1 to 4.
+than the ring would be (ring = frame, down to a one-row ring), 1-D signals (frames of
+height 1, kernels (1, k), strides (1, s), pads (0, p, 0, p)), a general rectangle (kh !=
+kw, sh != sw, four different pads), code widths 2, 4, 8 and 16, and LANES 1 to 4.
 
 The shared ``run_stream`` stops once every output beat is in; this unit may finish its
 output before taking a frame's stride leftovers, so the bench here runs until both sides
@@ -87,6 +88,13 @@ CONFIGS = {
     "1x1_stride2_4bit": LineWindowConfig(4, 2, 6, 6, (1, 1), 2, 0, lanes=2),
     "short_frame_ring_is_frame": LineWindowConfig(8, 1, 3, 5, (3, 3), 1, 1, lanes=1),
     "one_row_frame_ring_of_one": LineWindowConfig(8, 2, 1, 4, (3, 3), 1, 1, lanes=2),
+    # 1-D signals [C, L] as frames [C, 1, L] (a ring of one row)
+    "1d_k5_pad2": LineWindowConfig(8, 2, 1, 12, (1, 5), 1, (0, 2, 0, 2), lanes=2),
+    "1d_k3_s2_pad1_16bit": LineWindowConfig(16, 4, 1, 9, (1, 3), (1, 2), (0, 1, 0, 1), lanes=4),
+    # General: kh != kw, sh != sw, four different pads (each below the kernel), leftovers
+    "rect_k3x2_s2x1_asym_4bit": LineWindowConfig(
+        4, 3, 9, 6, (3, 2), (2, 1), (2, 0, 1, 1), lanes=3
+    ),
 }
 FRAMES = 4
 
@@ -174,6 +182,22 @@ def test_linewin_bench_detects_a_wrong_schedule(hdl, tmp_path):
     assert outcomes["linewin_under_pressure"].passed
     assert not outcomes["linewin_full_rate"].passed
     assert "output rows ended at" in outcomes["linewin_full_rate"].message
+
+
+def test_linewin_bench_detects_a_mutated_geometry(hdl, sim, tmp_path):
+    """Built with the top and bottom pads swapped, the bench must fail against the true
+    geometry's reference."""
+    cfg = CONFIGS["rect_k3x2_s2x1_asym_4bit"]
+    case = write_case(tmp_path, cfg)
+    wrong = {**cfg.parameters(), "PAD_T": 1, "PAD_B": 2}
+    outcomes = hdl.run(
+        hdl.build(sim, "af_linewin", rtl_sources(SOURCES), wrong),
+        "test_cocotb_linewin",
+        tmp_path,
+        case,
+    )
+    for name in TESTS:
+        assert not outcomes[name].passed, name
 
 
 def test_schedule_by_hand():
@@ -276,6 +300,9 @@ def test_linewin_keeps_af_window_parameters_and_reference():
         ({"height": 8, "width": 2000, "channels": 4}, "too large"),
         ({"pad": -1}, "must not be negative"),
         ({"stride": 0}, "must be positive"),
+        ({"kernel": (1, 3), "pad": (1, 1, 0, 1)}, "must be below the kernel"),
+        ({"kernel": (3, 2), "pad": (0, 0, 0, 2)}, "must be below the kernel"),
+        ({"stride": (2, 0)}, "must be positive"),
     ],
 )
 def test_linewin_config_refuses_what_the_rtl_cannot_build(kwargs, message):

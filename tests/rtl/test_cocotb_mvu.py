@@ -6,7 +6,9 @@ weight ROM is a ``$readmemh`` file written next to the case, so the mutation che
 the build. Data: fixed seeds; weight rows 0 and 1 are all-min and all-max codes and the
 first two input vectors all-max and all-min, so every run reaches the accumulator bound.
 The binary-code set (xnor, 2-bit lanes) also has padded taps (code 0) in its inputs, one
-vector of nothing else, which must not vote.
+vector of nothing else, which must not vote. Grouped sets (``groups``: depthwise, 2, 3
+and 4 groups over adder, mac and binary-code PEs) stream ``groups`` vectors a pixel and
+each group's rows must meet only their own vector; built as one group they must fail.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ CONFIGS = {
     "mac4": MvuConfig("mac", bits=4, k=16, out=4, pe=2, simd=4),
     "xnor": MvuConfig("xnor", bits=1, k=32, out=4, pe=2, simd=8),
     "xnor2": MvuConfig("xnor", bits=2, k=27, out=6, pe=3, simd=9),
+}
+# Grouped convolutions: K is one group's taps, each pixel GROUPS vectors (af_window's
+# group order); depthwise (a group per channel, K = the kernel's taps) included.
+GROUPED = {
+    "adder8_depthwise": MvuConfig("adder", bits=8, k=9, out=6, pe=1, simd=3, groups=6),
+    "mac4_groups2": MvuConfig("mac", bits=4, k=18, out=8, pe=2, simd=6, groups=2),
+    "adder16_groups4": MvuConfig("adder", bits=16, k=4, out=8, pe=2, simd=4, groups=4),
+    "xnor2_groups3": MvuConfig("xnor", bits=2, k=12, out=6, pe=1, simd=4, groups=3),
 }
 
 
@@ -72,8 +82,18 @@ def make_data(cfg: MvuConfig, seed: int, vectors: int) -> tuple[np.ndarray, np.n
     return x, w
 
 
+def grouped_reference(cfg: MvuConfig, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``y[pixel, o]``: row ``o`` of group ``j = o // (OUT/G)`` against the pixel's vector
+    ``j`` only (``x`` holds ``G`` vectors a pixel)."""
+    g, rows = cfg.groups, cfg.out // cfg.groups
+    xs = x.reshape(-1, g, cfg.k)
+    return np.concatenate(
+        [reference(cfg, xs[:, j], w[j * rows : (j + 1) * rows]) for j in range(g)], axis=1
+    )
+
+
 def scenario(cfg, x, w, seed, p_gap, p_stall, cycles) -> dict:
-    y = reference(cfg, x, w)
+    y = grouped_reference(cfg, x, w)
     assert np.abs(y).max() < 1 << (cfg.acc_bits - 1) or y.min() == -(1 << (cfg.acc_bits - 1))
     return {
         "in_words": cfg.input_words(x),
@@ -89,12 +109,15 @@ def scenario(cfg, x, w, seed, p_gap, p_stall, cycles) -> dict:
 
 
 def write_case(run_dir: Path, cfg: MvuConfig, seed: int = 1) -> Path:
-    """Weights file and case file for both cocotb tests; returns the case path."""
-    x, w = make_data(cfg, seed, vectors=10)
+    """Weights file and case file for both cocotb tests; returns the case path. Ten
+    pixels (``groups`` vectors each), the full-rate run the pixels 2 to 4."""
+    g = cfg.groups
+    x, w = make_data(cfg, seed, vectors=10 * g)
     cfg.write_weights(run_dir / "weights.hex", w)
+    full = x[2 * g : 5 * g]
     case = {
         "pressure": scenario(cfg, x, w, seed, p_gap=0.15, p_stall=0.2, cycles=None),
-        "full_rate": scenario(cfg, x[2:5], w, seed, p_gap=0.0, p_stall=0.0, cycles=cfg.cycles(3)),
+        "full_rate": scenario(cfg, full, w, seed, p_gap=0.0, p_stall=0.0, cycles=cfg.cycles(3)),
     }
     path = run_dir / "case.json"
     path.write_text(json.dumps(case))
@@ -105,9 +128,9 @@ def build(hdl, sim: str, cfg: MvuConfig):
     return hdl.build(sim, "af_mvu", rtl_sources(MVU_SOURCES), cfg.parameters("weights.hex"))
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", [*CONFIGS, *GROUPED])
 def test_mvu_matches_reference(hdl, sim, name, tmp_path):
-    cfg = CONFIGS[name]
+    cfg = {**CONFIGS, **GROUPED}[name]
     outcomes = hdl.run(build(hdl, sim, cfg), "test_cocotb_mvu", tmp_path, write_case(tmp_path, cfg))
     hdl.assert_passed(outcomes, TESTS)
 
@@ -125,6 +148,31 @@ def test_mvu_detects_a_wrong_expected_value(hdl, sim, tmp_path):
     assert outcomes["stream_full_rate"].passed
     assert not outcomes["stream_under_pressure"].passed
     assert "mismatch at output beat 3" in outcomes["stream_under_pressure"].message
+
+
+def test_mvu_detects_groups_run_together(hdl, sim, tmp_path):
+    """Built as one group (every row against every vector), a grouped bench must fail."""
+    cfg = GROUPED["mac4_groups2"]
+    case = write_case(tmp_path, cfg)
+    mutant = {**cfg.parameters("weights.hex"), "GROUPS": 1}
+    build = hdl.build(sim, "af_mvu", rtl_sources(MVU_SOURCES), mutant)
+    outcomes = hdl.run(build, "test_cocotb_mvu", tmp_path, case)
+    for name in TESTS:
+        assert not outcomes[name].passed, name
+
+
+def test_grouped_reference_is_not_a_block_diagonal_adder_gemm():
+    """An adder layer's weight 0 is not neutral (-|x - 0| != 0): the grouped reference
+    differs from adder_gemm over the block-diagonal matrix, so the bench tells them apart."""
+    cfg = GROUPED["adder8_depthwise"]
+    x, w = make_data(cfg, 1, vectors=2 * cfg.groups)
+    rows = cfg.out // cfg.groups
+    dense = np.zeros((cfg.out, cfg.groups * cfg.k), np.int64)
+    for j in range(cfg.groups):
+        dense[j * rows : (j + 1) * rows, j * cfg.k : (j + 1) * cfg.k] = w[j * rows : (j + 1) * rows]
+    assert not np.array_equal(
+        grouped_reference(cfg, x, w), adder_gemm(x.reshape(2, -1), dense)
+    )
 
 
 def test_mvu_detects_a_corrupt_weight_word(hdl, sim, tmp_path):

@@ -36,6 +36,7 @@ from adderflow.hw.units.fork import FORK_SOURCES, ForkConfig
 from adderflow.hw.units.lut import LUT_SOURCES, LutConfig
 from adderflow.hw.units.mul import MUL_SOURCES, MulConfig
 from adderflow.hw.units.sumpool import SUMPOOL_SOURCES, SumPoolConfig
+from adderflow.hw.units.maxpool import MAXPOOL_SOURCES, MaxPoolConfig
 
 BANK = Path(__file__).resolve().parent / "af_pe_bank.v"
 PE = ["af_pe.v"]
@@ -72,6 +73,28 @@ WINDOW_SETS = [
     WindowConfig(2, 2, 8, 8, (1, 1), 1, 0, 8, 1, "avg"),  # global 8x8 average, 2-bit codes
     WindowConfig(16, 3, 8, 4, (3, 3), 1, 1, 4, 3, "avg"),  # 4x4 average, 16-bit codes
     WindowConfig(8, 2, 3, 3, (3, 3), 1, 1, 1, 1, "avg"),  # avg with POOL 1: no pooling
+    WindowConfig(16, 2, 1, 12, (1, 5), 1, (0, 2, 0, 2), 1, 2),  # 1-D signal
+    WindowConfig(8, 2, 1, 12, (1, 3), (1, 2), (0, 1, 0, 1), (1, 2), 2),  # 1-D, 1x2 pool
+    WindowConfig(8, 3, 5, 6, (2, 3), (2, 1), (1, 0, 0, 2), 1, 3),  # rectangle, four pads
+    WindowConfig(8, 2, 6, 4, (3, 1), (1, 2), (0, 0, 2, 0), (2, 1), 1),  # 2x1 max pool
+]
+# The sets tests/rtl/test_cocotb_maxpool.py simulates, and a one-channel, one-tap edge.
+MAXPOOL_SETS = [
+    MaxPoolConfig(8, 4, 9, 2),
+    MaxPoolConfig(16, 3, 4, 3),
+    MaxPoolConfig(2, 4, 3, 4),
+    MaxPoolConfig(8, 2, 1, 1),
+    MaxPoolConfig(8, 1, 1, 1),
+]
+WINDOW_SETS += [
+    WindowConfig(8, 4, 7, 7, (3, 3), 2, 1, lanes=2, pad_min=True),  # a max pool's window
+    WindowConfig(8, 6, 5, 5, (3, 3), 1, 1, lanes=1, groups=6),  # depthwise
+    WindowConfig(4, 8, 4, 4, (3, 3), 2, (1, 0, 1, 1), lanes=2, groups=2),  # grouped
+]
+MVU_SETS += [
+    MvuConfig("adder", 8, k=9, out=6, pe=1, simd=1, groups=6),  # depthwise
+    MvuConfig("mac", 4, k=18, out=8, pe=2, simd=3, groups=2),
+    MvuConfig("xnor", 2, k=18, out=6, pe=3, simd=2, groups=2),
 ]
 # The sets tests/rtl/test_cocotb_linewin.py simulates, then two it does not.
 LINEWIN_SETS = [
@@ -83,6 +106,9 @@ LINEWIN_SETS = [
     LineWin(4, 2, 6, 6, (1, 1), 2, 0, lanes=2),
     LineWin(8, 1, 3, 5, (3, 3), 1, 1, lanes=1),
     LineWin(8, 2, 1, 4, (3, 3), 1, 1, lanes=2),
+    LineWin(8, 2, 1, 12, (1, 5), 1, (0, 2, 0, 2), lanes=2),
+    LineWin(16, 4, 1, 9, (1, 3), (1, 2), (0, 1, 0, 1), lanes=4),
+    LineWin(4, 3, 9, 6, (3, 2), (2, 1), (2, 0, 1, 1), lanes=3),
     LineWin(8, 1, 1, 1, (1, 1), 1, 0, lanes=1),  # one-word ring
     LineWin(8, 16, 32, 32, (3, 3), 1, 1, lanes=1),  # a frame af_window cannot address
 ]
@@ -155,6 +181,11 @@ CASES = [
         for i, c in enumerate(WINDOW_SETS)
     ],
     ("linewin-default", "af_linewin", LINEWIN_SOURCES, {}, {}),
+    ("maxpool-default", "af_maxpool", MAXPOOL_SOURCES, {}, {}),
+    *[
+        (f"maxpool-{i}", "af_maxpool", MAXPOOL_SOURCES, c.parameters(), {})
+        for i, c in enumerate(MAXPOOL_SETS)
+    ],
     *[
         (f"linewin-{i}", "af_linewin", LINEWIN_SOURCES, c.parameters(), {})
         for i, c in enumerate(LINEWIN_SETS)
@@ -273,10 +304,31 @@ REFUSALS = [
         "af_window_error_bad_pool_mode",
     ),
     ("af_window", WINDOW_SOURCES, {"POOL_MODE": "min"}, "af_window_error_bad_pool_mode"),
+    ("af_window", WINDOW_SOURCES, {"PAD_R": -1}, "af_window_error_bad_shape_or_fold"),
+    ("af_window", WINDOW_SOURCES, {"STRIDE_W": 0}, "af_window_error_bad_shape_or_fold"),
+    ("af_window", WINDOW_SOURCES, {"W": 7, "POOL_W": 2}, "af_window_error_bad_shape_or_fold"),
+    (
+        "af_window",
+        WINDOW_SOURCES,
+        {"POOL_H": 1, "POOL_W": 3, "W": 9, "POOL_MODE": "avg"},
+        "af_window_error_bad_pool_mode",
+    ),
     ("af_linewin", LINEWIN_SOURCES, {"C": 6, "LANES": 4}, "af_linewin_error_bad_shape_or_fold"),
+    ("af_linewin", LINEWIN_SOURCES, {"C": 4, "GROUPS": 3}, "af_linewin_error_bad_shape_or_fold"),
+    ("af_window", WINDOW_SOURCES, {"C": 6, "GROUPS": 4}, "af_window_error_bad_shape_or_fold"),
+    (
+        "af_mvu",
+        MVU_SOURCES,
+        {"OUT": 6, "PE": 2, "GROUPS": 2},
+        "af_mvu_error_K_not_multiple_of_SIMD_or_OUT_not_multiple_of_PE",
+    ),
+    ("af_maxpool", MAXPOOL_SOURCES, {"C": 6, "LANES": 4}, "af_maxpool_error_bad_shape"),
+    ("af_maxpool", MAXPOOL_SOURCES, {"TAPS": 0}, "af_maxpool_error_bad_shape"),
     ("af_linewin", LINEWIN_SOURCES, {"KH": 11, "PAD": 1}, "af_linewin_error_bad_shape_or_fold"),
     ("af_linewin", LINEWIN_SOURCES, {"PAD": 3}, "af_linewin_error_bad_shape_or_fold"),
     ("af_linewin", LINEWIN_SOURCES, {"STRIDE": 0}, "af_linewin_error_bad_shape_or_fold"),
+    ("af_linewin", LINEWIN_SOURCES, {"PAD_B": 3}, "af_linewin_error_bad_shape_or_fold"),
+    ("af_linewin", LINEWIN_SOURCES, {"KW": 2, "PAD_L": 2}, "af_linewin_error_bad_shape_or_fold"),
     (
         "af_linewin",
         LINEWIN_SOURCES,

@@ -20,7 +20,7 @@ from adderflow.hw.network.graph import Port, Stage
 from adderflow.hw.network.layer import Layer, PostUnit
 from adderflow.hw.units.common import BINARY_CODE_BITS
 from adderflow.hw.units.mvu import MVU_SOURCES
-from adderflow.hw.units.window import WINDOW_SOURCES
+from adderflow.hw.units.window import WINDOW_SOURCES, pair
 from adderflow.sim.view import Node, Tensor
 
 
@@ -31,7 +31,7 @@ class Pending:
     node: Node
     mapping: Accumulating
     frame: tuple[int, int, int]
-    pool: int
+    pool: int | tuple[int, int]
     flat: bool
     pool_mode: str
 
@@ -44,7 +44,7 @@ class Walk:
     frame: tuple[int, int, int]
     layers: list[Layer] = field(default_factory=list)
     pending: Pending | None = None
-    pool: int = 1
+    pool: int | tuple[int, int] = 1  # an int for a square pool, else (rows, columns)
     flat: bool = False
     pool_mode: str = "max"
     trailing: str = ""  # the last pool or flatten node, named if the model ends with it
@@ -85,18 +85,20 @@ def width(tensor: Tensor, node: Node) -> int:
     return tensor.bits
 
 
-def square(node: Node, name: str, default: list[int] | None = None) -> int:
-    values = list(node.attr(name) if default is None else node.attr(name, default))
-    if len(values) != 2 or values[0] != values[1]:
-        raise ConfigError(f"node '{node.label}': the RTL needs a square {name}, got {values}")
-    return int(values[0])
+def strides(node: Node) -> tuple[int, int]:
+    """A conv's ``strides`` as ``(rows, columns)`` (the window takes any pair)."""
+    values = [int(v) for v in node.attr("strides", [1, 1])]
+    if len(values) != 2:
+        raise ConfigError(f"node '{node.label}': strides {values} are not (rows, columns)")
+    return values[0], values[1]
 
 
-def symmetric_pad(node: Node) -> int:
-    pads = list(node.attr("pads", [0, 0, 0, 0]))
-    if len(set(pads)) != 1:
-        raise ConfigError(f"node '{node.label}': the RTL window needs equal pads, got {pads}")
-    return int(pads[0])
+def pads(node: Node) -> tuple[int, int, int, int]:
+    """A conv's ``pads`` as ONNX orders them: ``(top, left, bottom, right)``."""
+    values = [int(v) for v in node.attr("pads", [0, 0, 0, 0])]
+    if len(values) != 4:
+        raise ConfigError(f"node '{node.label}': pads {values} are not (top, left, bottom, right)")
+    return values[0], values[1], values[2], values[3]
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,13 @@ class Accumulating(RtlMapping):
         walk.pending = Pending(node, self, walk.frame, walk.pool, walk.flat, walk.pool_mode)
         walk.pool, walk.flat, walk.pool_mode = 1, False, "max"
 
-    def refuses(self, node: Node) -> str:
-        group = node.attr("group", 1) if self.conv else 1
-        if group != 1:
-            return f"is a grouped convolution (group={group}): not in the RTL yet ([J2])"
-        return ""
-
     def check_input(self, node: Node) -> None:
         """Refuse an input this layer cannot read."""
+
+    def groups(self, node: Node) -> int:
+        """The IR's ``group`` (1 for a dense layer): the window emits a pixel's taps group
+        by group and the MVU meets each group's rows with its own taps (af_mvu GROUPS)."""
+        return int(node.attr("group", 1)) if self.conv else 1
 
     def weight(self, node: Node) -> np.ndarray:
         """The weight as integers in the IR's logical shape."""
@@ -138,35 +139,37 @@ class Accumulating(RtlMapping):
         return max(2, node.inputs[1].value_bits)
 
     def matrix(self, node: Node, weight: np.ndarray, frame: tuple[int, int, int]) -> tuple:
-        """``(matrix [OUT, K] in (ky, kx, c) column order, kernel, stride, pad)``."""
+        """``(matrix [OUT, K] in (ky, kx, c) column order, kernel, strides, pads)``."""
         c, fh, fw = frame
         out = weight.shape[0]
         if self.conv:
             kernel = tuple(int(k) for k in node.attr("kernel_shape"))
-            stride, pad = square(node, "strides", [1, 1]), symmetric_pad(node)
-            if weight.shape[1] != c:
+            group = self.groups(node)
+            if c % group or weight.shape[1] != c // group:
                 raise ConfigError(
-                    f"node '{node.label}': weight has {weight.shape[1]} channels, not {c}"
+                    f"node '{node.label}': weight has {weight.shape[1]} channels a group, "
+                    f"not {c}/{group}"
                 )
-            return weight.transpose(0, 2, 3, 1).reshape(out, -1), kernel, stride, pad
+            return weight.transpose(0, 2, 3, 1).reshape(out, -1), kernel, strides(node), pads(node)
         if weight.shape[1] != c * fh * fw:
             raise ConfigError(
                 f"node '{node.label}': weight has {weight.shape[1]} inputs, not {c * fh * fw}"
             )
         matrix = weight.reshape(out, c, fh, fw).transpose(0, 2, 3, 1).reshape(out, -1)
-        return matrix, (fh, fw), 1, 0
+        return matrix, (fh, fw), (1, 1), (0, 0, 0, 0)
 
     def layer(self, pending: Pending, post: Node, unit: PostUnit, params: dict) -> Layer:
         node = pending.node
         c, fh, fw = pending.frame
+        pool_h, pool_w = pair(pending.pool)
         weight = self.weight(node)
         matrix, kernel, stride, pad = self.matrix(node, weight, pending.frame)
         return Layer(
             name=node.proto.name,
             mode=self.mode,
             channels=c,
-            height=fh * pending.pool,
-            width=fw * pending.pool,
+            height=fh * pool_h,
+            width=fw * pool_w,
             pool=pending.pool,
             pool_mode=pending.pool_mode,
             kernel=kernel,
@@ -181,6 +184,7 @@ class Accumulating(RtlMapping):
             post_node=post.proto.name,
             params=params,
             out_bits=params["out_bits"],
+            groups=self.groups(node),
         )
 
 
@@ -285,7 +289,8 @@ class Pool(RtlMapping):
         return ""
 
     def apply(self, walk: Walk, node: Node) -> None:
-        kernel, stride = square(node, "kernel_shape"), square(node, "strides")
+        kernel = tuple(int(k) for k in node.attr("kernel_shape"))
+        stride = strides(node)
         width(node.out, node)  # the next layer reads this width: a missing one is named here
         if self.mode == "avg":
             self.check_avg(node, kernel, stride, walk)
@@ -293,20 +298,22 @@ class Pool(RtlMapping):
         if kernel != stride or walk.pool != 1 or walk.flat:
             raise ConfigError(
                 f"node '{node.label}': the RTL pools with kernel = stride once per layer, "
-                f"got kernel {kernel}, stride {stride}"
+                f"got kernel {list(kernel)}, stride {list(stride)}"
             )
-        c, h, w = walk.frame
-        if h % kernel or w % kernel:
-            raise ConfigError(f"node '{node.label}': frame {h}x{w} not divisible by {kernel}")
-        walk.pool, walk.frame = kernel, (c, h // kernel, w // kernel)
+        (c, h, w), (kh, kw) = walk.frame, kernel
+        if h % kh or w % kw:
+            raise ConfigError(f"node '{node.label}': frame {h}x{w} not divisible by {kh}x{kw}")
+        # A square pool stays an int (design.json and the HDL parameters as before).
+        walk.pool = kh if kh == kw else (kh, kw)
+        walk.frame = (c, h // kh, w // kw)
         walk.trailing = node.label
 
     @staticmethod
-    def check_avg(node: Node, kernel: int, stride: int, walk: Walk) -> None:
+    def check_avg(node: Node, kernel: tuple, stride: tuple, walk: Walk) -> None:
         """A power-of-two area over codes, not ±1 codes (an average of ±1 codes is no ±1
         code for a binary layer to read)."""
         try:
-            avg_pool_shift((kernel, kernel), (stride, stride), node.where())
+            avg_pool_shift(kernel, stride, node.where())
         except AdderflowError as exc:
             raise ConfigError(str(exc)) from None
         if node.x.bipolar:
