@@ -100,8 +100,9 @@ def layer_options(layers: list[Layer], dsp: bool = True) -> list[list[Option]]:
         row, widths = _layer_row(layer)
         frame_codes = layer.channels * layer.height * layer.width
         options = []
-        for pe in divisors(layer.out):
-            for simd in divisors(layer.channels):
+        # A grouped layer's PE divides a group's outputs, its SIMD a group's channels.
+        for pe in divisors(layer.out // layer.groups):
+            for simd in divisors(layer.channels // layer.groups):
                 est = layer_estimate({**row, "pe": pe, "simd": simd}, widths, frame_codes, dsp)
                 cycles = layer.fold_cycles(pe, simd) + layer.latency
                 options.append(Option(pe, simd, cycles, est))
@@ -206,7 +207,7 @@ def stream_interval(layers: list[Layer], folding: Folding, images: int = 4) -> i
     for layer, pe, simd in zip(layers, folding.pe, folding.simd, strict=True):
         chain += [
             handshake.FrameWindow(layer.window(simd)),
-            handshake.Mvu(layer.k // simd, layer.out // pe),
+            handshake.Mvu(layer.k // simd, layer.out // (pe * layer.groups)),
             handshake.Post(),
         ]
     beats = _input_cycles(layers)[folding.simd[0]] * images

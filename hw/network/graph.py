@@ -189,13 +189,15 @@ def graph_target(graph: Graph) -> int:
     """As ``cycles.default_target``: a layer reading the input at its best rate with one
     input channel a beat, or the slowest other layer's fully parallel rate; a stream whose
     class joins other streams (a concatenation's, a gate's) at most the lanes the class
-    allows (the gcd of its channels)."""
+    allows (the gcd of its channels), a grouped layer's at most a group's channels."""
     classes = lane_classes(graph)
     channels = _class_channels(graph, classes)
     rates = [
         s.layer.fold_cycles(
-            channels[classes[(s.name, 0)]],
-            1 if s.inputs[0] is None else channels[classes[s.inputs[0]]],
+            math.gcd(channels[classes[(s.name, 0)]], s.layer.out // s.layer.groups),
+            1
+            if s.inputs[0] is None
+            else math.gcd(channels[classes[s.inputs[0]]], s.layer.channels // s.layer.groups),
         )
         for s in graph.stages
         if s.layer is not None
@@ -222,6 +224,9 @@ def choose_lanes(graph: Graph, target: int | None = None) -> dict[Port | None, i
     def cost(lanes: tuple[int, ...]) -> int | None:
         total = 0
         for layer, i, o in terms:
+            group_out, group_in = layer.out // layer.groups, layer.channels // layer.groups
+            if group_out % lanes[o] or group_in % lanes[i]:
+                return None  # a beat carries one group's channels (af_mvu GROUPS)
             if layer.fold_cycles(lanes[o], lanes[i]) > goal:
                 return None
             total += lanes[o] * lanes[i]
@@ -291,7 +296,7 @@ def _layer_units(layer: Layer, simd: int, pe: int, kind: str) -> handshake.Serie
     line = layer.line_window(simd) if kind == "line" else None
     window = handshake.LineWindow(line) if line else handshake.FrameWindow(layer.window(simd))
     return handshake.Series(
-        window, handshake.Mvu(layer.k // simd, layer.out // pe), handshake.Post()
+        window, handshake.Mvu(layer.k // simd, layer.out // (pe * layer.groups)), handshake.Post()
     )
 
 

@@ -34,9 +34,9 @@ from adderflow.hw.units.concat import CONCAT_SOURCES, ConcatConfig
 from adderflow.hw.units.fifo import FIFO_SOURCES, FifoConfig
 from adderflow.hw.units.fork import FORK_SOURCES, ForkConfig
 from adderflow.hw.units.lut import LUT_SOURCES, LutConfig
+from adderflow.hw.units.maxpool import MAXPOOL_SOURCES, MaxPoolConfig
 from adderflow.hw.units.mul import MUL_SOURCES, MulConfig
 from adderflow.hw.units.sumpool import SUMPOOL_SOURCES, SumPoolConfig
-from adderflow.hw.units.maxpool import MAXPOOL_SOURCES, MaxPoolConfig
 
 BANK = Path(__file__).resolve().parent / "af_pe_bank.v"
 PE = ["af_pe.v"]
