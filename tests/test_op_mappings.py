@@ -105,7 +105,7 @@ def test_a_reshape_is_taken_by_hls4ml_and_is_no_hardware_in_the_rtl(tmp_path, bu
     model = build()
     convert(model)
     design = generate(model, tmp_path / "rtl")
-    assert design.frame[1] == 1 and [s["kind"] for s in design.stages] == ["sumpool"]
+    assert [s["kind"] for s in design.stages] == ["sumpool"]  # the reshape is no stage
 
 
 @pytest.mark.parametrize(

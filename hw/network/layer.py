@@ -13,7 +13,7 @@ from adderflow.hw.units.common import BINARY_CODE_BITS
 from adderflow.hw.units.linewin import LineWindowConfig
 from adderflow.hw.units.mvu import MVU_LATENCY
 from adderflow.hw.units.requant import RequantUnit
-from adderflow.hw.units.window import WINDOW_LATENCY, WindowConfig
+from adderflow.hw.units.window import WINDOW_LATENCY, WindowConfig, pair, quad
 
 
 class PostUnit(Protocol):
@@ -56,6 +56,10 @@ class Layer:
     out_bits: int = 8
     pool_mode: str = "max"  # max | avg: the pool fused into the window
     groups: int = 1  # a grouped (or depthwise) convolution: the IR's group
+
+    def __post_init__(self) -> None:
+        # Ints as before (a square stride, equal pads) are still taken.
+        self.stride, self.pad = pair(self.stride), quad(self.pad)
 
     @property
     def post(self) -> str:
