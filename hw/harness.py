@@ -38,6 +38,7 @@ from adderflow.hw.simulate import (
     RtlResult,
     _bench_parameters,
     _read_outputs,
+    children_cpu_seconds,
     tool_path,
     verilator_env,
 )
@@ -171,7 +172,7 @@ def run(design: Design, codes: np.ndarray, serial: bool = True) -> tuple[RtlResu
             f"+serial={int(serial)}",
             f"+max_cycles={100 * images * design.cycles + 1000}",
         ]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), children_cpu_seconds()
         # the design's weight and threshold memories are read at run time, relative to it
         proc = subprocess.run(
             [str(built.executable), *plusargs],
@@ -179,8 +180,8 @@ def run(design: Design, codes: np.ndarray, serial: bool = True) -> tuple[RtlResu
             capture_output=True,
             text=True,
         )
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, children_cpu_seconds() - cpu
         if proc.returncode != 0:
             raise AdderflowError(f"harness simulation failed: {proc.stderr.strip()[-2000:]}")
         words, latencies, cycles = _read_outputs(out_file, design, images)
-    return RtlResult(design.output_codes(words), latencies, cycles, seconds), built
+    return RtlResult(design.output_codes(words), latencies, cycles, seconds, cpu), built
