@@ -130,3 +130,56 @@ def test_a_dense_matrix_with_zeros_is_not_a_grouped_adder_layer():
     w = np.array([[1, 2, 0, 0], [0, 0, -1, 4]])  # two groups of 2 as a block diagonal
     grouped_sums = [-abs(3 - 1) - abs(-2 - 2), -abs(5 + 1) - abs(1 - 4)]
     assert adder_gemm(x, w)[0].tolist() != grouped_sums
+
+
+# ---- padded max pool -----------------------------------------------------------------
+
+POOLED = [
+    # (bits, pool_pads, fill, simulator)
+    (8, (1, 1, 1, 1), None, "verilator"),  # 3x3 stride 2 pad 1: the ResNet stem's pool
+    (8, (1, 0, 1, 2), "min", "verilator"),  # all-min codes: zero padding would win
+    (4, (0, 0, 0, 0), None, "verilator"),  # kernel 3 != stride 2, no padding
+    (16, (1, 1, 1, 1), "max", "verilator"),
+    (8, (1, 1, 1, 1), None, "icarus"),
+]
+
+
+@pytest.mark.parametrize("bits, pool_pads, fill, simulator", POOLED)
+def test_padded_max_pool_network_in_rtl(tmp_path, bits, pool_pads, fill, simulator):
+    """Grouped stem, 3x3 stride-2 max pool with ``pool_pads`` (its own window, padded taps
+    at the minimum code, and af_maxpool), then the depthwise and grouped layers."""
+    require(simulator)
+    net = grouped.grouped_net(bits, seed=bits, extreme=fill, pool_pads=pool_pads)
+    model = grouped.as_ir(net)
+    x = grouped.images(bits, 4, n=3, seed=bits, fill=fill)
+    design = check(model, x, tmp_path / "rtl", simulator)
+    pre = design.layers[1]["prepool"]
+    assert pre["kernel"] == [3, 3] and pre["strides"] == [2, 2] and pre["pads"] == list(pool_pads)
+
+
+def test_padded_max_pool_on_binary_codes_in_rtl(tmp_path):
+    """±1 codes pooled with padding: the padded tap (code -2) never wins over -1."""
+    require("verilator")
+    model = grouped.as_ir(grouped.grouped_binary_net(seed=3, pool_pads=(1, 1, 1, 1)))
+    check(model, grouped.images(8, 2, n=4, seed=3), tmp_path / "rtl", "verilator")
+
+
+def test_padded_max_pool_cycles_closed_form_is_the_handshake_model():
+    from adderflow.hw.network import choose_folding, handshake_cycles, network_cycles
+
+    model = grouped.as_ir(grouped.grouped_net(8, seed=2, pool_pads=(1, 0, 1, 2)))
+    layers, frame, _ = read_layers(model)
+    for target in (None, 4000, 20000):
+        folding = choose_folding(layers, target)
+        assert network_cycles(layers, folding, frame) == handshake_cycles(layers, folding, frame)
+
+
+def test_a_max_pool_at_the_end_is_refused_by_name(tmp_path):
+    """A padded pool with no layer after it has nothing to feed: refused naming it."""
+    from adderflow.quant.spec import PoolLayer, QuantizedNetwork
+
+    net = grouped.grouped_net(8, pool_pads=(1, 1, 1, 1))
+    short = QuantizedNetwork(net.input_type, net.input_shape, tuple(net.layers[:2]))
+    assert isinstance(short.layers[-1], PoolLayer)
+    with pytest.raises(Exception, match=r"node 'pool': the model ends with a pool"):
+        generate(grouped.as_ir(short), tmp_path / "rtl")

@@ -26,6 +26,7 @@ import math
 from adderflow.errors import ConfigError
 from adderflow.hw import handshake
 from adderflow.hw.network.layer import Folding, Layer
+from adderflow.hw.units.maxpool import MaxPoolConfig
 from adderflow.hw.units.mvu import MVU_LATENCY
 from adderflow.hw.units.requant import REQUANT_LATENCY
 from adderflow.hw.units.threshold import THRESHOLD_LATENCY
@@ -70,7 +71,7 @@ def network_cycles(
     if windows is not None and "line" in windows:
         return handshake_cycles(layers, folding, frame, windows)
     return input_beats(frame, folding.simd[0]) + sum(
-        layer.fold_cycles(pe, simd) + layer.latency
+        layer.prepool_cycles(simd) + layer.fold_cycles(pe, simd) + layer.latency
         for layer, pe, simd in zip(layers, folding.pe, folding.simd, strict=True)
     )
 
@@ -90,6 +91,9 @@ def handshake_cycles(
         line = layer.line_window(simd) if kind == "line" else None
         if kind == "line" and line is None:
             raise ConfigError(f"layer '{layer.name}' cannot take a line window")
+        pool = layer.pool_window(simd)
+        if pool is not None:  # a padded max pool: its window, then af_maxpool
+            chain += [handshake.FrameWindow(pool), MaxPoolConfig.after(pool).model()]
         chain += [
             handshake.LineWindow(line) if line else handshake.FrameWindow(layer.window(simd)),
             handshake.Mvu(layer.k // simd, layer.out // (pe * layer.groups)),

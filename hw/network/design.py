@@ -37,6 +37,7 @@ from adderflow.hw.units.requant import RequantUnit
 NETWORK_SOURCES = (
     "af_window.v",
     "af_linewin.v",
+    "af_maxpool.v",
     "af_mvu.v",
     "af_pe.v",
     "af_requant.v",
@@ -96,6 +97,8 @@ class Design:
         names = NETWORK_SOURCES
         if all(layer.get("window", "frame") == "frame" for layer in self.layers):
             names = tuple(n for n in names if n != "af_linewin.v")
+        if not any(layer.get("prepool") for layer in self.layers):
+            names = tuple(n for n in names if n != "af_maxpool.v")
         kinds = {stage["kind"] for stage in self.stages}
         names = tuple(
             n
@@ -361,6 +364,18 @@ def _replace_dir(new: Path, final: Path) -> None:
         new.rename(final)
 
 
+def _prepool_summary(layer: Layer, lanes: int) -> dict | None:
+    """The max pool stage before the layer (kernel, strides, pads, frame), or None."""
+    pool = layer.pool_window(lanes)
+    if pool is None:
+        return None
+    return {
+        "kernel": list(pool.kernel), "strides": list(pool.strides), "pads": list(pool.pads),
+        "frame": [pool.height, pool.width], "cycles": layer.prepool_cycles(lanes),
+        "buffer_codes": pool.channels * pool.height * pool.width,
+    }  # fmt: skip
+
+
 def _layer_summary(layer: Layer, mvu: MvuConfig, post: PostConfig, kind: str) -> dict:
     config = window_config(layer, mvu.simd, mvu.bits, kind)
     buffer_codes = (
@@ -383,8 +398,11 @@ def _layer_summary(layer: Layer, mvu: MvuConfig, post: PostConfig, kind: str) ->
         "pool": layer.pool,
         "pool_mode": layer.pool_mode,
         "groups": layer.groups,
+        "prepool": _prepool_summary(layer, mvu.simd),
         "window": kind,
-        "buffer_codes": buffer_codes,
+        "buffer_codes": buffer_codes + (_prepool_summary(layer, mvu.simd) or {}).get(
+            "buffer_codes", 0
+        ),
         "cycles": layer.fold_cycles(mvu.pe, mvu.simd) + layer.latency,
         "mvu_cycles": layer.fold_cycles(mvu.pe, mvu.simd),
         "ops": layer.vectors * layer.k * layer.out,

@@ -295,8 +295,17 @@ def in_beats(graph: Graph) -> int:
 def _layer_units(layer: Layer, simd: int, pe: int, kind: str) -> handshake.Series:
     line = layer.line_window(simd) if kind == "line" else None
     window = handshake.LineWindow(line) if line else handshake.FrameWindow(layer.window(simd))
+    pool = layer.pool_window(simd)
+    before = []
+    if pool is not None:  # a padded max pool: its window, then af_maxpool
+        from adderflow.hw.units.maxpool import MaxPoolConfig
+
+        before = [handshake.FrameWindow(pool), MaxPoolConfig.after(pool).model()]
     return handshake.Series(
-        window, handshake.Mvu(layer.k // simd, layer.out // (pe * layer.groups)), handshake.Post()
+        *before,
+        window,
+        handshake.Mvu(layer.k // simd, layer.out // (pe * layer.groups)),
+        handshake.Post(),
     )
 
 
@@ -342,6 +351,7 @@ def simulate(
     out = graph.stage(graph.output[0])
     guess = sum(
         s.layer.fold_cycles(s.lanes, graph.lanes_of(s.inputs[0])) + s.layer.latency
+        + s.layer.prepool_cycles(graph.lanes_of(s.inputs[0]))
         for s in graph.stages
         if s.layer is not None
     )

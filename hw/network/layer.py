@@ -11,6 +11,7 @@ import numpy as np
 from adderflow.errors import ConfigError
 from adderflow.hw.units.common import BINARY_CODE_BITS
 from adderflow.hw.units.linewin import LineWindowConfig
+from adderflow.hw.units.maxpool import MAXPOOL_LATENCY
 from adderflow.hw.units.mvu import MVU_LATENCY
 from adderflow.hw.units.requant import RequantUnit
 from adderflow.hw.units.window import WINDOW_LATENCY, WindowConfig, pair, quad
@@ -56,6 +57,11 @@ class Layer:
     out_bits: int = 8
     pool_mode: str = "max"  # max | avg: the pool fused into the window
     groups: int = 1  # a grouped (or depthwise) convolution: the IR's group
+    # A max pool before the window that cannot fuse into it (padding, or kernel != stride):
+    # its (kernel, strides, pads) and the frame it reads (rows, columns); an af_window with
+    # PAD_MIN then af_maxpool, whose output is this layer's input frame (height, width).
+    prepool: tuple | None = None
+    prepool_frame: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
         # Ints as before (a square stride, equal pads) are still taken.
@@ -118,6 +124,26 @@ class Layer:
         if (oh - 1) * self.stride[0] - self.pad[0] + kh < self.height:
             return None
         return config
+
+    def pool_window(self, lanes: int = 1, bits: int | None = None) -> WindowConfig | None:
+        """The af_window (padded taps at the minimum code) of the max pool before this
+        layer, or None without one."""
+        if self.prepool is None:
+            return None
+        kernel, strides, pads = self.prepool
+        h, w = self.prepool_frame
+        return WindowConfig(
+            bits or self.bits, self.channels, h, w, kernel, strides, pads, lanes=lanes,
+            pad_min=True,
+        )  # fmt: skip
+
+    def prepool_cycles(self, lanes: int) -> int:
+        """Cycles the max pool stage adds before the layer's window (0 without one): its
+        window's taps at one beat a cycle, the window's and af_maxpool's latency."""
+        config = self.pool_window(lanes)
+        if config is None:
+            return 0
+        return config.out_beats + WINDOW_LATENCY + MAXPOOL_LATENCY - 1
 
     @property
     def vectors(self) -> int:

@@ -103,7 +103,7 @@ def _check_end(graph: Graph, out: Tap) -> None:
     walk = out.walk
     if walk.pending is not None or out.joined is not None or out.source is None:
         raise ConfigError("the model must end with a requantizer or threshold after its last layer")
-    if walk.pool != 1 or walk.flat:
+    if walk.pool != 1 or walk.flat or walk.prepool is not None:
         raise ConfigError(
             f"node '{walk.trailing}': the model ends with a pool or flatten the RTL has no "
             "layer for"

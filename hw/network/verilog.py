@@ -7,6 +7,7 @@ from adderflow.hw.network import graph_units
 from adderflow.hw.network.layer import Folding, Layer
 from adderflow.hw.units.common import hdl_literal
 from adderflow.hw.units.linewin import LineWindowConfig
+from adderflow.hw.units.maxpool import MaxPoolConfig
 from adderflow.hw.units.mvu import MvuConfig
 from adderflow.hw.units.requant import RequantConfig
 from adderflow.hw.units.threshold import ThresholdConfig
@@ -80,9 +81,24 @@ def _chain(
     lines += _stream_wires(f"{name}_win", lanes * mvu.bits)
     lines += _stream_wires(f"{name}_acc", mvu.out_word_bits)
     lines += _stream_wires(f"{name}_out", rq.pe * rq.out_bits)
+    pool = layer.pool_window(lanes, mvu.bits)
+    if pool is not None:  # a padded max pool before the window: af_window (PAD_MIN) → af_maxpool
+        lines += _stream_wires(f"{name}_pw", lanes * mvu.bits)
+        lines += _stream_wires(f"{name}_p", lanes * mvu.bits)
+        reduce = MaxPoolConfig.after(pool).parameters()
+        lines += _instance(
+            "af_window", f"u_{name}_pool_window", pool.parameters(), f"{name}_x", f"{name}_pw"
+        )
+        lines += _instance("af_maxpool", f"u_{name}_maxpool", reduce, f"{name}_pw", f"{name}_p")
     config = window_config(layer, lanes, mvu.bits, kind)
     module = "af_linewin" if isinstance(config, LineWindowConfig) else "af_window"
-    lines += _instance(module, f"u_{name}_window", config.parameters(), f"{name}_x", f"{name}_win")
+    lines += _instance(
+        module,
+        f"u_{name}_window",
+        config.parameters(),
+        f"{name}_p" if pool is not None else f"{name}_x",
+        f"{name}_win",
+    )
     lines += _instance(
         "af_mvu",
         f"u_{name}_mvu",

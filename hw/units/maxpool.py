@@ -12,6 +12,34 @@ from adderflow.fixed import check_bits
 from adderflow.hw.units.lanes import pack_lanes
 from adderflow.hw.units.window import WindowConfig
 
+
+class MaxPoolModel:
+    """af_maxpool's handshake (control state only, ``hw/handshake.py``'s chain protocol):
+    ``in_ready`` is the slice's ``!full``; a taken beat of the last tap enters the slice."""
+
+    __slots__ = ("beats", "count", "last", "skid")
+
+    def __init__(self, beats: int, last: int) -> None:
+        from adderflow.hw.handshake import Skid  # lazily: hw/handshake may import units
+
+        self.skid = Skid()
+        self.beats, self.last, self.count = beats, last, 0  # beats a pixel, the last tap's
+
+    @property
+    def in_ready(self) -> bool:
+        return not self.skid.full
+
+    @property
+    def out_valid(self) -> bool:
+        return self.skid.valid
+
+    def step(self, in_valid: bool, out_ready: bool) -> None:
+        take = in_valid and not self.skid.full
+        self.skid.step(take and self.count >= self.beats - self.last, out_ready)
+        if take:
+            self.count = 0 if self.count == self.beats - 1 else self.count + 1
+
+
 # A pixel's output beat leaves one cycle after its last tap's beat was taken (the slice).
 MAXPOOL_LATENCY = 1
 MAXPOOL_SOURCES = ("af_maxpool.v", "af_skid.v")
@@ -59,6 +87,9 @@ class MaxPoolConfig:
 
     def input_words(self, windows: np.ndarray) -> list[int]:
         return pack_lanes(np.asarray(windows).reshape(-1, self.lanes), self.bits, what="pool input")
+
+    def model(self) -> MaxPoolModel:
+        return MaxPoolModel(self.taps * (self.channels // self.lanes), self.channels // self.lanes)
 
     def cycles(self, pixels: int = 1) -> int:
         """Input always valid, output ready: one beat a cycle, first input to last output."""

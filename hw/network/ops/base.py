@@ -34,6 +34,8 @@ class Pending:
     pool: int | tuple[int, int]
     flat: bool
     pool_mode: str
+    prepool: tuple | None = None
+    prepool_frame: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -48,6 +50,10 @@ class Walk:
     flat: bool = False
     pool_mode: str = "max"
     trailing: str = ""  # the last pool or flatten node, named if the model ends with it
+    # A max pool that cannot fuse (padding, kernel != stride): (kernel, strides, pads), and
+    # the frame it reads; the next layer puts a window and af_maxpool before its own.
+    prepool: tuple | None = None
+    prepool_frame: tuple[int, int] = (0, 0)
 
 
 class RtlMapping:
@@ -118,8 +124,11 @@ class Accumulating(RtlMapping):
                 "requantizer or threshold"
             )
         self.check_input(node)
-        walk.pending = Pending(node, self, walk.frame, walk.pool, walk.flat, walk.pool_mode)
-        walk.pool, walk.flat, walk.pool_mode = 1, False, "max"
+        walk.pending = Pending(
+            node, self, walk.frame, walk.pool, walk.flat, walk.pool_mode, walk.prepool,
+            walk.prepool_frame,
+        )  # fmt: skip
+        walk.pool, walk.flat, walk.pool_mode, walk.prepool = 1, False, "max", None
 
     def check_input(self, node: Node) -> None:
         """Refuse an input this layer cannot read."""
@@ -185,6 +194,8 @@ class Accumulating(RtlMapping):
             params=params,
             out_bits=params["out_bits"],
             groups=self.groups(node),
+            prepool=pending.prepool,
+            prepool_frame=pending.prepool_frame,
         )
 
 
@@ -282,20 +293,17 @@ class Pool(RtlMapping):
     mode: str
     sources: tuple[str, ...] = WINDOW_SOURCES
 
-    def refuses(self, node: Node) -> str:
-        pads = list(node.attr("pads", [0, 0, 0, 0]))
-        if any(pads):
-            return f"is a padded pool (pads {pads}): not in the RTL yet ([J2])"
-        return ""
-
     def apply(self, walk: Walk, node: Node) -> None:
         kernel = tuple(int(k) for k in node.attr("kernel_shape"))
         stride = strides(node)
         width(node.out, node)  # the next layer reads this width: a missing one is named here
+        if self.mode == "max" and (kernel != stride or any(pads(node))):
+            self.stage(walk, node, kernel, stride)
+            return
         if self.mode == "avg":
             self.check_avg(node, kernel, stride, walk)
             walk.pool_mode = "avg"
-        if kernel != stride or walk.pool != 1 or walk.flat:
+        if kernel != stride or walk.pool != 1 or walk.flat or walk.prepool is not None:
             raise ConfigError(
                 f"node '{node.label}': the RTL pools with kernel = stride once per layer, "
                 f"got kernel {list(kernel)}, stride {list(stride)}"
@@ -306,6 +314,22 @@ class Pool(RtlMapping):
         # A square pool stays an int (design.json and the HDL parameters as before).
         walk.pool = kh if kh == kw else (kh, kw)
         walk.frame = (c, h // kh, w // kw)
+        walk.trailing = node.label
+
+    @staticmethod
+    def stage(walk: Walk, node: Node, kernel: tuple, stride: tuple) -> None:
+        """A max pool that cannot fuse into the next window (padding, or kernel != stride):
+        its own window (padded taps at the minimum code, so padding never wins) and
+        af_maxpool, placed before the next layer's window."""
+        if walk.pool != 1 or walk.flat or walk.prepool is not None:
+            raise ConfigError(
+                f"node '{node.label}': a padded or overlapping max pool must read a layer's "
+                "output (no pool or flatten before it)"
+            )
+        c, h, w = walk.frame
+        (kh, kw), (sh, sw), (top, left, bottom, right) = kernel, stride, pads(node)
+        walk.prepool, walk.prepool_frame = (kernel, stride, pads(node)), (h, w)
+        walk.frame = (c, (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1)
         walk.trailing = node.label
 
     @staticmethod
@@ -339,7 +363,10 @@ class Tap:
     def clean(self) -> bool:
         """Nothing fused or pending: the stream itself."""
         w = self.walk
-        return w.pending is None and w.pool == 1 and not w.flat and self.joined is None
+        return (
+            w.pending is None and w.pool == 1 and not w.flat and w.prepool is None
+            and self.joined is None
+        )  # fmt: skip
 
 
 class Join(RtlMapping):

@@ -23,7 +23,7 @@ class StreamReshape(RtlMapping):
     def apply(self, walk: Walk, node: Node) -> None:
         target = [int(d) for d in node.const(1, f"shape input '{node.proto.input[1]}'")[1:]]
         c, h, w = walk.frame
-        if walk.pending is not None or walk.pool != 1 or walk.flat:
+        if walk.pending is not None or walk.pool != 1 or walk.flat or walk.prepool:
             why = "a layer's accumulator" if walk.pending is not None else "a pool or flatten"
             self.refuse(node, f"reshapes {why} before the stream's next window reads it")
         if len(target) not in (2, 3) or target[0] != c or _product(target[1:]) != h * w:
