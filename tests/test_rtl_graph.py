@@ -60,6 +60,8 @@ def test_residual_block_is_exact_and_cycle_exact_on_verilator_and_icarus(tmp_pat
     stream, _ = harness.run(design, codes, serial=False)
     np.testing.assert_array_equal(stream.codes, want)
     assert stream.cycles < serial.cycles  # images overlap through the FIFOs
+    graph, kinds, _ = plan_graph(read_graph(model))
+    assert stream.latencies == graphs.simulate(graph, kinds, len(x), serial=False).latencies
     icarus = run_network(design, codes[:2], "icarus")
     np.testing.assert_array_equal(icarus.codes, want[:2])
     assert icarus.latencies == [design.cycles] * 2

@@ -24,6 +24,9 @@ from adderflow.export.qonnx_builder import build_qonnx
 from adderflow.fixed import FixedType, lookup_table
 from adderflow.hw import harness
 from adderflow.hw.network import generate
+from adderflow.hw.network import graph as graphs
+from adderflow.hw.network.design import plan_graph
+from adderflow.hw.network.read import read_graph
 from adderflow.hw.simulate import run_network
 from adderflow.quant.spec import FlattenLayer, LutLayer, QuantizedNetwork
 from adderflow.sim.executor import output_name, run_reference
@@ -74,6 +77,9 @@ def test_graph_units_are_exact_and_cycle_exact_on_verilator(tmp_path, name):
     assert serial.latencies == [design.cycles] * len(x)
     stream, _ = harness.run(design, codes, serial=False)
     np.testing.assert_array_equal(stream.codes, want)
+    # Back to back too, every image's cycles are the graph model's.
+    graph, kinds, _ = plan_graph(read_graph(model))
+    assert stream.latencies == graphs.simulate(graph, kinds, len(x), serial=False).latencies
 
 
 @pytest.mark.parametrize("name", sorted(NETS))
