@@ -230,3 +230,20 @@ def test_graph_search_front_estimate_and_bound(tmp_path, block):
             explore.graph_lane_count(graph, p))  # fmt: skip
     with pytest.raises(ConfigError, match="no folding reaches 3 cycles"):
         explore.cheapest_lanes(graph, 3)
+
+
+def test_graph_search_refuses_too_many_lane_choices(monkeypatch):
+    """The search tries every lane choice; past the limit it names the count and the way
+    out instead of searching for hours (a ResNet-20 has 51,840,000)."""
+    from adderflow.hw.network import explore
+    from adderflow.hw.network import graph as graphs
+    from adderflow.hw.network.read import read_graph
+
+    graph = graphs.with_forks(read_graph(_graph_model("identity")))
+    every = explore.graph_choices(graph)
+    assert every > 1
+    monkeypatch.setattr(explore, "GRAPH_CHOICES_LIMIT", every - 1)
+    with pytest.raises(ConfigError, match=rf"give {every:,} choices, more than .*--target-cycles"):
+        explore.graph_points(graph)
+    monkeypatch.setattr(explore, "GRAPH_CHOICES_LIMIT", every)
+    assert 1 < len(explore.graph_points(graph)) <= every

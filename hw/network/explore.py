@@ -321,14 +321,37 @@ def _units_estimate(configs: tuple, dsp: bool) -> Estimate:
     return total
 
 
+# Lane assignments ``graph_points`` tries at most: about a minute on a loaded 2-core machine
+# (a ResNet-8 has 14,400; a ResNet-20's 14 classes have 51,840,000, hours of stepping).
+GRAPH_CHOICES_LIMIT = 250_000
+
+
+def graph_choices(graph) -> int:
+    """How many lane assignments ``graph_points`` tries: per stream class, the divisors of
+    its channels."""
+    from adderflow.hw.network import graph as graphs
+
+    classes = graphs.lane_classes(graph)
+    channels = graphs._class_channels(graph, classes)
+    return math.prod(len(divisors(channels[r])) for r in dict.fromkeys(classes.values()))
+
+
 def graph_points(graph, dsp: bool = True) -> list[GraphPoint]:
     """Every lane assignment of ``graph`` (a ``graph.with_forks`` graph) with its interval
-    bound and estimate: the classes are few (a ResNet-8 has 8), so all are tried."""
+    bound and estimate: all are tried, so a graph with more than ``GRAPH_CHOICES_LIMIT``
+    is refused (a ResNet-8 has 8 classes, 14,400 choices) rather than searched for hours."""
     from adderflow.hw.network import graph as graphs
 
     classes = graphs.lane_classes(graph)
     roots = list(dict.fromkeys(classes.values()))
     channels = graphs._class_channels(graph, classes)  # lanes divide every stream's channels
+    choices = graph_choices(graph)
+    if choices > GRAPH_CHOICES_LIMIT:
+        raise ConfigError(
+            f"the folding search tries every lane choice: this network's {len(roots)} stream "
+            f"classes (lanes equal along joins) give {choices:,} choices, more than "
+            f"{GRAPH_CHOICES_LIMIT:,}; give --target-cycles instead (graph.choose_lanes)"
+        )
     rows = _graph_stage_costs(graph, classes, channels, dsp)
     c, h, w = graph.frame
     points = []
