@@ -93,12 +93,10 @@ def _fps_folder(run: Run, fps: float, window: str):
         return point.folding
 
     def lanes(graph):
-        point = explore.cheapest_lanes(graph, interval)
-        stepped = (
-            explore.graph_stream_interval(graph, point.lanes)
-            if point.interval <= STEP_LIMIT // 4
-            else None
-        )
+        if interval <= STEP_LIMIT // explore.STREAM_IMAGES:
+            point, stepped = explore.stepped_lanes(graph, interval)
+        else:  # too long to step: the bound alone
+            point, stepped = explore.cheapest_lanes(graph, interval), None
         record(point, stepped)
         return explore.port_lanes(graph, point)
 
