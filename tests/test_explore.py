@@ -247,3 +247,23 @@ def test_graph_search_refuses_too_many_lane_choices(monkeypatch):
         explore.graph_points(graph)
     monkeypatch.setattr(explore, "GRAPH_CHOICES_LIMIT", every)
     assert 1 < len(explore.graph_points(graph)) <= every
+
+
+@pytest.mark.parametrize("block", ["identity", "concat"])
+def test_stepped_lanes_measure_the_design_as_generated(block):
+    """``stepped_lanes`` returns a candidate whose bound meets the target and whose built
+    design (FIFOs as ``plan_graph`` places and sizes them) streams within it."""
+    from adderflow.hw.network import explore
+    from adderflow.hw.network import graph as graphs
+    from adderflow.hw.network.design import plan_graph
+    from adderflow.hw.network.read import read_graph
+
+    base = read_graph(_graph_model(block))
+    graph = graphs.with_forks(base)
+    target = explore.graph_front(graph)[-1].interval
+    point, stepped = explore.stepped_lanes(graph, target)
+    assert point.interval <= target and stepped <= target
+    built, _, _ = plan_graph(base, lanes=lambda g: explore.port_lanes(g, point))
+    n = explore.STREAM_IMAGES
+    runs = [graphs.simulate(built, images=k, serial=False).cycles for k in (n - 1, n)]
+    assert runs[1] - runs[0] == stepped
