@@ -109,7 +109,7 @@ def _add_run_parser(sub) -> None:
     run.add_argument(
         "--rtl-full",
         action="store_true",
-        help="simulate the RTL on the whole test split (default: rtl.samples images)",
+        help="simulate the RTL on the whole test split (rtl.samples=0, the default)",
     )
     run.add_argument(
         "--hls-full",

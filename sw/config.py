@@ -160,9 +160,10 @@ class VerifyConfig:
 
 @dataclass
 class RtlConfig:
-    # `adderflow run` generates the RTL and simulates it on `samples` test images (0: all).
+    # `adderflow run` generates the RTL and simulates it on `samples` test images (0: all;
+    # the default: the compiled Verilator harness takes the whole digits split in seconds).
     enabled: bool = True
-    samples: int = 64
+    samples: int = 0
     # Comma-separated: verilator (compiled, fast) and/or icarus (event-driven, slow).
     simulators: str = "verilator"
     # Cycles per image the slowest layer may take; 0: match the first layer's best rate.
