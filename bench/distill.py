@@ -12,16 +12,29 @@ train; runs that need that same teacher reuse its checkpoint instead of retraini
 ``--student-epochs N`` trains every student N epochs (teachers keep ``--epochs``) in run
 directories named ``<config>_se<N>``, taking the trained teachers of the ``--epochs`` runs
 beside them when those finished, so one teacher serves both budgets.
-Prints mean ± std test accuracy per configuration and width and writes them as JSON.
+
+A configuration may carry its own settings, ``NAME+KEY=VALUE[+KEY=VALUE...]``
+(``ann_kd+student.lr=0.1``), and ``--set KEY=VALUE ...`` adds settings to every one; each
+such row runs in its own directory, ``<config>[_se<N>]+KEY=VALUE...``, so it resumes and
+never collides with the defaults' run. Settings that leave the teacher alone
+(``student.*``, the KD and NGD student-side weights) keep sharing the teacher of the
+default run beside them, so rows compared at different learning rates distil from the
+same network.
+
+Prints mean ± std test accuracy and final-epoch training accuracy per row and width, and
+for each row against the plain ANN and ANN + KD rows (``--plain``, ``--kd``): the share of
+the ANN–CNN gap it closes and its per-seed margins; writes them as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 # name: (distill.method, distill.student, extra overrides)
@@ -49,6 +62,55 @@ ABLATIONS: dict[str, tuple[str, str, list[str]]] = {
 CNN_TEACHER = ("ann_kd", "bcnn_kd", "bcnn_dgrl", "bcnn_dgrl_no_si")
 # NGD runs reuse a finished ann_ngd run's ℓ2 teacher (same seed and teacher settings).
 NGD_TEACHER = ("ann_ngd", *(n for n in ABLATIONS if n.startswith("ann_ngd")))
+# Settings that change only how the student trains: a row with nothing else may share the
+# teacher of the row without them (the CNN's and the ℓ2 teacher's losses read none of them).
+STUDENT_SIDE = (
+    "student.",
+    "distill.temperature",
+    "distill.alpha",
+    "distill.ngd_guide",
+    "distill.ngd_p_start",
+    "distill.ngd_p_span",
+    "distill.ngd_init",
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the table: a configuration of ``CONFIGS``/``ABLATIONS`` and its settings."""
+
+    name: str
+    sets: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return "+".join([self.name, *self.sets])
+
+    def directory(self, suffix: str) -> str:
+        return "+".join([f"{self.name}{suffix}", *self.sets])
+
+    @property
+    def student_side(self) -> bool:
+        """Whether every setting leaves the teacher alone (it may share the default's)."""
+        return all(kv.split("=", 1)[0].startswith(STUDENT_SIDE) for kv in self.sets)
+
+
+def parse_rows(tokens: list[str], common: list[str], known: set[str]) -> list[Row]:
+    """``NAME[+KEY=VALUE...]`` tokens (and ``--set`` pairs for all) as rows, checked."""
+    rows = []
+    for token in tokens:
+        name, *sets = token.split("+")
+        if name not in known:
+            raise ValueError(f"unknown config '{name}' (known: cnn, {', '.join(sorted(known))})")
+        bad = [kv for kv in [*sets, *common] if "=" not in kv or kv.startswith("=")]
+        if bad:
+            raise ValueError(f"setting '{bad[0]}' of '{token}' is not KEY=VALUE")
+        rows.append(Row(name, tuple(dict.fromkeys([*sets, *common]))))
+    labels = [r.label for r in rows]
+    dupes = sorted({n for n in labels if labels.count(n) > 1})
+    if dupes:
+        raise ValueError(f"row {dupes[0]} is named twice")
+    return rows
 
 
 def finished_teacher(run_dir: Path) -> Path | None:
@@ -60,18 +122,27 @@ def finished_teacher(run_dir: Path) -> Path | None:
     return ckpt if "teacher" in json.loads(metrics.read_text()) else None
 
 
-def shared_teacher(base: Path, name: str, suffix: str, trained: Path | None) -> Path | None:
-    """The teacher checkpoint ``name`` can reuse: the CNN trained earlier in this pass or
-    by a finished KD run beside it; NGD's ℓ2 teacher from a finished ``ann_ngd`` run."""
-    if name in NGD_TEACHER:
-        runs = [base / f"ann_ngd{suffix}", base / "ann_ngd"]
-    elif name in CNN_TEACHER:
+def shared_teacher(base: Path, row: Row, suffix: str, trained: Path | None) -> Path | None:
+    """The teacher checkpoint ``row`` can reuse: the CNN trained earlier in this pass or
+    by a finished KD run beside it; NGD's ℓ2 teacher from a finished ``ann_ngd`` run. A
+    row with settings that touch the teacher shares none (its own run trains one)."""
+    if not row.student_side:
+        return None
+    if row.name in NGD_TEACHER:
+        runs = [base / f"ann_ngd{s}" for s in dict.fromkeys([suffix, ""])]
+    elif row.name in CNN_TEACHER:
         if trained is not None:
             return trained
         runs = [base / f"{n}{s}" for s in dict.fromkeys([suffix, ""]) for n in CNN_TEACHER]
     else:
         return None
     return next((t for t in map(finished_teacher, runs) if t is not None), None)
+
+
+def final_train_accuracy(run_dir: Path, role: str) -> float:
+    """``role``'s training accuracy in its last epoch (``checkpoints/<role>.csv``)."""
+    with (run_dir / "checkpoints" / f"{role}.csv").open() as f:
+        return float(list(csv.DictReader(f))[-1]["train_acc"])
 
 
 def run_one(out: Path, overrides: list[str], teacher_from: Path | None) -> dict:
@@ -86,7 +157,7 @@ def run_one(out: Path, overrides: list[str], teacher_from: Path | None) -> dict:
     return pipeline.execute(run, "train")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="mnist1d")
     parser.add_argument("--widths", type=int, nargs="+", default=[32, 16, 8, 4])
@@ -95,23 +166,51 @@ def main() -> None:
     parser.add_argument(
         "--student-epochs", type=int, help="student epochs (default: --epochs; teachers: --epochs)"
     )
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    parser.add_argument(
+        "--configs", nargs="+", default=list(CONFIGS), help="rows: NAME[+KEY=VALUE...]"
+    )
     parser.add_argument("--ablations", action="store_true")
+    parser.add_argument(
+        "--set", nargs="+", default=[], dest="sets", metavar="KEY=VALUE",
+        help="settings for every row (each row runs in <config>+KEY=VALUE...)",
+    )
+    parser.add_argument("--plain", help="the plain-ANN row others are held to (first ann row)")
+    parser.add_argument("--kd", help="the ANN + KD row others are held to (first ann_kd row)")
     parser.add_argument("--out", type=Path, default=Path("bench_runs/distill"))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small nets: 1)")
     args = parser.parse_args()
-    import torch
-
-    torch.set_num_threads(args.threads)
     table = {**CONFIGS, **ABLATIONS}  # --configs may name single ablations too
-    unknown = sorted(set(args.configs) - set(table) - {"cnn"})
-    if unknown:
-        parser.error(f"unknown --configs {', '.join(unknown)} (known: cnn, {', '.join(table)})")
+    tokens = [t for t in args.configs if t != "cnn"]  # the CNN: the KD rows' teacher
+    if args.ablations:
+        tokens += [n for n in ABLATIONS if n not in tokens]
+    try:
+        rows = parse_rows(tokens, args.sets, set(table))
+    except ValueError as e:
+        parser.error(str(e))
+    order = list(table)  # ann_ngd before its ablations, which reuse its ℓ2 teacher
+    args.rows = sorted(rows, key=lambda r: order.index(r.name))
+    labels = [r.label for r in args.rows]
+    for flag in ("plain", "kd"):
+        chosen = getattr(args, flag)
+        if chosen is not None and chosen not in labels:
+            parser.error(f"--{flag} {chosen} is not one of the rows ({', '.join(labels)})")
+    return args
+
+
+def baseline(rows: list[Row], chosen: str | None, name: str) -> str | None:
+    return chosen or next((r.label for r in rows if r.name == name), None)
+
+
+Runs = dict[str, dict[int, dict[int, tuple[float, float]]]]  # label → width → seed → (acc, fit)
+
+
+def train_all(args: argparse.Namespace) -> Runs:
+    """Trains (or resumes) every row at every width and seed: test and training accuracy."""
     student_epochs = args.student_epochs or args.epochs
     suffix = "" if student_epochs == args.epochs else f"_se{student_epochs}"
-    names = [n for n in table if n in args.configs or (args.ablations and n in ABLATIONS)]
-    results: dict[str, dict[int, list[float]]] = {n: {} for n in ["cnn", *names]}
+    table = {**CONFIGS, **ABLATIONS}
+    results: Runs = {n: {} for n in ["cnn", "l2_teacher", *(r.label for r in args.rows)]}
     for width in args.widths:
         for seed in args.seeds:
             base = args.out / args.dataset / f"w{width}" / f"s{seed}"
@@ -122,51 +221,159 @@ def main() -> None:
                 f"teacher.epochs={args.epochs}",
                 f"student.epochs={student_epochs}",
             ]
-            teacher = None
-            for name in names:
-                method, student, extra = table[name]
+            trained = None
+            for row in args.rows:
+                method, student, extra = table[row.name]
+                run_dir = base / row.directory(suffix)
                 start = time.perf_counter()
-                metrics = run_one(
-                    base / f"{name}{suffix}",
-                    [*common, f"distill.method={method}", f"distill.student={student}", *extra],
-                    shared_teacher(base, name, suffix, teacher),
-                )
+                shared = shared_teacher(base, row, suffix, trained)
+                overrides = [*common, f"distill.method={method}", f"distill.student={student}"]
+                metrics = run_one(run_dir, [*overrides, *extra, *row.sets], shared)
                 acc = metrics["student"]["accuracy"]
-                results[name].setdefault(width, []).append(acc)
-                if name in CNN_TEACHER and teacher is None:
-                    teacher = base / f"{name}{suffix}" / "checkpoints" / "teacher.pt"
-                    results["cnn"].setdefault(width, []).append(metrics["teacher"]["accuracy"])
+                fit = final_train_accuracy(run_dir, "student")
+                results[row.label].setdefault(width, {})[seed] = (acc, fit)
+                teacher_row = "cnn" if row.name in CNN_TEACHER else "l2_teacher"
+                if "teacher" in metrics and row.student_side and row.name in (
+                    *CNN_TEACHER, *NGD_TEACHER
+                ):
+                    source = shared.parent.parent if shared is not None else run_dir
+                    results[teacher_row].setdefault(width, {}).setdefault(
+                        seed,
+                        (
+                            metrics["teacher"]["accuracy"],
+                            final_train_accuracy(source, "teacher"),
+                        ),
+                    )
+                if row.name in CNN_TEACHER and row.student_side and trained is None:
+                    trained = run_dir / "checkpoints" / "teacher.pt"
                 print(
-                    f"w{width} s{seed} {name:<24} {acc:.4f} ({time.perf_counter() - start:.0f} s)",
+                    f"w{width} s{seed} {row.label:<24} {acc:.4f} (train {fit:.4f}, "
+                    f"{time.perf_counter() - start:.0f} s)",
                     flush=True,
                 )
-    summary = {
-        name: {
-            str(w): {
-                "mean": statistics.mean(a),
-                "std": statistics.stdev(a) if len(a) > 1 else 0.0,
-                "n": len(a),
-                "by_seed": dict(zip(map(str, args.seeds), a, strict=True)),
+    return results
+
+
+def mean_std(xs: list[float]) -> tuple[float, float]:
+    return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
+
+
+def summarize(results: Runs, seeds: list[int]) -> dict:
+    """Mean ± std of test and final-epoch training accuracy per row and width."""
+    out: dict = {}
+    for label, by_width in results.items():
+        for width, by_seed in by_width.items():
+            acc = [by_seed[s][0] for s in seeds if s in by_seed]
+            fit = [by_seed[s][1] for s in seeds if s in by_seed]
+            (m, sd), (fm, fsd) = mean_std(acc), mean_std(fit)
+            out.setdefault(label, {})[str(width)] = {
+                "mean": m, "std": sd, "n": len(acc),
+                "by_seed": {str(s): by_seed[s][0] for s in seeds if s in by_seed},
+                "train_mean": fm, "train_std": fsd,
+                "train_by_seed": {str(s): by_seed[s][1] for s in seeds if s in by_seed},
             }
-            for w, a in by_width.items()
-        }
-        for name, by_width in results.items()
-        if by_width
+    return out
+
+
+def compare(summary: dict, label: str, base: str, width: str) -> dict:
+    """``label`` against row ``base`` at ``width``, paired by seed."""
+    a, b = summary[label][width], summary[base][width]
+    seeds = [s for s in a["by_seed"] if s in b["by_seed"]]
+    diffs = [a["by_seed"][s] - b["by_seed"][s] for s in seeds]
+    margin = a["mean"] - b["mean"]
+    return {
+        "margin": margin,
+        "ahead": sum(d > 0 for d in diffs),
+        "seeds": len(seeds),
+        "beyond_std": margin > max(a["std"], b["std"]),
     }
-    budget = f"{args.epochs} epochs" + (f", students {student_epochs}" if suffix else "")
+
+
+def against_baselines(summary: dict, plain: str | None, kd: str | None) -> dict:
+    """Per width and row: share of the plain-ANN–CNN gap closed, margins over the
+    baselines, and the bar (≥ 50 % of the gap, more than either std over both)."""
+    table: dict = {}
+    if plain is None or "cnn" not in summary:
+        return table
+    for width, cnn in summary["cnn"].items():
+        if width not in summary[plain]:
+            continue
+        gap = cnn["mean"] - summary[plain][width]["mean"]
+        for label, by_width in summary.items():
+            if label in ("cnn", "l2_teacher", plain) or width not in by_width:
+                continue
+            entry = {
+                "gap": gap,
+                "share": (by_width[width]["mean"] - summary[plain][width]["mean"]) / gap
+                if gap > 0 else float("nan"),
+                "vs_plain": compare(summary, label, plain, width),
+            }
+            if kd is not None and label != kd and width in summary.get(kd, {}):
+                entry["vs_kd"] = compare(summary, label, kd, width)
+            entry["bar"] = (
+                entry["share"] >= 0.5
+                and entry["vs_plain"]["beyond_std"]
+                and entry.get("vs_kd", {}).get("beyond_std", False)
+            )
+            table.setdefault(width, {})[label] = entry
+    return table
+
+
+def cell(s: dict | None, key: str = "mean") -> str:
+    return "—" if s is None else f"{s[key]:.3f} ± {s[key.replace('mean', 'std')]:.3f}"
+
+
+def print_tables(args: argparse.Namespace, summary: dict, vs: dict, budget: str) -> None:
+    widths = [str(w) for w in args.widths]
+    head = "| row | " + " | ".join(f"width {w}" for w in widths) + " |"
+    rule = "|---|" + "---|" * len(widths)
     print(f"\n{args.dataset}, {budget}, seeds {args.seeds}: mean ± std test accuracy")
-    print("| config | " + " | ".join(f"width {w}" for w in args.widths) + " |")
-    print("|---|" + "---|" * len(args.widths))
-    for name, by_width in summary.items():
-        cells = [
-            f"{by_width[str(w)]['mean']:.3f} ± {by_width[str(w)]['std']:.3f}"
-            if str(w) in by_width
-            else "—"
-            for w in args.widths
-        ]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    print(f"{head}\n{rule}")
+    for label, by_width in summary.items():
+        print(f"| {label} | " + " | ".join(cell(by_width.get(w)) for w in widths) + " |")
+    print("\nfinal-epoch training accuracy, mean ± std")
+    print(f"{head}\n{rule}")
+    for label, by_width in summary.items():
+        cells = [cell(by_width.get(w), "train_mean") for w in widths]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    if not vs:
+        return
+    print("\nagainst the baselines: share of the gap closed; margin in points (seeds ahead)")
+    print("| row | width | gap | share | vs plain | vs KD | bar |\n|---|---|---|---|---|---|---|")
+    for width, by_label in vs.items():
+        for label, e in by_label.items():
+            cols = []
+            for key in ("vs_plain", "vs_kd"):
+                c = e.get(key)
+                cols.append(
+                    "—" if c is None
+                    else f"{100 * c['margin']:+.1f} ({c['ahead']}/{c['seeds']})"
+                    + (" > std" if c["beyond_std"] else "")
+                )
+            print(
+                f"| {label} | {width} | {100 * e['gap']:.1f} | {100 * e['share']:.0f} % | "
+                f"{cols[0]} | {cols[1]} | {'met' if e['bar'] else 'no'} |"
+            )
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    results = train_all(args)
+    summary = summarize({k: v for k, v in results.items() if v}, args.seeds)
+    plain = baseline(args.rows, args.plain, "ann")
+    vs = against_baselines(summary, plain, baseline(args.rows, args.kd, "ann_kd"))
+    student_epochs = args.student_epochs or args.epochs
+    budget = f"{args.epochs} epochs" + (
+        f", students {student_epochs}" if student_epochs != args.epochs else ""
+    )
+    if args.sets:
+        budget += ", " + " ".join(args.sets)
+    print_tables(args, summary, vs, budget)
     if args.json:
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+        args.json.write_text(json.dumps({**summary, "against": vs}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""bench/distill.py's rows with their own settings (issue [Q]): each in its own resumable
+run directory, sharing the default row's teacher only when the settings leave it alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "distill.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("distill_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass resolves annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rows_parse_name_and_share():
+    bench = _bench()
+    known = set(bench.CONFIGS)
+    kd, teacher_side = bench.parse_rows(
+        ["ann_kd+student.lr=0.1", "ann_kd+teacher.lr=0.1"], ["distill.alpha=0.5"], known
+    )
+    assert kd.label == "ann_kd+student.lr=0.1+distill.alpha=0.5"
+    assert kd.directory("_se80") == "ann_kd_se80+student.lr=0.1+distill.alpha=0.5"
+    assert kd.student_side and not teacher_side.student_side
+    assert bench.Row("ann").directory("") == "ann"  # the default row keeps its old name
+    for bad, why in [
+        (["nope"], "unknown config 'nope'"),
+        (["ann+student.lr"], "not KEY=VALUE"),
+        (["ann", "ann"], "named twice"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            bench.parse_rows(bad, [], known)
+
+
+def _run(out: Path, *configs: str) -> dict:
+    cmd = [
+        sys.executable, str(BENCH), "--dataset", "digits", "--widths", "4", "--seeds", "0",
+        "--epochs", "1", "--out", str(out), "--json", str(out / "t.json"), "--configs",
+        *configs,
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
+    return json.loads((out / "t.json").read_text())
+
+
+def test_rows_with_settings_run_apart_share_teachers_and_resume(tmp_path):
+    rows = ["ann", "ann_kd", "ann_kd+student.lr=0.1", "ann_kd+teacher.lr=0.1"]
+    first = _run(tmp_path, *rows)
+    base = tmp_path / "digits" / "w4" / "s0"
+    teacher = {r: (base / r / "checkpoints" / "teacher.pt").read_bytes() for r in rows[1:]}
+    assert teacher["ann_kd+student.lr=0.1"] == teacher["ann_kd"]  # shared, byte for byte
+    assert teacher["ann_kd+teacher.lr=0.1"] != teacher["ann_kd"]  # trained its own
+    assert "lr: 0.1" in (base / "ann_kd+student.lr=0.1" / "config.yaml").read_text()
+    assert set(first) == {"cnn", *rows, "against"}
+    row = first["ann_kd+student.lr=0.1"]["4"]
+    assert row["n"] == 1 and 0 <= row["train_mean"] <= 1
+    assert first["against"]["4"]["ann_kd"]["vs_plain"]["seeds"] == 1
+    curves = base / "ann_kd+student.lr=0.1" / "checkpoints" / "student.csv"
+    stamp = curves.stat().st_mtime_ns
+    assert _run(tmp_path, *rows) == first  # a rerun resumes: nothing trains again
+    assert curves.stat().st_mtime_ns == stamp
