@@ -111,6 +111,19 @@ def test_random_floats_within_stated_tolerance(compiled, dtype, tol):
             assert err <= tol, (mode, name, err)
 
 
+def test_kernel_runs_on_torchs_threads(compiled):
+    """at::parallel_for is a header template: built without torch's OpenMP flag it ran
+    every task on the calling thread at any thread count."""
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            assert compiled.load().task_threads(64) == threads
+            assert compiled.load().task_threads(1) == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_threads_give_identical_results(compiled):
     gen = torch.Generator().manual_seed(3)
     x, w = torch.randn(333, 150, generator=gen), torch.randn(21, 150, generator=gen)

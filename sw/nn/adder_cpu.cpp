@@ -78,14 +78,19 @@ struct Simd {
   }
 };
 
+// Runs task(0 .. n_tasks - 1); returns how many threads took part. at::parallel_for is a
+// header template: with torch's OpenMP backend it is parallel only when this file is
+// compiled with -fopenmp (adder_cpu.py adds it), else it runs everything on the caller.
 template <class Task>
-void run_tasks(int64_t n_tasks, const Task& task) {
-  if (n_tasks <= 0) return;
-  std::atomic<int64_t> next{0};
+int64_t run_tasks(int64_t n_tasks, const Task& task) {
+  if (n_tasks <= 0) return 0;
+  std::atomic<int64_t> next{0}, workers{0};
   const int64_t threads = std::min<int64_t>(at::get_num_threads(), n_tasks);
   at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+    workers.fetch_add(1, std::memory_order_relaxed);
     for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < n_tasks;) task(t);
   });
+  return workers.load();
 }
 
 // ------------------------------------------------------------------------------ geometry
@@ -454,6 +459,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("grad_input", &grad_input,
         "into the padded image: sum_o g[l, o] * clamp or sign of (w[o, k] - x[l, k])");
   m.def("grad_weight_sign", &grad_weight_sign, "sum_l g[l, o] * sign(x[l, k] - w[o, k])");
+  m.def("task_threads", [](int64_t n_tasks) { return run_tasks(n_tasks, [](int64_t) {}); },
+        "how many threads a call with n_tasks tasks runs them on");
   m.def("vector_isa", [] {
 #if defined(__AVX512F__)
     return "avx512";

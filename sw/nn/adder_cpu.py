@@ -42,7 +42,24 @@ from torch.autograd.function import once_differentiable
 from adderflow.nn import adder_kernels
 
 SOURCE = Path(__file__).with_name("adder_cpu.cpp")
-CFLAGS = ("-O3", "-march=native", "-fno-math-errno")
+
+
+def _openmp_flags() -> tuple[str, ...]:
+    """``-fopenmp`` where torch runs its threads with OpenMP (Linux wheels).
+
+    ``at::parallel_for`` is a header template: with torch's OpenMP backend its parallel
+    region is an ``#pragma omp parallel`` compiled into this extension, so without
+    ``-fopenmp`` it runs every task on the calling thread (the kernel was single-threaded
+    at any ``torch.set_num_threads``). Only the compile gets the flag, not the link: the
+    ``GOMP_*`` and ``omp_*`` calls then bind to the OpenMP runtime torch itself loads
+    (its own ``libgomp``), so the kernel shares torch's thread pool and thread count.
+    torch's native backend needs nothing: its ``parallel_for`` calls into libtorch.
+    """
+    openmp = sys.platform.startswith("linux") and torch.backends.openmp.is_available()
+    return ("-fopenmp",) if openmp else ()
+
+
+CFLAGS = ("-O3", "-march=native", "-fno-math-errno", *_openmp_flags())
 DTYPES = (torch.float32, torch.float64)
 # A live build has ninja or the compiler working in its folder all but a second or so.
 IDLE_SECONDS = 30.0
