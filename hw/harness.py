@@ -4,11 +4,13 @@
 ``eval()`` calls a clock cycle, no ``--timing`` coroutines, no Verilog bench), with the
 protocol and output file of ``hw/rtl/af_network_tb.v``, so ``adderflow.hw.simulate``'s
 reader checks its output the same way. It is the fast path for long simulations
-(``bench/rtl_throughput.py``).
+(``bench/rtl_throughput.py``). The model's top is ``hw/harness/af_harness_top.v``, which
+registers the network's inputs so that Verilator evaluates the network's logic once a
+cycle (never synthesised; the network's cycle-by-cycle inputs are the bench's).
 
 Builds are cached by content, not by path: the key hashes every RTL source of the design,
-the harness, the bench parameters and the Verilator version, and the executable lives in
-``cache_dir("verilator")/<key>`` (``$ADDERFLOW_CACHE/verilator``, else
+the harness and its top, the bench parameters and the Verilator version, and the
+executable lives in ``cache_dir("verilator")/<key>`` (``$ADDERFLOW_CACHE/verilator``, else
 ``$XDG_CACHE_HOME/adderflow/verilator``, else ``~/.cache/adderflow/verilator``). A design
 generated again, in another directory, with the same RTL starts at once. A build goes to a
 temporary directory first and is renamed into place, so a killed build never leaves a stale
@@ -44,7 +46,9 @@ from adderflow.hw.simulate import (
 )
 
 HARNESS = Path(__file__).with_name("harness") / "af_network_harness.cpp"
-EXE = "Vaf_network"
+# The model's top: registers the network's inputs (see the harness's header comment).
+HARNESS_TOP = HARNESS.with_name("af_harness_top.v")
+EXE = "Vaf_harness_top"
 OPT_FAST = "-O2"
 # The executable only ever runs on the machine that built it (the cache key holds the host's
 # CPU), so the model may use every vector extension there: 1.4x the cycles/s of a generic
@@ -92,7 +96,7 @@ def _host_cpu() -> str:
 def build_key(design: Design) -> str:
     """Hash of what the executable depends on: RTL, harness, parameters, Verilator, CPU."""
     digest = hashlib.sha256()
-    for source in [*design.sources, HARNESS]:
+    for source in [*design.sources, HARNESS_TOP, HARNESS]:
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     digest.update(repr(sorted(_bench_parameters(design).items())).encode())
     digest.update(_verilator_version().encode() + OPT_FAST.encode() + NATIVE.encode())
@@ -122,7 +126,8 @@ def build(design: Design) -> Build:
 
 
 def _compile(design: Design, work: Path) -> None:
-    defines = " ".join(f"-D{k}={v}" for k, v in _bench_parameters(design).items())
+    params = _bench_parameters(design)
+    defines = " ".join(f"-D{k}={v}" for k, v in params.items())
     cmd = [
         str(tool_path("verilator")),
         "--cc",
@@ -131,7 +136,9 @@ def _compile(design: Design, work: Path) -> None:
         "-O3",
         "-Wno-fatal",
         "--top-module",
-        "af_network",
+        "af_harness_top",
+        f"-GIN_W={params['IN_W']}",
+        f"-GOUT_W={params['OUT_W']}",
         "-Mdir",
         str(work),
         "-j",
@@ -147,6 +154,7 @@ def _compile(design: Design, work: Path) -> None:
         "-MAKEFLAGS",
         f"OPT_FAST={OPT_FAST}",
         *[str(p) for p in design.sources],
+        str(HARNESS_TOP),
         str(HARNESS),
     ]
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=verilator_env())

@@ -11,6 +11,12 @@
 // Cycle semantics mirror the Verilog bench exactly: at every rising edge the bench's
 // counters see the values from before the edge (nonblocking updates), reset is released
 // after the edge where cycle == 3, and `cycle` counts edges from 0.
+//
+// The model's top is af_harness_top (hw/harness/af_harness_top.v): it registers rst,
+// in_valid and in_data, so the loop decides a cycle's inputs before the edge that starts
+// it. The network's logic then reads no top-level input and Verilator evaluates it once a
+// cycle, after the edge, instead of also in its input region on both eval() calls
+// (1.2-1.4x the cycles/s, docs/benchmarks.md).
 
 #include <cstdint>
 #include <cstdio>
@@ -21,7 +27,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "Vaf_network.h"
+#include "Vaf_harness_top.h"
 #include "verilated.h"
 
 namespace {
@@ -116,18 +122,23 @@ int main(int argc, char** argv) {
   }
 
   auto context = std::make_unique<VerilatedContext>();
-  auto top = std::make_unique<Vaf_network>(context.get());
-  bool rst = true;
+  auto top = std::make_unique<Vaf_harness_top>(context.get());
+  bool rst = true, in_valid = false;
   long long cycle = 0, n_in = 0, n_out = 0, start = 0;
-  top->clk = 0;
-  top->out_ready = 1;
-  for (;; ++cycle) {
+  // This cycle's inputs from the counters; af_harness_top registers them at the edge
+  // before the cycle (cycle 0's: its initial values, read at the first eval()).
+  auto decide = [&] {
     const bool allowed = serial == 0 || n_in < (n_out / BEATS_OUT + 1) * BEATS_IN;
-    const bool in_valid = !rst && n_in < total_in && allowed;
-    top->rst = rst;
-    top->in_valid = in_valid;
-    put(top->in_data, words[n_in < total_in ? n_in : total_in - 1]);
-    top->eval();  // clock low: inputs settle, outputs show the pre-edge values
+    in_valid = !rst && n_in < total_in && allowed;
+    top->rst_next = rst;
+    top->in_valid_next = in_valid;
+    put(top->in_data_next, words[n_in < total_in ? n_in : total_in - 1]);
+  };
+  top->clk = 0;
+  decide();
+  top->eval();
+  for (;; ++cycle) {
+    // outputs settled by the previous eval(): the values before this cycle's edge
     const bool in_fire = in_valid && top->in_ready;
     const bool out_fire = top->out_valid;
     if (out_fire) {
@@ -143,15 +154,17 @@ int main(int argc, char** argv) {
       std::fprintf(out, "timeout %lld\n", cycle);
       break;
     }
-    top->clk = 1;
-    top->eval();  // the rising edge
-    top->clk = 0;
     if (cycle == 3) rst = false;
     if (in_fire) {
       if (n_in % BEATS_IN == 0) start = cycle;
       ++n_in;
     }
     if (out_fire) ++n_out;
+    decide();  // the next cycle's inputs, registered at this edge
+    top->clk = 1;
+    top->eval();  // the rising edge
+    top->clk = 0;
+    top->eval();  // no logic on the falling edge: arms the next rising edge
   }
   std::fclose(out);
   top->final();
