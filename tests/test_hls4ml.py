@@ -364,3 +364,22 @@ def test_one_layer_reading_one_stream_twice(tmp_path):
     _csim_equals_reference(model, x, tmp_path, io_type="io_stream")
     top = (tmp_path / "prj" / "firmware" / "adderflow_net.cpp").read_text()
     assert top.count("nnet::clone_stream<") == 1, top
+
+
+def test_a_forked_project_builds_again_in_io_stream(tmp_path):
+    """``write()`` then ``compile()`` build hls4ml's graph twice. hls4ml rewires a fork's
+    readers' ``inputs`` lists in place (``<tensor>_cpyN``); the conversion's lists were
+    shared with the first build, so the second read clones it had not made and crashed in
+    our join template (``'NoneType' object has no attribute 'name'``: 22 of 33 graph fuzzer
+    cases through io_stream, seed 36 the smallest)."""
+    _require_hls4ml()
+    from graph_networks import residual_identity
+
+    model = build_qonnx(residual_identity(6))
+    project = HlsProject(model, tmp_path / "prj", HlsSettings(io_type="io_stream"))
+    inputs = [list(layer.get("inputs", [])) for layer in project.conversion.layers]
+    for _ in range(2):
+        project.write()
+        assert [layer.get("inputs", []) for layer in project.conversion.layers] == inputs
+        top = (tmp_path / "prj" / "firmware" / "adderflow_net.cpp").read_text()
+        assert top.count("nnet::clone_stream<") == 1, top

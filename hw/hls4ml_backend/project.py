@@ -11,6 +11,7 @@ builds the g++ C-simulation library and ``trace()`` returns every layer's output
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import os
 import re
@@ -185,7 +186,11 @@ class HlsProject:
             io_type=self.settings.io_type,
         )
         config["HLSConfig"] = _hls_config(self.conversion, self.settings)
-        layers = [dict(layer) for layer in self.conversion.layers]
+        # A deep copy: hls4ml keeps each layer's ``inputs`` list and rewires it in place
+        # (io_stream's clone_output pass points a fork's readers at ``<tensor>_cpyN``), so
+        # a shallow copy would hand the next build (write() then compile()) inputs that
+        # name clones it has not made yet.
+        layers = copy.deepcopy(self.conversion.layers)
         graph = hls4ml.model.ModelGraph.from_layer_list(config, layers)
         # Trace hooks are compiled in (off until trace() enables them), so one build serves
         # both predict() and trace().
