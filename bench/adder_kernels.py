@@ -37,6 +37,12 @@ the wall clock: on a shared machine, the figure other processes' load moves leas
 busy loop) running beside the benchmark, and adds a table of each implementation's
 slowdown (loaded over quiet fwd+bwd time): a kernel that needs all its threads at many
 short synchronisation points slows down far more than one that can hand work around.
+Under load the single calls' times are bimodal (a call that fits in a gap of the other
+process runs at full speed, one that does not waits for a time slice), and the median then
+favours the shorter calls (conv2d's), so the table also gives the ratio of the means, the
+slowdown of a loop of calls. OpenMP's wait policy changes both: training runs with
+``OMP_WAIT_POLICY=PASSIVE`` (``adderflow.threads``); the bench takes the environment's,
+and says which on stderr.
 """
 
 from __future__ import annotations
@@ -145,8 +151,8 @@ def _sync(device: str) -> None:
 
 def _interleaved_ms(
     fns: dict[str, Callable[[], None]], device: str, budget_s: float, rounds: int
-) -> dict[str, float]:
-    """Median ms of each function, timed in rounds that call every function once."""
+) -> dict[str, list[float]]:
+    """Each function's times (ms), timed in rounds that call every function once."""
     if not fns:
         return {}
     for fn in fns.values():
@@ -163,7 +169,7 @@ def _interleaved_ms(
             _sync(device)
             times[name].append(CLOCK() - start)
             spent += times[name][-1]
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    return {name: [v * 1e3 for v in t] for name, t in times.items()}
 
 
 def _cpu_peak_bytes(fn: Callable[[], None]) -> int:
@@ -225,14 +231,18 @@ def measure(shape: Shape, impls: list[str], args: argparse.Namespace) -> list[di
 
         calls[f"{impl} fwd"], calls[f"{impl} fwdbwd"] = fwd, fwdbwd
     load = os.getloadavg()[0]
-    ms = _interleaved_ms(calls, args.device, args.budget_s, args.rounds)
+    runs = _interleaved_ms(calls, args.device, args.budget_s, args.rounds)
+    ms = {name: statistics.median(t) for name, t in runs.items()}
     print(f"{shape.name}: load average {load:.2f} -> {os.getloadavg()[0]:.2f}", file=sys.stderr)
     loaded = _loaded_ms(calls, args) if args.load else {}
     records = []
     for impl in impls:
         record = {"shape": shape.label(args.batch), "impl": impl}
         if loaded and impl not in skipped:
-            record["loaded_fwdbwd_ms"] = round(loaded[f"{impl} fwdbwd"], 2)
+            quiet_run, loaded_run = runs[f"{impl} fwdbwd"], loaded[f"{impl} fwdbwd"]
+            record["loaded_fwdbwd_ms"] = round(statistics.median(loaded_run), 2)
+            record["fwdbwd_mean_ms"] = round(statistics.mean(quiet_run), 2)
+            record["loaded_fwdbwd_mean_ms"] = round(statistics.mean(loaded_run), 2)
         if impl in skipped:
             records.append(record | {"fwd_ms": None, "fwdbwd_ms": None, "peak_mb": None})
             continue
@@ -251,7 +261,9 @@ BUSY_LOOP = "while True: pass"
 CLOCK = time.perf_counter  # --clock cpu: time.thread_time
 
 
-def _loaded_ms(calls: dict[str, Callable[[], None]], args: argparse.Namespace) -> dict[str, float]:
+def _loaded_ms(
+    calls: dict[str, Callable[[], None]], args: argparse.Namespace
+) -> dict[str, list[float]]:
     """The same interleaved timing with one CPU-bound process running beside it."""
     busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
     try:
@@ -292,10 +304,12 @@ def table(records: list[dict]) -> str:
 
 
 def load_table(records: list[dict]) -> str:
-    """Markdown table of fwd+bwd time quiet and beside a CPU-bound process (``--load``)."""
+    """Markdown table of fwd+bwd time quiet and beside a CPU-bound process (``--load``):
+    medians, their ratio, and the ratio of the means (module docstring)."""
     lines = [
-        "| shape | impl | quiet fwd+bwd ms | loaded fwd+bwd ms | slowdown | loaded / conv2d |",
-        "|---|---|---:|---:|---:|---:|",
+        "| shape | impl | quiet fwd+bwd ms | loaded fwd+bwd ms | slowdown | mean slowdown "
+        "| loaded / conv2d |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     by = {(r["shape"], r["impl"]): r for r in records}
     for r in records:
@@ -308,6 +322,7 @@ def load_table(records: list[dict]) -> str:
             f"{r['fwdbwd_ms']:g}",
             f"{r['loaded_fwdbwd_ms']:g}",
             _ratio(r["loaded_fwdbwd_ms"], r["fwdbwd_ms"]),
+            _ratio(r["loaded_fwdbwd_mean_ms"], r["fwdbwd_mean_ms"]),
             _ratio(r["loaded_fwdbwd_ms"], conv),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -341,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     global CLOCK
     CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
+    policy = os.environ.get("OMP_WAIT_POLICY", "unset (libgomp spins, then sleeps)")
+    print(f"{args.threads} threads, OMP_WAIT_POLICY {policy}", file=sys.stderr)
     shapes = [s for s in SHAPES if args.shapes is None or s.name in args.shapes]
     records = []
     for shape in shapes:
