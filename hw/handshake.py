@@ -40,6 +40,10 @@ from adderflow.hw.units.linewin import LineWindowConfig
 from adderflow.hw.units.window import WindowConfig
 
 
+class Deadlock(AdderflowError):
+    """The handshake model's images did not all leave within its cycle limit."""
+
+
 class Skid:
     """``af_skid``: a two-entry register slice."""
 
@@ -405,7 +409,7 @@ def run_graph(
             name = names[id(f)]
             if need > peaks[name][0]:
                 peaks[name] = (need, cycle)
-    raise AdderflowError(
+    raise Deadlock(
         f"handshake model: {n_out // out_beats} of {images} images left after {limit} cycles "
         "(a deadlock: a FIFO too shallow, or a unit that never drains)"
     )

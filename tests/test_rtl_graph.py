@@ -124,6 +124,36 @@ def test_the_skip_fifo_one_beat_too_shallow_stalls_and_the_one_image_peak_less_o
         run_network(design, codes[:1], "icarus")
 
 
+@pytest.mark.parametrize(
+    "seed, join, operand", [(44, "b1_add", "b0_sum"), (46, "b2_add", "b1_gate")]
+)
+def test_a_join_operand_waiting_a_short_frame_gets_a_fifo(seed, join, operand):
+    """Graph fuzzer seeds 44 and 46: a 3-beat stream forks into a conv (its window loads the
+    whole frame before emitting) and a join that waits for that conv. The join's branch
+    holds 3 beats, within ``PASS_WORDS``, so the planner gave it no FIFO; the fork's
+    two-word slice then filled, the window never got its last beat: a deadlock of the
+    planner's own model. Now the fork output that waits longest gets a FIFO until the
+    graph drains, one image from idle and images back to back."""
+    import random
+
+    from fuzz import Draws
+    from graph_fuzz import draw_graph_case
+
+    case = draw_graph_case(Draws(rng=random.Random(seed)))
+    graph, kinds, cycles = plan_graph(read_graph(case.model))
+    fork = graph.stage(f"{operand}_fork")
+    assert fork.frame[1] * fork.frame[2] * fork.frame[0] // fork.lanes == 3
+    (fifo,) = [s for s in graph.stages if s.kind == "fifo" and s.inputs[0][0] == fork.name]
+    assert graph.readers((fifo.name, 0))[0][0].name == join
+    # One image from idle it holds no more than PASS_WORDS (the old rule's "no FIFO").
+    unbounded = [replace(s, depth=0) if s is fifo else s for s in graph.stages]
+    peak = graphs.simulate(replace(graph, stages=unbounded), kinds).peaks[fifo.name][0]
+    assert peak <= graphs.PASS_WORDS
+    assert graphs.simulate(graph, kinds).latencies == [cycles]
+    back = graphs.simulate(graph, kinds, 3, serial=False)
+    assert len(back.latencies) == 3 and not any(back.stalls.values())
+
+
 @pytest.mark.parametrize("seed, target", [(1, None), (2, 5000), (3, 20000)])
 def test_a_line_network_keeps_its_closed_form_in_the_graph_model(seed, target):
     """The graph stepping of a line of layers equals ``network_cycles``' closed form."""

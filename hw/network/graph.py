@@ -399,9 +399,8 @@ def size_fifos(graph: Graph, kinds: dict[str, str] | None = None) -> tuple[Graph
         return graph, simulate(graph, kinds).latencies[0]
     trial = _insert_fifos(graph, forks)
     peaks = simulate(trial, kinds).peaks
-    waiting = [port for port in forks if peaks[_fifo_on(trial, port)][0] > PASS_WORDS]
-    sized = _insert_fifos(graph, waiting)
-    runs = (simulate(sized, kinds), simulate(sized, kinds, BACK_TO_BACK, serial=False))
+    held = {port: peaks[_fifo_on(trial, port)][0] for port in forks}
+    sized, runs = _fifos_that_drain(graph, forks, held, kinds)
     stages = []
     for s in sized.stages:
         if s.kind == "fifo":
@@ -418,6 +417,31 @@ def size_fifos(graph: Graph, kinds: dict[str, str] | None = None) -> tuple[Graph
     if not _same(final, runs, kinds):
         raise AdderflowError("graph model: the sized FIFOs change the schedule")
     return final, runs[0].latencies[0]
+
+
+def _fifos_that_drain(
+    graph: Graph, forks: list[Port], peaks: dict[Port, int], kinds: dict[str, str] | None
+) -> tuple[Graph, tuple[handshake.GraphRun, handshake.GraphRun]]:
+    """The graph with unbounded FIFOs on the fork outputs that wait (peak above
+    ``PASS_WORDS``), and its runs (one image, images back to back). A fork output without a
+    FIFO holds only its slice's two words, so a branch that waits for up to ``PASS_WORDS``
+    (a join's operand while a window on the other branch loads a 3-beat frame) can
+    deadlock its fork; then the next fork output by peak gets a FIFO too, until the graph
+    drains (at worst every fork output has one, which is the trial that measured peaks).
+    A join's operand goes first: a layer's window takes its beats as they come."""
+    order = sorted(forks, key=lambda p: (graph.readers(p)[0][0].kind == "layer", -peaks[p]))
+    n = sum(1 for p in forks if peaks[p] > PASS_WORDS)
+    while True:
+        sized = _insert_fifos(graph, order[:n])
+        try:
+            return sized, (
+                simulate(sized, kinds),
+                simulate(sized, kinds, BACK_TO_BACK, serial=False),
+            )
+        except handshake.Deadlock:
+            if n == len(order):
+                raise
+            n += 1
 
 
 def _same(graph: Graph, runs: tuple, kinds: dict[str, str] | None) -> bool:
