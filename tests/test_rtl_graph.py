@@ -154,6 +154,31 @@ def test_a_join_operand_waiting_a_short_frame_gets_a_fifo(seed, join, operand):
     assert len(back.latencies) == 3 and not any(back.stalls.values())
 
 
+@pytest.mark.parametrize("seed", [35, 42])
+def test_the_default_target_is_one_the_lanes_can_reach(seed):
+    """Graph fuzzer seeds 35 and 42: a depthwise conv reads the stem's stream, so that
+    class carries one lane (a beat is one group's channels), but the default target took
+    the stem at its own gcd of 3 lanes, 3 times faster than any folding: "no folding
+    reaches 108 cycles per image; layer 'stem' alone needs at least 108". The class's
+    lanes now also divide each grouped reader's and writer's channels per group."""
+    import random
+
+    from fuzz import Draws
+    from graph_fuzz import draw_graph_case
+
+    case = draw_graph_case(Draws(rng=random.Random(seed)))
+    graph = graphs.with_forks(read_graph(case.model))
+    assert any(s.layer is not None and s.layer.groups > 1 for s in graph.stages)
+    target = graphs.graph_target(graph)
+    planned, _, _ = plan_graph(graph)
+    folds = [
+        s.layer.fold_cycles(s.lanes, planned.lanes_of(s.inputs[0]))
+        for s in planned.stages
+        if s.layer is not None
+    ]
+    assert max(folds) == target
+
+
 @pytest.mark.parametrize("seed, target", [(1, None), (2, 5000), (3, 20000)])
 def test_a_line_network_keeps_its_closed_form_in_the_graph_model(seed, target):
     """The graph stepping of a line of layers equals ``network_cycles``' closed form."""

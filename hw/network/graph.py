@@ -177,11 +177,18 @@ def lane_classes(graph: Graph) -> dict[Port | None, Port | None]:
 
 
 def _class_channels(graph: Graph, classes: dict) -> dict[Port | None, int]:
+    """The most lanes each class can carry: they divide every stream's channels and, a beat
+    carrying one group's channels (af_mvu GROUPS), a grouped layer's channels per group on
+    its input and output streams."""
     channels: dict[Port | None, int] = {}
     for port, root in classes.items():
         c = graph.frame[0] if port is None else graph.stage(port[0]).frame[0]
-        # every stream of the class carries the lanes: they divide each one's channels
         channels[root] = math.gcd(channels.get(root, 0), c)
+    for s in graph.stages:
+        if s.layer is not None:
+            i, o = classes[s.inputs[0]], classes[(s.name, 0)]
+            channels[i] = math.gcd(channels[i], s.layer.channels // s.layer.groups)
+            channels[o] = math.gcd(channels[o], s.layer.out // s.layer.groups)
     return channels
 
 
@@ -194,10 +201,8 @@ def graph_target(graph: Graph) -> int:
     channels = _class_channels(graph, classes)
     rates = [
         s.layer.fold_cycles(
-            math.gcd(channels[classes[(s.name, 0)]], s.layer.out // s.layer.groups),
-            1
-            if s.inputs[0] is None
-            else math.gcd(channels[classes[s.inputs[0]]], s.layer.channels // s.layer.groups),
+            channels[classes[(s.name, 0)]],
+            1 if s.inputs[0] is None else channels[classes[s.inputs[0]]],
         )
         for s in graph.stages
         if s.layer is not None
@@ -244,10 +249,11 @@ def choose_lanes(graph: Graph, target: int | None = None) -> dict[Port | None, i
     else:
         best = _greedy(options, cost)
     if best is None:
-        slow = max(terms, key=lambda t: t[0].fold_cycles(t[0].out, t[0].channels))[0]
+        fastest = [(t[0], t[0].fold_cycles(options[t[2]][-1], options[t[1]][-1])) for t in terms]
+        slow, need = max(fastest, key=lambda t: t[1])
         raise ConfigError(
             f"no folding reaches {goal} cycles per image; layer '{slow.name}' alone needs at "
-            f"least {slow.fold_cycles(slow.out, slow.channels)}"
+            f"least {need}"
         )
     lanes = dict(zip(roots, best[1], strict=True))
     return {port: lanes[root] for port, root in classes.items()}
