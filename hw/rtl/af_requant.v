@@ -103,6 +103,60 @@ module af_requant #(
 
     wire [PE*OUT_BITS-1:0] q;
     genvar p;
+`ifdef VERILATOR
+    // A cycle-based simulator (Verilator) evaluates every continuous assignment on every
+    // clock edge, so here the rounding and saturation (af_round's, bit for bit: af_round.v
+    // holds the reasoning) are computed inside the clocked block, once per loaded vector,
+    // and the register holds the output code instead of a * m + b. af_skid reads the same
+    // codes: it reads q only on the cycle after a load (v2). Synthesis and Icarus read the
+    // `else` form: one af_round per lane after the P_BITS register.
+    generate
+        if (OUT_BITS < 2) begin : g_bad_out_bits  // what af_round refuses, by the same name
+            af_round_error_OUT_BITS_below_2 u_error ();
+        end
+    endgenerate
+    localparam integer RW = ((P_BITS > SHIFT + 1) ? P_BITS : SHIFT + 1) + 1;
+    localparam integer R_BITS = RW - SHIFT;
+    localparam integer RC = ((R_BITS > OUT_BITS) ? R_BITS : OUT_BITS) + 1;
+    localparam [RW-1:0] ONE = {{(RW - 1){1'b0}}, 1'b1};
+    localparam [RW-1:0] HALF_M1 = ((ONE << SHIFT) >> 1) - ((SHIFT > 0) ? ONE : {RW{1'b0}});
+    localparam signed [RC-1:0] HI = {{(RC - OUT_BITS + 1){1'b0}}, {(OUT_BITS - 1){1'b1}}};
+    localparam signed [RC-1:0] LO =
+        (RELU != 0) ? {RC{1'b0}} : {{(RC - OUT_BITS + 1){1'b1}}, {(OUT_BITS - 1){1'b0}}};
+
+    function automatic [OUT_BITS-1:0] round_sat(input signed [P_BITS-1:0] v);
+        reg signed [RW-1:0] ve;
+        // The low SHIFT bits of the sum are the discarded fraction.
+        /* verilator lint_off UNUSEDSIGNAL */
+        reg [RW-1:0] sum;
+        /* verilator lint_on UNUSEDSIGNAL */
+        reg signed [R_BITS-1:0] r;
+        reg signed [RC-1:0] rc;
+        begin
+            ve = {{(RW - P_BITS){v[P_BITS-1]}}, v};
+`ifdef AF_ROUND_HALF_UP
+            sum = ve + HALF_M1 + ((SHIFT > 0) ? ONE : {RW{1'b0}});
+`else
+            sum = ve + HALF_M1 + ((SHIFT > 0) ? {{(RW - 1){1'b0}}, ve[SHIFT]} : {RW{1'b0}});
+`endif
+            r = sum[RW-1:SHIFT];
+            rc = {{(RC - R_BITS){r[R_BITS-1]}}, r};
+            round_sat = (rc > HI) ? HI[OUT_BITS-1:0] : (rc < LO) ? LO[OUT_BITS-1:0]
+                      : rc[OUT_BITS-1:0];
+        end
+    endfunction
+
+    generate
+        for (p = 0; p < PE; p = p + 1) begin : g_lane
+            reg [OUT_BITS-1:0] q2;
+            always @(posedge clk)
+                if (en && v1)
+                    q2 <= round_sat(affine(a1[p*ACC_BITS +: ACC_BITS], m1[p*M_BITS +: M_BITS],
+                                           b1[p*B_BITS +: B_BITS]));
+            assign q[p*OUT_BITS +: OUT_BITS] = q2;
+        end
+    endgenerate
+`else
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_lane
             wire signed [ACC_BITS-1:0] a = a1[p*ACC_BITS +: ACC_BITS];
@@ -121,6 +175,8 @@ module af_requant #(
             );
         end
     endgenerate
+
+`endif
 
     af_skid #(.WIDTH(PE * OUT_BITS)) u_out (
         .clk(clk),
