@@ -8,8 +8,9 @@ grouped or depthwise conv (adder, multiplication, or binary after a sign thresho
 window sum (any area) with its requantization, a squeeze-excite gate product, and a max
 pool with padding; then sometimes a flatten and a dense head. Requantizers draw their
 multipliers, biases, shifts, widths and ReLU as the line fuzzer's do, so sums saturate.
-The hardware backends take none of the join ops yet ([J2]), so these cases run on the
-reference, qonnx, onnxruntime and the torch integer model, every layer compared.
+These cases run on the reference, qonnx, onnxruntime and the torch integer model, every
+layer compared (tests/test_graph_ir.py), and on the hardware backends: the generated RTL
+on Verilator and hls4ml C-simulation in both io types (tests/test_graph_fuzz_hw.py).
 """
 
 from __future__ import annotations
