@@ -136,6 +136,10 @@ def shared_teacher(base: Path, row: Row, suffix: str, trained: Path | None) -> P
         runs = [base / f"{n}{s}" for s in dict.fromkeys([suffix, ""]) for n in CNN_TEACHER]
     else:
         return None
+    # Never the row's own directory (it holds a copy at best), and first the runs that
+    # trained theirs: their training curve is the teacher's fit.
+    runs = [r for r in runs if r != base / row.directory(suffix)]
+    runs.sort(key=lambda r: not (r / "checkpoints" / "teacher.csv").is_file())
     return next((t for t in map(finished_teacher, runs) if t is not None), None)
 
 

@@ -41,11 +41,11 @@ def test_rows_parse_name_and_share():
             bench.parse_rows(bad, [], known)
 
 
-def _run(out: Path, *configs: str) -> dict:
+def _run(out: Path, *configs: str, extra: tuple[str, ...] = ()) -> dict:
     cmd = [
         sys.executable, str(BENCH), "--dataset", "digits", "--widths", "4", "--seeds", "0",
-        "--epochs", "1", "--out", str(out), "--json", str(out / "t.json"), "--configs",
-        *configs,
+        "--epochs", "1", "--out", str(out), "--json", str(out / "t.json"), *extra,
+        "--configs", *configs,
     ]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
     return json.loads((out / "t.json").read_text())
@@ -67,3 +67,8 @@ def test_rows_with_settings_run_apart_share_teachers_and_resume(tmp_path):
     stamp = curves.stat().st_mtime_ns
     assert _run(tmp_path, *rows) == first  # a rerun resumes: nothing trains again
     assert curves.stat().st_mtime_ns == stamp
+    # A longer student budget takes the same teacher, and its rerun reads the teacher's fit
+    # from the run that trained it (the copy beside it has no training curve).
+    longer = ("--student-epochs", "2")
+    assert _run(tmp_path, "ann_kd", extra=longer) == _run(tmp_path, "ann_kd", extra=longer)
+    assert (base / "ann_kd_se2" / "checkpoints" / "teacher.pt").read_bytes() == teacher["ann_kd"]
