@@ -179,6 +179,27 @@ def test_the_default_target_is_one_the_lanes_can_reach(seed):
     assert max(folds) == target
 
 
+def test_a_line_ending_on_a_frame_is_built_as_a_graph():
+    """Graph fuzzer seed 2 (1-D reshape, stem, grouped conv on a 4x1x2 frame): a line of
+    layers was refused when its last layer gave a frame, though a graph's output stream
+    carries one; it is now planned as a graph (the Verilator check: test_graph_fuzz_hw)."""
+    import random
+
+    from fuzz import Draws
+    from graph_fuzz import draw_graph_case
+
+    from adderflow.errors import ConfigError
+    from adderflow.hw.network import read_layers
+
+    case = draw_graph_case(Draws(rng=random.Random(2)))
+    graph = read_graph(case.model)
+    assert all(s.kind == "layer" for s in graph.stages) and not graph.is_line
+    planned, kinds, cycles = plan_graph(graph)
+    assert graphs.simulate(planned, kinds).latencies == [cycles]
+    with pytest.raises(ConfigError, match=r"node 'b0_group': the network ends on a frame"):
+        read_layers(case.model)
+
+
 @pytest.mark.parametrize("seed, target", [(1, None), (2, 5000), (3, 20000)])
 def test_a_line_network_keeps_its_closed_form_in_the_graph_model(seed, target):
     """The graph stepping of a line of layers equals ``network_cycles``' closed form."""

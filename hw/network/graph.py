@@ -83,7 +83,9 @@ class Graph:
 
     @property
     def is_line(self) -> bool:
-        """Layers only, each reading the one before it (the first: the input)."""
+        """Layers only, each reading the one before it (the first: the input), the last
+        giving one vector an image (a line ending on a frame is built as a graph, whose
+        output stream carries a frame in raster order)."""
         stages = self.stages
         return (
             all(s.kind == "layer" for s in stages)
@@ -92,6 +94,8 @@ class Graph:
                 for i, s in enumerate(stages)
             )
             and self.output == (stages[-1].name, 0)
+            and stages[-1].layer is not None
+            and stages[-1].layer.vectors == 1
         )
 
     def readers(self, port: Port | None) -> list[tuple[Stage, int]]:

@@ -24,7 +24,12 @@ def read_layers(model: onnx.ModelProto) -> tuple[list[Layer], tuple[int, int, in
     width; a graph that is no line (a fork, a join) is refused naming its first join."""
     graph = read_graph(model)
     if not graph.is_line:
-        first = next((s for s in graph.stages if s.kind != "layer"), graph.stages[-1])
+        first = next((s for s in graph.stages if s.kind != "layer"), None)
+        if first is None:  # layers in a line whose last gives a frame (built as a graph)
+            raise ConfigError(
+                f"node '{graph.stages[-1].name}': the network ends on a frame, not one vector "
+                "an image: it is built as a graph (generate), not as a line of layers"
+            )
         raise ConfigError(f"node '{first.name}': the network is a graph, not a line of layers")
     return graph.layers, graph.frame, graph.in_bits
 
@@ -98,8 +103,8 @@ def _apply(stages: list[Stage], node: Node, tap: Tap, mapping) -> Tap:
 
 
 def _check_end(graph: Graph, out: Tap) -> None:
-    """The last stage ends in a post unit; a line's last layer gives one vector an image
-    (a graph may end on a frame: the output stream carries it in raster order)."""
+    """The last stage ends in a post unit (a network may end on a frame: the output stream
+    carries it in raster order)."""
     walk = out.walk
     if walk.pending is not None or out.joined is not None or out.source is None:
         raise ConfigError("the model must end with a requantizer or threshold after its last layer")
@@ -107,12 +112,4 @@ def _check_end(graph: Graph, out: Tap) -> None:
         raise ConfigError(
             f"node '{walk.trailing}': the model ends with a pool or flatten the RTL has no "
             "layer for"
-        )
-    last = graph.stage(out.source[0])
-    if graph.is_line and last.layer is not None and last.layer.vectors != 1:
-        oh, ow = last.layer.window().out_size
-        raise ConfigError(
-            f"node '{last.name}': the RTL network's last layer must give one output vector "
-            f"per image (a dense layer, or a conv whose output is 1x1); this one gives "
-            f"{last.layer.out}x{oh}x{ow}, which the output stream cannot carry"
         )
