@@ -491,19 +491,22 @@ def test_16_bit_adder_layer_with_weight_minus_32768(tmp_path):
     simulate_and_check(model, x, tmp_path / "rtl", "icarus")
 
 
-def test_conv_as_last_layer_is_refused_naming_it(tmp_path):
-    """It returned (2, 3) codes instead of (2, 3, 4, 4), with wrong latencies, silently."""
+def test_conv_as_last_layer_gives_the_whole_frame(tmp_path):
+    """It once returned (2, 3) codes instead of (2, 3, 4, 4), silently; then it was refused;
+    a network ending on a frame is now built as a graph whose output stream carries it."""
     from adderflow.fixed import FixedType, RequantParams
     from adderflow.quant.spec import ComputeLayer, QuantizedNetwork
 
+    require("verilator")
     t = FixedType(4, 0)
-    conv = ComputeLayer("last_conv", "adder", np.ones((3, 1, 3, 3), np.int64), t, t, 10,
-                        RequantParams(np.ones(3, np.int64), np.zeros(3, np.int64), 0),
+    weights = np.random.default_rng(0).integers(-8, 8, (3, 1, 3, 3))
+    conv = ComputeLayer("last_conv", "adder", weights, t, t, 10,
+                        RequantParams(np.ones(3, np.int64), np.zeros(3, np.int64), 2),
                         FixedType(8, 0), False, (1, 1), (1, 1, 1, 1))  # fmt: skip
     model = build_qonnx(QuantizedNetwork(t, (1, 4, 4), (conv,)))
-    with pytest.raises(ConfigError, match=r"node 'last_conv': the RTL network's last layer"):
-        generate(model, tmp_path / "rtl")
-    assert not (tmp_path / "rtl").exists()
+    x = np.random.default_rng(1).integers(-8, 8, (2, 1, 4, 4)).astype(np.float64)
+    _, result = simulate_and_check(model, x, tmp_path / "rtl", "verilator")
+    assert result.codes.shape == (2, 3, 4, 4)
 
 
 def test_trailing_pool_is_refused_naming_it(tmp_path):
