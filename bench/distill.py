@@ -21,6 +21,9 @@ never collides with the defaults' run. Settings that leave the teacher alone
 default run beside them, so rows compared at different learning rates distil from the
 same network.
 
+PKKD (``pkkd_stages=1``) trains its CNN beside the student, for the student's epochs at the
+student's settings; that CNN's test accuracy is a row of its own, ``<row> co-trained CNN``.
+
 Prints mean ± std test accuracy and final-epoch training accuracy per row and width, and
 for each row against the plain ANN and ANN + KD rows (``--plain``, ``--kd``): the share of
 the ANN–CNN gap it closes and its per-seed margins; writes them as JSON.
@@ -143,6 +146,11 @@ def shared_teacher(base: Path, row: Row, suffix: str, trained: Path | None) -> P
     return next((t for t in map(finished_teacher, runs) if t is not None), None)
 
 
+def co_trained_label(row: Row) -> str:
+    """The table row of ``row``'s co-trained teacher (PKKD with ``pkkd_stages=1``)."""
+    return f"{row.label} co-trained CNN"
+
+
 def final_train_accuracy(run_dir: Path, role: str) -> float:
     """``role``'s training accuracy in its last epoch (``checkpoints/<role>.csv``)."""
     with (run_dir / "checkpoints" / f"{role}.csv").open() as f:
@@ -206,7 +214,8 @@ def baseline(rows: list[Row], chosen: str | None, name: str) -> str | None:
     return chosen or next((r.label for r in rows if r.name == name), None)
 
 
-Runs = dict[str, dict[int, dict[int, tuple[float, float]]]]  # label → width → seed → (acc, fit)
+# label → width → seed → (test accuracy, final-epoch training accuracy or None: not logged)
+Runs = dict[str, dict[int, dict[int, tuple[float, float | None]]]]
 
 
 def train_all(args: argparse.Namespace) -> Runs:
@@ -248,6 +257,12 @@ def train_all(args: argparse.Namespace) -> Runs:
                             final_train_accuracy(source, "teacher"),
                         ),
                     )
+                if metrics.get("teacher", {}).get("co_trained"):
+                    # PKKD's CNN trains beside the student, on the student's budget: its
+                    # own row (test accuracy only; its fit is not logged apart).
+                    results.setdefault(co_trained_label(row), {}).setdefault(width, {})[
+                        seed
+                    ] = (metrics["teacher"]["accuracy"], None)
                 if row.name in CNN_TEACHER and row.student_side and trained is None:
                     trained = run_dir / "checkpoints" / "teacher.pt"
                 print(
@@ -269,7 +284,9 @@ def summarize(results: Runs, seeds: list[int]) -> dict:
         for width, by_seed in by_width.items():
             acc = [by_seed[s][0] for s in seeds if s in by_seed]
             fit = [by_seed[s][1] for s in seeds if s in by_seed]
-            (m, sd), (fm, fsd) = mean_std(acc), mean_std(fit)
+            (m, sd), (fm, fsd) = mean_std(acc), (None, None)
+            if None not in fit:
+                fm, fsd = mean_std(fit)
             out.setdefault(label, {})[str(width)] = {
                 "mean": m, "std": sd, "n": len(acc),
                 "by_seed": {str(s): by_seed[s][0] for s in seeds if s in by_seed},
@@ -304,7 +321,8 @@ def against_baselines(summary: dict, plain: str | None, kd: str | None) -> dict:
             continue
         gap = cnn["mean"] - summary[plain][width]["mean"]
         for label, by_width in summary.items():
-            if label in ("cnn", "l2_teacher", plain) or width not in by_width:
+            teacher = label in ("cnn", "l2_teacher") or label.endswith(" co-trained CNN")
+            if teacher or label == plain or width not in by_width:
                 continue
             entry = {
                 "gap": gap,
@@ -324,7 +342,9 @@ def against_baselines(summary: dict, plain: str | None, kd: str | None) -> dict:
 
 
 def cell(s: dict | None, key: str = "mean") -> str:
-    return "—" if s is None else f"{s[key]:.3f} ± {s[key.replace('mean', 'std')]:.3f}"
+    if s is None or s[key] is None:
+        return "—"
+    return f"{s[key]:.3f} ± {s[key.replace('mean', 'std')]:.3f}"
 
 
 def print_tables(args: argparse.Namespace, summary: dict, vs: dict, budget: str) -> None:

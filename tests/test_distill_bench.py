@@ -52,14 +52,18 @@ def _run(out: Path, *configs: str, extra: tuple[str, ...] = ()) -> dict:
 
 
 def test_rows_with_settings_run_apart_share_teachers_and_resume(tmp_path):
-    rows = ["ann", "ann_kd", "ann_kd+student.lr=0.1", "ann_kd+teacher.lr=0.1"]
+    rows = ["ann", "ann_kd", "ann_kd+student.lr=0.1", "ann_kd+teacher.lr=0.1", "ann_pkkd"]
     first = _run(tmp_path, *rows)
     base = tmp_path / "digits" / "w4" / "s0"
-    teacher = {r: (base / r / "checkpoints" / "teacher.pt").read_bytes() for r in rows[1:]}
+    teacher = {r: (base / r / "checkpoints" / "teacher.pt").read_bytes() for r in rows[1:4]}
     assert teacher["ann_kd+student.lr=0.1"] == teacher["ann_kd"]  # shared, byte for byte
     assert teacher["ann_kd+teacher.lr=0.1"] != teacher["ann_kd"]  # trained its own
     assert "lr: 0.1" in (base / "ann_kd+student.lr=0.1" / "config.yaml").read_text()
-    assert set(first) == {"cnn", *rows, "against"}
+    # PKKD's co-trained CNN is a row of its own (no logged fit), never held to the bar.
+    co = "ann_pkkd co-trained CNN"
+    assert set(first) == {"cnn", *rows, co, "against"}
+    assert 0 <= first[co]["4"]["mean"] <= 1 and first[co]["4"]["train_mean"] is None
+    assert co not in first["against"]["4"] and "ann_pkkd" in first["against"]["4"]
     row = first["ann_kd+student.lr=0.1"]["4"]
     assert row["n"] == 1 and 0 <= row["train_mean"] <= 1
     assert first["against"]["4"]["ann_kd"]["vs_plain"]["seeds"] == 1
