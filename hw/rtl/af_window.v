@@ -157,7 +157,9 @@ module af_window #(
     // taps, which never read it.
     /* verilator lint_off UNUSEDSIGNAL */
     wire signed [CW-1:0] l_addr = l_row + l_col + l_g;
+`ifndef VERILATOR
     wire signed [CW-1:0] l_addr_n = n_l_row + n_l_col + n_l_g;
+`endif
     /* verilator lint_on UNUSEDSIGNAL */
     wire take = in_valid && in_ready;
     wire first_of_block = (l_px == ZERO) && (l_py == ZERO);
@@ -170,9 +172,10 @@ module af_window #(
     // emit phase the tap at e_addr (r_addr holds whichever the cycle needs).
     reg [A_W-1:0] r_addr;
     wire [M_W-1:0] rd = mem[r_addr];
+    genvar i;
+`ifndef VERILATOR
     wire [M_W-1:0] stored = rd;
     wire [M_W-1:0] merged;
-    genvar i;
     generate
         for (i = 0; i < LANES; i = i + 1) begin : g_lane
             wire signed [BITS-1:0] a = in_data[i*BITS +: BITS];
@@ -228,6 +231,7 @@ module af_window #(
         l_g <= n_l_g; l_px <= n_l_px; l_py <= n_l_py; l_fx <= n_l_fx; l_fy <= n_l_fy;
         l_col <= n_l_col; l_row <= n_l_row;
     end
+`endif
 
     // ---- emit: window taps, address = row + col + g, kept by additions -----------
     reg signed [CW-1:0] e_g, e_kx, e_ky, e_ox, e_oy;
@@ -241,9 +245,11 @@ module af_window #(
     wire slot_free;                                     // the output slice takes a word
     wire emit = !rst && !loading && slot_free;
     wire in_frame = (e_ix >= ZERO) && (e_ix < FW_N) && (e_iy >= ZERO) && (e_iy < FH_N);
+`ifndef VERILATOR
     /* verilator lint_off UNUSEDSIGNAL */
     wire signed [CW-1:0] e_addr_n = n_e_row + n_e_col + n_e_gb + n_e_g;
     /* verilator lint_on UNUSEDSIGNAL */
+`endif
     // With average pooling a stored lane is the mean sign-extended to MW bits; the emit
     // reads its low BITS only.
     /* verilator lint_off UNUSEDSIGNAL */
@@ -260,6 +266,7 @@ module af_window #(
     wire frame_out = (e_g == GG_L) && (e_kx == KW_L) && (e_ky == KH_L) && (e_j == G_L)
                      && (e_ox == OW_L) && (e_oy == OH_L);
 
+`ifndef VERILATOR
     wire loading_n = rst ? 1'b1 : (take && frame_in) ? 1'b0 : (emit && frame_out) ? 1'b1 : loading;
 
     always @(posedge clk) begin
@@ -334,6 +341,175 @@ module af_window #(
         e_ix0 <= n_e_ix0; e_iy0 <= n_e_iy0; e_ix <= n_e_ix; e_iy <= n_e_iy;
         e_col0 <= n_e_col0; e_row0 <= n_e_row0; e_col <= n_e_col; e_row <= n_e_row;
     end
+`else
+    // A cycle-based simulator (Verilator) evaluates every `always @*` block and continuous
+    // assignment of the whole network on every clock edge, busy or not. Here the counters'
+    // next state, the read address and the pooled word are computed inside the clocked
+    // block, only on the cycles that load (take) or emit a beat. On the other cycles
+    // nothing changes: no counter moves, and r_addr already holds the address of the
+    // current state, which is what the `else` form loads again. The same values at every
+    // edge; synthesis and Icarus read the `else` form (bench/rtl_throughput.py).
+    // af_round's working width and rounding constant for the block's mean (SH = its shift).
+    localparam integer SH = AVG ? LOG2A : 0;
+    localparam integer RW = ((MW > SH + 1) ? MW : SH + 1) + 1;
+    localparam [RW-1:0] R_ONE = {{(RW - 1){1'b0}}, 1'b1};
+    localparam [RW-1:0] HALF_M1 = ((R_ONE << SH) >> 1) - ((SH > 0) ? R_ONE : {RW{1'b0}});
+
+    // The stored word after beat d meets stored word s: g_lane's `merged`, lane by lane,
+    // at RW bits (MW and BITS < RW: the values are the same sign-extended). The block's
+    // mean is af_round's round-half-even of sum >> SH without its saturation, which never
+    // acts here (the mean of codes is a code, see the header).
+    function automatic [M_W-1:0] pooled(
+        input [D_W-1:0] d, input [M_W-1:0] s, input first, input last
+    );
+        integer j;
+        reg signed [BITS-1:0] a, b, m;
+        reg signed [RW-1:0] a_w, b_w, sum;
+        // Bits above the mean and the discarded fraction, and the sign bits above MW, are
+        // not read.
+        /* verilator lint_off UNUSEDSIGNAL */
+        reg [RW-1:0] rounded, out;
+        /* verilator lint_on UNUSEDSIGNAL */
+        begin
+            pooled = {M_W{1'b0}};
+            for (j = 0; j < LANES; j = j + 1) begin
+                a = d[j*BITS +: BITS];
+                a_w = {{(RW - BITS){a[BITS-1]}}, a};
+                if (AVG) begin
+                    b_w = {{(RW - MW){s[j*MW + MW - 1]}}, s[j*MW +: MW]};
+                    sum = first ? a_w : a_w + b_w;
+`ifdef AF_ROUND_HALF_UP
+                    rounded = sum + HALF_M1 + R_ONE;
+`else
+                    rounded = sum + HALF_M1 + {{(RW - 1){1'b0}}, sum[SH]};
+`endif
+                    m = rounded[SH +: BITS];
+                    out = last ? {{(RW - BITS){m[BITS-1]}}, m} : sum;
+                end else begin
+                    b = s[j*MW +: BITS];
+                    m = (first || a > b) ? a : b;
+                    out = {{(RW - BITS){m[BITS-1]}}, m};
+                end
+                pooled[j*MW +: MW] = out[MW-1:0];
+            end
+        end
+    endfunction
+
+    always @(posedge clk)
+        if (take)
+            mem[l_addr[A_W-1:0]] <= pooled(in_data, rd, first_of_block,
+                                           (l_px == POOLW_L) && (l_py == POOLH_L));
+
+    // Only the low A_W bits of the next cycle's read address index the buffer.
+    /* verilator lint_off UNUSEDSIGNAL */
+    reg signed [CW-1:0] a_next;
+    /* verilator lint_on UNUSEDSIGNAL */
+    // The n_* and a_next are this block's temporaries, the `else` form's always @* values,
+    // assigned before they are read on the same edge: blocking on purpose. Each state
+    // register is read before any nonblocking write to it in the text (reset comes last;
+    // take and emit are low during reset), so Verilator updates it in place instead of
+    // through a shadow copy made on every edge.
+    /* verilator lint_off BLKSEQ */
+    always @(posedge clk) begin
+        if (take) begin
+            n_l_g = l_g; n_l_px = l_px; n_l_py = l_py; n_l_fx = l_fx; n_l_fy = l_fy;
+            n_l_col = l_col; n_l_row = l_row;
+            // Raster order: channel group, then x = fx*POOL_W + px, then y = fy*POOL_H + py.
+            n_l_g = (l_g == CG_L) ? ZERO : l_g + ONE;
+            if (l_g == CG_L) begin
+                n_l_px = (l_px == POOLW_L) ? ZERO : l_px + ONE;
+                if (l_px == POOLW_L) begin
+                    n_l_fx = (l_fx == FW_L) ? ZERO : l_fx + ONE;
+                    n_l_col = (l_fx == FW_L) ? ZERO : l_col + COL;
+                    if (l_fx == FW_L) begin
+                        n_l_py = (l_py == POOLH_L) ? ZERO : l_py + ONE;
+                        if (l_py == POOLH_L) begin
+                            n_l_fy = (l_fy == FH_L) ? ZERO : l_fy + ONE;
+                            n_l_row = (l_fy == FH_L) ? ZERO : l_row + ROW;
+                        end
+                    end
+                end
+            end
+            // The last beat of the frame starts the emit phase at the emit counters' tap.
+            a_next = frame_in ? e_row + e_col + e_gb + e_g : n_l_row + n_l_col + n_l_g;
+            loading <= !frame_in;
+            l_g <= n_l_g; l_px <= n_l_px; l_py <= n_l_py; l_fx <= n_l_fx; l_fy <= n_l_fy;
+            l_col <= n_l_col; l_row <= n_l_row;
+            r_addr <= a_next[A_W-1:0];
+        end else if (emit) begin
+            n_e_g = e_g; n_e_kx = e_kx; n_e_ky = e_ky; n_e_ox = e_ox; n_e_oy = e_oy;
+            n_e_j = e_j; n_e_gb = e_gb;
+            n_e_ix0 = e_ix0; n_e_iy0 = e_iy0; n_e_ix = e_ix; n_e_iy = e_iy;
+            n_e_col0 = e_col0; n_e_row0 = e_row0; n_e_col = e_col; n_e_row = e_row;
+            // Later assignments override earlier ones: an outer counter's step sets the
+            // tap position of the next window.
+            n_e_g = (e_g == GG_L) ? ZERO : e_g + ONE;
+            if (e_g == GG_L) begin
+                n_e_kx = (e_kx == KW_L) ? ZERO : e_kx + ONE;
+                n_e_ix = e_ix + ONE;
+                n_e_col = e_col + COL;
+                if (e_kx == KW_L) begin
+                    n_e_ix = e_ix0;
+                    n_e_col = e_col0;
+                    n_e_ky = (e_ky == KH_L) ? ZERO : e_ky + ONE;
+                    n_e_iy = e_iy + ONE;
+                    n_e_row = e_row + ROW;
+                    if (e_ky == KH_L) begin
+                        n_e_iy = e_iy0;
+                        n_e_row = e_row0;
+                        n_e_j = e_j + ONE;
+                        n_e_gb = e_gb + GCG;
+                        if (e_j == G_L) begin
+                            n_e_j = ZERO;
+                            n_e_gb = ZERO;
+                            n_e_ox = (e_ox == OW_L) ? ZERO : e_ox + ONE;
+                            n_e_ix0 = e_ix0 + SX_STEP;
+                            n_e_ix = e_ix0 + SX_STEP;
+                            n_e_col0 = e_col0 + X_STEP;
+                            n_e_col = e_col0 + X_STEP;
+                            if (e_ox == OW_L) begin
+                                n_e_ix0 = PX0;
+                                n_e_ix = PX0;
+                                n_e_col0 = COL0;
+                                n_e_col = COL0;
+                                n_e_oy = (e_oy == OH_L) ? ZERO : e_oy + ONE;
+                                n_e_iy0 = e_iy0 + SY_STEP;
+                                n_e_iy = e_iy0 + SY_STEP;
+                                n_e_row0 = e_row0 + Y_STEP;
+                                n_e_row = e_row0 + Y_STEP;
+                                if (e_oy == OH_L) begin
+                                    n_e_iy0 = PY0;
+                                    n_e_iy = PY0;
+                                    n_e_row0 = ROW0;
+                                    n_e_row = ROW0;
+                                end
+                            end
+                        end
+                    end
+                end
+            end
+            // The frame's last tap returns to the load phase at the load counters' word.
+            a_next = frame_out ? l_addr : n_e_row + n_e_col + n_e_gb + n_e_g;
+            loading <= frame_out;
+            e_g <= n_e_g; e_kx <= n_e_kx; e_ky <= n_e_ky; e_ox <= n_e_ox; e_oy <= n_e_oy;
+            e_j <= n_e_j; e_gb <= n_e_gb;
+            e_ix0 <= n_e_ix0; e_iy0 <= n_e_iy0; e_ix <= n_e_ix; e_iy <= n_e_iy;
+            e_col0 <= n_e_col0; e_row0 <= n_e_row0; e_col <= n_e_col; e_row <= n_e_row;
+            r_addr <= a_next[A_W-1:0];
+        end
+        if (rst) begin
+            l_g <= ZERO; l_px <= ZERO; l_py <= ZERO; l_fx <= ZERO; l_fy <= ZERO;
+            l_col <= ZERO; l_row <= ZERO;
+            e_g <= ZERO; e_kx <= ZERO; e_ky <= ZERO; e_ox <= ZERO; e_oy <= ZERO;
+            e_j <= ZERO; e_gb <= ZERO;
+            e_ix0 <= PX0; e_iy0 <= PY0; e_ix <= PX0; e_iy <= PY0;
+            e_col0 <= COL0; e_row0 <= ROW0; e_col <= COL0; e_row <= ROW0;
+            loading <= 1'b1;
+            r_addr <= {A_W{1'b0}};
+        end
+    end
+    /* verilator lint_on BLKSEQ */
+`endif
 
     af_skid #(.WIDTH(D_W)) u_out (
         .clk(clk),
