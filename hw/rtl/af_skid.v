@@ -23,6 +23,32 @@ module af_skid #(
 
     assign in_ready = !full;
 
+`ifdef VERILATOR
+    // The same registers at every edge, written so that a cycle-based simulator (Verilator)
+    // updates full and out_valid in place: each is read before any write to it in the
+    // text, and their next values are those of the `else` form's branches,
+    //   out_valid: 0 in reset, else held while stalled (out_valid && !out_ready), else
+    //              full || in_valid;
+    //   full:      set only while stalled, by a parked word or one already parked.
+    // The `else` form's nested writes after reads make Verilator keep a shadow copy of
+    // both, copied on every clock edge, in each of the network's many slices
+    // (bench/rtl_throughput.py). The data registers move under the same conditions as there.
+    // valid_n is this block's temporary, read after it is assigned: blocking on purpose.
+    reg valid_n;
+    /* verilator lint_off BLKSEQ */
+    always @(posedge clk) begin
+        valid_n = !rst && (full || in_valid || (out_valid && !out_ready));
+        if (!rst && (!out_valid || out_ready)) begin
+            if (full) out_data <= skid_data;
+            else if (in_valid) out_data <= in_data;
+        end else if (!rst && in_valid && !full) begin
+            skid_data <= in_data;
+        end
+        full <= !rst && out_valid && !out_ready && (full || in_valid);
+        out_valid <= valid_n;
+    end
+    /* verilator lint_on BLKSEQ */
+`else
     always @(posedge clk) begin
         if (rst) begin
             out_valid <= 1'b0;
@@ -43,6 +69,7 @@ module af_skid #(
             full <= 1'b1;
         end
     end
+`endif
 endmodule
 
 `default_nettype wire
