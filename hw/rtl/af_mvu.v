@@ -99,6 +99,28 @@ module af_mvu #(
 
     assign in_ready = !rst && en && from_input;   // no transfer is taken during reset
 
+`ifdef VERILATOR
+    // The same counters, reset written last (issue is low during reset): each counter is
+    // read before any write to it in the text, so a cycle-based simulator (Verilator)
+    // updates it in place instead of through a shadow copy made on every clock edge
+    // (bench/rtl_throughput.py). Synthesis and Icarus read the `else` form.
+    always @(posedge clk) begin
+        if (issue) begin
+            if (sf == SF_LAST) begin
+                sf <= {SF_W{1'b0}};
+                nf <= (nf == NF_LAST) ? {NF_W{1'b0}} : nf + 1'b1;
+            end else begin
+                sf <= sf + 1'b1;
+            end
+            addr <= (addr == A_LAST) ? {A_W{1'b0}} : addr + 1'b1;
+        end
+        if (rst) begin
+            sf <= {SF_W{1'b0}};
+            nf <= {NF_W{1'b0}};
+            addr <= {A_W{1'b0}};
+        end
+    end
+`else
     always @(posedge clk) begin
         if (rst) begin
             sf <= {SF_W{1'b0}};
@@ -114,6 +136,7 @@ module af_mvu #(
             addr <= (addr == A_LAST) ? {A_W{1'b0}} : addr + 1'b1;
         end
     end
+`endif
 
     // ---- operand registers (ROM read, input or replay buffer) ----------------------
     reg             v1, first1, last1;

@@ -64,9 +64,19 @@ module af_requant #(
     reg  [CF_W-1:0] cf;
     assign in_ready = !rst && en;          // no transfer is taken during reset
 
+`ifdef VERILATOR
+    // The same counter, reset written last (no transfer during reset): read before it is
+    // written in the text, Verilator updates it in place instead of through a shadow
+    // copy made on every clock edge (bench/rtl_throughput.py).
+    always @(posedge clk) begin
+        if (in_valid && in_ready) cf <= (cf == CF_LAST) ? {CF_W{1'b0}} : cf + 1'b1;
+        if (rst) cf <= {CF_W{1'b0}};
+    end
+`else
     always @(posedge clk)
         if (rst) cf <= {CF_W{1'b0}};
         else if (in_valid && in_ready) cf <= (cf == CF_LAST) ? {CF_W{1'b0}} : cf + 1'b1;
+`endif
 
     // ---- stage 1: operands ---------------------------------------------------------
     reg                   v1, v2;
@@ -102,7 +112,6 @@ module af_requant #(
     endfunction
 
     wire [PE*OUT_BITS-1:0] q;
-    genvar p;
 `ifdef VERILATOR
     // A cycle-based simulator (Verilator) evaluates every continuous assignment on every
     // clock edge, so here the rounding and saturation (af_round's, bit for bit: af_round.v
@@ -146,17 +155,19 @@ module af_requant #(
         end
     endfunction
 
-    generate
-        for (p = 0; p < PE; p = p + 1) begin : g_lane
-            reg [OUT_BITS-1:0] q2;
-            always @(posedge clk)
-                if (en && v1)
-                    q2 <= round_sat(affine(a1[p*ACC_BITS +: ACC_BITS], m1[p*M_BITS +: M_BITS],
-                                           b1[p*B_BITS +: B_BITS]));
-            assign q[p*OUT_BITS +: OUT_BITS] = q2;
-        end
-    endgenerate
+    // One register for all lanes, loaded lane by lane in one block: per-lane registers
+    // would be packed into q by a continuous assignment on every clock edge.
+    reg [PE*OUT_BITS-1:0] q2;
+    integer lane;
+    always @(posedge clk)
+        if (en && v1)
+            for (lane = 0; lane < PE; lane = lane + 1)
+                q2[lane*OUT_BITS +: OUT_BITS] <= round_sat(affine(
+                    a1[lane*ACC_BITS +: ACC_BITS], m1[lane*M_BITS +: M_BITS],
+                    b1[lane*B_BITS +: B_BITS]));
+    assign q = q2;
 `else
+    genvar p;
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_lane
             wire signed [ACC_BITS-1:0] a = a1[p*ACC_BITS +: ACC_BITS];
