@@ -118,34 +118,36 @@ module af_pe #(
         if (IS_ADDER) begin : g_adder
             // -|x_i - w_i|: x - w in BITS+1 bits never overflows; -|d| is d itself when d < 0.
 `ifdef VERILATOR
-            // The same sum in a machine word (SW bits, two's complement): the lanes are
-            // sign-extended to it and added without any masking, and the ACC_BITS low bits
-            // of the word are those of the ACC_BITS-bit sum (both wrap modulo a power of
-            // two; the sum does not wrap at all, see ACC_BITS). Verilator compiles the
-            // narrow form below to masks and shifts on every lane, three times the
-            // instructions a lane (bench/rtl_throughput.py). Synthesis and Icarus read the
-            // `else` form, whose negation is BITS+1 bits wide (25 LUT4s a lane on ECP5
-            // instead of 34). The sign extensions are the intent: hence the waiver.
+            // The same sum in a machine word (SW bits, two's complement): each lane's
+            // x - w is formed from the zero-extended lanes in offset binary (the sign bits
+            // flipped: x + 2^(BITS-1) - (w + 2^(BITS-1)) = x - w) and added without any
+            // masking, and the ACC_BITS low bits of the word are those of the ACC_BITS-bit
+            // sum (both wrap modulo a power of two; the sum does not wrap at all, see
+            // ACC_BITS). Verilator compiles the narrow form below to masks, shifts and
+            // sign extensions on every lane, 25 instructions a lane against 10 here
+            // (bench/rtl_throughput.py). Synthesis and Icarus read the `else` form, whose
+            // negation is BITS+1 bits wide (25 LUT4s a lane on ECP5 instead of 34).
             localparam integer SW = (ACC_BITS <= 32) ? 32 : (ACC_BITS <= 64) ? 64 : ACC_BITS;
             function automatic [ACC_BITS-1:0] next_acc(
                 input [ACC_BITS-1:0] a, input f, input [SIMD*BITS-1:0] xs,
                 input [SIMD*WB-1:0] ws
             );
                 integer i;
-                reg signed [BITS-1:0] xi, wi;
+                reg [SIMD*BITS-1:0] xo, wo;
                 reg signed [SW-1:0] d;
                 // The bits above ACC_BITS are the word's wrap-around: not read.
                 /* verilator lint_off UNUSEDSIGNAL */
                 reg signed [SW-1:0] sum;
                 /* verilator lint_on UNUSEDSIGNAL */
                 begin
+                    // Offset binary (sign bit flipped, all lanes at once): x - w is the
+                    // difference of the zero-extended lanes, no sign extension needed.
+                    xo = xs ^ {SIMD{~({BITS{1'b1}} >> 1)}};
+                    wo = ws ^ {SIMD{~({BITS{1'b1}} >> 1)}};
                     sum = {SW{1'b0}};
                     for (i = 0; i < SIMD; i = i + 1) begin
-                        xi = xs[i*BITS +: BITS];
-                        wi = ws[i*WB +: WB];
-                        /* verilator lint_off WIDTHEXPAND */
-                        d = xi - wi;
-                        /* verilator lint_on WIDTHEXPAND */
+                        d = {{(SW - BITS){1'b0}}, xo[i*BITS +: BITS]}
+                          - {{(SW - BITS){1'b0}}, wo[i*BITS +: BITS]};
                         sum = sum + (d[SW-1] ? d : -d);
                     end
                     next_acc = f ? sum[ACC_BITS-1:0] : a + sum[ACC_BITS-1:0];
