@@ -4,10 +4,11 @@
 evaluations of the model a clock cycle, rising and falling edge, through the model's own
 evaluation function after the first ``eval()``; no ``--timing`` coroutines, no Verilog
 bench), with the protocol and output file of ``hw/rtl/af_network_tb.v``, so
-``adderflow.hw.simulate``'s reader checks its output the same way. It is the fast path for long simulations
-(``bench/rtl_throughput.py``). The model's top is ``hw/harness/af_harness_top.v``, which
-registers the network's inputs so that Verilator evaluates the network's logic once a
-cycle (never synthesised; the network's cycle-by-cycle inputs are the bench's).
+``adderflow.hw.simulate``'s reader checks its output the same way. It is the fast path
+for long simulations (``bench/rtl_throughput.py``). The model's top is
+``hw/harness/af_harness_top.v``, which registers the network's inputs so that Verilator
+evaluates the network's logic once a cycle (never synthesised; the network's
+cycle-by-cycle inputs are the bench's).
 
 Builds are cached by content, not by path: the key hashes every RTL source of the design,
 the harness and its top, the bench parameters and the Verilator version, and the
