@@ -40,9 +40,10 @@ short synchronisation points slows down far more than one that can hand work aro
 Under load the single calls' times are bimodal (a call that fits in a gap of the other
 process runs at full speed, one that does not waits for a time slice), and the median then
 favours the shorter calls (conv2d's), so the table also gives the ratio of the means, the
-slowdown of a loop of calls. OpenMP's wait policy changes both: training runs with
-``OMP_WAIT_POLICY=PASSIVE`` (``adderflow.threads``); the bench takes the environment's,
-and says which on stderr.
+slowdown of a loop of calls. OpenMP's wait policy changes both. The bench runs with
+training's (``adderflow.threads.openmp_waits``: ``GOMP_SPINCOUNT=10000``, a ~0.1 ms spin
+before a waiting thread sleeps) unless the environment sets ``GOMP_SPINCOUNT`` or
+``OMP_WAIT_POLICY``, and says which on stderr.
 """
 
 from __future__ import annotations
@@ -57,12 +58,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
-from torch import Tensor
-from torch.nn import functional as F
-from torch.profiler import ProfilerActivity, profile
+from adderflow.threads import openmp_waits
 
-from adderflow.nn import adder_conv2d
+openmp_waits()  # libgomp reads it once, when torch loads it: time what training runs with
+
+import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
+
+from adderflow.nn import adder_conv2d  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -356,8 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     global CLOCK
     CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
-    policy = os.environ.get("OMP_WAIT_POLICY", "unset (libgomp spins, then sleeps)")
-    print(f"{args.threads} threads, OMP_WAIT_POLICY {policy}", file=sys.stderr)
+    waits = {k: os.environ.get(k, "unset") for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    print(f"{args.threads} threads, " + ", ".join(f"{k} {v}" for k, v in waits.items()),
+          file=sys.stderr)  # fmt: skip
     shapes = [s for s in SHAPES if args.shapes is None or s.name in args.shapes]
     records = []
     for shape in shapes:

@@ -35,9 +35,9 @@ while True:
 def child(epochs: int, policy: str) -> None:
     """Train the digits student under ``policy``; print the median epoch seconds as JSON."""
     if policy == "auto":
-        from adderflow.threads import passive_openmp
+        from adderflow.threads import openmp_waits
 
-        passive_openmp()  # before torch is imported, as the CLI does
+        openmp_waits()  # before torch is imported, as the CLI does
     import tempfile
     from pathlib import Path
 
@@ -77,7 +77,8 @@ def child(epochs: int, policy: str) -> None:
 
 def measure(policy: str, epochs: int) -> dict:
     # The user's OpenMP settings would override both policies.
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    user = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    env = {k: v for k, v in os.environ.items() if k not in user}
     done = subprocess.run(
         [sys.executable, __file__, "--child", str(epochs), "--policies", policy],
         env=env, capture_output=True, text=True, check=True,

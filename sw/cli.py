@@ -17,7 +17,7 @@ from adderflow.errors import AdderflowError, ConfigError, require_creatable
 from adderflow.hw.network import WINDOWS
 from adderflow.pipeline import FLOWS
 from adderflow.progress import run_summary
-from adderflow.threads import passive_openmp
+from adderflow.threads import openmp_waits
 
 EXIT_USAGE = 2
 EXIT_MISMATCH = 1
@@ -583,7 +583,7 @@ def _existing_run(run_dir: Path, flow: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    passive_openmp()  # before anything imports torch
+    openmp_waits()  # before anything imports torch
     if argv[:1] == ["energy"]:
         from adderflow.export.importer import costing_model  # torch-free
         from adderflow.sim.cost import main as energy_main  # its own options

@@ -166,6 +166,20 @@ def test_thread_policy(monkeypatch):
         load_config(None, ["threads=-2"])
 
 
+def test_openmp_waits_spin_briefly_unless_the_user_chose(monkeypatch):
+    for name in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+        monkeypatch.delenv(name, raising=False)
+    threads.openmp_waits()
+    assert os.environ["GOMP_SPINCOUNT"] == "10000"
+    monkeypatch.setenv("GOMP_SPINCOUNT", "7")
+    threads.openmp_waits()
+    assert os.environ["GOMP_SPINCOUNT"] == "7"
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    threads.openmp_waits()
+    assert "GOMP_SPINCOUNT" not in os.environ
+
+
 def test_threads_flag_is_validated_in_one_line(tmp_path):
     done = adderflow("run", "--quick", "--threads", "-1", "--out", str(tmp_path / "r"))
     assert done.returncode == 2
