@@ -24,7 +24,18 @@ same network.
 PKKD (``pkkd_stages=1``) trains its CNN beside the student, for the student's epochs at the
 student's settings; that CNN's test accuracy is a row of its own, ``<row> co-trained CNN``.
 
-Prints mean ± std test accuracy and final-epoch training accuracy per row and width, and
+Upper bounds, not methods (``--configs ann_oracle ann_oracle_steps``, never run by default):
+the plain ANN at the same settings trained on the training and the test split together
+(the test split's true labels in its training set) and tested on the test split, so its
+test accuracy is what a network of that width reaches on those samples at that budget
+when nothing has to generalise. ``ann_oracle`` trains the same epochs (more optimizer steps:
+the set is larger), ``ann_oracle_steps`` the epochs that give it the plain ANN's optimizer
+steps. Their data is written beside the run directory (``<run directory>.npz``, dataset
+``npz``); their rows are ``<row> (upper bound)`` and are never held to the bar.
+
+Prints mean ± std test accuracy, final-epoch training accuracy (the training curve's running
+figure) and the trained student's accuracy on its own training split in eval mode per row
+and width, and
 for each row against the plain ANN and ANN + KD rows (``--plain``, ``--kd``): the share of
 the ANN–CNN gap it closes and its per-seed margins; writes them as JSON.
 """
@@ -61,6 +72,12 @@ ABLATIONS: dict[str, tuple[str, str, list[str]]] = {
     ),
     "ann_ngd_teacher_init_lr01": ("ngd", "adder", ["distill.ngd_init=teacher", "student.lr=0.01"]),
     "bcnn_dgrl_no_si": ("dgrl", "binary", ["distill.dgrl_si=false"]),
+}
+# Upper bounds (see the module docstring): the plain ANN trained on train ∪ test; the flag
+# says whether its epochs are rescaled to the plain ANN's optimizer steps.
+ORACLES: dict[str, tuple[str, str, list[str]]] = {
+    "ann_oracle": ("none", "adder", []),
+    "ann_oracle_steps": ("none", "adder", []),
 }
 CNN_TEACHER = ("ann_kd", "bcnn_kd", "bcnn_dgrl", "bcnn_dgrl_no_si")
 # NGD runs reuse a finished ann_ngd run's ℓ2 teacher (same seed and teacher settings).
@@ -151,22 +168,83 @@ def co_trained_label(row: Row) -> str:
     return f"{row.label} co-trained CNN"
 
 
+UPPER_BOUND = " (upper bound)"
+
+
+def result_label(row: Row) -> str:
+    """``row``'s table row: an oracle's says it is an upper bound, not a method."""
+    return row.label + (UPPER_BOUND if row.name in ORACLES else "")
+
+
+def is_reference(label: str) -> bool:
+    """Rows that are never held to the bar: teachers and upper bounds."""
+    return (
+        label in ("cnn", "l2_teacher")
+        or label.endswith(" co-trained CNN")
+        or label.endswith(UPPER_BOUND)
+    )
+
+
+def equal_step_epochs(epochs: int, n_train: int, n_all: int, batch_size: int) -> int:
+    """Epochs over ``n_all`` samples with (nearest) the optimizer steps of ``epochs`` over
+    ``n_train``: the loader keeps the last, short batch, so an epoch is ceil(n / batch)."""
+    steps = epochs * -(-n_train // batch_size)
+    return max(1, round(steps / -(-n_all // batch_size)))
+
+
+def oracle_overrides(run_dir: Path, row: Row, settings: list[str]) -> list[str]:
+    """Settings that train ``row`` (an oracle) on its dataset's train ∪ test and test it on
+    the test split: the joined arrays as an ``npz`` file beside ``run_dir`` (kept, so a
+    rerun resumes with the same config), and for ``ann_oracle_steps`` the student's epochs
+    rescaled to the optimizer steps the training split alone would give."""
+    import numpy as np
+
+    from adderflow.config import load_config
+    from adderflow.runs import load_data
+
+    cfg = load_config(overrides=settings)  # the row's own data, epochs and batch size
+    path = run_dir.parent / f"{run_dir.name}.npz"
+    data = load_data(cfg)
+    if not path.is_file():
+        tmp = path.parent / f"{path.name}.tmp.npz"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            tmp, x=np.concatenate([data.train_x, data.test_x]),
+            y=np.concatenate([data.train_y, data.test_y]), x_test=data.test_x, y_test=data.test_y,
+        )  # fmt: skip
+        tmp.replace(path)
+    extra = ["data.name=npz", f"data.root={path}"]
+    if row.name == "ann_oracle_steps":
+        n_train, n_all = len(data.train_x), len(data.train_x) + len(data.test_x)
+        epochs = equal_step_epochs(cfg.student.epochs, n_train, n_all, cfg.data.batch_size)
+        extra.append(f"student.epochs={epochs}")
+    return extra
+
+
 def final_train_accuracy(run_dir: Path, role: str) -> float:
     """``role``'s training accuracy in its last epoch (``checkpoints/<role>.csv``)."""
     with (run_dir / "checkpoints" / f"{role}.csv").open() as f:
         return float(list(csv.DictReader(f))[-1]["train_acc"])
 
 
-def run_one(out: Path, overrides: list[str], teacher_from: Path | None) -> dict:
+def run_one(out: Path, overrides: list[str], teacher_from: Path | None) -> tuple[dict, float]:
+    """Trains (or resumes) one run: its metrics and the trained student's accuracy on its
+    own training split in eval mode (the training curve's accuracy is a running one, taken
+    in training mode while the weights move, so it reads lower than what the network
+    finally classifies)."""
     from adderflow import pipeline, runs
     from adderflow.config import load_config
+    from adderflow.train import accuracy
+    from adderflow.train_flow import trained_model
 
     cfg = load_config(overrides=overrides)
     run = runs.open_run(out, cfg)
     if teacher_from is not None and not run.paths.checkpoint("teacher").exists():
         run.paths.checkpoints.mkdir(parents=True, exist_ok=True)
         shutil.copy(teacher_from, run.paths.checkpoint("teacher"))
-    return pipeline.execute(run, "train")
+    metrics = pipeline.execute(run, "train")
+    student = trained_model(run, "student")
+    return metrics, accuracy(student, run.data.train_x, run.data.train_y)
 
 
 def parse_args() -> argparse.Namespace:
@@ -192,7 +270,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small nets: 1)")
     args = parser.parse_args()
-    table = {**CONFIGS, **ABLATIONS}  # --configs may name single ablations too
+    table = {**CONFIGS, **ABLATIONS, **ORACLES}  # --configs may name single ablations too
     tokens = [t for t in args.configs if t != "cnn"]  # the CNN: the KD rows' teacher
     if args.ablations:
         tokens += [n for n in ABLATIONS if n not in tokens]
@@ -202,7 +280,7 @@ def parse_args() -> argparse.Namespace:
         parser.error(str(e))
     order = list(table)  # ann_ngd before its ablations, which reuse its ℓ2 teacher
     args.rows = sorted(rows, key=lambda r: order.index(r.name))
-    labels = [r.label for r in args.rows]
+    labels = [r.label for r in args.rows if r.name not in ORACLES]  # never a baseline
     for flag in ("plain", "kd"):
         chosen = getattr(args, flag)
         if chosen is not None and chosen not in labels:
@@ -214,16 +292,17 @@ def baseline(rows: list[Row], chosen: str | None, name: str) -> str | None:
     return chosen or next((r.label for r in rows if r.name == name), None)
 
 
-# label → width → seed → (test accuracy, final-epoch training accuracy or None: not logged)
-Runs = dict[str, dict[int, dict[int, tuple[float, float | None]]]]
+# label → width → seed → (test accuracy, final-epoch training accuracy, eval-mode accuracy
+# on the training split; None: not measured)
+Runs = dict[str, dict[int, dict[int, tuple[float, float | None, float | None]]]]
 
 
 def train_all(args: argparse.Namespace) -> Runs:
     """Trains (or resumes) every row at every width and seed: test and training accuracy."""
     student_epochs = args.student_epochs or args.epochs
     suffix = "" if student_epochs == args.epochs else f"_se{student_epochs}"
-    table = {**CONFIGS, **ABLATIONS}
-    results: Runs = {n: {} for n in ["cnn", "l2_teacher", *(r.label for r in args.rows)]}
+    table = {**CONFIGS, **ABLATIONS, **ORACLES}
+    results: Runs = {n: {} for n in ["cnn", "l2_teacher", *map(result_label, args.rows)]}
     for width in args.widths:
         for seed in args.seeds:
             base = args.out / args.dataset / f"w{width}" / f"s{seed}"
@@ -241,10 +320,13 @@ def train_all(args: argparse.Namespace) -> Runs:
                 start = time.perf_counter()
                 shared = shared_teacher(base, row, suffix, trained)
                 overrides = [*common, f"distill.method={method}", f"distill.student={student}"]
-                metrics = run_one(run_dir, [*overrides, *extra, *row.sets], shared)
+                settings = [*overrides, *extra, *row.sets]
+                if row.name in ORACLES:  # last: they replace the data (and the steps' epochs)
+                    settings += oracle_overrides(run_dir, row, settings)
+                metrics, eval_fit = run_one(run_dir, settings, shared)
                 acc = metrics["student"]["accuracy"]
                 fit = final_train_accuracy(run_dir, "student")
-                results[row.label].setdefault(width, {})[seed] = (acc, fit)
+                results[result_label(row)].setdefault(width, {})[seed] = (acc, fit, eval_fit)
                 teacher_row = "cnn" if row.name in CNN_TEACHER else "l2_teacher"
                 if "teacher" in metrics and row.student_side and row.name in (
                     *CNN_TEACHER, *NGD_TEACHER
@@ -255,6 +337,7 @@ def train_all(args: argparse.Namespace) -> Runs:
                         (
                             metrics["teacher"]["accuracy"],
                             final_train_accuracy(source, "teacher"),
+                            None,
                         ),
                     )
                 if metrics.get("teacher", {}).get("co_trained"):
@@ -262,11 +345,12 @@ def train_all(args: argparse.Namespace) -> Runs:
                     # own row (test accuracy only; its fit is not logged apart).
                     results.setdefault(co_trained_label(row), {}).setdefault(width, {})[
                         seed
-                    ] = (metrics["teacher"]["accuracy"], None)
+                    ] = (metrics["teacher"]["accuracy"], None, None)
                 if row.name in CNN_TEACHER and row.student_side and trained is None:
                     trained = run_dir / "checkpoints" / "teacher.pt"
                 print(
                     f"w{width} s{seed} {row.label:<24} {acc:.4f} (train {fit:.4f}, "
+                    f"eval-mode fit {eval_fit:.4f}, "
                     f"{time.perf_counter() - start:.0f} s)",
                     flush=True,
                 )
@@ -278,21 +362,21 @@ def mean_std(xs: list[float]) -> tuple[float, float]:
 
 
 def summarize(results: Runs, seeds: list[int]) -> dict:
-    """Mean ± std of test and final-epoch training accuracy per row and width."""
+    """Mean ± std of test accuracy, final-epoch training accuracy and eval-mode accuracy on
+    the training split per row and width (``None`` where a seed's figure was not measured)."""
     out: dict = {}
     for label, by_width in results.items():
         for width, by_seed in by_width.items():
-            acc = [by_seed[s][0] for s in seeds if s in by_seed]
-            fit = [by_seed[s][1] for s in seeds if s in by_seed]
-            (m, sd), (fm, fsd) = mean_std(acc), (None, None)
-            if None not in fit:
-                fm, fsd = mean_std(fit)
-            out.setdefault(label, {})[str(width)] = {
-                "mean": m, "std": sd, "n": len(acc),
-                "by_seed": {str(s): by_seed[s][0] for s in seeds if s in by_seed},
-                "train_mean": fm, "train_std": fsd,
-                "train_by_seed": {str(s): by_seed[s][1] for s in seeds if s in by_seed},
-            }
+            have = [s for s in seeds if s in by_seed]
+            entry: dict = {"n": len(have)}
+            for i, key in enumerate(("", "train_", "eval_fit_")):
+                xs = [by_seed[s][i] for s in have]
+                m, sd = mean_std(xs) if None not in xs else (None, None)
+                entry |= {
+                    f"{key}mean": m, f"{key}std": sd,
+                    f"{key}by_seed": {str(s): x for s, x in zip(have, xs, strict=True)},
+                }  # fmt: skip
+            out.setdefault(label, {})[str(width)] = entry
     return out
 
 
@@ -321,8 +405,7 @@ def against_baselines(summary: dict, plain: str | None, kd: str | None) -> dict:
             continue
         gap = cnn["mean"] - summary[plain][width]["mean"]
         for label, by_width in summary.items():
-            teacher = label in ("cnn", "l2_teacher") or label.endswith(" co-trained CNN")
-            if teacher or label == plain or width not in by_width:
+            if is_reference(label) or label == plain or width not in by_width:
                 continue
             entry = {
                 "gap": gap,
@@ -355,11 +438,21 @@ def print_tables(args: argparse.Namespace, summary: dict, vs: dict, budget: str)
     print(f"{head}\n{rule}")
     for label, by_width in summary.items():
         print(f"| {label} | " + " | ".join(cell(by_width.get(w)) for w in widths) + " |")
-    print("\nfinal-epoch training accuracy, mean ± std")
-    print(f"{head}\n{rule}")
-    for label, by_width in summary.items():
-        cells = [cell(by_width.get(w), "train_mean") for w in widths]
-        print(f"| {label} | " + " | ".join(cells) + " |")
+    if any(label.endswith(UPPER_BOUND) for label in summary):
+        print(
+            f"rows marked{UPPER_BOUND} are not methods: the plain ANN trained on train ∪ test "
+            "(the test labels), tested on test; _steps: epochs for the plain ANN's optimizer "
+            "steps. Never held to the bar."
+        )
+    for key, title in [
+        ("train_mean", "final-epoch training accuracy (running, in training mode)"),
+        ("eval_fit_mean", "accuracy on the training split, trained network in eval mode"),
+    ]:
+        print(f"\n{title}, mean ± std")
+        print(f"{head}\n{rule}")
+        for label, by_width in summary.items():
+            cells = [cell(by_width.get(w), key) for w in widths]
+            print(f"| {label} | " + " | ".join(cells) + " |")
     if not vs:
         return
     print("\nagainst the baselines: share of the gap closed; margin in points (seeds ahead)")

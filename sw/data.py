@@ -17,8 +17,9 @@ Supported names (see :data:`DATASETS`):
   download path). ``root`` is ignored.
 - ``npz``: ``root`` is one ``.npz`` file holding ``x`` (float32 ``[N, C, H, W]``,
   ``[N, C, L]`` or ``[N, K]``) and optionally ``y`` (int64 labels; zeros without). Both
-  splits are those samples. ``adderflow import --to-run`` writes one of seeded random
-  inputs (``inputs.npz``).
+  splits are those samples, unless the file also holds ``x_test`` (and optionally
+  ``y_test``): then that is the test split. ``adderflow import --to-run`` writes one of
+  seeded random inputs (``inputs.npz``).
 - ``folder``: ``root/train/<class>/*.png|jpg|jpeg|bmp`` and ``root/test`` (or ``root/val``).
   Every image is converted to RGB and resized to the size of the first training image (the
   first file, in name order, of the first class folder, in name order).
@@ -411,23 +412,34 @@ def _mnist1d(root: PathArg, test_fraction: float, seed: int) -> DataSplits:
     )
 
 
+def _npz_arrays(path: Path, arrays: Any, x_key: str, y_key: str) -> tuple[np.ndarray, ...]:
+    """``x_key`` as float32 and ``y_key`` as int64 labels (zeros when the file has none)."""
+    x = np.ascontiguousarray(arrays[x_key], dtype=np.float32)
+    y = arrays[y_key].astype(np.int64) if y_key in arrays else np.zeros(len(x), np.int64)
+    if x.ndim < 2 or not len(x) or len(y) != len(x):
+        raise _err("npz", f"{path}: {x_key} of shape {list(x.shape)} (want [N, ...], N > 0) "
+                   f"and {len(y)} labels in {y_key}")  # fmt: skip
+    return x, y
+
+
 def _npz(root: PathArg, test_fraction: float, seed: int) -> DataSplits:
-    """Samples as arrays: what a model made elsewhere is checked on (no training)."""
-    del test_fraction, seed  # both splits are the file's samples
+    """Samples as arrays: what a model made elsewhere is checked on (no training), or a
+    split of one's own (``x_test``/``y_test`` beside ``x``/``y``)."""
+    del test_fraction, seed  # the splits are the file's samples
     if root is None:
         raise _err("npz", "needs root= naming a .npz file with an array 'x'")
     path = _require_file("npz", Path(root).expanduser())
     try:
         with np.load(path, allow_pickle=False) as arrays:
-            x = np.ascontiguousarray(arrays["x"], dtype=np.float32)
-            y = arrays["y"].astype(np.int64) if "y" in arrays else np.zeros(len(x), np.int64)
+            x, y = _npz_arrays(path, arrays, "x", "y")
+            tx, ty = _npz_arrays(path, arrays, "x_test", "y_test") if "x_test" in arrays else (x, y)
     except (OSError, ValueError, KeyError, zlib.error) as exc:
         raise _err("npz", f"{path} is not a .npz file with an array 'x' ({exc})") from exc
-    if x.ndim < 2 or not len(x) or len(y) != len(x):
-        raise _err("npz", f"{path}: x of shape {list(x.shape)} (want [N, ...], N > 0) and "
-                   f"{len(y)} labels")  # fmt: skip
-    classes = int(y.max(initial=0)) + 1
-    return DataSplits(x, y, x, y, classes, "npz")
+    if tx.shape[1:] != x.shape[1:]:
+        raise _err("npz", f"{path}: x_test samples of shape {list(tx.shape[1:])}, "
+                   f"x samples of shape {list(x.shape[1:])}")  # fmt: skip
+    classes = int(max(y.max(initial=0), ty.max(initial=0))) + 1
+    return DataSplits(x, y, tx, ty, classes, "npz")
 
 
 DATASETS: dict[str, Loader] = {

@@ -476,6 +476,26 @@ def test_mnist1d_is_generated_offline_with_the_published_split():
     assert np.array_equal(data.train_x, again.train_x)
 
 
+def test_npz_splits_are_the_samples_or_its_own_test_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    x, tx = rng.normal(size=(6, 1, 5)), rng.normal(size=(3, 1, 5))
+    y, ty = np.array([0, 1, 2, 0, 1, 2]), np.array([4, 0, 1])
+    np.savez(tmp_path / "one.npz", x=x, y=y)
+    one = load_dataset("npz", tmp_path / "one.npz")
+    assert np.array_equal(one.test_x, one.train_x) and one.num_classes == 3
+    np.savez(tmp_path / "two.npz", x=x, y=y, x_test=tx, y_test=ty)
+    two = load_dataset("npz", tmp_path / "two.npz")
+    assert np.array_equal(two.train_x, x.astype(np.float32)) and np.array_equal(two.train_y, y)
+    assert np.array_equal(two.test_x, tx.astype(np.float32)) and np.array_equal(two.test_y, ty)
+    assert two.test_y.dtype == np.int64 and two.num_classes == 5  # the larger label of both
+    np.savez(tmp_path / "bad.npz", x=x, y=y, x_test=rng.normal(size=(3, 1, 4)))
+    with pytest.raises(DataError, match=r"x_test samples of shape \[1, 4\]"):
+        load_dataset("npz", tmp_path / "bad.npz")
+    np.savez(tmp_path / "short.npz", x=x, y=y, x_test=tx, y_test=ty[:2])
+    with pytest.raises(DataError, match="2 labels in y_test"):
+        load_dataset("npz", tmp_path / "short.npz")
+
+
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
 def test_test_fraction_outside_unit_interval(fraction):
     with pytest.raises(DataError, match="test_fraction"):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "distill.py"
@@ -76,3 +77,45 @@ def test_rows_with_settings_run_apart_share_teachers_and_resume(tmp_path):
     longer = ("--student-epochs", "2")
     assert _run(tmp_path, "ann_kd", extra=longer) == _run(tmp_path, "ann_kd", extra=longer)
     assert (base / "ann_kd_se2" / "checkpoints" / "teacher.pt").read_bytes() == teacher["ann_kd"]
+
+
+def test_equal_step_epochs_match_the_training_splits_steps():
+    bench = _bench()
+    # MNIST-1D: 4,000 training signals, 1,000 test, batch 64 (63 and 79 steps an epoch).
+    assert bench.equal_step_epochs(160, 4000, 5000, 64) == 128  # 10,112 steps for 10,080
+    assert bench.equal_step_epochs(40, 4000, 5000, 64) == 32
+    assert bench.equal_step_epochs(4, 1437, 1797, 64) == 3  # digits: 92 steps for 87 (+1)
+    assert bench.equal_step_epochs(1, 10, 1000, 64) == 1  # never below one epoch
+
+
+def test_oracle_rows_train_on_the_test_labels_and_are_never_held_to_the_bar(tmp_path):
+    from adderflow import api
+    from adderflow.data import load_dataset
+    from adderflow.train import accuracy
+
+    rows = ["ann", "ann_kd", "ann_oracle", "ann_oracle_steps"]
+    longer = ("--student-epochs", "4")
+    first = _run(tmp_path, *rows, extra=longer)
+    upper = ["ann_oracle (upper bound)", "ann_oracle_steps (upper bound)"]
+    assert set(first) == {"cnn", "ann", "ann_kd", *upper, "against"}
+    assert set(first["against"]["4"]) == {"ann_kd"}  # only methods are held to the bar
+    base = tmp_path / "digits" / "w4" / "s0"
+    digits = load_dataset("digits")
+    for name, epochs in [("ann_oracle_se4", 4), ("ann_oracle_steps_se4", 3)]:
+        data = load_dataset("npz", base / f"{name}.npz")  # what the run trained on
+        assert np.array_equal(data.train_x, np.concatenate([digits.train_x, digits.test_x]))
+        assert np.array_equal(data.train_y, np.concatenate([digits.train_y, digits.test_y]))
+        assert np.array_equal(data.test_x, digits.test_x)
+        assert np.array_equal(data.test_y, digits.test_y)
+        config = (base / name / "config.yaml").read_text()
+        assert "name: npz" in config and f"{name}.npz" in config
+        curve = (base / name / "checkpoints" / "student.csv").read_text().splitlines()
+        assert len(curve) == 1 + epochs  # header + one line an epoch
+    assert first[upper[1]]["4"]["n"] == 1 and 0 <= first[upper[1]]["4"]["train_mean"] <= 1
+    # The eval-mode fit is the trained student's accuracy on its own training split.
+    plain = accuracy(api.load(base / "ann_se4"), digits.train_x, digits.train_y)
+    assert first["ann"]["4"]["eval_fit_mean"] == plain
+    assert first["cnn"]["4"]["eval_fit_mean"] is None  # teachers: not measured
+    stamp = (base / "ann_oracle_se4" / "checkpoints" / "student.csv").stat().st_mtime_ns
+    assert _run(tmp_path, *rows, extra=longer) == first  # a rerun resumes
+    assert (base / "ann_oracle_se4" / "checkpoints" / "student.csv").stat().st_mtime_ns == stamp
