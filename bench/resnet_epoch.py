@@ -8,8 +8,9 @@ rate) of ``adderflow.models.resnet20`` as ``cnn`` and as ``adder`` on CIFAR-shap
 batches, alternating the two so that load changes hit both alike, and extrapolates one
 CIFAR-10 epoch (50 000 images). Prints the median step times, the epoch estimates and
 their ratio. ``--clock cpu`` (with ``--threads 1``) times the calling thread's CPU time,
-which other processes on a shared machine barely move. A benchmark, not a test: record
-results in docs/benchmarks.md.
+which other processes on a shared machine barely move. OpenMP waits as in training
+(``adderflow.threads.openmp_waits``) unless the environment chooses. A benchmark, not a
+test: record results in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ import argparse
 import statistics
 import time
 
-import torch
-from torch import nn
+from adderflow.threads import openmp_waits
 
-from adderflow.models import build
-from adderflow.nn import AdaptiveAdderLR
+openmp_waits()  # libgomp reads it once, when torch loads it: time what training runs with
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from adderflow.models import build  # noqa: E402
+from adderflow.nn import AdaptiveAdderLR  # noqa: E402
 
 CIFAR_TRAIN = 50_000
 
