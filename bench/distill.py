@@ -227,11 +227,13 @@ def final_train_accuracy(run_dir: Path, role: str) -> float:
         return float(list(csv.DictReader(f))[-1]["train_acc"])
 
 
-def run_one(out: Path, overrides: list[str], teacher_from: Path | None) -> tuple[dict, float]:
-    """Trains (or resumes) one run: its metrics and the trained student's accuracy on its
-    own training split in eval mode (the training curve's accuracy is a running one, taken
-    in training mode while the weights move, so it reads lower than what the network
-    finally classifies)."""
+def run_one(
+    out: Path, overrides: list[str], teacher_from: Path | None
+) -> tuple[dict, dict[str, float]]:
+    """Trains (or resumes) one run: its metrics and, per trained role (student, and the
+    teacher where there is one), that network's accuracy on the run's training split in
+    eval mode (the training curve's accuracy is a running one, taken in training mode
+    while the weights move, so it reads lower than what the network finally classifies)."""
     from adderflow import pipeline, runs
     from adderflow.config import load_config
     from adderflow.train import accuracy
@@ -243,8 +245,9 @@ def run_one(out: Path, overrides: list[str], teacher_from: Path | None) -> tuple
         run.paths.checkpoints.mkdir(parents=True, exist_ok=True)
         shutil.copy(teacher_from, run.paths.checkpoint("teacher"))
     metrics = pipeline.execute(run, "train")
-    student = trained_model(run, "student")
-    return metrics, accuracy(student, run.data.train_x, run.data.train_y)
+    roles = [r for r in ("student", "teacher") if r in metrics]
+    fits = {r: accuracy(trained_model(run, r), run.data.train_x, run.data.train_y) for r in roles}
+    return metrics, fits
 
 
 def parse_args() -> argparse.Namespace:
@@ -323,7 +326,8 @@ def train_all(args: argparse.Namespace) -> Runs:
                 settings = [*overrides, *extra, *row.sets]
                 if row.name in ORACLES:  # last: they replace the data (and the steps' epochs)
                     settings += oracle_overrides(run_dir, row, settings)
-                metrics, eval_fit = run_one(run_dir, settings, shared)
+                metrics, fits = run_one(run_dir, settings, shared)
+                eval_fit = fits["student"]
                 acc = metrics["student"]["accuracy"]
                 fit = final_train_accuracy(run_dir, "student")
                 results[result_label(row)].setdefault(width, {})[seed] = (acc, fit, eval_fit)
@@ -337,15 +341,15 @@ def train_all(args: argparse.Namespace) -> Runs:
                         (
                             metrics["teacher"]["accuracy"],
                             final_train_accuracy(source, "teacher"),
-                            None,
+                            fits["teacher"],
                         ),
                     )
                 if metrics.get("teacher", {}).get("co_trained"):
                     # PKKD's CNN trains beside the student, on the student's budget: its
-                    # own row (test accuracy only; its fit is not logged apart).
+                    # own row (its running fit is not logged apart; its eval-mode fit is).
                     results.setdefault(co_trained_label(row), {}).setdefault(width, {})[
                         seed
-                    ] = (metrics["teacher"]["accuracy"], None, None)
+                    ] = (metrics["teacher"]["accuracy"], None, fits["teacher"])
                 if row.name in CNN_TEACHER and row.student_side and trained is None:
                     trained = run_dir / "checkpoints" / "teacher.pt"
                 print(

@@ -64,6 +64,7 @@ def test_rows_with_settings_run_apart_share_teachers_and_resume(tmp_path):
     co = "ann_pkkd co-trained CNN"
     assert set(first) == {"cnn", *rows, co, "against"}
     assert 0 <= first[co]["4"]["mean"] <= 1 and first[co]["4"]["train_mean"] is None
+    assert 0 <= first[co]["4"]["eval_fit_mean"] <= 1  # measured in eval mode, like the rest
     assert co not in first["against"]["4"] and "ann_pkkd" in first["against"]["4"]
     row = first["ann_kd+student.lr=0.1"]["4"]
     assert row["n"] == 1 and 0 <= row["train_mean"] <= 1
@@ -115,7 +116,8 @@ def test_oracle_rows_train_on_the_test_labels_and_are_never_held_to_the_bar(tmp_
     # The eval-mode fit is the trained student's accuracy on its own training split.
     plain = accuracy(api.load(base / "ann_se4"), digits.train_x, digits.train_y)
     assert first["ann"]["4"]["eval_fit_mean"] == plain
-    assert first["cnn"]["4"]["eval_fit_mean"] is None  # teachers: not measured
+    teacher = accuracy(api.load(base / "ann_kd_se4", "teacher"), digits.train_x, digits.train_y)
+    assert first["cnn"]["4"]["eval_fit_mean"] == teacher  # the teacher's, measured alike
     stamp = (base / "ann_oracle_se4" / "checkpoints" / "student.csv").stat().st_mtime_ns
     assert _run(tmp_path, *rows, extra=longer) == first  # a rerun resumes
     assert (base / "ann_oracle_se4" / "checkpoints" / "student.csv").stat().st_mtime_ns == stamp
