@@ -48,6 +48,23 @@ module af_pe #(
     localparam integer TERM_BITS = IS_MAC ? 2 * BITS : IS_XNOR ? 2 : BITS + 1;
     localparam integer WB = IS_XNOR ? 1 : BITS;     // weight lane width
 
+`ifdef VERILATOR
+    // A constant function of the simulation form of the adder element (g_adder); IEEE
+    // 1800 does not allow one declared under generate.
+    // `count` runs of `width` ones, `step` bits apart, the first at bit `offset`.
+    function automatic [63:0] runs(
+        input integer step, input integer width, input integer offset,
+        input integer count
+    );
+        integer j;
+        begin
+            runs = 64'd0;
+            for (j = 0; j < count; j = j + 1)
+                runs = runs | (((64'd1 << width) - 64'd1) << (j * step + offset));
+        end
+    endfunction
+`endif
+
     // The lanes are summed inside the clocked block, under `ce`, not in a continuous
     // assignment: the hardware is the same (the sum feeds the enabled accumulator), but a
     // cycle-based simulator such as Verilator then evaluates the SIMD lanes only on the
@@ -118,39 +135,82 @@ module af_pe #(
         if (IS_ADDER) begin : g_adder
             // -|x_i - w_i|: x - w in BITS+1 bits never overflows; -|d| is d itself when d < 0.
 `ifdef VERILATOR
-            // The same sum in a machine word (SW bits, two's complement): each lane's
-            // x - w is formed from the zero-extended lanes in offset binary (the sign bits
-            // flipped: x + 2^(BITS-1) - (w + 2^(BITS-1)) = x - w) and added without any
-            // masking, and the ACC_BITS low bits of the word are those of the ACC_BITS-bit
-            // sum (both wrap modulo a power of two; the sum does not wrap at all, see
-            // ACC_BITS). Verilator compiles the narrow form below to masks, shifts and
-            // sign extensions on every lane, 25 instructions a lane against 10 here
+            // The same sum, SIMD within a register (SWAR). In offset binary (sign bits
+            // flipped: x + 2^(BITS-1) - (w + 2^(BITS-1)) = x - w) the lanes are unsigned.
+            // The lanes come in chunks of LC lanes (a 64-bit word, LC even). Masking a
+            // chunk with LOW keeps its even lanes, each in the low BITS bits of a field of
+            // 2*BITS bits whose bit BITS (GUARD) is free: (x | GUARD) - w is then
+            // 2^BITS + x - w per field, in [1, 2^(BITS+1) - 1], so no borrow crosses a
+            // field; its guard bit is clear where x < w, and there the low bits are
+            // 2^BITS - (w - x): complemented plus one they give w - x, where x >= w they
+            // are x - w already. The chunk shifted right BITS bits gives the odd lanes the
+            // same way. The fields of |x - w| (below 2^BITS each) are added word-wise; the
+            // total is one multiply by ONES (the field sum lands in the top field) when it
+            // cannot exceed one field (SIMD <= 2^BITS + 1), else the fields are added one
+            // by one every GC chunks, before any can overflow. The sum is exact and
+            // nonnegative; its ACC_BITS low bits are negated into the accumulator (modulo
+            // 2^ACC_BITS, as the `else` form; the sum does not wrap at all, see ACC_BITS).
+            // A lane-by-lane form compiles to about 10 instructions a lane in Verilator
+            // (the `else` form to 25), this one to about 4 at BITS = 8
             // (bench/rtl_throughput.py). Synthesis and Icarus read the `else` form, whose
             // negation is BITS+1 bits wide (25 LUT4s a lane on ECP5 instead of 34).
-            localparam integer SW = (ACC_BITS <= 32) ? 32 : (ACC_BITS <= 64) ? 64 : ACC_BITS;
+            localparam integer LC = (64 / BITS) / 2 * 2;    // lanes a chunk
+            localparam integer NF = LC / 2;                 // fields a word
+            localparam integer NC = (SIMD + LC - 1) / LC;   // chunks
+            localparam integer GC = 1 << (BITS - 1);        // chunks a field can hold
+            localparam ONE_FIELD = SIMD <= (1 << BITS) + 1;
+            // The lanes, zero-extended so that every chunk reads 64 bits.
+            localparam integer PW = (NC - 1) * LC * BITS + 64;
+            localparam integer FW = 2 * BITS;               // field width
+            localparam [63:0] LOW = runs(FW, BITS, 0, NF);
+            localparam [63:0] GUARD = runs(FW, 1, BITS, NF);
+            localparam [63:0] ONES = runs(FW, 1, 0, NF);
+            localparam [63:0] FIELD = runs(FW, FW, 0, 1);
+            // |x - w| in each field of two words of fields (lanes in the low BITS bits).
+            function automatic [63:0] abs_diff(input [63:0] xf, input [63:0] wf);
+                reg [63:0] d, lt, lt_one;
+                begin
+                    d = (xf | GUARD) - wf;
+                    lt = GUARD & ~d;                // guard bits of the fields with x < w
+                    lt_one = lt >> BITS;            // a one at the bottom of those fields
+                    abs_diff = ((d & LOW) ^ (lt - lt_one)) + lt_one;
+                end
+            endfunction
             function automatic [ACC_BITS-1:0] next_acc(
                 input [ACC_BITS-1:0] a, input f, input [SIMD*BITS-1:0] xs,
                 input [SIMD*WB-1:0] ws
             );
-                integer i;
-                reg [SIMD*BITS-1:0] xo, wo;
-                reg signed [SW-1:0] d;
-                // The bits above ACC_BITS are the word's wrap-around: not read.
+                integer c, j;
+                reg [PW-1:0] xo, wo;
+                reg [63:0] xc, wc, fields, sum;
+                // ACC_BITS may exceed 64 (a wider accumulator asked for); the sum's bits
+                // above ACC_BITS are then zero or, below, not read.
                 /* verilator lint_off UNUSEDSIGNAL */
-                reg signed [SW-1:0] sum;
+                reg [((ACC_BITS > 64) ? ACC_BITS : 64)-1:0] wide;
                 /* verilator lint_on UNUSEDSIGNAL */
                 begin
-                    // Offset binary (sign bit flipped, all lanes at once): x - w is the
-                    // difference of the zero-extended lanes, no sign extension needed.
+                    // Zero-extension to PW bits: padding lanes are 0 in x and in w.
+                    /* verilator lint_off WIDTHEXPAND */
                     xo = xs ^ {SIMD{~({BITS{1'b1}} >> 1)}};
                     wo = ws ^ {SIMD{~({BITS{1'b1}} >> 1)}};
-                    sum = {SW{1'b0}};
-                    for (i = 0; i < SIMD; i = i + 1) begin
-                        d = {{(SW - BITS){1'b0}}, xo[i*BITS +: BITS]}
-                          - {{(SW - BITS){1'b0}}, wo[i*BITS +: BITS]};
-                        sum = sum + (d[SW-1] ? d : -d);
+                    /* verilator lint_on WIDTHEXPAND */
+                    fields = 64'd0;
+                    sum = 64'd0;
+                    for (c = 0; c < NC; c = c + 1) begin
+                        xc = xo[c * LC * BITS +: 64];
+                        wc = wo[c * LC * BITS +: 64];
+                        fields = fields + abs_diff(xc & LOW, wc & LOW)
+                               + abs_diff((xc >> BITS) & LOW, (wc >> BITS) & LOW);
+                        if (!ONE_FIELD && (c % GC == GC - 1 || c == NC - 1)) begin
+                            for (j = 0; j < NF; j = j + 1)
+                                sum = sum + ((fields >> (j * FW)) & FIELD);
+                            fields = 64'd0;
+                        end
                     end
-                    next_acc = f ? sum[ACC_BITS-1:0] : a + sum[ACC_BITS-1:0];
+                    if (ONE_FIELD) sum = ((fields * ONES) >> ((NF - 1) * FW)) & FIELD;
+                    wide = 0;
+                    wide[63:0] = sum;
+                    next_acc = f ? -wide[ACC_BITS-1:0] : a - wide[ACC_BITS-1:0];
                 end
             endfunction
 `else
