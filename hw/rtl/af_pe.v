@@ -162,6 +162,7 @@ module af_pe #(
             // The lanes, zero-extended so that every chunk reads 64 bits.
             localparam integer PW = (NC - 1) * LC * BITS + 64;
             localparam integer FW = 2 * BITS;               // field width
+            localparam [63:0] SIGN = runs(BITS, 1, BITS - 1, LC);  // lanes' sign bits
             localparam [63:0] LOW = runs(FW, BITS, 0, NF);
             localparam [63:0] GUARD = runs(FW, 1, BITS, NF);
             localparam [63:0] ONES = runs(FW, 1, 0, NF);
@@ -181,7 +182,7 @@ module af_pe #(
                 input [SIMD*WB-1:0] ws
             );
                 integer c, j;
-                reg [PW-1:0] xo, wo;
+                reg [PW-1:0] xp, wp;
                 reg [63:0] xc, wc, fields, sum;
                 // ACC_BITS may exceed 64 (a wider accumulator asked for); the sum's bits
                 // above ACC_BITS are then zero or, below, not read.
@@ -189,16 +190,18 @@ module af_pe #(
                 reg [((ACC_BITS > 64) ? ACC_BITS : 64)-1:0] wide;
                 /* verilator lint_on UNUSEDSIGNAL */
                 begin
-                    // Zero-extension to PW bits: padding lanes are 0 in x and in w.
+                    // Zero-extension to PW bits: padding lanes are 0 in x and in w, equal
+                    // also in offset binary (the sign bits are flipped a whole word at once,
+                    // after the word is read: one 64-bit load and one xor an operand).
                     /* verilator lint_off WIDTHEXPAND */
-                    xo = xs ^ {SIMD{~({BITS{1'b1}} >> 1)}};
-                    wo = ws ^ {SIMD{~({BITS{1'b1}} >> 1)}};
+                    xp = xs;
+                    wp = ws;
                     /* verilator lint_on WIDTHEXPAND */
                     fields = 64'd0;
                     sum = 64'd0;
                     for (c = 0; c < NC; c = c + 1) begin
-                        xc = xo[c * LC * BITS +: 64];
-                        wc = wo[c * LC * BITS +: 64];
+                        xc = xp[c * LC * BITS +: 64] ^ SIGN;
+                        wc = wp[c * LC * BITS +: 64] ^ SIGN;
                         fields = fields + abs_diff(xc & LOW, wc & LOW)
                                + abs_diff((xc >> BITS) & LOW, (wc >> BITS) & LOW);
                         if (!ONE_FIELD && (c % GC == GC - 1 || c == NC - 1)) begin
