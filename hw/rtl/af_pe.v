@@ -151,9 +151,9 @@ module af_pe #(
             // nonnegative; its ACC_BITS low bits are negated into the accumulator (modulo
             // 2^ACC_BITS, as the `else` form; the sum does not wrap at all, see ACC_BITS).
             // A lane-by-lane form compiles to about 10 instructions a lane in Verilator
-            // (the `else` form to 25), this one to about 4 at BITS = 8
-            // (bench/rtl_throughput.py). Synthesis and Icarus read the `else` form, whose
-            // negation is BITS+1 bits wide (25 LUT4s a lane on ECP5 instead of 34).
+            // (the `else` form to 25), this one to 7.5 at BITS = 8 and 32 lanes, loads
+            // included (bench/rtl_throughput.py). Synthesis and Icarus read the `else`
+            // form, whose negation is BITS+1 bits wide (25 LUT4s a lane on ECP5, not 34).
             localparam integer LC = (64 / BITS) / 2 * 2;    // lanes a chunk
             localparam integer NF = LC / 2;                 // fields a word
             localparam integer NC = (SIMD + LC - 1) / LC;   // chunks
@@ -177,25 +177,26 @@ module af_pe #(
                     abs_diff = ((d & LOW) ^ (lt - lt_one)) + lt_one;
                 end
             endfunction
-            function automatic [ACC_BITS-1:0] next_acc(
-                input [ACC_BITS-1:0] a, input f, input [SIMD*BITS-1:0] xs,
-                input [SIMD*WB-1:0] ws
-            );
-                integer c, j;
-                reg [PW-1:0] xp, wp;
-                reg [63:0] xc, wc, fields, sum;
-                // ACC_BITS may exceed 64 (a wider accumulator asked for); the sum's bits
-                // above ACC_BITS are then zero or, below, not read.
-                /* verilator lint_off UNUSEDSIGNAL */
-                reg [((ACC_BITS > 64) ? ACC_BITS : 64)-1:0] wide;
-                /* verilator lint_on UNUSEDSIGNAL */
-                begin
+            // The clocked block's temporaries, assigned before they are read on the same
+            // edge (blocking on purpose): module variables, not a function's, whose wide
+            // locals Verilator clears on every clock edge, used or not.
+            integer c, j;
+            reg [PW-1:0] xp, wp;
+            reg [63:0] xc, wc, fields, sum;
+            // ACC_BITS may exceed 64 (a wider accumulator asked for); the sum's bits above
+            // ACC_BITS are then zero or, below, not read.
+            /* verilator lint_off UNUSEDSIGNAL */
+            reg [((ACC_BITS > 64) ? ACC_BITS : 64)-1:0] wide;
+            /* verilator lint_on UNUSEDSIGNAL */
+            /* verilator lint_off BLKSEQ */
+            always @(posedge clk)
+                if (ce) begin
                     // Zero-extension to PW bits: padding lanes are 0 in x and in w, equal
                     // also in offset binary (the sign bits are flipped a whole word at once,
                     // after the word is read: one 64-bit load and one xor an operand).
                     /* verilator lint_off WIDTHEXPAND */
-                    xp = xs;
-                    wp = ws;
+                    xp = x;
+                    wp = w;
                     /* verilator lint_on WIDTHEXPAND */
                     fields = 64'd0;
                     sum = 64'd0;
@@ -213,9 +214,9 @@ module af_pe #(
                     if (ONE_FIELD) sum = ((fields * ONES) >> ((NF - 1) * FW)) & FIELD;
                     wide = 0;
                     wide[63:0] = sum;
-                    next_acc = f ? -wide[ACC_BITS-1:0] : a - wide[ACC_BITS-1:0];
+                    acc <= first ? -wide[ACC_BITS-1:0] : acc - wide[ACC_BITS-1:0];
                 end
-            endfunction
+            /* verilator lint_on BLKSEQ */
 `else
             function automatic [ACC_BITS-1:0] next_acc(
                 input [ACC_BITS-1:0] a, input f, input [SIMD*BITS-1:0] xs,
@@ -238,9 +239,9 @@ module af_pe #(
                     next_acc = f ? sum : a + sum;
                 end
             endfunction
-`endif
             always @(posedge clk)
                 if (ce) acc <= next_acc(acc, first, x, w);
+`endif
         end
     endgenerate
 endmodule
