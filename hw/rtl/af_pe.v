@@ -159,8 +159,6 @@ module af_pe #(
             localparam integer NC = (SIMD + LC - 1) / LC;   // chunks
             localparam integer GC = 1 << (BITS - 1);        // chunks a field can hold
             localparam ONE_FIELD = SIMD <= (1 << BITS) + 1;
-            // The lanes, zero-extended so that every chunk reads 64 bits.
-            localparam integer PW = (NC - 1) * LC * BITS + 64;
             localparam integer FW = 2 * BITS;               // field width
             localparam [63:0] SIGN = runs(BITS, 1, BITS - 1, LC);  // lanes' sign bits
             localparam [63:0] LOW = runs(FW, BITS, 0, NF);
@@ -177,34 +175,44 @@ module af_pe #(
                     abs_diff = ((d & LOW) ^ (lt - lt_one)) + lt_one;
                 end
             endfunction
-            // The clocked block's temporaries, assigned before they are read on the same
-            // edge (blocking on purpose): module variables, not a function's, whose wide
-            // locals Verilator clears on every clock edge, used or not.
+            // The fields of |x - w| of one chunk (x and w lanes in the low bits).
+            function automatic [63:0] chunk_fields(input [63:0] xw, input [63:0] ww);
+                reg [63:0] xc, wc;
+                begin
+                    xc = xw ^ SIGN;
+                    wc = ww ^ SIGN;
+                    chunk_fields = abs_diff(xc & LOW, wc & LOW)
+                                 + abs_diff((xc >> BITS) & LOW, (wc >> BITS) & LOW);
+                end
+            endfunction
+            // Chunks are read straight from the ports, each at its own width (the last one
+            // may hold fewer lanes), so no wide copy of x or w is made. The clocked block's
+            // temporaries are assigned before they are read on the same edge (blocking on
+            // purpose): module variables, as the simulator would clear a function's wide
+            // locals on every clock edge, used or not.
+            localparam integer TAIL_AT = (NC - 1) * LC * BITS;
+            localparam integer TAIL_W = SIMD * BITS - TAIL_AT;
+            localparam integer FULL_W = (NC > 1) ? LC * BITS : TAIL_W;  // in range if NC = 1
             integer c, j;
-            reg [PW-1:0] xp, wp;
-            reg [63:0] xc, wc, fields, sum;
+            reg [63:0] fields, sum;
             // ACC_BITS may exceed 64 (a wider accumulator asked for); the sum's bits above
             // ACC_BITS are then zero or, below, not read.
             /* verilator lint_off UNUSEDSIGNAL */
             reg [((ACC_BITS > 64) ? ACC_BITS : 64)-1:0] wide;
             /* verilator lint_on UNUSEDSIGNAL */
             /* verilator lint_off BLKSEQ */
+            /* verilator lint_off WIDTHEXPAND */
             always @(posedge clk)
                 if (ce) begin
-                    // Zero-extension to PW bits: padding lanes are 0 in x and in w, equal
-                    // also in offset binary (the sign bits are flipped a whole word at once,
-                    // after the word is read: one 64-bit load and one xor an operand).
-                    /* verilator lint_off WIDTHEXPAND */
-                    xp = x;
-                    wp = w;
-                    /* verilator lint_on WIDTHEXPAND */
                     fields = 64'd0;
                     sum = 64'd0;
                     for (c = 0; c < NC; c = c + 1) begin
-                        xc = xp[c * LC * BITS +: 64] ^ SIGN;
-                        wc = wp[c * LC * BITS +: 64] ^ SIGN;
-                        fields = fields + abs_diff(xc & LOW, wc & LOW)
-                               + abs_diff((xc >> BITS) & LOW, (wc >> BITS) & LOW);
+                        if (c < NC - 1)  // zero-extended: lanes above a chunk's are 0
+                            fields = fields + chunk_fields(x[c * LC * BITS +: FULL_W],
+                                                           w[c * LC * BITS +: FULL_W]);
+                        else
+                            fields = fields + chunk_fields(x[TAIL_AT +: TAIL_W],
+                                                           w[TAIL_AT +: TAIL_W]);
                         if (!ONE_FIELD && (c % GC == GC - 1 || c == NC - 1)) begin
                             for (j = 0; j < NF; j = j + 1)
                                 sum = sum + ((fields >> (j * FW)) & FIELD);
@@ -216,6 +224,7 @@ module af_pe #(
                     wide[63:0] = sum;
                     acc <= first ? -wide[ACC_BITS-1:0] : acc - wide[ACC_BITS-1:0];
                 end
+            /* verilator lint_on WIDTHEXPAND */
             /* verilator lint_on BLKSEQ */
 `else
             function automatic [ACC_BITS-1:0] next_acc(
