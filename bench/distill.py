@@ -73,8 +73,8 @@ ABLATIONS: dict[str, tuple[str, str, list[str]]] = {
     "ann_ngd_teacher_init_lr01": ("ngd", "adder", ["distill.ngd_init=teacher", "student.lr=0.01"]),
     "bcnn_dgrl_no_si": ("dgrl", "binary", ["distill.dgrl_si=false"]),
 }
-# Upper bounds (see the module docstring): the plain ANN trained on train ∪ test; the flag
-# says whether its epochs are rescaled to the plain ANN's optimizer steps.
+# Upper bounds (see the module docstring): the plain ANN trained on train ∪ test. The two
+# differ in epochs only: oracle_overrides rescales ann_oracle_steps' to the plain ANN's steps.
 ORACLES: dict[str, tuple[str, str, list[str]]] = {
     "ann_oracle": ("none", "adder", []),
     "ann_oracle_steps": ("none", "adder", []),
@@ -204,8 +204,8 @@ def oracle_overrides(run_dir: Path, row: Row, settings: list[str]) -> list[str]:
 
     cfg = load_config(overrides=settings)  # the row's own data, epochs and batch size
     path = run_dir.parent / f"{run_dir.name}.npz"
-    data = load_data(cfg)
-    if not path.is_file():
+    if not path.is_file():  # a resumed row reads the file, not the dataset again
+        data = load_data(cfg)
         tmp = path.parent / f"{path.name}.tmp.npz"
         tmp.parent.mkdir(parents=True, exist_ok=True)
         np.savez(
@@ -215,8 +215,9 @@ def oracle_overrides(run_dir: Path, row: Row, settings: list[str]) -> list[str]:
         tmp.replace(path)
     extra = ["data.name=npz", f"data.root={path}"]
     if row.name == "ann_oracle_steps":
-        n_train, n_all = len(data.train_x), len(data.train_x) + len(data.test_x)
-        epochs = equal_step_epochs(cfg.student.epochs, n_train, n_all, cfg.data.batch_size)
+        with np.load(path) as arrays:
+            n_all, n_test = len(arrays["x"]), len(arrays["x_test"])
+        epochs = equal_step_epochs(cfg.student.epochs, n_all - n_test, n_all, cfg.data.batch_size)
         extra.append(f"student.epochs={epochs}")
     return extra
 
