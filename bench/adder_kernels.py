@@ -58,7 +58,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from adderflow.threads import openmp_waits
+from adderflow.threads import WAIT_VARIABLES, openmp_waits
 
 openmp_waits()  # libgomp reads it once, when torch loads it: time what training runs with
 
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     global CLOCK
     CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
-    waits = {k: os.environ.get(k, "unset") for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    waits = {k: os.environ.get(k, "unset") for k in WAIT_VARIABLES}
     print(f"{args.threads} threads, " + ", ".join(f"{k} {v}" for k, v in waits.items()),
           file=sys.stderr)  # fmt: skip
     shapes = [s for s in SHAPES if args.shapes is None or s.name in args.shapes]

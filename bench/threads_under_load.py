@@ -77,7 +77,9 @@ def child(epochs: int, policy: str) -> None:
 
 def measure(policy: str, epochs: int) -> dict:
     # The user's OpenMP settings would override both policies.
-    user = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    from adderflow.threads import WAIT_VARIABLES
+
+    user = ("OMP_NUM_THREADS", *WAIT_VARIABLES)
     env = {k: v for k, v in os.environ.items() if k not in user}
     done = subprocess.run(
         [sys.executable, __file__, "--child", str(epochs), "--policies", policy],

@@ -37,6 +37,8 @@ from adderflow.errors import ConfigError
 
 #: libgomp spins this many iterations (~0.1 ms) at a region's end before it sleeps
 SPIN_COUNT = "10000"
+#: the environment variables that choose how OpenMP threads wait: a user's setting wins
+WAIT_VARIABLES = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
 
 
 def openmp_waits() -> None:
@@ -44,7 +46,7 @@ def openmp_waits() -> None:
 
     The user's own ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` wins.
     """
-    if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+    if not any(name in os.environ for name in WAIT_VARIABLES):
         os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
 
 
