@@ -4,6 +4,7 @@ stream wires between them, sign extension where the next MVU is wider."""
 from __future__ import annotations
 
 from adderflow.hw.network import graph_units
+from adderflow.hw.network.gating import stage_clock
 from adderflow.hw.network.layer import Folding, Layer
 from adderflow.hw.units.common import hdl_literal
 from adderflow.hw.units.linewin import LineWindowConfig
@@ -47,12 +48,14 @@ def _stream_wires(prefix: str, width: int) -> list[str]:
     ]
 
 
-def _instance(module: str, name: str, params: dict[str, object], src: str, dst: str) -> list[str]:
+def _instance(
+    module: str, name: str, params: dict[str, object], src: str, dst: str, clock: str = "clk"
+) -> list[str]:
     return [
         f"    {module} #(",
         _params(params),
         f"    ) {name} (",
-        "        .clk(clk),",
+        f"        .clk({clock}),",
         "        .rst(rst),",
         f"        .in_valid({src}_valid),",
         f"        .in_ready({src}_ready),",
@@ -81,39 +84,35 @@ def _chain(
     lines += _stream_wires(f"{name}_win", lanes * mvu.bits)
     lines += _stream_wires(f"{name}_acc", mvu.out_word_bits)
     lines += _stream_wires(f"{name}_out", rq.pe * rq.out_bits)
+    units: list[tuple[str, str, dict[str, object], str, str]] = []
     pool = layer.pool_window(lanes, mvu.bits)
     if pool is not None:  # a padded max pool before the window: af_window (PAD_MIN) → af_maxpool
         lines += _stream_wires(f"{name}_pw", lanes * mvu.bits)
         lines += _stream_wires(f"{name}_p", lanes * mvu.bits)
         reduce = MaxPoolConfig.after(pool).parameters()
-        lines += _instance(
-            "af_window", f"u_{name}_pool_window", pool.parameters(), f"{name}_x", f"{name}_pw"
-        )
-        lines += _instance("af_maxpool", f"u_{name}_maxpool", reduce, f"{name}_pw", f"{name}_p")
+        units += [
+            ("af_window", f"u_{name}_pool_window", pool.parameters(), f"{name}_x", f"{name}_pw"),
+            ("af_maxpool", f"u_{name}_maxpool", reduce, f"{name}_pw", f"{name}_p"),
+        ]
     config = window_config(layer, lanes, mvu.bits, kind)
     module = "af_linewin" if isinstance(config, LineWindowConfig) else "af_window"
-    lines += _instance(
-        module,
-        f"u_{name}_window",
-        config.parameters(),
-        f"{name}_p" if pool is not None else f"{name}_x",
-        f"{name}_win",
-    )
-    lines += _instance(
-        "af_mvu",
-        f"u_{name}_mvu",
-        mvu.parameters(f"{name}_weights.hex"),
-        f"{name}_win",
-        f"{name}_acc",
-    )
-    module = layer.post_unit.module
-    lines += _instance(
-        module,
-        f"u_{name}_{layer.post}",
-        rq.parameters(*layer.post_unit.files(name)),
-        f"{name}_acc",
-        f"{name}_out",
-    )
+    window_src = f"{name}_p" if pool is not None else f"{name}_x"
+    units += [
+        (module, f"u_{name}_window", config.parameters(), window_src, f"{name}_win"),
+        ("af_mvu", f"u_{name}_mvu", mvu.parameters(f"{name}_weights.hex"), f"{name}_win",
+         f"{name}_acc"),
+        (layer.post_unit.module, f"u_{name}_{layer.post}",
+         rq.parameters(*layer.post_unit.files(name)), f"{name}_acc", f"{name}_out"),
+    ]  # fmt: skip
+    return lines + _gated_instances(name, units)
+
+
+def _gated_instances(stage: str, units: list[tuple[str, str, dict[str, object], str, str]]):
+    """``units`` (module, instance, parameters, input and output stream) on one stage clock."""
+    gate, clock = stage_clock(stage, [(m, i, [f"{src}_valid"]) for m, i, _, src, _ in units])
+    lines = list(gate)
+    for module, instance, params, src, dst in units:
+        lines += _instance(module, instance, params, src, dst, clock)
     return lines
 
 
@@ -199,11 +198,17 @@ def _add(stage, graph, config, rq: RequantConfig) -> list[str]:
     lines = ["", f"    // ---- {name}: residual add, requant"]
     lines += _stream_wires(f"{name}_acc", lanes * config.out_bits)
     lines += _stream_wires(f"{name}_out", lanes * rq.out_bits)
+    gate, clock = stage_clock(
+        name,
+        [("af_add", f"u_{name}_add", [f"{a}_valid", f"{b}_valid"]),
+         ("af_requant", f"u_{name}_requant", [f"{name}_acc_valid"])],
+    )  # fmt: skip
     lines += [
+        *gate,
         "    af_add #(",
         _params(config.parameters()),
         f"    ) u_{name}_add (",
-        "        .clk(clk),",
+        f"        .clk({clock}),",
         "        .rst(rst),",
         f"        .a_valid({a}_valid),",
         f"        .a_ready({a}_ready),",
@@ -222,6 +227,7 @@ def _add(stage, graph, config, rq: RequantConfig) -> list[str]:
         rq.parameters(f"{name}_mult.hex", f"{name}_bias.hex"),
         f"{name}_acc",
         f"{name}_out",
+        clock,
     )
     return lines
 
@@ -233,11 +239,13 @@ def _fork(stage, graph, config) -> list[str]:
     for p in range(n):
         lines += _stream_wires(f"{name}_o{p}", width)
     join = lambda what: "{" + ", ".join(f"{name}_o{p}_{what}" for p in reversed(range(n))) + "}"  # noqa: E731
+    gate, clock = stage_clock(name, [("af_fork", f"u_{name}", [f"{src}_valid"])])
     lines += [
+        *gate,
         "    af_fork #(",
         _params(config.parameters()),
         f"    ) u_{name} (",
-        "        .clk(clk),",
+        f"        .clk({clock}),",
         "        .rst(rst),",
         f"        .in_valid({src}_valid),",
         f"        .in_ready({src}_ready),",
@@ -254,9 +262,9 @@ def _fifo(stage, graph, config) -> list[str]:
     name = stage.name
     lines = ["", f"    // ---- {name}: {stage.why}"]
     lines += _stream_wires(f"{name}_out", config.width)
-    lines += _instance(
-        "af_fifo", f"u_{name}", config.parameters(), _wire(graph, stage.inputs[0]), f"{name}_out"
-    )
+    src = _wire(graph, stage.inputs[0])
+    lines += _gated_instances(name, [("af_fifo", f"u_{name}", config.parameters(), src,
+                                      f"{name}_out")])  # fmt: skip
     return lines
 
 

@@ -42,6 +42,15 @@ module af_fork #(
     assign in_ready = !rst && all_ready;   // no transfer is taken during reset
     wire take = in_valid && in_ready;
 
+`ifdef VERILATOR
+    // Under Verilator only: no register of this unit changes at the next rising edge while rst
+    // and in_valid are low (see adderflow.hw.network.gating).
+    wire [N-1:0] slice_idle;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire af_idle = &slice_idle;
+    /* verilator lint_on UNUSEDSIGNAL */
+`endif
+
     genvar p;
     generate
         for (p = 0; p < N; p = p + 1) begin : g_out
@@ -55,6 +64,9 @@ module af_fork #(
                 .out_ready(out_ready[p]),
                 .out_data(out_data[p*W +: W])
             );
+`ifdef VERILATOR
+            assign slice_idle[p] = u_slice.af_idle;
+`endif
         end
     endgenerate
 endmodule
