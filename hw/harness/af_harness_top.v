@@ -29,7 +29,14 @@ module af_harness_top #(
         in_valid_q = in_valid_next;
         in_data_q = in_data_next;
     end
-    always @(posedge clk) begin
+    // The registers take a new value only on the edges where one changes: logic that reads
+    // rst (every handshake) is then evaluated on those few edges, not on every one. No latch
+    // (adderflow.hw.network.gating's stages have one): the harness sets the *_next ports
+    // before it raises clk, in the same eval() call, and changes them only while clk is
+    // low, so `change` can only fall while clk is high (when the registers take them).
+    wire change = rst_next != rst_q || in_valid_next != in_valid_q || in_data_next != in_data_q;
+    wire in_clk = clk && change;
+    always @(posedge in_clk) begin
         rst_q <= rst_next;
         in_valid_q <= in_valid_next;
         in_data_q <= in_data_next;

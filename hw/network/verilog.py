@@ -4,7 +4,7 @@ stream wires between them, sign extension where the next MVU is wider."""
 from __future__ import annotations
 
 from adderflow.hw.network import graph_units
-from adderflow.hw.network.gating import stage_clock
+from adderflow.hw.network.gating import StageClocks
 from adderflow.hw.network.layer import Folding, Layer
 from adderflow.hw.units.common import hdl_literal
 from adderflow.hw.units.linewin import LineWindowConfig
@@ -68,7 +68,13 @@ def _instance(
 
 
 def _chain(
-    layer: Layer, mvu: MvuConfig, rq: PostConfig, kind: str, src: str, src_bits: int
+    layer: Layer,
+    mvu: MvuConfig,
+    rq: PostConfig,
+    kind: str,
+    src: str,
+    src_bits: int,
+    clocks: StageClocks,
 ) -> list[str]:
     """One layer's window → MVU → post unit, reading stream ``src`` of ``src_bits`` codes."""
     lines: list[str] = []
@@ -104,13 +110,16 @@ def _chain(
         (layer.post_unit.module, f"u_{name}_{layer.post}",
          rq.parameters(*layer.post_unit.files(name)), f"{name}_acc", f"{name}_out"),
     ]  # fmt: skip
-    return lines + _gated_instances(name, units)
+    return lines + _clocked(name, units, clocks)
 
 
-def _gated_instances(stage: str, units: list[tuple[str, str, dict[str, object], str, str]]):
-    """``units`` (module, instance, parameters, input and output stream) on one stage clock."""
-    gate, clock = stage_clock(stage, [(m, i, [f"{src}_valid"]) for m, i, _, src, _ in units])
-    lines = list(gate)
+def _clocked(
+    group: str, units: list[tuple[str, str, dict[str, object], str, str]], clocks: StageClocks
+) -> list[str]:
+    """``units`` (module, instance, parameters, input and output stream) on ``group``'s
+    clock."""
+    clock = clocks.join(group, [(m, i, [f"{src}_valid"]) for m, i, _, src, _ in units])
+    lines: list[str] = []
     for module, instance, params, src, dst in units:
         lines += _instance(module, instance, params, src, dst, clock)
     return lines
@@ -173,11 +182,14 @@ def render_top(
         ),
         *_top_open(in_w, out_w),
     ]
+    clocks, body = StageClocks(), []
     src, src_bits = "s0", in_bits
     for layer, (mvu, rq), kind in zip(layers, units, kinds, strict=True):
-        lines += _chain(layer, mvu, rq, kind, src, src_bits)
+        body += _chain(layer, mvu, rq, kind, src, src_bits, clocks)
         src, src_bits = f"{layer.name}_out", rq.out_bits
-    return "\n".join([*lines, *_top_close(src)])
+    return "\n".join(
+        [*lines, *clocks.declarations(), *body, *clocks.enables(), *_top_close(src)]
+    )
 
 
 # ---- graphs ------------------------------------------------------------------------------
@@ -191,20 +203,19 @@ def _wire(graph, port) -> str:
     return f"{stage.name}_o{port[1]}" if stage.kind == "fork" else f"{stage.name}_out"
 
 
-def _add(stage, graph, config, rq: RequantConfig) -> list[str]:
+def _add(stage, graph, config, rq: RequantConfig, clocks: StageClocks) -> list[str]:
     """af_add (a, b in the same cycle) → af_requant."""
     name, lanes = stage.name, stage.lanes
     a, b = (_wire(graph, p) for p in stage.inputs)
     lines = ["", f"    // ---- {name}: residual add, requant"]
     lines += _stream_wires(f"{name}_acc", lanes * config.out_bits)
     lines += _stream_wires(f"{name}_out", lanes * rq.out_bits)
-    gate, clock = stage_clock(
+    clock = clocks.join(
         name,
         [("af_add", f"u_{name}_add", [f"{a}_valid", f"{b}_valid"]),
          ("af_requant", f"u_{name}_requant", [f"{name}_acc_valid"])],
     )  # fmt: skip
     lines += [
-        *gate,
         "    af_add #(",
         _params(config.parameters()),
         f"    ) u_{name}_add (",
@@ -232,16 +243,27 @@ def _add(stage, graph, config, rq: RequantConfig) -> list[str]:
     return lines
 
 
-def _fork(stage, graph, config) -> list[str]:
+def _group(graph, port) -> str | None:
+    """The clock group of the stage that drives ``port``: a fork and the FIFOs after it run
+    on their producer's clock (they work when it emits), saving Verilator a clock domain
+    each; None for the network's input."""
+    while port is not None and graph.stage(port[0]).kind in ("fork", "fifo"):
+        port = graph.stage(port[0]).inputs[0]
+    if port is None or graph.stage(port[0]).kind in graph_units.KINDS:
+        return None
+    return graph.stage(port[0]).name
+
+
+def _fork(stage, graph, config, clocks: StageClocks) -> list[str]:
     src, name, n = _wire(graph, stage.inputs[0]), stage.name, stage.n_out
     width = config.width
     lines = ["", f"    // ---- {name}: fork to {n}"]
     for p in range(n):
         lines += _stream_wires(f"{name}_o{p}", width)
     join = lambda what: "{" + ", ".join(f"{name}_o{p}_{what}" for p in reversed(range(n))) + "}"  # noqa: E731
-    gate, clock = stage_clock(name, [("af_fork", f"u_{name}", [f"{src}_valid"])])
+    group = _group(graph, stage.inputs[0]) or name
+    clock = clocks.join(group, [("af_fork", f"u_{name}", [f"{src}_valid"])])
     lines += [
-        *gate,
         "    af_fork #(",
         _params(config.parameters()),
         f"    ) u_{name} (",
@@ -258,13 +280,14 @@ def _fork(stage, graph, config) -> list[str]:
     return lines
 
 
-def _fifo(stage, graph, config) -> list[str]:
+def _fifo(stage, graph, config, clocks: StageClocks) -> list[str]:
     name = stage.name
     lines = ["", f"    // ---- {name}: {stage.why}"]
     lines += _stream_wires(f"{name}_out", config.width)
     src = _wire(graph, stage.inputs[0])
-    lines += _gated_instances(name, [("af_fifo", f"u_{name}", config.parameters(), src,
-                                      f"{name}_out")])  # fmt: skip
+    group = _group(graph, stage.inputs[0]) or name
+    unit = ("af_fifo", f"u_{name}", config.parameters(), src, f"{name}_out")
+    lines += _clocked(group, [unit], clocks)
     return lines
 
 
@@ -290,22 +313,25 @@ def render_graph(graph, units: dict[str, tuple], kinds: dict[str, str]) -> str:
         ),
         *_top_open(in_w, out_w),
     ]
+    clocks, body = StageClocks(), []
     for s in graph.stages:
         if s.kind == "layer":
             mvu, rq = units[s.name]
             src = s.inputs[0]
-            lines += _chain(
+            body += _chain(
                 s.layer, mvu, rq, kinds.get(s.name, "frame"), _wire(graph, src),
-                graph.bits_of(src),
+                graph.bits_of(src), clocks,
             )  # fmt: skip
         elif s.kind == "add":
-            lines += _add(s, graph, *units[s.name])
+            body += _add(s, graph, *units[s.name], clocks)
         elif s.kind in graph_units.KINDS:
             wires = [_wire(graph, p) for p in s.inputs]
-            lines += graph_units.render(s, units[s.name], wires)
+            body += graph_units.render(s, units[s.name], wires)
         elif s.kind == "fork":
-            lines += _fork(s, graph, units[s.name][0])
+            body += _fork(s, graph, units[s.name][0], clocks)
         else:
-            lines += _fifo(s, graph, units[s.name][0])
+            body += _fifo(s, graph, units[s.name][0], clocks)
     src = _wire(graph, graph.output)
-    return "\n".join([*lines, *_top_close(src)])
+    return "\n".join(
+        [*lines, *clocks.declarations(), *body, *clocks.enables(), *_top_close(src)]
+    )
