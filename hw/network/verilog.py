@@ -211,7 +211,7 @@ def _add(stage, graph, config, rq: RequantConfig, clocks: StageClocks) -> list[s
     lines += _stream_wires(f"{name}_acc", lanes * config.out_bits)
     lines += _stream_wires(f"{name}_out", lanes * rq.out_bits)
     clock = clocks.join(
-        name,
+        _group(graph, stage),
         [("af_add", f"u_{name}_add", [f"{a}_valid", f"{b}_valid"]),
          ("af_requant", f"u_{name}_requant", [f"{name}_acc_valid"])],
     )  # fmt: skip
@@ -243,15 +243,19 @@ def _add(stage, graph, config, rq: RequantConfig, clocks: StageClocks) -> list[s
     return lines
 
 
-def _group(graph, port) -> str | None:
-    """The clock group of the stage that drives ``port``: a fork and the FIFOs after it run
-    on their producer's clock (they work when it emits), saving Verilator a clock domain
-    each; None for the network's input."""
-    while port is not None and graph.stage(port[0]).kind in ("fork", "fifo"):
-        port = graph.stage(port[0]).inputs[0]
-    if port is None or graph.stage(port[0]).kind in graph_units.KINDS:
-        return None
-    return graph.stage(port[0]).name
+def _group(graph, stage) -> str:
+    """The clock group of ``stage``: a fork and the FIFOs after it run on their producer's
+    clock (they work when it emits), a residual add on the clock of the layer that feeds it
+    (it adds when that layer emits); each saves Verilator a clock domain to check on every
+    edge. Any other stage has its own."""
+    feeds = [p for p in stage.inputs if p is not None]
+    if stage.kind in ("fork", "fifo") and feeds:
+        producer = graph.stage(feeds[0][0])
+        return stage.name if producer.kind in graph_units.KINDS else _group(graph, producer)
+    if stage.kind == "add":
+        layers = [graph.stage(p[0]) for p in feeds if graph.stage(p[0]).kind == "layer"]
+        return layers[0].name if layers else stage.name
+    return stage.name
 
 
 def _fork(stage, graph, config, clocks: StageClocks) -> list[str]:
@@ -261,8 +265,7 @@ def _fork(stage, graph, config, clocks: StageClocks) -> list[str]:
     for p in range(n):
         lines += _stream_wires(f"{name}_o{p}", width)
     join = lambda what: "{" + ", ".join(f"{name}_o{p}_{what}" for p in reversed(range(n))) + "}"  # noqa: E731
-    group = _group(graph, stage.inputs[0]) or name
-    clock = clocks.join(group, [("af_fork", f"u_{name}", [f"{src}_valid"])])
+    clock = clocks.join(_group(graph, stage), [("af_fork", f"u_{name}", [f"{src}_valid"])])
     lines += [
         "    af_fork #(",
         _params(config.parameters()),
@@ -285,9 +288,8 @@ def _fifo(stage, graph, config, clocks: StageClocks) -> list[str]:
     lines = ["", f"    // ---- {name}: {stage.why}"]
     lines += _stream_wires(f"{name}_out", config.width)
     src = _wire(graph, stage.inputs[0])
-    group = _group(graph, stage.inputs[0]) or name
     unit = ("af_fifo", f"u_{name}", config.parameters(), src, f"{name}_out")
-    lines += _clocked(group, [unit], clocks)
+    lines += _clocked(_group(graph, stage), [unit], clocks)
     return lines
 
 
