@@ -19,7 +19,9 @@ Synthesis and Icarus read the ``else`` branch: every group's clock is ``clk``.
 from __future__ import annotations
 
 # the units whose sources define af_idle (hw/rtl); a group with any other unit runs on clk
-GATED = frozenset({"af_window", "af_mvu", "af_requant", "af_add", "af_fork", "af_fifo"})
+GATED = frozenset(
+    {"af_window", "af_mvu", "af_requant", "af_add", "af_fork", "af_fifo", "af_skid"}
+)
 
 Unit = tuple[str, str, list[str]]  # module, instance name, its input valid wires
 
