@@ -36,6 +36,11 @@ CONFIGS = {
     "mac4": MvuConfig("mac", bits=4, k=16, out=4, pe=2, simd=4),
     "xnor": MvuConfig("xnor", bits=1, k=32, out=4, pe=2, simd=8),
     "xnor2": MvuConfig("xnor", bits=2, k=27, out=6, pe=3, simd=9),
+    # Adder units with a 64-bit chunk of lanes or more take af_mvu's own Verilator form
+    # (FAST): three chunks, the last a part one, at BITS 8; at BITS 2 the lane sums
+    # outgrow one field and are totalled every two chunks.
+    "adder8_wide": MvuConfig("adder", bits=8, k=48, out=4, pe=2, simd=24),
+    "adder2_wide": MvuConfig("adder", bits=2, k=80, out=2, pe=1, simd=40),
 }
 # Grouped convolutions: K is one group's taps, each pixel GROUPS vectors (af_window's
 # group order); depthwise (a group per channel, K = the kernel's taps) included.
