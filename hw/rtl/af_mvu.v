@@ -104,6 +104,10 @@ module af_mvu #(
     /* verilator lint_off WIDTHEXPAND */
     localparam FAST = (MODE == "adder") && ACC_BITS < 64 && BITS >= 2 && BITS <= 16
                       && SIMD >= (64 / BITS) / 2 * 2;
+    // A mac unit's form (FASTM, g_fastm): the lanes sign-extended to 64 bits, the x lanes
+    // once a beat, the weights once from the ROM at start; every PE's sum of products at
+    // 64 bits (modulo 2^64, exact below it), its ACC_BITS low bits into the accumulator.
+    localparam FASTM = (MODE == "mac") && ACC_BITS < 64 && BITS <= 16;
     /* verilator lint_on WIDTHEXPAND */
     localparam integer LC = (64 / BITS) / 2 * 2;        // lanes a chunk
     localparam integer NFW = LC / 2;                    // fields a word
@@ -116,9 +120,10 @@ module af_mvu #(
     localparam integer FULL_W = (NC > 1) ? LC * BITS : TAIL_W;  // in range if NC = 1
     // Sizes of the converted ROM: 1 where the unit is not FAST. Its address range is a
     // power of two, so the simulator reads it at a register's address unchecked.
-    localparam integer FA = FAST ? (1 << A_W) : 1;
-    localparam integer FP = FAST ? PE : 1;
+    localparam integer FA = (FAST || FASTM) ? (1 << A_W) : 1;
+    localparam integer FP = (FAST || FASTM) ? PE : 1;
     localparam integer FC = FAST ? NC : 1;
+    localparam integer FL = FASTM ? SIMD : 1;
 
     // `count` runs of `width` ones, `step` bits apart, the first at bit `offset`.
     function automatic [63:0] runs(
@@ -145,6 +150,7 @@ module af_mvu #(
     reg [63:0] w_even [0:FA-1][0:FP-1][0:FC-1];
     reg [63:0] w_odd [0:FA-1][0:FP-1][0:FC-1];
     reg [63:0] w_sum [0:FA-1][0:FP-1];
+    reg [63:0] w_lane [0:FA-1][0:FP-1][0:FL-1];    // FASTM: [a][p][i] sign-extended
     /* verilator lint_on UNUSEDSIGNAL */
     // Total of a word's fields (each below 2^FW, their sum too where `one` is set).
     function automatic [63:0] field_total(input [63:0] f, input one);
@@ -185,6 +191,19 @@ module af_mvu #(
                 end
         end
     endtask
+    task automatic mac_weights;
+        integer a, q, i;
+        reg [63:0] lane;
+        begin
+            for (a = 0; a < DEPTH; a = a + 1)
+                for (q = 0; q < PE; q = q + 1)
+                    for (i = 0; i < SIMD; i = i + 1) begin
+                        lane = {64{rom[a][(q * SIMD + i) * WB + WB - 1]}};
+                        lane[WB-1:0] = rom[a][(q * SIMD + i) * WB +: WB];
+                        w_lane[a][q][i] = lane;
+                    end
+        end
+    endtask
     /* verilator lint_on WIDTHTRUNC */
     /* verilator lint_on WIDTHEXPAND */
 `endif
@@ -202,6 +221,7 @@ module af_mvu #(
     initial begin
         $readmemh(WEIGHT_FILE, rom);
         if (FAST) fast_weights();
+        if (FASTM) mac_weights();
     end
 `else
     initial $readmemh(WEIGHT_FILE, rom);
@@ -259,7 +279,7 @@ module af_mvu #(
     // ---- operand registers (ROM read, input or replay buffer) ----------------------
     reg             v1, first1, last1;
 `ifdef VERILATOR
-    // A FAST unit reads neither (g_fast's operands replace them).
+    // A FAST or FASTM unit reads neither (g_fast's, g_fastm's operands replace them).
     /* verilator lint_off UNUSEDSIGNAL */
     /* verilator lint_off UNDRIVEN */
 `endif
@@ -286,7 +306,7 @@ module af_mvu #(
     // The same registers; a FAST unit loads its own operands (g_fast) instead of x1, w1.
     always @(posedge clk) begin
         if (issue) begin
-            if (!FAST) begin
+            if (!FAST && !FASTM) begin
                 w1 <= rom[addr];
                 x1 <= x_issue;
             end
@@ -390,6 +410,38 @@ module af_mvu #(
                     if (en && v1)
                         acc <= (first1 ? 64'd0 : {{(64 - ACC_BITS){1'b0}}, acc})
                                - pe_total(a1, p);
+                /* verilator lint_on WIDTHTRUNC */
+                assign accs[p*ACC_BITS +: ACC_BITS] = acc;
+            end
+        end else if (FASTM) begin : g_fastm
+            reg [A_W-1:0] a1;
+            reg [63:0] x_lane [0:SIMD-1];
+            integer i;
+            always @(posedge clk)
+                if (issue) begin
+                    a1 <= addr;
+                    for (i = 0; i < SIMD; i = i + 1)
+                        x_lane[i] <= {{(64 - BITS){x_issue[i * BITS + BITS - 1]}},
+                                      x_issue[i * BITS +: BITS]};
+                end
+            // sum_i x_i * w_i of PE q at ROM address a, modulo 2^64.
+            /* verilator lint_off UNUSEDSIGNAL */
+            function automatic [63:0] pe_dot(input [A_W-1:0] a, input integer q);
+                integer k;
+                begin
+                    pe_dot = 64'd0;
+                    for (k = 0; k < SIMD; k = k + 1)
+                        pe_dot = pe_dot + x_lane[k] * w_lane[a][q][k];
+                end
+            endfunction
+            /* verilator lint_on UNUSEDSIGNAL */
+            for (p = 0; p < PE; p = p + 1) begin : g_acc
+                reg [ACC_BITS-1:0] acc;
+                /* verilator lint_off WIDTHTRUNC */
+                always @(posedge clk)
+                    if (en && v1)
+                        acc <= (first1 ? 64'd0 : {{(64 - ACC_BITS){1'b0}}, acc})
+                               + pe_dot(a1, p);
                 /* verilator lint_on WIDTHTRUNC */
                 assign accs[p*ACC_BITS +: ACC_BITS] = acc;
             end
