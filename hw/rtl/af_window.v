@@ -118,6 +118,10 @@ module af_window #(
     endgenerate
 
     // Constants at counter width (they fit: the check above bounds them).
+`ifdef VERILATOR
+    // (The emit counters' constants are not read where the tap table replaces them.)
+    /* verilator lint_off UNUSEDPARAM */
+`endif
     /* verilator lint_off WIDTHTRUNC */
     localparam signed [CW-1:0] ONE = 1;
     localparam signed [CW-1:0] CG_L = CG - 1;
@@ -145,6 +149,9 @@ module af_window #(
     localparam signed [CW-1:0] COL0 = -PAD_L * CG;
     localparam signed [CW-1:0] ROW0 = -PAD_T * FW * CG;
     /* verilator lint_on WIDTHTRUNC */
+`ifdef VERILATOR
+    /* verilator lint_on UNUSEDPARAM */
+`endif
     localparam signed [CW-1:0] ZERO = 0;
 
     reg [M_W-1:0] mem [0:DEPTH-1];
@@ -234,6 +241,11 @@ module af_window #(
 `endif
 
     // ---- emit: window taps, address = row + col + g, kept by additions -----------
+`ifdef VERILATOR
+    // Under Verilator the emit counters are replaced by the tap table below (e_n).
+    /* verilator lint_off UNUSEDSIGNAL */
+    /* verilator lint_off UNDRIVEN */
+`endif
     reg signed [CW-1:0] e_g, e_kx, e_ky, e_ox, e_oy;
     reg signed [CW-1:0] e_ix0, e_iy0, e_ix, e_iy;       // input pixel of tap (0, 0) / now
     reg signed [CW-1:0] e_col0, e_row0, e_col, e_row;   // their address parts
@@ -242,9 +254,57 @@ module af_window #(
     reg signed [CW-1:0] n_e_j, n_e_gb;
     reg signed [CW-1:0] n_e_ix0, n_e_iy0, n_e_ix, n_e_iy;
     reg signed [CW-1:0] n_e_col0, n_e_row0, n_e_col, n_e_row;
+`ifdef VERILATOR
+    /* verilator lint_on UNDRIVEN */
+    /* verilator lint_on UNUSEDSIGNAL */
+`endif
     wire slot_free;                                     // the output slice takes a word
     wire emit = !rst && !loading && slot_free;
+`ifdef VERILATOR
+    // The emit phase's taps in order, one table entry each, filled at start: the buffer
+    // address (e_row + e_col + e_gb + e_g of the counters' form, its low A_W bits) and
+    // whether the tap lies in the frame. e_n is the tap now; it moves one entry an
+    // emitted beat and returns to 0 after the last (frame_out), as the counters do. One
+    // increment and two table reads a beat instead of the counters' nested steps (the
+    // window's emit was a fifth of the digits network's streaming time,
+    // bench/rtl_throughput.py). The table's size is a power of two: read unchecked. Its
+    // length is OH*OW*KH*KW*CG, under 2^14*KH*KW for any frame g_bad_shape lets through.
+    // Taps a frame (at least 1, and no division by a zero stride, where g_bad_shape stops
+    // the elaboration anyway: its error is then the one reported).
+    localparam integer NE_ALL = (STRIDE_H < 1 || STRIDE_W < 1) ? 1
+                              : OH * OW * GROUPS * KH * KW * GG;
+    localparam integer NE = (NE_ALL > 1) ? NE_ALL : 1;
+    localparam integer E_W = (NE > 1) ? $clog2(NE) : 1;
+    /* verilator lint_off WIDTHTRUNC */
+    localparam [E_W-1:0] NE_L = NE - 1;
+    /* verilator lint_on WIDTHTRUNC */
+    reg [A_W-1:0] e_addr [0:(1 << E_W)-1];
+    reg e_in [0:(1 << E_W)-1];
+    reg [E_W-1:0] e_n;
+    initial begin : fill_taps
+        integer oy, ox, j, ky, kx, g, n, ix, iy;
+        /* verilator lint_off UNUSEDSIGNAL */
+        reg [31:0] a;   // its low A_W bits are the address
+        /* verilator lint_on UNUSEDSIGNAL */
+        n = 0;
+        for (oy = 0; oy < OH; oy = oy + 1)
+            for (ox = 0; ox < OW; ox = ox + 1)
+                for (j = 0; j < GROUPS; j = j + 1)
+                    for (ky = 0; ky < KH; ky = ky + 1)
+                        for (kx = 0; kx < KW; kx = kx + 1)
+                            for (g = 0; g < GG; g = g + 1) begin
+                                ix = ox * STRIDE_W - PAD_L + kx;
+                                iy = oy * STRIDE_H - PAD_T + ky;
+                                a = (iy * FW + ix) * CG + j * GG + g;
+                                e_in[n] = (ix >= 0) && (ix < FW) && (iy >= 0) && (iy < FH);
+                                e_addr[n] = a[A_W-1:0];
+                                n = n + 1;
+                            end
+    end
+    wire in_frame = e_in[e_n];
+`else
     wire in_frame = (e_ix >= ZERO) && (e_ix < FW_N) && (e_iy >= ZERO) && (e_iy < FH_N);
+`endif
 `ifndef VERILATOR
     /* verilator lint_off UNUSEDSIGNAL */
     wire signed [CW-1:0] e_addr_n = n_e_row + n_e_col + n_e_gb + n_e_g;
@@ -263,8 +323,12 @@ module af_window #(
     endgenerate
     wire [BITS-1:0] pad_lane = (PAD_MIN != 0) ? {1'b1, {(BITS - 1){1'b0}}} : {BITS{1'b0}};
     wire [D_W-1:0] pad_word = {LANES{pad_lane}};
+`ifdef VERILATOR
+    wire frame_out = (e_n == NE_L);
+`else
     wire frame_out = (e_g == GG_L) && (e_kx == KW_L) && (e_ky == KH_L) && (e_j == G_L)
                      && (e_ox == OW_L) && (e_oy == OH_L);
+`endif
 
 `ifndef VERILATOR
     wire loading_n = rst ? 1'b1 : (take && frame_in) ? 1'b0 : (emit && frame_out) ? 1'b1 : loading;
@@ -430,80 +494,22 @@ module af_window #(
                     end
                 end
             end
-            // The last beat of the frame starts the emit phase at the emit counters' tap.
-            a_next = frame_in ? e_row + e_col + e_gb + e_g : n_l_row + n_l_col + n_l_g;
+            // The last beat of the frame starts the emit phase at the emit table's tap.
+            a_next = n_l_row + n_l_col + n_l_g;
             loading <= !frame_in;
             l_g <= n_l_g; l_px <= n_l_px; l_py <= n_l_py; l_fx <= n_l_fx; l_fy <= n_l_fy;
             l_col <= n_l_col; l_row <= n_l_row;
-            r_addr <= a_next[A_W-1:0];
+            r_addr <= frame_in ? e_addr[e_n] : a_next[A_W-1:0];
         end else if (emit) begin
-            n_e_g = e_g; n_e_kx = e_kx; n_e_ky = e_ky; n_e_ox = e_ox; n_e_oy = e_oy;
-            n_e_j = e_j; n_e_gb = e_gb;
-            n_e_ix0 = e_ix0; n_e_iy0 = e_iy0; n_e_ix = e_ix; n_e_iy = e_iy;
-            n_e_col0 = e_col0; n_e_row0 = e_row0; n_e_col = e_col; n_e_row = e_row;
-            // Later assignments override earlier ones: an outer counter's step sets the
-            // tap position of the next window.
-            n_e_g = (e_g == GG_L) ? ZERO : e_g + ONE;
-            if (e_g == GG_L) begin
-                n_e_kx = (e_kx == KW_L) ? ZERO : e_kx + ONE;
-                n_e_ix = e_ix + ONE;
-                n_e_col = e_col + COL;
-                if (e_kx == KW_L) begin
-                    n_e_ix = e_ix0;
-                    n_e_col = e_col0;
-                    n_e_ky = (e_ky == KH_L) ? ZERO : e_ky + ONE;
-                    n_e_iy = e_iy + ONE;
-                    n_e_row = e_row + ROW;
-                    if (e_ky == KH_L) begin
-                        n_e_iy = e_iy0;
-                        n_e_row = e_row0;
-                        n_e_j = e_j + ONE;
-                        n_e_gb = e_gb + GCG;
-                        if (e_j == G_L) begin
-                            n_e_j = ZERO;
-                            n_e_gb = ZERO;
-                            n_e_ox = (e_ox == OW_L) ? ZERO : e_ox + ONE;
-                            n_e_ix0 = e_ix0 + SX_STEP;
-                            n_e_ix = e_ix0 + SX_STEP;
-                            n_e_col0 = e_col0 + X_STEP;
-                            n_e_col = e_col0 + X_STEP;
-                            if (e_ox == OW_L) begin
-                                n_e_ix0 = PX0;
-                                n_e_ix = PX0;
-                                n_e_col0 = COL0;
-                                n_e_col = COL0;
-                                n_e_oy = (e_oy == OH_L) ? ZERO : e_oy + ONE;
-                                n_e_iy0 = e_iy0 + SY_STEP;
-                                n_e_iy = e_iy0 + SY_STEP;
-                                n_e_row0 = e_row0 + Y_STEP;
-                                n_e_row = e_row0 + Y_STEP;
-                                if (e_oy == OH_L) begin
-                                    n_e_iy0 = PY0;
-                                    n_e_iy = PY0;
-                                    n_e_row0 = ROW0;
-                                    n_e_row = ROW0;
-                                end
-                            end
-                        end
-                    end
-                end
-            end
             // The frame's last tap returns to the load phase at the load counters' word.
-            a_next = frame_out ? l_addr : n_e_row + n_e_col + n_e_gb + n_e_g;
             loading <= frame_out;
-            e_g <= n_e_g; e_kx <= n_e_kx; e_ky <= n_e_ky; e_ox <= n_e_ox; e_oy <= n_e_oy;
-            e_j <= n_e_j; e_gb <= n_e_gb;
-            e_ix0 <= n_e_ix0; e_iy0 <= n_e_iy0; e_ix <= n_e_ix; e_iy <= n_e_iy;
-            e_col0 <= n_e_col0; e_row0 <= n_e_row0; e_col <= n_e_col; e_row <= n_e_row;
-            r_addr <= a_next[A_W-1:0];
+            e_n <= frame_out ? {E_W{1'b0}} : e_n + 1'b1;
+            r_addr <= frame_out ? l_addr[A_W-1:0] : e_addr[e_n + 1'b1];
         end
         if (rst) begin
             l_g <= ZERO; l_px <= ZERO; l_py <= ZERO; l_fx <= ZERO; l_fy <= ZERO;
             l_col <= ZERO; l_row <= ZERO;
-            e_g <= ZERO; e_kx <= ZERO; e_ky <= ZERO; e_ox <= ZERO; e_oy <= ZERO;
-            e_j <= ZERO; e_gb <= ZERO;
-            e_ix0 <= PX0; e_iy0 <= PY0; e_ix <= PX0; e_iy <= PY0;
-            e_col0 <= COL0; e_row0 <= ROW0; e_col <= COL0; e_row <= ROW0;
+            e_n <= {E_W{1'b0}};
             loading <= 1'b1;
             r_addr <= {A_W{1'b0}};
         end
