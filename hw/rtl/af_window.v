@@ -119,7 +119,7 @@ module af_window #(
 
     // Constants at counter width (they fit: the check above bounds them).
 `ifdef VERILATOR
-    // (The emit counters' constants are not read where the tap table replaces them.)
+    // (The counters' constants are not read where the tap and beat tables replace them.)
     /* verilator lint_off UNUSEDPARAM */
 `endif
     /* verilator lint_off WIDTHTRUNC */
@@ -149,17 +149,62 @@ module af_window #(
     localparam signed [CW-1:0] COL0 = -PAD_L * CG;
     localparam signed [CW-1:0] ROW0 = -PAD_T * FW * CG;
     /* verilator lint_on WIDTHTRUNC */
+    localparam signed [CW-1:0] ZERO = 0;
 `ifdef VERILATOR
     /* verilator lint_on UNUSEDPARAM */
 `endif
-    localparam signed [CW-1:0] ZERO = 0;
 
     reg [M_W-1:0] mem [0:DEPTH-1];
     reg loading;                    // 1: load phase, 0: emit phase
 
     // ---- load: pooled address = row + col + g, kept by additions ------------------
+`ifdef VERILATOR
+    // Under Verilator the load counters are replaced by the beat table below (l_n).
+    /* verilator lint_off UNUSEDSIGNAL */
+    /* verilator lint_off UNDRIVEN */
+`endif
     reg signed [CW-1:0] l_g, l_px, l_py, l_fx, l_fy, l_col, l_row;
     reg signed [CW-1:0] n_l_g, n_l_px, n_l_py, n_l_fx, n_l_fy, n_l_col, n_l_row;  // next
+`ifdef VERILATOR
+    /* verilator lint_on UNDRIVEN */
+    /* verilator lint_on UNUSEDSIGNAL */
+    // The load phase's beats in raster order, one table entry each, filled at start: the
+    // pooled word's buffer address (l_row + l_col + l_g of the counters' form) and whether
+    // the beat is the first or the last of its pool block. l_n is the beat now; it moves
+    // one entry a taken beat and returns to 0 after the frame's last (frame_in), as the
+    // counters do. The table's size is a power of two: read unchecked. Its length is
+    // H*W*CG, the frame before pooling.
+    localparam integer NL_ALL = H * W * CG;             // beats a frame
+    localparam integer NL = (NL_ALL > 1) ? NL_ALL : 1;
+    localparam integer L_W = (NL > 1) ? $clog2(NL) : 1;
+    /* verilator lint_off WIDTHTRUNC */
+    localparam [L_W-1:0] NL_L = NL - 1;
+    /* verilator lint_on WIDTHTRUNC */
+    reg [A_W-1:0] l_addr_t [0:(1 << L_W)-1];
+    reg l_first [0:(1 << L_W)-1];
+    reg l_last [0:(1 << L_W)-1];
+    reg [L_W-1:0] l_n;
+    initial begin : fill_beats
+        integer y, x, g, n;
+        /* verilator lint_off UNUSEDSIGNAL */
+        reg [31:0] a;   // its low A_W bits are the address
+        /* verilator lint_on UNUSEDSIGNAL */
+        n = 0;
+        for (y = 0; y < H; y = y + 1)
+            for (x = 0; x < W; x = x + 1)
+                for (g = 0; g < CG; g = g + 1) begin
+                    a = ((y / POOL_H) * FW + x / POOL_W) * CG + g;
+                    l_addr_t[n] = a[A_W-1:0];
+                    l_first[n] = (y % POOL_H == 0) && (x % POOL_W == 0);
+                    l_last[n] = (y % POOL_H == POOL_H - 1) && (x % POOL_W == POOL_W - 1);
+                    n = n + 1;
+                end
+    end
+    wire [A_W-1:0] l_addr = l_addr_t[l_n];
+    wire take = in_valid && in_ready;
+    wire first_of_block = l_first[l_n];
+    wire frame_in = (l_n == NL_L);
+`else
     // Only the low A_W address bits index the buffer; the sign bits matter for padding
     // taps, which never read it.
     /* verilator lint_off UNUSEDSIGNAL */
@@ -172,6 +217,7 @@ module af_window #(
     wire first_of_block = (l_px == ZERO) && (l_py == ZERO);
     wire frame_in = (l_g == CG_L) && (l_px == POOLW_L) && (l_fx == FW_L)
                     && (l_py == POOLH_L) && (l_fy == FH_L);
+`endif
 
     assign in_ready = !rst && loading;
 
@@ -460,61 +506,30 @@ module af_window #(
     endfunction
 
     always @(posedge clk)
-        if (take)
-            mem[l_addr[A_W-1:0]] <= pooled(in_data, rd, first_of_block,
-                                           (l_px == POOLW_L) && (l_py == POOLH_L));
+        if (take) mem[l_addr] <= pooled(in_data, rd, first_of_block, l_last[l_n]);
 
-    // Only the low A_W bits of the next cycle's read address index the buffer.
-    /* verilator lint_off UNUSEDSIGNAL */
-    reg signed [CW-1:0] a_next;
-    /* verilator lint_on UNUSEDSIGNAL */
-    // The n_* and a_next are this block's temporaries, the `else` form's always @* values,
-    // assigned before they are read on the same edge: blocking on purpose. Each state
-    // register is read before any nonblocking write to it in the text (reset comes last;
-    // take and emit are low during reset), so Verilator updates it in place instead of
-    // through a shadow copy made on every edge.
-    /* verilator lint_off BLKSEQ */
+    // Each state register is read before any nonblocking write to it in the text (reset
+    // comes last; take and emit are low during reset), so Verilator updates it in place
+    // instead of through a shadow copy made on every edge.
     always @(posedge clk) begin
         if (take) begin
-            n_l_g = l_g; n_l_px = l_px; n_l_py = l_py; n_l_fx = l_fx; n_l_fy = l_fy;
-            n_l_col = l_col; n_l_row = l_row;
-            // Raster order: channel group, then x = fx*POOL_W + px, then y = fy*POOL_H + py.
-            n_l_g = (l_g == CG_L) ? ZERO : l_g + ONE;
-            if (l_g == CG_L) begin
-                n_l_px = (l_px == POOLW_L) ? ZERO : l_px + ONE;
-                if (l_px == POOLW_L) begin
-                    n_l_fx = (l_fx == FW_L) ? ZERO : l_fx + ONE;
-                    n_l_col = (l_fx == FW_L) ? ZERO : l_col + COL;
-                    if (l_fx == FW_L) begin
-                        n_l_py = (l_py == POOLH_L) ? ZERO : l_py + ONE;
-                        if (l_py == POOLH_L) begin
-                            n_l_fy = (l_fy == FH_L) ? ZERO : l_fy + ONE;
-                            n_l_row = (l_fy == FH_L) ? ZERO : l_row + ROW;
-                        end
-                    end
-                end
-            end
             // The last beat of the frame starts the emit phase at the emit table's tap.
-            a_next = n_l_row + n_l_col + n_l_g;
             loading <= !frame_in;
-            l_g <= n_l_g; l_px <= n_l_px; l_py <= n_l_py; l_fx <= n_l_fx; l_fy <= n_l_fy;
-            l_col <= n_l_col; l_row <= n_l_row;
-            r_addr <= frame_in ? e_addr[e_n] : a_next[A_W-1:0];
+            l_n <= frame_in ? {L_W{1'b0}} : l_n + 1'b1;
+            r_addr <= frame_in ? e_addr[e_n] : l_addr_t[l_n + 1'b1];
         end else if (emit) begin
-            // The frame's last tap returns to the load phase at the load counters' word.
+            // The frame's last tap returns to the load phase at the load table's beat.
             loading <= frame_out;
             e_n <= frame_out ? {E_W{1'b0}} : e_n + 1'b1;
-            r_addr <= frame_out ? l_addr[A_W-1:0] : e_addr[e_n + 1'b1];
+            r_addr <= frame_out ? l_addr : e_addr[e_n + 1'b1];
         end
         if (rst) begin
-            l_g <= ZERO; l_px <= ZERO; l_py <= ZERO; l_fx <= ZERO; l_fy <= ZERO;
-            l_col <= ZERO; l_row <= ZERO;
+            l_n <= {L_W{1'b0}};
             e_n <= {E_W{1'b0}};
             loading <= 1'b1;
             r_addr <= {A_W{1'b0}};
         end
     end
-    /* verilator lint_on BLKSEQ */
 `endif
 
     af_skid #(.WIDTH(D_W)) u_out (
