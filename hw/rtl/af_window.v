@@ -86,13 +86,16 @@ module af_window #(
     localparam integer DEPTH = FH * FW * CG;
     localparam integer A_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
     localparam integer CW_MAX = 16; // the widest counters: bounds the frame (WindowConfig)
-    // Signed counter and address width: every counter, address and compared constant lies
-    // within +-SPAN (the padded frame grown by a pixel each way, times the channel groups,
-    // plus the loop bounds), so its bits and a sign bit suffice. The step constants may
-    // wrap at this width: the sums that use them wrap back into range (two's complement).
+`ifndef VERILATOR
+    // Signed counter and address width (the counters' form only): every counter, address
+    // and compared constant lies within +-SPAN (the padded frame grown by a pixel each way,
+    // times the channel groups, plus the loop bounds), so its bits and a sign bit suffice.
+    // The step constants may wrap at this width: the sums that use them wrap back into
+    // range (two's complement).
     localparam integer SPAN = (FH + PAD_T + PAD_B + 1) * (FW + PAD_L + PAD_R + 1) * CG
                               + POOL_H + POOL_W + STRIDE_H + STRIDE_W + KH + KW;
     localparam integer CW = $clog2(SPAN + 1) + 1;
+`endif
     localparam integer D_W = LANES * BITS;
     // Average pooling keeps a block's running sum in the buffer: LOG2A more bits a lane.
     localparam AVG = (POOL_MODE == "avg") && (POOL_H * POOL_W > 1);
@@ -118,10 +121,8 @@ module af_window #(
     endgenerate
 
     // Constants at counter width (they fit: the check above bounds them).
-`ifdef VERILATOR
-    // (The counters' constants are not read where the tap and beat tables replace them.)
-    /* verilator lint_off UNUSEDPARAM */
-`endif
+`ifndef VERILATOR
+    // (Only the counters' form reads them: under Verilator, tap and beat tables do.)
     /* verilator lint_off WIDTHTRUNC */
     localparam signed [CW-1:0] ONE = 1;
     localparam signed [CW-1:0] CG_L = CG - 1;
@@ -150,24 +151,18 @@ module af_window #(
     localparam signed [CW-1:0] ROW0 = -PAD_T * FW * CG;
     /* verilator lint_on WIDTHTRUNC */
     localparam signed [CW-1:0] ZERO = 0;
-`ifdef VERILATOR
-    /* verilator lint_on UNUSEDPARAM */
 `endif
 
     reg [M_W-1:0] mem [0:DEPTH-1];
     reg loading;                    // 1: load phase, 0: emit phase
 
     // ---- load: pooled address = row + col + g, kept by additions ------------------
-`ifdef VERILATOR
-    // Under Verilator the load counters are replaced by the beat table below (l_n).
-    /* verilator lint_off UNUSEDSIGNAL */
-    /* verilator lint_off UNDRIVEN */
-`endif
+`ifndef VERILATOR
+    // (Under Verilator the beat table below, l_n, replaces the load counters.)
     reg signed [CW-1:0] l_g, l_px, l_py, l_fx, l_fy, l_col, l_row;
     reg signed [CW-1:0] n_l_g, n_l_px, n_l_py, n_l_fx, n_l_fy, n_l_col, n_l_row;  // next
+`endif
 `ifdef VERILATOR
-    /* verilator lint_on UNDRIVEN */
-    /* verilator lint_on UNUSEDSIGNAL */
     // The load phase's beats in raster order, one table entry each, filled at start: the
     // pooled word's buffer address (l_row + l_col + l_g of the counters' form) and whether
     // the beat is the first or the last of its pool block. l_n is the beat now; it moves
@@ -287,11 +282,8 @@ module af_window #(
 `endif
 
     // ---- emit: window taps, address = row + col + g, kept by additions -----------
-`ifdef VERILATOR
-    // Under Verilator the emit counters are replaced by the tap table below (e_n).
-    /* verilator lint_off UNUSEDSIGNAL */
-    /* verilator lint_off UNDRIVEN */
-`endif
+`ifndef VERILATOR
+    // (Under Verilator the tap table below, e_n, replaces the emit counters.)
     reg signed [CW-1:0] e_g, e_kx, e_ky, e_ox, e_oy;
     reg signed [CW-1:0] e_ix0, e_iy0, e_ix, e_iy;       // input pixel of tap (0, 0) / now
     reg signed [CW-1:0] e_col0, e_row0, e_col, e_row;   // their address parts
@@ -300,9 +292,6 @@ module af_window #(
     reg signed [CW-1:0] n_e_j, n_e_gb;
     reg signed [CW-1:0] n_e_ix0, n_e_iy0, n_e_ix, n_e_iy;
     reg signed [CW-1:0] n_e_col0, n_e_row0, n_e_col, n_e_row;
-`ifdef VERILATOR
-    /* verilator lint_on UNDRIVEN */
-    /* verilator lint_on UNUSEDSIGNAL */
 `endif
     wire slot_free;                                     // the output slice takes a word
     wire emit = !rst && !loading && slot_free;
