@@ -3,9 +3,9 @@
 A unit's registers change only when it takes a word, holds work or offers a word that is
 taken. Each gated unit says when none of that can happen at the next rising edge with its
 inputs' valids low: its ``af_idle`` wire, defined under ``ifdef VERILATOR`` in its own
-source (hw/rtl). The top gives each group of units (a layer's window, MVU and post unit; a
-residual add and its requantizer; with the fork and FIFOs that carry their output on) one
-clock, ``clk`` while ``rst``, a unit's input valid or a unit that is not idle says so, and
+source (hw/rtl). The top gives each group of units (a layer's window, MVU and post unit,
+with the residual add and requantizer it feeds and the fork and FIFOs that carry their
+output on; see ``verilog._group``) one clock, ``clk`` while ``rst``, a unit's input valid or a unit that is not idle says so, and
 held low otherwise. Skipping an edge on which no register would change changes nothing:
 every cycle's state, output and latency are the ungated network's. But Verilator evaluates
 a clock domain's logic only on that domain's edges, so a network where a few layers work at
