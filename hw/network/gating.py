@@ -5,13 +5,14 @@ taken. Each gated unit says when none of that can happen at the next rising edge
 inputs' valids low: its ``af_idle`` wire, defined under ``ifdef VERILATOR`` in its own
 source (hw/rtl). The top gives each group of units (a layer's window, MVU and post unit,
 with the residual add and requantizer it feeds and the fork and FIFOs that carry their
-output on; see ``verilog._group``) one clock, ``clk`` while ``rst``, a unit's input valid or a unit that is not idle says so, and
-held low otherwise. Skipping an edge on which no register would change changes nothing:
-every cycle's state, output and latency are the ungated network's. But Verilator evaluates
-a clock domain's logic only on that domain's edges, so a network where a few layers work at
-a time costs the simulation little more than its busy units (docs/benchmarks.md, RTL
-simulation throughput). The enable is latched while ``clk`` is low, as in a clock-gating
-cell, so it cannot glitch the clock when the registers it reads change after the edge.
+output on; see ``verilog._group``) one clock, ``clk`` while ``rst``, a unit's input valid or
+a unit that is not idle says so, and held low otherwise. Skipping an edge on which no
+register would change changes nothing: every cycle's state, output and latency are the
+ungated network's. But Verilator evaluates a clock domain's logic only on that domain's
+edges, so a network where a few layers work at a time costs the simulation little more than
+its busy units (docs/benchmarks.md, RTL simulation throughput). The enable is latched while
+``clk`` is low, as in a clock-gating cell, so it cannot glitch the clock when the registers
+it reads change after the edge.
 
 Synthesis and Icarus read the ``else`` branch: every group's clock is ``clk``.
 """
